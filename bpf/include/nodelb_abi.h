@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The nodelb data-plane ABI: every map key and value that the BPF programs and
+ * the agent share. This is the only place these layouts are defined; the Java
+ * side mirrors them as MemoryLayouts (io.nodelb.agent.bpf.Abi) and a test
+ * compares both against the BTF of the compiled object.
+ *
+ * Conventions:
+ *  - Addresses are 16 bytes; an IPv4 address sits in the first 4 bytes and the
+ *    other 12 are zero. Addresses and ports are in network byte order, as they
+ *    appear on the wire, so the programs never swap them.
+ *  - Every struct is padded by hand with explicit fields, so the compiler never
+ *    adds hidden padding: keys hash the same whoever writes them.
+ *  - Change a layout => bump NLB_LAYOUT_VERSION (it is part of the pin path).
+ */
+#ifndef NODELB_ABI_H
+#define NODELB_ABI_H
+
+#include <linux/types.h>
+
+/* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent only adopts maps of its own layout. */
+#define NLB_LAYOUT_VERSION 1
+
+/* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
+#define NLB_MAX_LISTENERS 4096
+#define NLB_MAX_ROUTES 16384
+#define NLB_MAX_GROUPS 1024
+#define NLB_MAX_BACKENDS 65536
+#define NLB_MAX_CONNTRACK 1048576
+/* Default Maglev table size per group (prime). The table map holds MAX_GROUPS * TABLE_SIZE slots. */
+#define NLB_TABLE_SIZE 4093
+/* One bit per port: 65536 / 64 words. */
+#define NLB_PORT_WORDS 1024
+
+enum nlb_family {
+	NLB_FAMILY_IPV4 = 4,
+	NLB_FAMILY_IPV6 = 6,
+};
+
+union nlb_addr {
+	__u32 v4;
+	__u32 v6[4];
+	__u8 bytes[16];
+};
+
+/* nlb_listeners key: where traffic enters. */
+struct nlb_listener_key {
+	union nlb_addr addr; /* VIP (or one address of the interface) */
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* enum nlb_family */
+};
+
+enum nlb_listener_flags {
+	NLB_LISTENER_FULLNAT = 1 << 0, /* rewrite the source to snat_addr:port too */
+	NLB_LISTENER_HAS_ROUTES = 1 << 1, /* consult nlb_routes before the default group */
+};
+
+struct nlb_listener {
+	__u32 id; /* agent-assigned, used in nlb_route_key */
+	__u32 group; /* default TargetGroup id */
+	__u32 flags; /* enum nlb_listener_flags */
+	__u16 snat_port_min; /* host order; FullNAT source ports are taken from [min, max] */
+	__u16 snat_port_max;
+	union nlb_addr snat_addr; /* FullNAT source address (a node address) */
+};
+
+/* nlb_routes (LPM trie) key: prefixlen counts the 32 bits of listener plus the address prefix. */
+struct nlb_route_key {
+	__u32 prefixlen;
+	__u32 listener;
+	union nlb_addr addr; /* client source prefix */
+};
+
+struct nlb_route {
+	__u32 group;
+	__u32 pad;
+};
+
+enum nlb_group_flags {
+	NLB_GROUP_PERSIST_SOURCE = 1 << 0, /* select by client address only: session persistence */
+};
+
+/* nlb_groups (array, by group id). */
+struct nlb_group {
+	__u32 flags; /* enum nlb_group_flags */
+	__u32 backends; /* backends in the table; 0 => new flows are dropped and counted */
+};
+
+/* nlb_backends (array, by backend id). */
+struct nlb_backend {
+	union nlb_addr addr;
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+	__u32 pad2;
+};
+
+/* nlb_backend_stats (per-CPU array, by backend id). */
+struct nlb_backend_stats {
+	__u64 packets; /* client -> backend */
+	__u64 bytes;
+	__u64 new_flows;
+	__u64 reply_packets; /* backend -> client */
+	__u64 reply_bytes;
+};
+
+/* nlb_conntrack (LRU hash): the 5-tuple as it arrives, in either direction. */
+struct nlb_ct_key {
+	union nlb_addr src;
+	union nlb_addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+enum nlb_ct_state {
+	NLB_CT_SYN = 1, /* TCP: only the opening SYN seen */
+	NLB_CT_ESTABLISHED = 2, /* TCP: more than the SYN seen */
+	NLB_CT_CLOSING = 3, /* TCP: FIN or RST seen */
+	NLB_CT_UDP = 4,
+};
+
+enum nlb_ct_flags {
+	NLB_CT_REPLY = 1 << 0, /* this entry translates backend -> client packets */
+	NLB_CT_FULLNAT = 1 << 1,
+};
+
+/*
+ * A packet matching key is rewritten to (nat_src:nat_sport -> nat_dst:nat_dport).
+ * A flow has two entries: the forward one (client -> VIP) and the reply one
+ * (backend -> client, or backend -> snat address in FullNAT); each counts its
+ * own direction. Times are CLOCK_MONOTONIC nanoseconds.
+ */
+struct nlb_ct_entry {
+	union nlb_addr nat_src;
+	union nlb_addr nat_dst;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u32 backend; /* backend id */
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+	__u8 state; /* enum nlb_ct_state */
+	__u8 flags; /* enum nlb_ct_flags */
+	__u16 pad;
+	__u32 listener; /* listener id */
+};
+
+/* nlb_stats (per-CPU array, by reason): why packets passed, dropped or were rewritten. */
+enum nlb_stat {
+	NLB_STAT_PASS_NOT_IP = 0, /* not IPv4/IPv6, or a VLAN tag */
+	NLB_STAT_PASS_MALFORMED, /* could not be parsed safely */
+	NLB_STAT_PASS_FRAGMENT,
+	NLB_STAT_PASS_IP_OPTIONS, /* IPv4 options or IPv6 extension headers */
+	NLB_STAT_PASS_NOT_L4, /* neither TCP nor UDP */
+	NLB_STAT_PASS_NO_LISTENER, /* TCP/UDP, but not to a listener */
+	NLB_STAT_CT_HIT, /* forward packet of a known flow */
+	NLB_STAT_CT_REPLY, /* reply packet translated */
+	NLB_STAT_NEW_FLOW,
+	NLB_STAT_DROP_NO_BACKEND, /* listener's group is empty */
+	NLB_STAT_DROP_NO_NAT_PORT, /* FullNAT ports exhausted for this backend */
+	NLB_STAT_DROP_CT_FULL, /* conntrack insert failed */
+	NLB_STAT_MAX,
+};
+
+#endif /* NODELB_ABI_H */
