@@ -14,8 +14,9 @@ import java.util.Set;
  *
  * <h2>How it is built</h2>
  * <ol>
- *   <li>Targets with weight 0 are left out. The rest are sorted by key (String order), so the
- *       input order never matters.
+ *   <li>Targets with weight 0 are left out: a draining backend gives the same table as an
+ *       absent one. The rest are sorted by key ({@link String#compareTo}), so the input order
+ *       never matters.
  *   <li>Each target gets a slot count proportional to its weight (largest remainder
  *       apportionment, exact integer arithmetic). When every target's ideal share
  *       {@code tableSize * weight / totalWeight} is at least one slot, each target owns the floor
@@ -29,8 +30,9 @@ import java.util.Set;
  *   <li>Targets take turns; in a turn a target claims the first still empty slot of its list.
  *       A target with {@code c} slots has its turns at the virtual times {@code (k + 1/2) / c},
  *       {@code k = 0..c-1} (kept as integers at a resolution of 2^-32), so turns are spread
- *       evenly through the fill; ties go to the target first in key order. With equal weights this is the round robin of the paper. Every turn
- *       fills one slot, so each target ends with exactly its slot count.
+ *       evenly through the fill; ties go to the target first in key order. With equal weights
+ *       this is the round robin of the paper. Every turn fills one slot, so each target ends
+ *       with exactly its slot count.
  * </ol>
  *
  * <h2>Determinism</h2>
@@ -41,9 +43,10 @@ import java.util.Set;
  * them as part of the data-plane contract.
  *
  * <h2>Measured behaviour</h2>
- * See {@code MaglevTableTest}: removing one of N equally weighted backends (M = 4093) moves
- * about 1-2% of the other slots besides the removed backend's own; 1000 backends in 65537
- * slots build in a few milliseconds.
+ * See {@code MaglevTableTest}: removing one of N equally weighted backends moves, besides the
+ * removed backend's own slots, 1.3% (N=10) and 2.6% (N=50) of the others at M = 4093, 0.3% and
+ * 0.5% at M = 65537. 1000 backends in 65537 slots build in about 6 ms once the JIT has warmed
+ * up (the very first build in a JVM takes some tens of milliseconds).
  */
 public final class MaglevTable {
 
