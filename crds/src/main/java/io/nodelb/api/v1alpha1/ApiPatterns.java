@@ -1,0 +1,38 @@
+package io.nodelb.api.v1alpha1;
+
+/**
+ * Regular expressions shared by the OpenAPI schema (through {@code @Pattern}) and {@link
+ * io.nodelb.api.v1alpha1.validation.SpecValidator}. The IPv6 forms are deliberately loose: the API
+ * server's CEL {@code isIP}/{@code isCIDR} and the Java validator check the exact syntax.
+ */
+public final class ApiPatterns {
+  private ApiPatterns() {}
+
+  private static final String IPV4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+  private static final String IPV4 = "(" + IPV4_OCTET + "\\.){3}" + IPV4_OCTET;
+  private static final String IPV6_LOOSE = "[0-9a-fA-F:.]*:[0-9a-fA-F:.]*";
+
+  /** An IPv4 dotted quad or something shaped like an IPv6 literal. */
+  public static final String IP = "^(" + IPV4 + "|" + IPV6_LOOSE + ")$";
+
+  /** An IPv4 or IPv6 prefix, e.g. 10.0.0.0/8 or 2001:db8::/32. */
+  public static final String CIDR =
+      "^(" + IPV4 + "/(3[0-2]|[12]?[0-9])|" + IPV6_LOOSE + "/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$";
+
+  /** An RFC 1123 DNS label: what Kubernetes accepts as a port or listener name. */
+  public static final String DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+  /** An RFC 1123 subdomain: what Kubernetes accepts as an object name. */
+  public static final String DNS_SUBDOMAIN =
+      "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+  /** A Go-style duration with units ms, s, m, h, e.g. 5s, 1m30s, 250ms. */
+  public static final String DURATION = "^([0-9]+(ms|s|m|h))+$";
+
+  /** Expected HTTP status codes: codes and ranges separated by commas, e.g. 200-399,404. */
+  public static final String STATUS_CODES =
+      "^[1-5][0-9][0-9](-[1-5][0-9][0-9])?(,[1-5][0-9][0-9](-[1-5][0-9][0-9])?)*$";
+
+  /** A Linux interface name: 1-15 characters, no slash, whitespace or colon. */
+  public static final String INTERFACE_NAME = "^[^/\\s:]{1,15}$";
+}

@@ -1,0 +1,57 @@
+package io.nodelb.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Max;
+import io.fabric8.generator.annotation.Min;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
+import java.util.ArrayList;
+import java.util.List;
+
+@JsonInclude(JsonInclude.Include.NON_EMPTY)
+@ValidationRule(
+    value = "!has(self.address) || !has(self.sourceRoutes)"
+        + " || self.sourceRoutes.all(r, r.cidr.contains(':') == self.address.contains(':'))",
+    message = ListenerSpec.ROUTE_FAMILY_MISMATCH)
+@ValidationRule(
+    value = "!has(self.sourceRoutes) || self.sourceRoutes.all(r, self.sourceRoutes.exists_one(s, s.cidr == r.cidr))",
+    message = ListenerSpec.DUPLICATE_ROUTE)
+public class ListenerSpec {
+  public static final String ROUTE_FAMILY_MISMATCH =
+      "sourceRoutes must use the address family of the listener address";
+  public static final String DUPLICATE_ROUTE = "sourceRoutes must not repeat a cidr";
+
+  @Required
+  @Pattern(ApiPatterns.DNS_LABEL)
+  @Size(max = 63)
+  @JsonPropertyDescription("Name of the listener, unique in this LoadBalancer (a DNS label).")
+  public String name;
+
+  @Pattern(ApiPatterns.IP)
+  @ValidationRule(value = "isIP(self)", message = "address must be an IPv4 or IPv6 address")
+  @JsonPropertyDescription("The virtual IP (IPv4 or IPv6). Empty listens on every address of the interfaces.")
+  public String address;
+
+  @Required
+  @Min(1)
+  @Max(65535)
+  @JsonPropertyDescription("Port the listener accepts, 1-65535.")
+  public Integer port;
+
+  @Default("TCP")
+  @JsonPropertyDescription("TCP or UDP.")
+  public Protocol protocol = Protocol.TCP;
+
+  @Required
+  @Pattern(ApiPatterns.DNS_SUBDOMAIN)
+  @JsonPropertyDescription("Name of the TargetGroup (same namespace) that gets the traffic of clients outside every source route.")
+  public String targetGroup;
+
+  @Size(max = 32)
+  @JsonPropertyDescription("Clients whose source address is in a route's cidr go to its TargetGroup; the longest prefix wins.")
+  public List<SourceRoute> sourceRoutes = new ArrayList<>();
+}

@@ -1,0 +1,28 @@
+package io.nodelb.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
+
+@JsonInclude(JsonInclude.Include.NON_EMPTY)
+public class SourceRoute {
+  @Required
+  @Pattern(ApiPatterns.CIDR)
+  @ValidationRule(value = "isCIDR(self)", message = "cidr must be an IPv4 or IPv6 prefix such as 10.0.0.0/8")
+  @JsonPropertyDescription("Client prefix, e.g. 10.20.0.0/16 or 2001:db8::/48; host bits are ignored.")
+  public String cidr;
+
+  @Required
+  @Pattern(ApiPatterns.DNS_SUBDOMAIN)
+  @JsonPropertyDescription("TargetGroup (same namespace) for clients in the prefix.")
+  public String targetGroup;
+
+  public SourceRoute() {}
+
+  public SourceRoute(String cidr, String targetGroup) {
+    this.cidr = cidr;
+    this.targetGroup = targetGroup;
+  }
+}

@@ -1,0 +1,63 @@
+package io.nodelb.api.v1alpha1.validation;
+
+import io.nodelb.api.v1alpha1.ApiPatterns;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.util.regex.Pattern;
+
+/** Parses IP literals and prefixes strictly, without ever asking DNS. */
+public final class IpLiterals {
+  private IpLiterals() {}
+
+  private static final Pattern IPV4 =
+      Pattern.compile("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$");
+  private static final Pattern LOOSE_IP = Pattern.compile(ApiPatterns.IP);
+
+  /** The address, or null when {@code text} is not an IPv4 dotted quad or an IPv6 literal. */
+  public static InetAddress parse(String text) {
+    if (text == null || !LOOSE_IP.matcher(text).matches()) {
+      return null;
+    }
+    try {
+      if (IPV4.matcher(text).matches()) {
+        return Inet4Address.ofLiteral(text);
+      }
+      return Inet6Address.ofLiteral(text);
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  /** A parsed prefix; {@code network} has every bit past {@code length} cleared. */
+  public record Prefix(byte[] network, int length) {
+    public boolean isIpv6() {
+      return network.length == 16;
+    }
+  }
+
+  /** The prefix, or null when {@code text} is not "address/length" with a length that fits the family. */
+  public static Prefix parseCidr(String text) {
+    if (text == null) {
+      return null;
+    }
+    int slash = text.indexOf('/');
+    if (slash < 0 || slash == text.length() - 1) {
+      return null;
+    }
+    InetAddress address = parse(text.substring(0, slash));
+    String lengthText = text.substring(slash + 1);
+    if (address == null || !lengthText.matches("[0-9]{1,3}")) {
+      return null;
+    }
+    int length = Integer.parseInt(lengthText);
+    byte[] bytes = address.getAddress();
+    if (length > bytes.length * 8) {
+      return null;
+    }
+    for (int bit = length; bit < bytes.length * 8; bit++) {
+      bytes[bit / 8] &= (byte) ~(0x80 >>> (bit % 8));
+    }
+    return new Prefix(bytes, length);
+  }
+}
