@@ -1,0 +1,27 @@
+package io.nodelb.agent.dataplane;
+
+import java.util.Set;
+
+/** The loaded programs and their maps on this node. */
+public interface DataPlane extends AutoCloseable {
+
+    DataPlaneMaps maps();
+
+    /**
+     * Attaches the programs to exactly these interfaces: new ones are attached,
+     * ones no longer listed are detached.
+     */
+    void attach(Set<String> interfaces);
+
+    /** Per-backend counters summed over CPUs, by backend id. */
+    BackendCounters backendCounters(int backendId);
+
+    /** Packets per {@code enum nlb_stat} reason, summed over CPUs. */
+    long[] packetStats();
+
+    /** Detaches and removes every pin this data plane made. Idempotent. */
+    @Override
+    void close();
+
+    record BackendCounters(long packets, long bytes, long newFlows, long replyPackets, long replyBytes) {}
+}

@@ -1,0 +1,37 @@
+package io.nodelb.agent.dataplane;
+
+import io.nodelb.agent.dataplane.DesiredState.BackendEntry;
+import io.nodelb.agent.dataplane.DesiredState.GroupEntry;
+import io.nodelb.agent.dataplane.DesiredState.ListenerEntry;
+import io.nodelb.agent.dataplane.DesiredState.ListenerKey;
+import io.nodelb.agent.dataplane.DesiredState.RouteKey;
+
+/**
+ * The writable side of the data plane, one method per map operation. The applier
+ * talks only to this, so its ordering and diffing are tested against an in-memory
+ * fake and run for real against the pinned BPF maps.
+ */
+public interface DataPlaneMaps {
+
+    void putBackend(int id, BackendEntry backend);
+
+    void deleteBackend(int id);
+
+    /** Writes slots {@code [from, from + ids.length)} of a group's lookup table. */
+    void putTableSlots(int group, int from, int[] ids);
+
+    void putGroup(int id, GroupEntry group);
+
+    void deleteGroup(int id);
+
+    void putRoute(RouteKey key, int group);
+
+    void deleteRoute(RouteKey key);
+
+    void putListener(ListenerKey key, ListenerEntry listener);
+
+    void deleteListener(ListenerKey key);
+
+    /** One 64-port word of the ingress (destination port) or egress (source port) filter. */
+    void putPortWord(PortFilter.Direction direction, int word, long bits);
+}

@@ -1,0 +1,320 @@
+package io.nodelb.agent.dataplane;
+
+import io.nodelb.dataplane.v1alpha1.Algorithm;
+import io.nodelb.dataplane.v1alpha1.Backend;
+import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.Listener;
+import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.dataplane.v1alpha1.SourceRoute;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import io.nodelb.model.MaglevTable;
+import io.nodelb.model.Target;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Everything the BPF maps must contain for one snapshot on this node: the pure
+ * translation from names to map entries. Built without touching the kernel, so a
+ * snapshot that cannot be programmed is refused before anything changes.
+ */
+public record DesiredState(
+        Map<ListenerKey, ListenerEntry> listeners,
+        Map<RouteKey, Integer> routes,
+        Map<Integer, GroupEntry> groups,
+        Map<Integer, int[]> tables,
+        Map<Integer, BackendEntry> backends,
+        PortFilter ingressPorts,
+        PortFilter egressPorts,
+        Set<String> interfaces) {
+
+    public static final int PROTO_TCP = 6;
+    public static final int PROTO_UDP = 17;
+
+    public record ListenerKey(InetAddress address, int port, int protocol) {}
+
+    public record ListenerEntry(
+            int id, int group, boolean fullNat, boolean hasRoutes,
+            InetAddress snatAddress, int snatPortMin, int snatPortMax) {}
+
+    /** A source prefix of one listener; the address has every bit past the prefix cleared. */
+    public record RouteKey(int listener, InetAddress prefix, int prefixLength) {}
+
+    public record GroupEntry(boolean persistSource, int backends) {}
+
+    public record BackendEntry(InetAddress address, int port) {}
+
+    static DesiredState empty() {
+        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
+                new PortFilter(), new PortFilter(), Set.of());
+    }
+
+    /** Limits and defaults of this agent's data plane. */
+    public record Limits(int tableSize, int maxListeners, int maxGroups, int maxBackends,
+                         int snatPortMin, int snatPortMax) {
+        public static Limits defaults() {
+            return new Limits(4093, 4096, 1024, 65536, 61000, 65535);
+        }
+    }
+
+    /** What the applier needs to know about this host. */
+    public interface Host {
+        /** The interface's addresses, or null when there is no such interface. */
+        List<InetAddress> addresses(String interfaceName);
+
+        /** The interfaces of this process's network namespace. */
+        static Host system() {
+            return name -> {
+                try {
+                    java.net.NetworkInterface nic = java.net.NetworkInterface.getByName(name);
+                    return nic == null ? null : nic.inetAddresses().toList();
+                } catch (java.net.SocketException e) {
+                    throw new SnapshotRejectedException("cannot read interface " + name + ": " + e.getMessage());
+                }
+            };
+        }
+    }
+
+    /** Ids that must survive from one snapshot to the next. */
+    static final class Ids {
+        final IdAllocator listeners;
+        final IdAllocator groups;
+        final IdAllocator backends;
+
+        Ids(Limits limits) {
+            listeners = new IdAllocator("listener", limits.maxListeners());
+            groups = new IdAllocator("target group", limits.maxGroups());
+            backends = new IdAllocator("backend", limits.maxBackends());
+        }
+
+        private Ids(IdAllocator l, IdAllocator g, IdAllocator b) {
+            listeners = l;
+            groups = g;
+            backends = b;
+        }
+
+        Ids copy() {
+            return new Ids(listeners.copy(), groups.copy(), backends.copy());
+        }
+    }
+
+    /**
+     * Translates a snapshot. Ids are taken from {@code ids}, which the caller
+     * commits only once the state is programmed.
+     *
+     * @throws SnapshotRejectedException naming the listener or group and the reason
+     */
+    static DesiredState of(NodeSnapshot snapshot, Host host, Limits limits, Ids ids) {
+        Map<String, TargetGroup> groupsByName = new LinkedHashMap<>();
+        for (TargetGroup g : snapshot.getTargetGroupsList()) {
+            if (groupsByName.put(g.getName(), g) != null) {
+                throw new SnapshotRejectedException("target group " + g.getName() + " appears twice");
+            }
+        }
+
+        Map<Integer, GroupEntry> groups = new LinkedHashMap<>();
+        Map<Integer, int[]> tables = new LinkedHashMap<>();
+        Map<Integer, BackendEntry> backends = new LinkedHashMap<>();
+        PortFilter egress = new PortFilter();
+        Set<String> liveGroups = new HashSet<>();
+        Set<String> liveBackends = new HashSet<>();
+        // Backend ids first, for every backend of every group, so tables can point at them.
+        Map<String, Integer> backendIds = new HashMap<>();
+        for (TargetGroup g : groupsByName.values()) {
+            String where = "target group " + g.getName();
+            if (g.getAlgorithm() == Algorithm.LEAST_CONNECTIONS) {
+                throw new SnapshotRejectedException(
+                        where + ": algorithm LeastConnections is not supported by this agent yet; use Maglev");
+            }
+            for (Backend b : g.getBackendsList()) {
+                InetAddress address = address(b.getAddress().toByteArray(), where + " backend");
+                if (b.getPort() < 1 || b.getPort() > 65535) {
+                    throw new SnapshotRejectedException(
+                            where + " backend " + address.getHostAddress() + ": port " + b.getPort()
+                                    + " is outside 1-65535");
+                }
+                String key = backendKey(address, b.getPort());
+                int id = ids.backends.idFor(key);
+                liveBackends.add(key);
+                backendIds.put(key, id);
+                backends.put(id, new BackendEntry(address, b.getPort()));
+                egress.add(b.getPort());
+            }
+        }
+        // A group gets one table per address family a listener needs: a VIP is translated
+        // only to backends of its own family.
+        Map<String, Integer> groupIds = new HashMap<>();
+        java.util.function.BiFunction<TargetGroup, InetAddress, Integer> groupFor = (g, vip) -> {
+            String family = vip instanceof Inet4Address ? "ipv4" : "ipv6";
+            String name = g.getName() + "/" + family;
+            return groupIds.computeIfAbsent(name, n -> {
+                int groupId = ids.groups.idFor(n);
+                liveGroups.add(n);
+                List<Target> active = new ArrayList<>();
+                List<Target> fallback = new ArrayList<>();
+                for (Backend b : g.getBackendsList()) {
+                    InetAddress address = address(b.getAddress().toByteArray(), "");
+                    if (!sameFamily(address, vip) || b.getWeight() == 0) {
+                        continue;
+                    }
+                    Target t = new Target(backendKey(address, b.getPort()), b.getWeight());
+                    if (b.getState() == BackendState.ACTIVE) {
+                        active.add(t);
+                    } else if (b.getState() == BackendState.FALLBACK) {
+                        fallback.add(t);
+                    }
+                }
+                // KEP-1669: serving-but-terminating endpoints take new flows only when nothing is ready.
+                List<Target> members = active.isEmpty() ? fallback : active;
+                int[] table = new int[limits.tableSize()];
+                if (!members.isEmpty()) {
+                    MaglevTable maglev = MaglevTable.build(members, limits.tableSize());
+                    table = maglev.slots(members.stream().mapToInt(m -> backendIds.get(m.key())).toArray());
+                }
+                groups.put(groupId, new GroupEntry(g.getAlgorithm() == Algorithm.SOURCE_IP, members.size()));
+                tables.put(groupId, table);
+                return groupId;
+            });
+        };
+
+        Map<ListenerKey, ListenerEntry> listeners = new LinkedHashMap<>();
+        Map<RouteKey, Integer> routes = new LinkedHashMap<>();
+        PortFilter ingress = new PortFilter();
+        Set<String> interfaces = new TreeSet<>();
+        Set<String> liveListeners = new HashSet<>();
+        boolean anyFullNat = false;
+
+        for (Listener l : snapshot.getListenersList()) {
+            String where = "listener " + l.getName();
+            if (l.getInterfacesCount() == 0) {
+                throw new SnapshotRejectedException(where + ": no interfaces to attach to");
+            }
+            List<InetAddress> interfaceAddresses = new ArrayList<>();
+            for (String ifname : l.getInterfacesList()) {
+                List<InetAddress> addrs = host.addresses(ifname);
+                if (addrs == null) {
+                    throw new SnapshotRejectedException(where + ": interface " + ifname + " does not exist on this node");
+                }
+                interfaces.add(ifname);
+                interfaceAddresses.addAll(addrs);
+            }
+            if (l.getPort() < 1 || l.getPort() > 65535) {
+                throw new SnapshotRejectedException(where + ": port " + l.getPort() + " is outside 1-65535");
+            }
+            int protocol = switch (l.getProtocol()) {
+                case TCP -> PROTO_TCP;
+                case UDP -> PROTO_UDP;
+                default -> throw new SnapshotRejectedException(where + ": protocol must be TCP or UDP");
+            };
+            TargetGroup defaultGroup = groupsByName.get(l.getTargetGroup());
+            if (defaultGroup == null) {
+                throw new SnapshotRejectedException(
+                        where + ": target group " + l.getTargetGroup() + " is not in the snapshot");
+            }
+            List<InetAddress> vips = l.getAddress().isEmpty()
+                    ? interfaceAddresses
+                    : List.of(address(l.getAddress().toByteArray(), where + " address"));
+            boolean fullNat = l.getNatMode() == NatMode.FULL_NAT;
+            anyFullNat |= fullNat;
+            for (InetAddress vip : vips) {
+                String listenerName = l.getName() + "@" + vip.getHostAddress();
+                int listenerId = ids.listeners.idFor(listenerName);
+                liveListeners.add(listenerName);
+                InetAddress snat = fullNat ? snatAddress(l, vip, interfaceAddresses, where) : null;
+                for (SourceRoute r : l.getSourceRoutesList()) {
+                    TargetGroup routed = groupsByName.get(r.getTargetGroup());
+                    if (routed == null) {
+                        throw new SnapshotRejectedException(
+                                where + ": source route target group " + r.getTargetGroup() + " is not in the snapshot");
+                    }
+                    InetAddress prefix = address(r.getPrefix().toByteArray(), where + " source route");
+                    if (sameFamily(prefix, vip)) {
+                        routes.put(new RouteKey(listenerId, prefix, checkedPrefix(prefix, r.getPrefixLength(), where)),
+                                groupFor.apply(routed, vip));
+                    }
+                }
+                boolean hasRoutes = l.getSourceRoutesList().stream()
+                        .anyMatch(r -> sameFamily(address(r.getPrefix().toByteArray(), where), vip));
+                ListenerKey key = new ListenerKey(vip, l.getPort(), protocol);
+                ListenerEntry entry = new ListenerEntry(listenerId, groupFor.apply(defaultGroup, vip),
+                        fullNat, hasRoutes, snat,
+                        fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0);
+                if (listeners.put(key, entry) != null) {
+                    throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
+                            + " is already taken by another listener");
+                }
+                ingress.add(l.getPort());
+            }
+        }
+        if (anyFullNat) {
+            ingress.addRange(limits.snatPortMin(), limits.snatPortMax());
+        }
+        ids.listeners.retainOnly(liveListeners);
+        ids.groups.retainOnly(liveGroups);
+        ids.backends.retainOnly(liveBackends);
+        return new DesiredState(listeners, routes, groups, tables, backends, ingress, egress, interfaces);
+    }
+
+    static String backendKey(InetAddress address, int port) {
+        return address instanceof Inet4Address
+                ? address.getHostAddress() + ":" + port
+                : "[" + address.getHostAddress() + "]:" + port;
+    }
+
+    private static InetAddress snatAddress(Listener l, InetAddress vip, List<InetAddress> candidates, String where) {
+        if (!l.getSnatAddress().isEmpty()) {
+            InetAddress snat = address(l.getSnatAddress().toByteArray(), where + " snatAddress");
+            if (!sameFamily(snat, vip)) {
+                throw new SnapshotRejectedException(where + ": snatAddress " + snat.getHostAddress()
+                        + " is not of the same family as " + vip.getHostAddress());
+            }
+            return snat;
+        }
+        // Prefer an address of another interface than the VIP's own: the one facing the backends.
+        return candidates.stream()
+                .filter(a -> sameFamily(a, vip) && !a.equals(vip) && !a.isLinkLocalAddress())
+                .reduce((first, second) -> second)
+                .orElseThrow(() -> new SnapshotRejectedException(where + ": FullNAT needs a source address of the "
+                        + (vip instanceof Inet4Address ? "IPv4" : "IPv6")
+                        + " family on its interfaces, or an explicit snatAddress"));
+    }
+
+    private static int checkedPrefix(InetAddress prefix, int length, String where) {
+        int bits = prefix.getAddress().length * 8;
+        if (length < 0 || length > bits) {
+            throw new SnapshotRejectedException(where + ": prefix length " + length + " is outside 0-" + bits);
+        }
+        byte[] b = prefix.getAddress();
+        for (int i = length; i < bits; i++) {
+            if ((b[i / 8] & (0x80 >>> (i % 8))) != 0) {
+                throw new SnapshotRejectedException(where + ": source route " + prefix.getHostAddress() + "/" + length
+                        + " has bits set past the prefix length");
+            }
+        }
+        return length;
+    }
+
+    static boolean sameFamily(InetAddress a, InetAddress b) {
+        return (a instanceof Inet4Address) == (b instanceof Inet4Address);
+    }
+
+    private static InetAddress address(byte[] bytes, String where) {
+        if (bytes.length != 4 && bytes.length != 16) {
+            throw new SnapshotRejectedException(where + ": an address must be 4 or 16 bytes, got " + bytes.length);
+        }
+        try {
+            return InetAddress.getByAddress(bytes);
+        } catch (UnknownHostException e) {
+            throw new SnapshotRejectedException(where + ": " + e.getMessage());
+        }
+    }
+}
