@@ -198,8 +198,10 @@ public final class HostileShapes {
         recordRoute[2] = 4;
         shape("ipv4-options-max", "IHL 15: 40 bytes of options (record route)", syn,
                 b -> b.ipOptions(recordRoute), IP_OPTIONS);
-        shape("ipv4-ihl-beyond-total-length", "IHL 15 (60 bytes) but total length 40: the 'options' are the TCP header",
-                syn, b -> b.ihl(15), MALFORMED);
+        shape("ipv4-ihl-beyond-total-length",
+                "IHL 15 (60 bytes) but total length 40: the 'options' are the TCP header, Ethernet padding"
+                        + " makes the 60 bytes exist",
+                syn, b -> b.ihl(15).padTo(ip + 60), MALFORMED);
         shape("ipv4-total-length-beyond-frame", "total length 140, the frame holds 40 bytes of IP", syn,
                 b -> b.ipLength(140), MALFORMED);
         shape("ipv4-total-length-below-header", "total length 19, below the 20-byte header", syn,
