@@ -340,12 +340,16 @@ public final class BpfMap implements AutoCloseable {
         return Math.max(keySize, 8);
     }
 
-    /** Sets count keys to their values (both packed back to back) with the given flags. */
-    public void updateBatch(MemorySegment keys, MemorySegment values, int count, long flags) {
+    /**
+     * Creates or replaces count keys with their values (both packed back to back). The
+     * kernel takes no NOEXIST/EXIST for batches. On failure, the message says how many
+     * elements were done.
+     */
+    public void updateBatch(MemorySegment keys, MemorySegment values, int count) {
         checkBatchBuffers(keys, values, count);
         try (Arena arena = Arena.ofConfined()) {
             LibBpf.mapUpdateBatch(fd(), keys, values, arena.allocateFrom(JAVA_INT, count),
-                    batchOpts(arena, flags), name);
+                    batchOpts(arena, BPF_ANY), name);
         }
     }
 
