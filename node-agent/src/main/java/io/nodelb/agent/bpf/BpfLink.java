@@ -42,7 +42,7 @@ public final class BpfLink implements AutoCloseable {
     public static BpfLink openPinned(Path path) {
         int fd = LibBpf.objGet(path);
         try {
-            BpfMap.requireKind(fd, path, "link_type:", "link");
+            LibBpf.requireFdKind(fd, path, "link_type:", "link");
         } catch (RuntimeException e) {
             LibBpf.closeFd(fd, path.toString());
             throw e;

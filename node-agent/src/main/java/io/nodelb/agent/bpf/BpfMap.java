@@ -4,12 +4,10 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.function.BiConsumer;
@@ -138,7 +136,7 @@ public final class BpfMap implements AutoCloseable {
     public static BpfMap openPinned(Path path) {
         int fd = LibBpf.objGet(path);
         try (Arena arena = Arena.ofConfined()) {
-            requireKind(fd, path, "map_type:", "map");
+            LibBpf.requireFdKind(fd, path, "map_type:", "map");
             MemorySegment info = arena.allocate(INFO);
             LibBpf.objGetInfo(fd, info, path.toString());
             BpfMap map = new BpfMap(path.getFileName().toString(), fd,
@@ -506,19 +504,5 @@ public final class BpfMap implements AutoCloseable {
                     + ": it is not part of an object");
         }
         owner.checkNotLoaded(what + " of map " + name);
-    }
-
-    /** Checks /proc/self/fdinfo: bpf_obj_get opens maps, programs and links alike. */
-    static void requireKind(int fd, Path path, String fdinfoKey, String kind) {
-        try {
-            boolean matches = Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd)).stream()
-                    .anyMatch(line -> line.startsWith(fdinfoKey));
-            if (!matches) {
-                throw new BpfException("bpf_obj_get", path + " is not a BPF " + kind,
-                        Errno.EINVAL, null);
-            }
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read /proc/self/fdinfo/" + fd, e);
-        }
     }
 }

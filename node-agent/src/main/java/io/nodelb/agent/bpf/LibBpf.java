@@ -15,6 +15,8 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -66,10 +68,11 @@ public final class LibBpf {
             plain(LIBBPF, "bpf_object__load", JAVA_INT, ADDRESS);
     private static final MethodHandle bpf_object__close =
             plainVoid(LIBBPF, "bpf_object__close", ADDRESS);
+    // NULL from these two only ever means "no such name": no errno needed.
     private static final MethodHandle bpf_object__find_map_by_name =
-            capturingErrno(LIBBPF, "bpf_object__find_map_by_name", ADDRESS, ADDRESS, ADDRESS);
+            plain(LIBBPF, "bpf_object__find_map_by_name", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle bpf_object__find_program_by_name =
-            capturingErrno(LIBBPF, "bpf_object__find_program_by_name", ADDRESS, ADDRESS, ADDRESS);
+            plain(LIBBPF, "bpf_object__find_program_by_name", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle bpf_object__btf =
             plain(LIBBPF, "bpf_object__btf", ADDRESS, ADDRESS);
 
@@ -182,7 +185,7 @@ public final class LibBpf {
             // int (*libbpf_print_fn_t)(enum libbpf_print_level, const char *, va_list)
             MemorySegment callback = LINKER.upcallStub(target,
                     FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), Arena.global());
-            MemorySegment previous = (MemorySegment) libbpf_set_print.invokeExact(callback);
+            MemorySegment libbpfDefault = (MemorySegment) libbpf_set_print.invokeExact(callback);
         } catch (Throwable t) {
             throw new ExceptionInInitializerError(t);
         }
@@ -335,9 +338,8 @@ public final class LibBpf {
     /** The map called name (".rodata" finds the read-only data), or NULL when there is none. */
     static MemorySegment objectFindMap(MemorySegment obj, String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
             return (MemorySegment) bpf_object__find_map_by_name.invokeExact(
-                    state, obj, arena.allocateFrom(name));
+                    obj, arena.allocateFrom(name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -346,9 +348,8 @@ public final class LibBpf {
     /** The program called name (the C function name), or NULL when there is none. */
     static MemorySegment objectFindProgram(MemorySegment obj, String name) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
             return (MemorySegment) bpf_object__find_program_by_name.invokeExact(
-                    state, obj, arena.allocateFrom(name));
+                    obj, arena.allocateFrom(name));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -733,6 +734,20 @@ public final class LibBpf {
     }
 
     // --- plumbing ------------------------------------------------------------------------
+
+    /** Checks /proc/self/fdinfo: bpf_obj_get opens maps, programs and links alike. */
+    static void requireFdKind(int fd, Path path, String fdinfoKey, String kind) {
+        try {
+            boolean matches = Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd)).stream()
+                    .anyMatch(line -> line.startsWith(fdinfoKey));
+            if (!matches) {
+                throw new BpfException("bpf_obj_get", path + " is not a BPF " + kind,
+                        Errno.EINVAL, null);
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read /proc/self/fdinfo/" + fd, e);
+        }
+    }
 
     /** Returns ret when it is not negative, else throws for errno -ret. */
     static int check(int ret, String operation, String subject) {

@@ -37,7 +37,7 @@ class AbiLayoutTest {
 
     @Test
     void javaLayoutsMatchTheCompiledHeader() {
-        try (Btf btf = Btf.parseElf(TestObjects.path(TestObjects.ABI_PROBE))) {
+        try (Btf btf = Btf.parseElf(SampleObjects.path(SampleObjects.ABI_PROBE))) {
             assertThat(AbiCheck.differences(btf, true))
                     .as("Abi vs the BTF of abi_probe.bpf.o")
                     .isEmpty();
@@ -82,7 +82,7 @@ class AbiLayoutTest {
                 Map.of("NLB_CT_SYN", 1L, "NLB_CT_ESTABLISHED", 3L, "NLB_CT_CLOSING", 3L,
                         "NLB_CT_UDP", 4L));
 
-        try (Btf btf = Btf.parseElf(TestObjects.path(TestObjects.ABI_PROBE))) {
+        try (Btf btf = Btf.parseElf(SampleObjects.path(SampleObjects.ABI_PROBE))) {
             List<String> problems = AbiCheck.differences(btf,
                     List.<GroupLayout>of(wrongKey, shortRoute), wrongEnum, true);
 

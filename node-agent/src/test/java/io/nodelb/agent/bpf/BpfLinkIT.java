@@ -23,7 +23,7 @@ class BpfLinkIT {
     private static final int COUNT_TC = 1;
     private static final int PACKETS = 5;
 
-    private TestNetns netns;
+    private VethNetns netns;
     private PinDir pins;
     private BpfObject first;
     private BpfObject second;
@@ -32,7 +32,7 @@ class BpfLinkIT {
     @BeforeEach
     void setUp() throws Exception {
         arena = Arena.ofConfined();
-        netns = TestNetns.create();
+        netns = VethNetns.create();
         pins = PinDir.create();
         first = loaded();
         second = loaded();
@@ -40,7 +40,7 @@ class BpfLinkIT {
 
     @AfterEach
     void tearDown() throws Exception {
-        try (Arena a = arena; TestNetns n = netns; PinDir p = pins;
+        try (Arena a = arena; VethNetns n = netns; PinDir p = pins;
                 BpfObject f = first; BpfObject s = second) {
             // closed last-opened first: objects (and their links), pins, namespace, memory
         }
@@ -48,7 +48,7 @@ class BpfLinkIT {
 
     @Test
     void xdpLinkRunsTheProgramAndRefusesToBeReplaced() throws Exception {
-        int receiver = netns.ifindex(TestNetns.RECEIVER);
+        int receiver = netns.ifindex(VethNetns.RECEIVER);
         BpfLink link = netns.call(() -> first.program("xdp_count").attachXdp(receiver));
 
         netns.sendUdp(PACKETS);
@@ -80,7 +80,7 @@ class BpfLinkIT {
 
     @Test
     void aPinnedLinkOutlivesItsFdUntilUnpinned() throws Exception {
-        int receiver = netns.ifindex(TestNetns.RECEIVER);
+        int receiver = netns.ifindex(VethNetns.RECEIVER);
         Path pin = pins.resolve("xdp_link");
         BpfLink link = netns.call(() -> first.program("xdp_count").attachXdp(receiver));
         link.pin(pin);
@@ -102,7 +102,7 @@ class BpfLinkIT {
 
     @Test
     void tcxEgressAttachesAndDetaches() throws Exception {
-        int sender = netns.ifindex(TestNetns.SENDER);
+        int sender = netns.ifindex(VethNetns.SENDER);
         BpfLink link = netns.call(() -> first.program("tc_count")
                 .attachTcx(sender, BpfProgram.TcxDirection.EGRESS));
 
@@ -124,7 +124,7 @@ class BpfLinkIT {
 
     @Test
     void closingTheObjectClosesItsLinks() throws Exception {
-        int sender = netns.ifindex(TestNetns.SENDER);
+        int sender = netns.ifindex(VethNetns.SENDER);
         BpfLink link = netns.call(() -> first.program("tc_count")
                 .attachTcx(sender, BpfProgram.TcxDirection.EGRESS));
 
@@ -150,7 +150,7 @@ class BpfLinkIT {
     }
 
     private static BpfObject loaded() {
-        BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
         try {
             object.load();
             return object;

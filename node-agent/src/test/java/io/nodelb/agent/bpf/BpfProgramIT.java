@@ -20,7 +20,7 @@ class BpfProgramIT {
 
     @Test
     void xdpPassFromTheJarPassesThePacketUntouched() {
-        try (BpfObject object = BpfObject.openResource(TestObjects.XDP_PASS_RESOURCE)) {
+        try (BpfObject object = BpfObject.openResource(SampleObjects.XDP_PASS_RESOURCE)) {
             object.load();
             BpfProgram program = object.program("xdp_pass");
             byte[] packet = Packets.udp4();
@@ -35,7 +35,7 @@ class BpfProgramIT {
 
     @Test
     void testRunCanBeCalledInALoopAndRepeated() {
-        try (BpfObject object = BpfObject.openResource(TestObjects.XDP_PASS_RESOURCE)) {
+        try (BpfObject object = BpfObject.openResource(SampleObjects.XDP_PASS_RESOURCE)) {
             object.load();
             BpfProgram program = object.program("xdp_pass");
             byte[] packet = Packets.udp4();
@@ -54,7 +54,7 @@ class BpfProgramIT {
 
     @Test
     void rodataVariablesConfigureTheProgramBeforeLoad() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
                 Arena arena = Arena.ofConfined()) {
             object.setRodata("cfg_xdp_verdict", XDP_DROP);
             object.setRodata("cfg_marker", 0x1122334455667788L);
@@ -71,7 +71,7 @@ class BpfProgramIT {
 
     @Test
     void rodataRefusesWhatCannotBeRight() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS))) {
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS))) {
             assertThatThrownBy(() -> object.setRodata("cfg_missing", 1))
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("no .rodata variable cfg_missing");
@@ -85,7 +85,7 @@ class BpfProgramIT {
                     .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("after load");
         }
-        try (BpfObject object = BpfObject.openResource(TestObjects.XDP_PASS_RESOURCE)) {
+        try (BpfObject object = BpfObject.openResource(SampleObjects.XDP_PASS_RESOURCE)) {
             assertThatThrownBy(() -> object.setRodata("anything", 1))
                     .hasMessageContaining("no data section .rodata");
         }
@@ -93,7 +93,7 @@ class BpfProgramIT {
 
     @Test
     void verifierRejectionCarriesTheVerifierLog() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.VERIFIER_REJECT))) {
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.VERIFIER_REJECT))) {
             assertThatThrownBy(object::load)
                     .isInstanceOfSatisfying(BpfException.class, e -> {
                         assertThat(e.errno()).isEqualTo(Errno.EACCES);
@@ -110,7 +110,7 @@ class BpfProgramIT {
 
     @Test
     void missingProgramsAndMapsAreNotFound() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS))) {
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS))) {
             assertThatThrownBy(() -> object.program("nope"))
                     .isInstanceOfSatisfying(BpfException.class,
                             e -> assertThat(e.isNotFound()).isTrue())
@@ -131,7 +131,7 @@ class BpfProgramIT {
 
     @Test
     void mapsCanBeResizedBeforeLoadOnly() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
                 Arena arena = Arena.ofConfined()) {
             BpfMap resizable = object.map("resizable");
             assertThat(resizable.maxEntries()).isEqualTo(16);
@@ -153,8 +153,8 @@ class BpfProgramIT {
 
     @Test
     void twoObjectsShareAMapThroughReuse() {
-        try (BpfObject first = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
-                BpfObject second = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        try (BpfObject first = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
+                BpfObject second = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
                 Arena arena = Arena.ofConfined()) {
             first.load();
             second.map("counts").reuse(first.map("counts"));
@@ -169,8 +169,8 @@ class BpfProgramIT {
     @Test
     void twoObjectsShareAMapThroughItsPinPath() throws Exception {
         try (PinDir pins = PinDir.create();
-                BpfObject first = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
-                BpfObject second = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+                BpfObject first = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
+                BpfObject second = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
                 Arena arena = Arena.ofConfined()) {
             first.map("counts").setPinPath(pins.resolve("counts"));
             first.load(); // creates and pins
@@ -189,7 +189,7 @@ class BpfProgramIT {
 
     @Test
     void perCpuCountersAddUpToTheRuns() {
-        try (BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        try (BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
                 Arena arena = Arena.ofConfined()) {
             object.load();
             object.program("xdp_count").testRun(Packets.udp4(), 7);
@@ -207,7 +207,7 @@ class BpfProgramIT {
 
     @Test
     void closingIsIdempotentAndEndsUse() {
-        BpfObject object = BpfObject.openFile(TestObjects.path(TestObjects.TEST_PROGS));
+        BpfObject object = BpfObject.openFile(SampleObjects.path(SampleObjects.TEST_PROGS));
         object.load();
         BpfMap counts = object.map("counts");
         BpfProgram program = object.program("xdp_count");

@@ -13,7 +13,7 @@ class BtfTest {
 
     @Test
     void structsListTheirMembersWithOffsetsAndSizes() {
-        try (Btf btf = Btf.parseElf(TestObjects.path(TestObjects.ABI_PROBE))) {
+        try (Btf btf = Btf.parseElf(SampleObjects.path(SampleObjects.ABI_PROBE))) {
             Btf.Composite entry = btf.struct("nlb_ct_entry").orElseThrow();
 
             assertThat(entry.size()).isEqualTo(80);
@@ -45,7 +45,7 @@ class BtfTest {
 
     @Test
     void enumsListTheirValuesInOrder() {
-        try (Btf btf = Btf.parseElf(TestObjects.path(TestObjects.ABI_PROBE))) {
+        try (Btf btf = Btf.parseElf(SampleObjects.path(SampleObjects.ABI_PROBE))) {
             assertThat(btf.enumerators("nlb_ct_state").orElseThrow()).containsExactly(
                     java.util.Map.entry("NLB_CT_SYN", 1L),
                     java.util.Map.entry("NLB_CT_ESTABLISHED", 2L),
@@ -72,7 +72,7 @@ class BtfTest {
                     assertThat(e.errno()).isEqualTo(Errno.ENOENT);
                     assertThat(e.operation()).isEqualTo("btf__parse_elf");
                 });
-        Btf btf = Btf.parseElf(TestObjects.path(TestObjects.ABI_PROBE));
+        Btf btf = Btf.parseElf(SampleObjects.path(SampleObjects.ABI_PROBE));
         btf.close();
         btf.close();
         assertThatThrownBy(() -> btf.struct("nlb_route")).isInstanceOf(IllegalStateException.class);

@@ -37,7 +37,7 @@ import java.util.concurrent.TimeoutException;
  * lookups, attaching, sockets) runs through {@link #call} on a thread that entered it with
  * setns(2). close() deletes the namespace, and with it the veth pair.
  */
-final class TestNetns implements AutoCloseable {
+final class VethNetns implements AutoCloseable {
     static final String SENDER = "nlb0";
     static final String RECEIVER = "nlb1";
     static final String SENDER_ADDRESS = "10.201.0.1";
@@ -60,17 +60,17 @@ final class TestNetns implements AutoCloseable {
     private final String name;
     private final ExecutorService inside;
 
-    private TestNetns(String name) {
+    private VethNetns(String name) {
         this.name = name;
         this.inside = Executors.newSingleThreadExecutor(
                 task -> Thread.ofPlatform().daemon().name("netns-" + name).unstarted(task));
     }
 
-    static TestNetns create() throws Exception {
+    static VethNetns create() throws Exception {
         String name = "nlbtest-" + ProcessHandle.current().pid() + "-"
                 + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
         run("ip", "netns", "add", name);
-        TestNetns netns = new TestNetns(name);
+        VethNetns netns = new VethNetns(name);
         try {
             netns.ip("link", "add", SENDER, "address", "02:00:00:00:00:01", "type", "veth",
                     "peer", "name", RECEIVER, "address", "02:00:00:00:00:02");
