@@ -122,8 +122,9 @@ public final class ModelCompiler {
 
   public void putLoadBalancer(LoadBalancer lb) {
     ObjectKey key = ObjectKey.of(lb);
-    loadBalancers.put(key, lb);
-    dirtyLoadBalancers.add(key);
+    if (!sameVersion(loadBalancers.put(key, lb), lb)) {
+      dirtyLoadBalancers.add(key);
+    }
   }
 
   public void removeLoadBalancer(ObjectKey key) {
@@ -135,6 +136,9 @@ public final class ModelCompiler {
   public void putTargetGroup(TargetGroup tg) {
     ObjectKey key = ObjectKey.of(tg);
     TargetGroup old = targetGroups.put(key, tg);
+    if (sameVersion(old, tg)) {
+      return;
+    }
     if (old != null) {
       serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
     }
@@ -152,7 +156,9 @@ public final class ModelCompiler {
 
   public void putService(Service service) {
     ObjectKey key = ObjectKey.of(service);
-    services.put(key, service);
+    if (sameVersion(services.put(key, service), service)) {
+      return;
+    }
     dirtyGroups.addAll(groupsByService.getOrDefault(key, Set.of()));
   }
 
@@ -165,6 +171,9 @@ public final class ModelCompiler {
   public void putEndpointSlice(EndpointSlice slice) {
     ObjectKey key = ObjectKey.of(slice);
     EndpointSlice old = slices.put(key, slice);
+    if (sameVersion(old, slice)) {
+      return;
+    }
     if (old != null) {
       ObjectKey oldService = serviceOf(old);
       if (oldService != null) {
@@ -191,6 +200,9 @@ public final class ModelCompiler {
   public void putNode(Node node) {
     String name = node.getMetadata().getName();
     Node old = nodes.put(name, node);
+    if (sameVersion(old, node)) {
+      return;
+    }
     if (old == null || !Objects.equals(old.getMetadata().getLabels(), node.getMetadata().getLabels())) {
       nodeSelectionStale = true;
     }
@@ -207,8 +219,59 @@ public final class ModelCompiler {
   }
 
   public void putBackendDrain(BackendDrain drain) {
-    drains.put(ObjectKey.of(drain), drain);
-    drainIndexStale = true;
+    if (!sameVersion(drains.put(ObjectKey.of(drain), drain), drain)) {
+      drainIndexStale = true;
+    }
+  }
+
+  /** Makes the slices of one Service exactly {@code current}: slices not in it are forgotten. */
+  public void replaceEndpointSlices(ObjectKey service, Collection<EndpointSlice> current) {
+    Set<ObjectKey> keep = new HashSet<>();
+    current.forEach(s -> keep.add(ObjectKey.of(s)));
+    for (ObjectKey key : List.copyOf(slicesByService.getOrDefault(service, Set.of()))) {
+      if (!keep.contains(key)) {
+        removeEndpointSlice(key);
+      }
+    }
+    current.forEach(this::putEndpointSlice);
+  }
+
+  /** Makes the known nodes exactly {@code current}. */
+  public void replaceNodes(Collection<Node> current) {
+    Set<String> keep = new HashSet<>();
+    current.forEach(n -> keep.add(n.getMetadata().getName()));
+    for (String name : List.copyOf(nodes.keySet())) {
+      if (!keep.contains(name)) {
+        removeNode(name);
+      }
+    }
+    current.forEach(this::putNode);
+  }
+
+  public Set<ObjectKey> loadBalancerKeys() {
+    return Collections.unmodifiableSet(loadBalancers.keySet());
+  }
+
+  public Set<ObjectKey> targetGroupKeys() {
+    return Collections.unmodifiableSet(targetGroups.keySet());
+  }
+
+  public Set<ObjectKey> backendDrainKeys() {
+    return Collections.unmodifiableSet(drains.keySet());
+  }
+
+  /**
+   * The same stored object seen again (informer resync, a reconcile after a status patch of
+   * something else): nothing to recompute. Objects without a resourceVersion always count as new.
+   */
+  private static boolean sameVersion(HasMetadata old, HasMetadata fresh) {
+    if (old == null) {
+      return false;
+    }
+    String before = old.getMetadata().getResourceVersion();
+    String after = fresh.getMetadata().getResourceVersion();
+    return before != null && before.equals(after)
+        && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
   }
 
   public void removeBackendDrain(ObjectKey key) {
