@@ -100,7 +100,8 @@ public final class Abi {
         NEW_FLOW,
         DROP_NO_BACKEND,
         DROP_NO_NAT_PORT,
-        DROP_CT_FULL;
+        DROP_CT_FULL,
+        RST_NO_STATE;
 
         /** The C value, the index into nlb_stats. */
         public int value() {
