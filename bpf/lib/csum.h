@@ -25,6 +25,9 @@ static __always_inline __u64 csum_diff128(const __u32 *from, const __u32 *to)
 	       csum_diff32(from[2], to[2]) + csum_diff32(from[3], to[3]);
 }
 
+/* What csum_fold64() gives for words replaced by themselves (~x + x is negative zero). */
+#define CSUM_NO_CHANGE 0xffffffff
+
 /* Folds a 64-bit sum of 32-bit words to a 32-bit one's complement sum (a __wsum). */
 static __always_inline __u32 csum_fold64(__u64 sum)
 {

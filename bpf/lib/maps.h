@@ -93,4 +93,18 @@ struct {
 	__type(value, __u64);
 } nlb_sports SEC(".maps");
 
+/* The coarse clock as last read on this CPU (see clock.h); private to the programs. */
+struct nlb_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+/* Per-CPU cache of the coarse clock, refreshed once a jiffy. Nothing for the agent to read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nlb_clock);
+} nlb_clock SEC(".maps");
+
 #endif /* NLB_MAPS_H */

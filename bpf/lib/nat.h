@@ -89,7 +89,7 @@ static __always_inline void nlb_rewrite_xdp(const struct nlb_packet *p, const st
 
 /*
  * TC: rewrites the skb per the entry. The header bytes are written directly,
- * then the checksum helpers apply the differences: BPF_F_PSEUDO_HDR for the
+ * then the L4 checksum helpers apply the differences: BPF_F_PSEUDO_HDR for the
  * addresses (also right for CHECKSUM_PARTIAL), plain for the ports (which
  * CHECKSUM_PARTIAL leaves to the device). The helpers invalidate every packet
  * pointer, so p must not be used afterwards.
@@ -97,15 +97,21 @@ static __always_inline void nlb_rewrite_xdp(const struct nlb_packet *p, const st
 static __always_inline void nlb_rewrite_skb(struct __sk_buff *skb, const struct nlb_packet *p,
 					    const struct nlb_ct_entry *e)
 {
-	__u32 addr_diff = csum_fold64(rewrite_addrs(p, e));
+	__u64 addr_sum = rewrite_addrs(p, e);
+	__u32 addr_diff = csum_fold64(addr_sum);
 	__u32 port_diff = csum_fold64(rewrite_ports(p, e));
 	__u32 check_off = p->l4_off + l4_check_off(p->proto);
 	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 
-	if (p->family == NLB_FAMILY_IPV4)
-		bpf_l3_csum_replace(skb, NLB_ETH_LEN + offsetof(struct iphdr, check), 0, addr_diff, 0);
+	if (p->family == NLB_FAMILY_IPV4) {
+		/* The IPv4 header checksum is always complete: patch it inline, saving a helper call. */
+		struct iphdr *ip = p->l3;
+
+		ip->check = csum_update(ip->check, addr_sum);
+	}
 	bpf_l4_csum_replace(skb, check_off, 0, addr_diff, BPF_F_PSEUDO_HDR | mangled0);
-	bpf_l4_csum_replace(skb, check_off, 0, port_diff, mangled0);
+	if (port_diff != CSUM_NO_CHANGE) /* each helper call costs; ports often stay */
+		bpf_l4_csum_replace(skb, check_off, 0, port_diff, mangled0);
 }
 
 #endif /* NLB_NAT_H */

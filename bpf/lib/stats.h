@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Counters and the port filters: per-CPU, so plain increments are exact. */
+/* Per-CPU counters (plain increments are exact) and the port-bitmap filters. */
 #ifndef NLB_STATS_H
 #define NLB_STATS_H
 

@@ -21,6 +21,7 @@
 #include "parse.h"
 #include "stats.h"
 #include "csum.h"
+#include "clock.h"
 #include "conntrack.h"
 #include "nat.h"
 
@@ -58,7 +59,7 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	 * Applied even when idle past its timeout: the reply path must keep
 	 * working while the forward entry pins the flow to this backend.
 	 */
-	now = bpf_ktime_get_coarse_ns();
+	now = nlb_now();
 	ct_touch(e, &p, now);
 	s = backend_stats(e->backend);
 	if (s) {

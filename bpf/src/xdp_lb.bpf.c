@@ -18,6 +18,7 @@
 #include "parse.h"
 #include "stats.h"
 #include "csum.h"
+#include "clock.h"
 #include "conntrack.h"
 #include "select.h"
 #include "nat.h"
@@ -255,7 +256,7 @@ int nlb_xdp(struct xdp_md *ctx)
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 
 	nlb_ct_key_of(&p, &key);
-	now = bpf_ktime_get_coarse_ns();
+	now = nlb_now();
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
 	if (e) {
 		if (e->flags & NLB_CT_REPLY) {
