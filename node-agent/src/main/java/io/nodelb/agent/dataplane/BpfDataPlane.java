@@ -41,6 +41,8 @@ public final class BpfDataPlane implements DataPlane {
     private final BpfObject tc;
     private final Map<String, BpfMap> maps = new LinkedHashMap<>();
     private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
+    /** accept_local of each attached interface before we set it, to put back on detach. */
+    private final Map<String, String> acceptLocalBefore = new LinkedHashMap<>();
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
@@ -155,11 +157,33 @@ public final class BpfDataPlane implements DataPlane {
                 throw e;
             }
             links.put(ifname, attached);
+            acceptLocalBefore.put(ifname, setAcceptLocal(ifname, "1"));
         }
         for (String ifname : List.copyOf(links.keySet())) {
             if (!interfaces.contains(ifname)) {
                 links.remove(ifname).forEach(BpfDataPlane::detach);
+                setAcceptLocal(ifname, acceptLocalBefore.remove(ifname));
             }
+        }
+    }
+
+    /**
+     * A FullNAT packet leaves XDP with the SNAT address as its source, an address of
+     * this node: IPv4 drops such packets on input unless accept_local is set.
+     *
+     * @return the value it had
+     */
+    private static String setAcceptLocal(String ifname, String value) {
+        Path knob = Path.of("/proc/sys/net/ipv4/conf", ifname, "accept_local");
+        try {
+            String before = Files.readString(knob).strip();
+            if (value != null && !value.equals(before)) {
+                Files.writeString(knob, value);
+            }
+            return before;
+        } catch (IOException e) {
+            // The interface is gone (e.g. its namespace was deleted): nothing to set or restore.
+            return null;
         }
     }
 
@@ -226,14 +250,15 @@ public final class BpfDataPlane implements DataPlane {
         }
         closed = true;
         List<RuntimeException> failures = new ArrayList<>();
-        for (List<BpfLink> attached : links.values()) {
-            for (BpfLink link : attached) {
+        for (var attached : links.entrySet()) {
+            for (BpfLink link : attached.getValue()) {
                 try {
                     detach(link);
                 } catch (RuntimeException e) {
                     failures.add(e);
                 }
             }
+            setAcceptLocal(attached.getKey(), acceptLocalBefore.get(attached.getKey()));
         }
         links.clear();
         for (BpfMap map : maps.values()) {
