@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * nodelb's programs loaded into the kernel: the XDP ingress and TC egress objects
@@ -286,25 +287,43 @@ public final class BpfDataPlane implements DataPlane {
     /** Writes through the Abi records: one map operation per call. */
     private final class Maps implements DataPlaneMaps {
 
-        private void put(String map, int key, java.util.function.Consumer<MemorySegment> value) {
+        private void put(String map, Consumer<MemorySegment> key, Consumer<MemorySegment> value) {
             BpfMap m = maps.get(map);
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = arena.allocate(ValueLayout.JAVA_INT);
-                k.set(ValueLayout.JAVA_INT, 0, key);
+                MemorySegment k = arena.allocate(m.keySize());
+                key.accept(k);
                 MemorySegment v = arena.allocate(m.valueSize());
                 value.accept(v);
                 m.update(k, v, BpfMap.BPF_ANY);
             }
         }
 
+        private void delete(String map, Consumer<MemorySegment> key) {
+            BpfMap m = maps.get(map);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(m.keySize());
+                key.accept(k);
+                m.delete(k);
+            }
+        }
+
+        private static Consumer<MemorySegment> index(int i) {
+            return k -> k.set(ValueLayout.JAVA_INT, 0, i);
+        }
+
+        /** Array entries cannot be deleted: zero means empty. */
+        private static void zero(MemorySegment v) {
+            v.fill((byte) 0);
+        }
+
         @Override
         public void putBackend(int id, Abi.Backend backend) {
-            put("nlb_backends", id, backend::writeTo);
+            put("nlb_backends", index(id), backend::writeTo);
         }
 
         @Override
         public void deleteBackend(int id) {
-            put("nlb_backends", id, v -> v.fill((byte) 0)); // array entries cannot be deleted
+            put("nlb_backends", index(id), Maps::zero);
         }
 
         @Override
@@ -324,59 +343,38 @@ public final class BpfDataPlane implements DataPlane {
 
         @Override
         public void putGroup(int id, Abi.Group group) {
-            put("nlb_groups", id, group::writeTo);
+            put("nlb_groups", index(id), group::writeTo);
         }
 
         @Override
         public void deleteGroup(int id) {
-            put("nlb_groups", id, v -> v.fill((byte) 0));
+            put("nlb_groups", index(id), Maps::zero);
         }
 
         @Override
         public void putRoute(Abi.RouteKey key, int group) {
-            BpfMap m = maps.get("nlb_routes");
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = arena.allocate(Abi.RouteKey.LAYOUT);
-                key.writeTo(k);
-                MemorySegment v = arena.allocate(Abi.Route.LAYOUT);
-                new Abi.Route(group).writeTo(v);
-                m.update(k, v, BpfMap.BPF_ANY);
-            }
+            put("nlb_routes", key::writeTo, new Abi.Route(group)::writeTo);
         }
 
         @Override
         public void deleteRoute(Abi.RouteKey key) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = arena.allocate(Abi.RouteKey.LAYOUT);
-                key.writeTo(k);
-                maps.get("nlb_routes").delete(k);
-            }
+            delete("nlb_routes", key::writeTo);
         }
 
         @Override
         public void putListener(Abi.ListenerKey key, Abi.Listener listener) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = arena.allocate(Abi.ListenerKey.LAYOUT);
-                key.writeTo(k);
-                MemorySegment v = arena.allocate(Abi.Listener.LAYOUT);
-                listener.writeTo(v);
-                maps.get("nlb_listeners").update(k, v, BpfMap.BPF_ANY);
-            }
+            put("nlb_listeners", key::writeTo, listener::writeTo);
         }
 
         @Override
         public void deleteListener(Abi.ListenerKey key) {
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = arena.allocate(Abi.ListenerKey.LAYOUT);
-                key.writeTo(k);
-                maps.get("nlb_listeners").delete(k);
-            }
+            delete("nlb_listeners", key::writeTo);
         }
 
         @Override
         public void putPortWord(PortFilter.Direction direction, int word, long bits) {
             String map = direction == PortFilter.Direction.INGRESS ? "nlb_dports" : "nlb_sports";
-            put(map, word, v -> v.set(ValueLayout.JAVA_LONG, 0, bits));
+            put(map, index(word), v -> v.set(ValueLayout.JAVA_LONG, 0, bits));
         }
     }
 }
