@@ -23,8 +23,7 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   public void publish(Map<String, NodeSnapshot> changed, Set<String> removed) {
     snapshots.putAll(changed);
     removed.forEach(snapshots::remove);
-    changed.keySet().forEach(this::notifyListeners);
-    removed.forEach(this::notifyListeners);
+    // No notification: whoever published already knows; listeners are for the agents' answers.
   }
 
   @Override

@@ -23,8 +23,10 @@ public final class NodelbOperator implements AutoCloseable {
           .checkingCRDAndValidateLocalModel(settings.checkCrds())
           .withCloseClientOnStop(false);
       if (settings.leaderElection()) {
-        o.withLeaderElectionConfiguration(
-            new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME, settings.operatorNamespace()));
+        o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME,
+            settings.operatorNamespace(), LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
+            LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE, LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
+            null, null, settings.exitWhenLeadershipLost()));
       }
     });
     ClusterModel model = new ClusterModel(store);

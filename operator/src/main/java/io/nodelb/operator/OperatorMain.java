@@ -34,7 +34,7 @@ public class OperatorMain implements QuarkusApplication {
 
   @Override
   public int run(String... args) {
-    var settings = new OperatorSettings(serverSideApply, leaderElection, namespace, checkCrds);
+    var settings = new OperatorSettings(serverSideApply, leaderElection, namespace, checkCrds, true);
     try (NodelbOperator operator = NodelbOperator.create(client, settings, new InMemorySnapshotStore())) {
       operator.start();
       Quarkus.waitForExit();

@@ -29,7 +29,7 @@ public interface SnapshotStore {
   /** What the node's agent says about the node's current desired version. */
   NodeState state(String node);
 
-  /** Called with the node name after every publish, ACK or NACK concerning that node. */
+  /** Called with the node name after every ACK or NACK from that node's agent. */
   void addListener(Consumer<String> nodeChanged);
 
   /** Agent answer about the current desired version of a node. */

@@ -46,14 +46,15 @@ public final class StatusAggregator {
   public static Optional<LoadBalancerStatus> loadBalancer(LoadBalancer lb, List<Problem> problems,
       List<NodeAnswer> nodes, Instant now) {
     Long generation = lb.getMetadata().getGeneration();
-    List<Problem> invalid = problems.stream().filter(p -> Problem.INVALID.equals(p.reason())
-        && "LoadBalancer".equals(p.kind())).toList();
+    // Not accepted: the spec is invalid, or a listener collides with another LoadBalancer's on a node.
+    List<Problem> invalid = problems.stream().filter(p -> "LoadBalancer".equals(p.kind())
+        && (Problem.INVALID.equals(p.reason()) || Problem.LISTENER_CONFLICT.equals(p.reason()))).toList();
     List<Problem> refs = problems.stream().filter(p -> REF_REASONS.contains(p.reason())).toList();
 
     List<Condition> conditions = new ArrayList<>();
     conditions.add(invalid.isEmpty()
         ? Conditions.condition(ACCEPTED, Conditions.TRUE, ACCEPTED, "The spec is valid.", generation)
-        : Conditions.condition(ACCEPTED, Conditions.FALSE, Problem.INVALID, describe(invalid), generation));
+        : Conditions.condition(ACCEPTED, Conditions.FALSE, invalid.getFirst().reason(), describe(invalid), generation));
     conditions.add(refs.isEmpty()
         ? Conditions.condition(RESOLVED_REFS, Conditions.TRUE, RESOLVED_REFS, "Every TargetGroup and Service exists.", generation)
         : Conditions.condition(RESOLVED_REFS, Conditions.FALSE, refs.getFirst().reason(), describe(refs), generation));
@@ -62,8 +63,8 @@ public final class StatusAggregator {
     long programmed = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.ACKED).count();
     Condition programmedCondition;
     if (!invalid.isEmpty()) {
-      programmedCondition = Conditions.condition(PROGRAMMED, Conditions.FALSE, Problem.INVALID,
-          "Not programmed: the spec is invalid.", generation);
+      programmedCondition = Conditions.condition(PROGRAMMED, Conditions.FALSE, invalid.getFirst().reason(),
+          "Not (fully) programmed: " + invalid.getFirst().message(), generation);
     } else if (nodes.isEmpty()) {
       programmedCondition = Conditions.condition(PROGRAMMED, Conditions.FALSE, NO_MATCHING_NODES,
           "No node matches nodeSelector " + (lb.getSpec().nodeSelector == null ? "{}" : lb.getSpec().nodeSelector) + ".",

@@ -66,7 +66,7 @@ class OperatorIT {
       client.resource(node(node, Map.of("pool", node.equals("n3") ? "batch" : "edge"))).create();
     }
     store = new InMemorySnapshotStore();
-    operator = NodelbOperator.create(client, new OperatorSettings(false, false, "nodelb-system", false), store);
+    operator = NodelbOperator.create(client, OperatorSettings.forMockServer(false, "nodelb-system"), store);
     operator.start();
   }
 

@@ -18,10 +18,10 @@ public class BackendDrainSpec {
   @JsonPropertyDescription("Drain the endpoints of this pod (in the BackendDrain's namespace).")
   public PodRef pod;
 
-  @JsonPropertyDescription("Drain this address and port in every TargetGroup.")
+  @JsonPropertyDescription("Drain this address and port in every TargetGroup of this namespace.")
   public BackendRef backend;
 
-  @JsonPropertyDescription("Drain every endpoint that runs on this node.")
+  @JsonPropertyDescription("Drain every endpoint that runs on this node, in every namespace.")
   public NodeRef node;
 
   @Default("5m")

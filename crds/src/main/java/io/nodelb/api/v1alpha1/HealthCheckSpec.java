@@ -6,6 +6,7 @@ import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -27,11 +28,13 @@ public class HealthCheckSpec {
   @JsonPropertyDescription("TCP (connect), HTTP or HTTPS (GET path, expect one of expectedCodes).")
   public HealthCheckType type = HealthCheckType.TCP;
 
+  @Size(max = 32)
   @Default("10s")
   @Pattern(ApiPatterns.DURATION)
   @JsonPropertyDescription("Time between two checks of a backend, e.g. 10s.")
   public String interval = "10s";
 
+  @Size(max = 32)
   @Default("3s")
   @Pattern(ApiPatterns.DURATION)
   @JsonPropertyDescription("How long one check may take; shorter than interval.")

@@ -31,6 +31,7 @@ public class ListenerSpec {
   @JsonPropertyDescription("Name of the listener, unique in this LoadBalancer (a DNS label).")
   public String name;
 
+  @Size(max = 45)
   @Pattern(ApiPatterns.IP)
   @ValidationRule(value = "isIP(self)", message = "address must be an IPv4 or IPv6 address")
   @JsonPropertyDescription("The virtual IP (IPv4 or IPv6). Empty listens on every address of the interfaces.")

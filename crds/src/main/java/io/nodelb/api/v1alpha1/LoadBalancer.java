@@ -1,5 +1,6 @@
 package io.nodelb.api.v1alpha1;
 
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
@@ -20,4 +21,16 @@ import io.fabric8.kubernetes.model.annotation.Version;
 public class LoadBalancer extends CustomResource<LoadBalancerSpec, LoadBalancerStatus> implements Namespaced {
   public static final String GROUP = "nodelb.io";
   public static final String VERSION = "v1alpha1";
+
+  @Override
+  @JsonPropertyDescription("Where and how traffic enters: nodes, interfaces, listeners and NAT mode.")
+  public LoadBalancerSpec getSpec() {
+    return super.getSpec();
+  }
+
+  @Override
+  @JsonPropertyDescription("What the operator and the node agents report.")
+  public LoadBalancerStatus getStatus() {
+    return super.getStatus();
+  }
 }

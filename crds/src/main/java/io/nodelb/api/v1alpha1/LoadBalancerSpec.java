@@ -42,6 +42,7 @@ public class LoadBalancerSpec {
   @JsonPropertyDescription("DNAT keeps the client address (replies must route back through the node); FullNAT also rewrites the source to a node address.")
   public NatMode natMode = NatMode.DNAT;
 
+  @Size(max = 45)
   @Pattern(ApiPatterns.IP)
   @ValidationRule(value = "isIP(self)", message = "snatAddress must be an IPv4 or IPv6 address")
   @JsonPropertyDescription("FullNAT only: source address for traffic to the backends. Empty uses the interface's address.")

@@ -7,6 +7,7 @@ import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.IntOrString;
 
@@ -18,6 +19,7 @@ public class ServiceBackend {
   public static final String BAD_PORT = "port must be 1-65535 or the name of a port of the Service";
 
   @Required
+  @Size(max = 253)
   @Pattern(ApiPatterns.DNS_SUBDOMAIN)
   @JsonPropertyDescription("Name of the Service in the TargetGroup's namespace.")
   public String name;

@@ -4,11 +4,13 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
 public class SourceRoute {
   @Required
+  @Size(max = 49)
   @Pattern(ApiPatterns.CIDR)
   @ValidationRule(value = "isCIDR(self)", message = "cidr must be an IPv4 or IPv6 prefix such as 10.0.0.0/8")
   @JsonPropertyDescription("Client prefix, e.g. 10.20.0.0/16 or 2001:db8::/48; host bits are ignored.")

@@ -1,5 +1,6 @@
 package io.nodelb.api.v1alpha1;
 
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
@@ -17,4 +18,17 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Terminating", jsonPath = ".status.endpoints.terminating", type = AdditionalPrinterColumn.Type.INTEGER)
 @AdditionalPrinterColumn(name = "Resolved", jsonPath = ".status.conditions[?(@.type==\"ResolvedRefs\")].status", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
-public class TargetGroup extends CustomResource<TargetGroupSpec, TargetGroupStatus> implements Namespaced {}
+public class TargetGroup extends CustomResource<TargetGroupSpec, TargetGroupStatus> implements Namespaced {
+
+  @Override
+  @JsonPropertyDescription("The backends: static addresses and/or Services, how one is picked, health checks and draining.")
+  public TargetGroupSpec getSpec() {
+    return super.getSpec();
+  }
+
+  @Override
+  @JsonPropertyDescription("Resolved endpoints and whether every reference resolves.")
+  public TargetGroupStatus getStatus() {
+    return super.getStatus();
+  }
+}

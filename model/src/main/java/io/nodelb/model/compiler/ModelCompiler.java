@@ -469,7 +469,7 @@ public final class ModelCompiler {
     if (lb == null) {
       return List.of();
     }
-    List<Problem> problems = new ArrayList<>(lb.problems());
+    List<Problem> problems = ownProblems(lb);
     for (ObjectKey group : lb.referencedGroups()) {
       CompiledGroup compiled = compiledGroups.get(group);
       if (compiled != null && compiled.group() != null) {
@@ -483,8 +483,28 @@ public final class ModelCompiler {
   public List<Problem> problems() {
     List<Problem> all = new ArrayList<>();
     new TreeMap<>(compiledGroups).values().forEach(g -> all.addAll(g.problems()));
-    new TreeMap<>(compiledLoadBalancers).values().forEach(l -> all.addAll(l.problems()));
+    new TreeMap<>(compiledLoadBalancers).values().forEach(l -> all.addAll(ownProblems(l)));
     return all;
+  }
+
+  /** The LoadBalancer's own problems plus listeners another LoadBalancer already holds on some node. */
+  private List<Problem> ownProblems(CompiledLoadBalancer lb) {
+    List<Problem> problems = new ArrayList<>(lb.problems());
+    Set<String> reported = new HashSet<>();
+    for (String node : nodesByLoadBalancer.getOrDefault(lb.key(), Set.of())) {
+      NodeView view = nodeViews.get(node);
+      for (CompiledLoadBalancer.CompiledListener l : lb.listeners()) {
+        String winner = view == null ? null : view.winnerOver(l.listener());
+        if (winner != null && reported.add(l.listener().getName())) {
+          String listenerName = l.listener().getName().substring(lb.key().toString().length() + 1);
+          problems.add(new Problem(LoadBalancerCompiler.KIND, lb.key().toString(),
+              "spec.listeners[" + listenerName + "]", Problem.LISTENER_CONFLICT,
+              "listener " + listenerName + " uses the same address, port and protocol as " + winner
+                  + " on node " + node + " (and maybe others); that one keeps it, this one is not programmed there"));
+        }
+      }
+    }
+    return problems;
   }
 
   /** How many backends are DRAINING because of this BackendDrain right now (0: nothing left to drain). */

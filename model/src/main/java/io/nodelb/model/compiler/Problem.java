@@ -17,7 +17,7 @@ public record Problem(String kind, String name, String field, String reason, Str
   public static final String SERVICE_NOT_FOUND = "ServiceNotFound";
   public static final String SERVICE_PORT_NOT_FOUND = "ServicePortNotFound";
   public static final String NEEDS_CLUSTER = "NeedsCluster";
-  public static final String UNSUPPORTED_ADDRESS_TYPE = "UnsupportedAddressType";
+  public static final String LISTENER_CONFLICT = "ListenerConflict";
 
   @Override
   public String toString() {

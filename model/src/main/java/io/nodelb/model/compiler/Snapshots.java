@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
 
 /**
  * Deterministic bytes and content-derived versions of snapshots. The version is the lower-case hex
@@ -48,36 +49,42 @@ public final class Snapshots {
   }
 
   /** Same result as {@link #version}, from the already serialized listeners and groups in order. */
-  static String version(String node, Iterable<byte[]> listeners, Iterable<byte[]> groups) {
-    MessageDigest digest = sha256();
-    byte[] scratch = new byte[10];
-    if (!node.isEmpty()) {
-      byte[] name = node.getBytes(StandardCharsets.UTF_8);
-      field(digest, scratch, NODE_TAG, name);
-    }
+  static String version(String node, List<byte[]> listeners, List<byte[]> groups) {
+    byte[] name = node.getBytes(StandardCharsets.UTF_8);
+    int size = name.length == 0 ? 0 : fieldSize(name.length);
     for (byte[] listener : listeners) {
-      field(digest, scratch, LISTENER_TAG, listener);
+      size += fieldSize(listener.length);
     }
     for (byte[] group : groups) {
-      field(digest, scratch, GROUP_TAG, group);
+      size += fieldSize(group.length);
     }
-    return HexFormat.of().formatHex(digest.digest());
+    // One contiguous buffer and one digest call: far faster than thousands of small updates.
+    byte[] stream = new byte[size];
+    int at = name.length == 0 ? 0 : field(stream, 0, NODE_TAG, name);
+    for (byte[] listener : listeners) {
+      at = field(stream, at, LISTENER_TAG, listener);
+    }
+    for (byte[] group : groups) {
+      at = field(stream, at, GROUP_TAG, group);
+    }
+    return HexFormat.of().formatHex(sha256().digest(stream));
   }
 
-  private static void field(MessageDigest digest, byte[] scratch, int tag, byte[] value) {
-    digest.update(scratch, 0, varint(scratch, tag));
-    digest.update(scratch, 0, varint(scratch, value.length));
-    digest.update(value);
+  /** Tag (one byte for our field numbers), length varint, value. */
+  private static int fieldSize(int length) {
+    return 1 + CodedOutputStream.computeUInt32SizeNoTag(length) + length;
   }
 
-  private static int varint(byte[] into, int value) {
-    int n = 0;
-    while ((value & ~0x7F) != 0) {
-      into[n++] = (byte) ((value & 0x7F) | 0x80);
-      value >>>= 7;
+  private static int field(byte[] into, int at, int tag, byte[] value) {
+    into[at++] = (byte) tag;
+    int length = value.length;
+    while ((length & ~0x7F) != 0) {
+      into[at++] = (byte) ((length & 0x7F) | 0x80);
+      length >>>= 7;
     }
-    into[n++] = (byte) value;
-    return n;
+    into[at++] = (byte) length;
+    System.arraycopy(value, 0, into, at, value.length);
+    return at + value.length;
   }
 
   private static MessageDigest sha256() {

@@ -334,4 +334,30 @@ class ModelCompilerTest {
     assertThat(compiler.snapshot("n1").getListenersList()).isEmpty();
     assertThat(compiler.snapshot("n1").getTargetGroupsList()).isEmpty();
   }
+
+  @Test
+  void twoLoadBalancersCannotShareAnAddressPortAndProtocolOnANode() {
+    List<HasMetadata> inputs = new ArrayList<>(List.of(node("n1"), node("n2", Map.of("pool", "other"), Map.of()),
+        staticGroup("default", "web", new StaticBackend("10.1.2.2", 8080, 1)),
+        loadBalancer("default", "a", Map.of(), listener("http", "10.1.1.1", 80, "web")),
+        loadBalancer("default", "b", Map.of("pool", "other"), listener("http", "10.1.1.1", 80, "web"),
+            listener("alt", "10.1.1.1", 81, "web"))));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+
+    assertThat(compiler.snapshot("n2").getListenersList()).extracting(l -> l.getName())
+        .as("the name that sorts first keeps the VIP").containsExactly("default/a/http", "default/b/alt");
+    assertThat(compiler.problemsOf(new ObjectKey("default", "a"))).isEmpty();
+    assertThat(compiler.problemsOf(new ObjectKey("default", "b"))).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.LISTENER_CONFLICT);
+      assertThat(p.field()).isEqualTo("spec.listeners[http]");
+      assertThat(p.message()).contains("default/a/http").contains("node n2");
+    });
+
+    compiler.removeLoadBalancer(new ObjectKey("default", "a"));
+    var result = compiler.compile();
+    assertThat(result.changed()).containsKeys("n1", "n2");
+    assertThat(compiler.snapshot("n2").getListenersList()).extracting(l -> l.getName())
+        .containsExactly("default/b/alt", "default/b/http");
+    assertThat(compiler.problemsOf(new ObjectKey("default", "b"))).isEmpty();
+  }
 }

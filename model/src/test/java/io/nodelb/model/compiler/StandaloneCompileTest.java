@@ -74,4 +74,16 @@ class StandaloneCompileTest {
           assertThat(e.getMessage()).contains("LoadBalancer default/web spec.listeners[0].targetGroup: TargetGroup default/missing not found");
         });
   }
+
+  @Test
+  void twoFilesClaimingTheSameVipAreRefused() {
+    var first = loadBalancer(null, "first", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    var second = loadBalancer(null, "second", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+
+    assertThatThrownBy(() -> ModelCompiler.compileStandalone(List.of(first, second),
+            List.of(staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1))), "n"))
+        .isInstanceOfSatisfying(ModelProblemsException.class, e -> assertThat(e.problems())
+            .extracting(Problem::name, Problem::reason)
+            .containsExactly(org.assertj.core.groups.Tuple.tuple("default/second", Problem.LISTENER_CONFLICT)));
+  }
 }
