@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.nodelb.api.v1alpha1.LoadBalancer;
@@ -79,7 +81,7 @@ public final class ConfigFile {
             try {
                 object = YAML.treeToValue(node, type);
             } catch (JsonMappingException e) {
-                problems.add(where + ": " + path(e) + ": " + firstLine(e.getOriginalMessage()));
+                problems.add(where + ": " + path(e) + ": " + reason(e));
                 continue;
             } catch (IOException e) {
                 problems.add(where + ": " + firstLine(e.getMessage()));
@@ -112,6 +114,23 @@ public final class ConfigFile {
             throw new ConfigException(problems);
         }
         return new Documents(lbs, tgs);
+    }
+
+    /** What a person needs to know about a mapping error, without Java class names. */
+    private static String reason(JsonMappingException e) {
+        if (e instanceof UnrecognizedPropertyException u) {
+            List<String> known = u.getKnownPropertyIds().stream().map(String::valueOf).sorted().toList();
+            return "unknown field; the fields here are " + String.join(", ", known);
+        }
+        if (e instanceof InvalidFormatException f && f.getTargetType() != null && f.getTargetType().isEnum()) {
+            List<String> values = java.util.Arrays.stream(f.getTargetType().getEnumConstants())
+                    .map(String::valueOf).toList();
+            return "'" + f.getValue() + "' is not one of " + String.join(", ", values);
+        }
+        if (e instanceof InvalidFormatException f && f.getTargetType() != null) {
+            return "'" + f.getValue() + "' is not a valid " + f.getTargetType().getSimpleName().toLowerCase(java.util.Locale.ROOT);
+        }
+        return firstLine(e.getOriginalMessage());
     }
 
     /** The JSON path of a mapping error, e.g. {@code spec.listeners[0].port}. */

@@ -1,0 +1,105 @@
+package io.nodelb.agent.standalone;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The standalone file: read, checked and compiled without a kernel. */
+class StandaloneConfigTest {
+
+    private static final String GROUP = """
+            apiVersion: nodelb.io/v1alpha1
+            kind: TargetGroup
+            metadata: {name: web}
+            spec:
+              backends:
+              - {address: 10.1.2.2, port: 8080, weight: 3}
+              - {address: 10.1.3.2, port: 8080, weight: 1}
+            """;
+    private static final String BALANCER = """
+            apiVersion: nodelb.io/v1alpha1
+            kind: LoadBalancer
+            metadata: {name: web}
+            spec:
+              interfaces: [eth0]
+              natMode: FullNAT
+              listeners:
+              - {name: http, address: 10.1.1.1, port: 80, protocol: TCP, targetGroup: web}
+            """;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void theIssueExampleCompilesToASnapshot() throws Exception {
+        NodeSnapshot s = StandaloneAgent.snapshotOf(write(GROUP + "---\n" + BALANCER), "node-1");
+
+        assertThat(s.getNode()).isEqualTo("node-1");
+        assertThat(s.getVersion()).hasSize(64);
+        assertThat(s.getListenersList()).singleElement().satisfies(l -> {
+            assertThat(l.getName()).isEqualTo("default/web/http");
+            assertThat(l.getPort()).isEqualTo(80);
+            assertThat(l.getNatMode()).isEqualTo(NatMode.FULL_NAT);
+            assertThat(l.getInterfacesList()).containsExactly("eth0");
+        });
+        assertThat(s.getTargetGroupsList()).singleElement()
+                .satisfies(g -> assertThat(g.getBackendsList()).hasSize(2));
+    }
+
+    @Test
+    void theSameFileGivesTheSameVersion() throws Exception {
+        Path a = write(GROUP + "---\n" + BALANCER);
+        Path b = dir.resolve("reordered.yaml");
+        Files.writeString(b, BALANCER + "---\n" + GROUP);
+        assertThat(StandaloneAgent.snapshotOf(a, "n").getVersion())
+                .isEqualTo(StandaloneAgent.snapshotOf(b, "n").getVersion());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            port out of range     | 'port: 80,'                    | 'port: 70000,'                   | document 2 (LoadBalancer web): spec.listeners[0].port
+            unknown field         | 'natMode: FullNAT'             | 'natMod: FullNAT'                | document 2 (LoadBalancer web): spec.natMod
+            bad address           | 'address: 10.1.1.1,'           | 'address: 10.1.1.300,'           | spec.listeners[0].address
+            unknown target group  | 'targetGroup: web}'            | 'targetGroup: api}'              | api
+            bad NAT mode          | 'natMode: FullNAT'             | 'natMode: SNAT'                  | spec.natMode
+            wrong apiVersion      | 'apiVersion: nodelb.io/v1alpha1\\nkind: LoadBalancer' | 'apiVersion: nodelb.io/v2\\nkind: LoadBalancer' | document 2 (LoadBalancer web): apiVersion: must be nodelb.io/v1alpha1
+            """)
+    void aBadFileIsRefusedWithDocumentFieldAndReason(String name, String from, String to, String expected)
+            throws Exception {
+        String bad = BALANCER.replace(from.replace("\\n", "\n"), to.replace("\\n", "\n"));
+        assertThat(bad).as("the case must change the document").isNotEqualTo(BALANCER);
+        Path file = write(GROUP + "---\n" + bad);
+
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(file, "n"))
+                .isInstanceOf(ConfigException.class)
+                .satisfies(e -> assertThat(((ConfigException) e).problems())
+                        .anySatisfy(p -> assertThat(p).startsWith("lab.yaml").contains(expected)));
+    }
+
+    @Test
+    void aFileWithoutLoadBalancersHasNothingToProgram() throws Exception {
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write(GROUP), "n"))
+                .hasMessageContaining("no LoadBalancer document");
+    }
+
+    @Test
+    void unreadableYamlIsReportedWithItsFile() throws Exception {
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write("kind: [unclosed"), "n"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("lab.yaml: ");
+    }
+
+    private Path write(String yaml) throws Exception {
+        Path file = dir.resolve("lab.yaml");
+        Files.writeString(file, yaml);
+        return file;
+    }
+}
