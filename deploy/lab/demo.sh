@@ -64,7 +64,7 @@ YAML
 
 echo "== agent: bin/nodelb-agent standalone --config lab.yaml (in the node namespace)"
 nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$work/lab.yaml" \
-  --pin-path "/sys/fs/bpf/nodelb-lab-$id" >"$work/agent.log" 2>&1 &
+  --pin-path "/sys/fs/bpf/nodelb-lab-$id" --metrics-port 9400 >"$work/agent.log" 2>&1 &
 agent_pid=$!
 for _ in $(seq 1 100); do
   grep -q "programmed version" "$work/agent.log" && break
@@ -112,6 +112,16 @@ http_round "http://[fd00:1:1::1]/" "$CONNECTIONS" >"$work/http6"
 report "TCP over IPv6: $CONNECTIONS connections to http://[fd00:1:1::1]/" "$work/http6" "3 2 1"
 udp_round "$DATAGRAMS" >"$work/udp"
 report "UDP: $DATAGRAMS datagrams (each from a new port) to 10.1.1.1:9000" "$work/udp" "1 1 1"
+echo
+echo "== the data plane's own counters (the agent's Prometheus metrics, :9400/metrics on the node)"
+ip netns exec "$node" curl -s -m 5 http://127.0.0.1:9400/metrics >"$work/metrics" || true
+printf '   %-28s %10s %10s %14s\n' backend "new flows" packets "reply packets"
+for b in 10.1.2.11:8080 10.1.2.12:8080 10.1.2.13:8080 '[fd00:1:2:0:0:0:0:11]:8080' \
+         '[fd00:1:2:0:0:0:0:12]:8080' '[fd00:1:2:0:0:0:0:13]:8080' 10.1.2.11:9000 10.1.2.12:9000 10.1.2.13:9000; do
+  metric() { awk -v m="$1" -v b="backend=\"$b\"" 'index($0, m "{") == 1 && index($0, b) { printf "%d", $NF }' "$work/metrics"; }
+  printf '   %-28s %10s %10s %14s\n' "$b" "$(metric nodelb_backend_new_flows_total)" \
+    "$(metric nodelb_backend_packets_total)" "$(metric nodelb_backend_reply_packets_total)"
+done
 echo
 echo "Replies came from the VIPs: the client only ever talked to 10.1.1.1 and fd00:1:1::1."
 echo "Cleaning up lab $id."

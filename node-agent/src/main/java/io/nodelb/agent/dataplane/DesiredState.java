@@ -250,7 +250,8 @@ public record DesiredState(
         return new DesiredState(listeners, routes, groups, tables, backends, ingress, egress, interfaces);
     }
 
-    static String backendKey(InetAddress address, int port) {
+    /** How a backend is named in ids, metrics and logs: {@code 10.0.0.2:8080} or {@code [fd00::2]:8080}. */
+    public static String backendKey(InetAddress address, int port) {
         return address instanceof Inet4Address
                 ? address.getHostAddress() + ":" + port
                 : "[" + address.getHostAddress() + "]:" + port;

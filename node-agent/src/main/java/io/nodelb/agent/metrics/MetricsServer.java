@@ -9,6 +9,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DataPlane;
+import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -72,7 +73,7 @@ public final class MetricsServer implements AutoCloseable {
             return true;
         });
         backends.forEach((id, b) -> backendMeters.computeIfAbsent(id, i -> {
-            String name = b.address().getHostAddress() + ":" + b.port();
+            String name = DesiredState.backendKey(b.address(), b.port());
             List<Meter> meters = new ArrayList<>();
             meters.add(counter("nodelb_backend_packets", "Packets sent to the backend", name, i, DataPlane.BackendCounters::packets));
             meters.add(counter("nodelb_backend_bytes", "Bytes sent to the backend", name, i, DataPlane.BackendCounters::bytes));
