@@ -35,7 +35,9 @@ final class Agent {
     private final List<String> stdout = new ArrayList<>();
     private final List<String> stderr = new ArrayList<>();
     private final List<String> log = new ArrayList<>();
+    /** The text last written to the file, and the last one the agent programmed. */
     private String written;
+    private String programmed;
     private int readersDone;
 
     private Agent(String name, Path config, Process process, String written) {
@@ -61,6 +63,7 @@ final class Agent {
         builder.environment().put("NODELB_JAVA_HOME", System.getProperty("java.home"));
         builder.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Agent agent = new Agent(name, config, builder.start(), yaml);
+        agent.programmed = yaml; // once the first "programmed version" line is out
         agent.keep(agent.process.getInputStream(), agent.stdout, "out");
         agent.keep(agent.process.getErrorStream(), agent.stderr, "err");
         agent.process.onExit().thenRun(agent::wakeUp);
@@ -89,7 +92,7 @@ final class Agent {
     String version() {
         List<String> versions = versions();
         if (versions.isEmpty()) {
-            throw new AssertionError(name + " has not programmed anything yet\n" + log());
+            throw new AssertionError(name + " has not programmed anything yet");
         }
         return versions.getLast();
     }
@@ -103,15 +106,22 @@ final class Agent {
 
     /**
      * Replaces the file with {@code yaml} (one atomic rename, so the agent reloads once)
-     * and waits until the agent has programmed it. Returns the new version.
+     * and waits until the agent has programmed it. Returns the new version. The text the
+     * agent runs already (e.g. after a refused file) is only written back: it programs
+     * the same version, which the agent does not announce.
      */
     String program(String yaml) throws IOException, InterruptedException {
-        if (yaml.equals(written)) {
+        if (yaml.equals(programmed)) {
+            if (!yaml.equals(written)) {
+                write(yaml);
+            }
             return version();
         }
         int seen = versions().size();
         write(yaml);
-        return awaitProgrammed(seen);
+        String version = awaitProgrammed(seen);
+        programmed = yaml;
+        return version;
     }
 
     /**
@@ -136,7 +146,7 @@ final class Agent {
     /** Waits for the process to end (it must, e.g. after refusing its file); returns its exit code. */
     int awaitExit(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-            throw new AssertionError(name + " still runs after " + timeout + "\n" + log());
+            throw new AssertionError(name + " still runs after " + timeout);
         }
         return process.exitValue();
     }
@@ -151,7 +161,7 @@ final class Agent {
             if (!process.waitFor(15, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 process.waitFor(5, TimeUnit.SECONDS);
-                throw new AssertionError(name + " (pid " + pid() + ") ignored SIGTERM for 15 s; killed\n" + log());
+                throw new AssertionError(name + " (pid " + pid() + ") ignored SIGTERM for 15 s; killed");
             }
         }
         return process.exitValue();
@@ -202,10 +212,10 @@ final class Agent {
                 }
                 long left = deadline - System.nanoTime();
                 if (!process.isAlive() && readersDone == 2) {
-                    throw new AssertionError(name + " exited before printing " + what + "\n" + log());
+                    throw new AssertionError(name + " exited before printing " + what);
                 }
                 if (left <= 0) {
-                    throw new AssertionError(name + " did not print " + what + " in " + PROGRAM_TIMEOUT + "\n" + log());
+                    throw new AssertionError(name + " did not print " + what + " in " + PROGRAM_TIMEOUT);
                 }
                 wait(Math.max(1, left / 1_000_000));
             }

@@ -165,6 +165,29 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
         return Command.result("bpftool", "link", "show", "id", Integer.toString(linkId)).succeeded();
     }
 
+    /**
+     * Which of these BPF links the kernel still has, after waiting up to 5 s for them to go
+     * (a link is freed asynchronously once its last reference is dropped).
+     */
+    static List<Integer> linksStillThere(List<Integer> ids) throws IOException, InterruptedException, TimeoutException {
+        List<Integer> left = new ArrayList<>(ids);
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (!left.isEmpty()) {
+            List<Integer> still = new ArrayList<>();
+            for (int id : left) {
+                if (linkExists(id)) {
+                    still.add(id);
+                }
+            }
+            left = still;
+            if (left.isEmpty() || System.nanoTime() > deadline) {
+                break;
+            }
+            Thread.sleep(100);
+        }
+        return left;
+    }
+
     private void rememberLinks() throws IOException, InterruptedException, TimeoutException {
         for (int linkId : pinnedLinkIds()) {
             if (!linkIds.contains(linkId)) {
@@ -249,22 +272,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
         if (Files.exists(runDir())) {
             left.add("run directory " + runDir());
         }
-        // Links are freed asynchronously once their last reference goes: allow a few seconds.
-        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-        List<Integer> remaining = new ArrayList<>(linkIds);
-        while (!remaining.isEmpty()) {
-            List<Integer> still = new ArrayList<>();
-            for (int linkId : remaining) {
-                if (linkExists(linkId)) {
-                    still.add(linkId);
-                }
-            }
-            remaining = still;
-            if (remaining.isEmpty() || System.nanoTime() > deadline) {
-                break;
-            }
-            Thread.sleep(100);
-        }
+        List<Integer> remaining = linksStillThere(linkIds);
         remaining.forEach(l -> left.add("BPF link id " + l));
         return left;
     }
@@ -298,12 +306,20 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
         throw withAgentLogs(failure);
     }
 
+    /** The same failure, its message followed by every agent's output. */
     private Throwable withAgentLogs(Throwable failure) {
         if (failure instanceof TestAbortedException || agents.isEmpty()) {
             return failure;
         }
-        AssertionError withLogs = new AssertionError(failure.getMessage() + "\n" + agentLogs(), failure);
+        String message = failure instanceof AssertionError ? failure.getMessage() : failure.toString();
+        AssertionError withLogs = new AssertionError(message + "\n" + agentLogs());
         withLogs.setStackTrace(failure.getStackTrace());
+        if (failure.getCause() != null) {
+            withLogs.initCause(failure.getCause());
+        }
+        for (Throwable suppressed : failure.getSuppressed()) {
+            withLogs.addSuppressed(suppressed);
+        }
         return withLogs;
     }
 

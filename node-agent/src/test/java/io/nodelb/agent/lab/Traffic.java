@@ -47,14 +47,19 @@ final class Traffic {
             socket.setReuseAddress(true);
             socket.setSoTimeout((int) TIMEOUT.toMillis());
             socket.bind(from);
-            socket.connect(vip, (int) TIMEOUT.toMillis());
-            InputStream in = new BufferedInputStream(socket.getInputStream());
-            String body = request(socket.getOutputStream(), in, path, true);
-            // Let the server close first: its FIN, then ours, so no TIME_WAIT stays on the client port.
-            if (in.read() != -1) {
-                throw new IOException("data after the response from " + vip);
+            try {
+                socket.connect(vip, (int) TIMEOUT.toMillis());
+                InputStream in = new BufferedInputStream(socket.getInputStream());
+                String body = request(socket.getOutputStream(), in, path, true);
+                // Let the server close first: its FIN, then ours, so no TIME_WAIT stays on the client port.
+                if (in.read() != -1) {
+                    throw new IOException("data after the response");
+                }
+                return body;
+            } catch (IOException e) {
+                throw new IOException("GET " + path + " from " + new InetSocketAddress(from.getAddress(),
+                        socket.getLocalPort()) + " to " + vip + ": " + e, e);
             }
-            return body;
         }
     }
 
