@@ -55,7 +55,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     private Path top;
     private NetnsThread client;
     private Thread shutdownHook;
-    private boolean down;
+    private volatile boolean down;
 
     private Lab(int backends) {
         this.backends = backends;

@@ -57,7 +57,8 @@ class LabAgentLifecycleIT {
         int exitCode = agent.awaitExit(Duration.ofSeconds(30));
 
         assertThat(exitCode).as("exit code after refusing a file with %s", what).isNotZero();
-        assertThat(agent.stderr()).as("stderr").anySatisfy(line -> assertThat(line).startsWith("nodelb-agent: refusing "))
+        assertThat(agent.stderr()).as("stderr")
+                .anySatisfy(line -> assertThat(line).startsWith("nodelb-agent: refusing "))
                 .anySatisfy(line -> assertThat(line).contains(problem));
         assertThat(agent.stdout()).as("stdout").noneSatisfy(line -> assertThat(line).contains("programmed version"));
         assertThat(LAB.hasXdp("n0")).as("XDP on n0").isFalse();

@@ -80,9 +80,9 @@ class LabFullNatIT {
 
         agent.program(DNAT);
         for (int i = 0; i < DNAT_ATTEMPTS; i++) {
-            // The SYN reaches a backend, whose SYN-ACK to the client has no route.
-            assertThatThrownBy(() -> LAB.client().call(
-                            () -> Traffic.get(new InetSocketAddress(client, 0), http, "/source")))
+            // The SYN reaches a backend, whose SYN-ACK to the client has no route: a second is plenty.
+            assertThatThrownBy(() -> LAB.client().call(() ->
+                            Traffic.get(new InetSocketAddress(client, 0), http, "/source", Duration.ofSeconds(1))))
                     .as("DNAT connection %d to %s from %s, backends without a route back", i, http, client)
                     .isInstanceOf(IOException.class);
         }

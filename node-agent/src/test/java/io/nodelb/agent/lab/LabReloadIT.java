@@ -103,7 +103,8 @@ class LabReloadIT {
         return Stream.of(
                 Arguments.of("a listener port of 70000",
                         config(changed).replace("port: 80,", "port: 70000,"),
-                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].port: port must be 1-65535 (got 70000)"),
+                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].port: port must be 1-65535"
+                                + " (got 70000)"),
                 Arguments.of("an unknown target group",
                         config(changed).replace("targetGroup: web}", "targetGroup: nosuch}"),
                         "LoadBalancer default/lab spec.listeners[0].targetGroup: TargetGroup default/nosuch not found"),

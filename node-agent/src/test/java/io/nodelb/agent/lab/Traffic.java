@@ -43,12 +43,18 @@ final class Traffic {
      * would answer anything else with a reset.
      */
     static String get(InetSocketAddress from, InetSocketAddress vip, String path) throws IOException {
+        return get(from, vip, path, TIMEOUT);
+    }
+
+    /** As {@link #get(InetSocketAddress, InetSocketAddress, String)}, waiting at most {@code timeout} per step. */
+    static String get(InetSocketAddress from, InetSocketAddress vip, String path, Duration timeout)
+            throws IOException {
         try (Socket socket = new Socket()) {
             socket.setReuseAddress(true);
-            socket.setSoTimeout((int) TIMEOUT.toMillis());
+            socket.setSoTimeout((int) timeout.toMillis());
             socket.bind(from);
             try {
-                socket.connect(vip, (int) TIMEOUT.toMillis());
+                socket.connect(vip, (int) timeout.toMillis());
                 InputStream in = new BufferedInputStream(socket.getInputStream());
                 String body = request(socket.getOutputStream(), in, path, true);
                 // Let the server close first: its FIN, then ours, so no TIME_WAIT stays on the client port.
@@ -63,7 +69,7 @@ final class Traffic {
         }
     }
 
-    /** {@code count} requests to {@code /}, each on a new connection from an ephemeral port; answers counted by body. */
+    /** {@code count} requests to {@code /}, each on a new connection from an ephemeral port; answers by body. */
     static Map<String, Integer> countTcp(InetAddress from, InetSocketAddress vip, int count) throws IOException {
         Map<String, Integer> answers = new TreeMap<>();
         for (int i = 0; i < count; i++) {
