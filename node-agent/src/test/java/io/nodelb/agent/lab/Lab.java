@@ -230,6 +230,9 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
 
     @Override
     public void afterAll(ExtensionContext context) throws Exception {
+        if (id == null) {
+            return; // nothing was built
+        }
         List<String> problems = new ArrayList<>();
         try {
             for (Agent agent : agents) {
