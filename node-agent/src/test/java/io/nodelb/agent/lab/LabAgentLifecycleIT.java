@@ -45,7 +45,8 @@ class LabAgentLifecycleIT {
                         "lab.yaml: LoadBalancer default/lab spec.listeners[0].targetGroup: TargetGroup"
                                 + " default/nosuch not found"),
                 Arguments.of("a bad listener address", GOOD.replace("\"" + Lab.VIP_V4 + "\"", "\"10.1.1.x\""),
-                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].address:"));
+                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].address: address must be an IPv4"
+                                + " or IPv6 address"));
     }
 
     @ParameterizedTest(name = "{0}")
