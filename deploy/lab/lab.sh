@@ -4,7 +4,7 @@
 # its name, so two runs never collide, and `down` removes all of it.
 #
 #   lab.sh up ID [BACKENDS]   build the topology (default 3 backends)
-#   lab.sh servers ID         start nginx in every backend (HTTP :8080, UDP :9000)
+#   lab.sh servers ID         start nginx in every backend (HTTP :8080, UDP :9000 and :9001)
 #   lab.sh down ID            stop what runs inside, delete namespaces and pins
 #   lab.sh list               ids of labs that exist
 #

@@ -1,0 +1,93 @@
+package io.nodelb.agent.lab;
+
+import static io.nodelb.agent.lab.LabConfig.file;
+import static io.nodelb.agent.lab.LabConfig.listener;
+import static io.nodelb.agent.lab.LabConfig.loadBalancer;
+import static io.nodelb.agent.lab.LabConfig.targetGroup;
+import static io.nodelb.agent.lab.Shares.weights;
+import static io.nodelb.agent.lab.Traffic.address;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.nodelb.agent.testing.Privileged;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The agent process from start to end: a file it cannot use is refused before anything is
+ * loaded or attached, and a good one attaches XDP and TC to both interfaces, serves the VIP,
+ * and SIGTERM takes every attachment and pin away again.
+ */
+@Privileged
+class LabAgentLifecycleIT {
+    @RegisterExtension
+    static final Lab LAB = Lab.withBackends(1);
+
+    private static final InetSocketAddress VIP = new InetSocketAddress(address(Lab.VIP_V4), 80);
+    private static final String GOOD = file(
+            targetGroup("web", 8080, weights("be1", 1)),
+            loadBalancer("lab", "DNAT", null, listener("http", Lab.VIP_V4, 80, "TCP", "web")));
+
+    static Stream<Arguments> refusedFiles() {
+        return Stream.of(
+                Arguments.of("a listener port of 70000", GOOD.replace("port: 80,", "port: 70000,"),
+                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].port: port must be 1-65535"
+                                + " (got 70000)"),
+                Arguments.of("an unknown target group", GOOD.replace("targetGroup: web}", "targetGroup: nosuch}"),
+                        "lab.yaml: LoadBalancer default/lab spec.listeners[0].targetGroup: TargetGroup"
+                                + " default/nosuch not found"),
+                Arguments.of("a bad listener address", GOOD.replace("\"" + Lab.VIP_V4 + "\"", "\"10.1.1.x\""),
+                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].address: address must be an IPv4"
+                                + " or IPv6 address"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("refusedFiles")
+    void aFileWithProblemsIsRefusedAtStartWithNothingAttached(String what, String yaml, String problem)
+            throws Exception {
+        Agent agent = LAB.launchAgent(yaml);
+
+        int exitCode = agent.awaitExit(Duration.ofSeconds(30));
+
+        assertThat(exitCode).as("exit code after refusing a file with %s", what).isNotZero();
+        assertThat(agent.stderr()).as("stderr")
+                .anySatisfy(line -> assertThat(line).startsWith("nodelb-agent: refusing "))
+                .anySatisfy(line -> assertThat(line).contains(problem));
+        assertThat(agent.stdout()).as("stdout").noneSatisfy(line -> assertThat(line).contains("programmed version"));
+        assertThat(LAB.hasXdp("n0")).as("XDP on n0").isFalse();
+        assertThat(LAB.hasXdp("n1")).as("XDP on n1").isFalse();
+        assertThat(LAB.pinPath()).as("pin directory").doesNotExist();
+    }
+
+    @Test
+    void aGoodFileAttachesAndSigtermTakesEverythingAway() throws Exception {
+        Agent agent = LAB.startAgent(GOOD);
+        List<Integer> links = LAB.pinnedLinkIds();
+
+        assertThat(LAB.hasXdp("n0")).as("XDP on n0").isTrue();
+        assertThat(LAB.hasXdp("n1")).as("XDP on n1").isTrue();
+        assertThat(links).as("pinned links: XDP and TC egress on n0 and n1").hasSize(4);
+        assertThat(LAB.client().call(() -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/")))
+                .isEqualTo("be1");
+
+        int exitCode = agent.stop();
+
+        assertThat(exitCode).as("exit code after SIGTERM").isIn(0, 143);
+        assertThat(LAB.hasXdp("n0")).as("XDP on n0 after SIGTERM").isFalse();
+        assertThat(LAB.hasXdp("n1")).as("XDP on n1 after SIGTERM").isFalse();
+        assertThat(LAB.pinPath()).as("pin directory after SIGTERM").doesNotExist();
+        assertThat(Lab.linksStillThere(links)).as("BPF links still in the kernel after SIGTERM").isEmpty();
+        // Nothing translates the VIP any more: the node has no route for it.
+        assertThatThrownBy(() -> LAB.client().call(
+                () -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/")))
+                .isInstanceOf(IOException.class);
+    }
+}

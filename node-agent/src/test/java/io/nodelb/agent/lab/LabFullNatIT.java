@@ -1,0 +1,117 @@
+package io.nodelb.agent.lab;
+
+import static io.nodelb.agent.lab.LabConfig.file;
+import static io.nodelb.agent.lab.LabConfig.listener;
+import static io.nodelb.agent.lab.LabConfig.loadBalancer;
+import static io.nodelb.agent.lab.LabConfig.targetGroup;
+import static io.nodelb.agent.lab.Shares.weights;
+import static io.nodelb.agent.lab.Traffic.address;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.nodelb.agent.testing.Privileged;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * FullNAT to backends whose replies cannot reach the client directly: the lab's backends
+ * lose their route to the client subnet, so DNAT (the client's address kept) must fail,
+ * and FullNAT (the node's LAN address as source) must work, with the backends seeing the
+ * node's address. HTTP {@code /source} and UDP :9001 answer the address a backend saw.
+ */
+@Privileged
+class LabFullNatIT {
+    @RegisterExtension
+    static final Lab LAB = Lab.withBackends(2);
+
+    private static final int CONNECTIONS = 40;
+    private static final int DATAGRAMS = 40;
+    private static final int DNAT_ATTEMPTS = 2;
+    private static final Map<String, Integer> BACKENDS = weights("be1", 1, "be2", 1);
+
+    private static final String DNAT = file(
+            targetGroup("web", 8080, BACKENDS),
+            targetGroup("source", 9001, BACKENDS),
+            loadBalancer("lab", "DNAT", null,
+                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
+                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
+                    listener("source", Lab.VIP_V4, 9001, "UDP", "source"),
+                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
+
+    /** snatAddress is one per LoadBalancer: one for each family. */
+    private static final String FULL_NAT = file(
+            targetGroup("web", 8080, BACKENDS),
+            targetGroup("source", 9001, BACKENDS),
+            loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
+                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
+                    listener("source", Lab.VIP_V4, 9001, "UDP", "source")),
+            loadBalancer("lab6", "FullNAT", Lab.NODE_LAN_V6,
+                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
+                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
+
+    private static Agent agent;
+
+    @BeforeAll
+    static void backendsWithoutReturnRoute() throws Exception {
+        for (int k = 1; k <= 2; k++) {
+            LAB.exec(LAB.backend(k), "ip", "route", "del", "10.1.0.0/24");
+            LAB.exec(LAB.backend(k), "ip", "-6", "route", "del", "fd00:1:0::/64");
+        }
+        agent = LAB.startAgent(DNAT);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"IPv4", "IPv6"})
+    void fullNatReachesBackendsThatCannotRouteToTheClient(String family) throws Exception {
+        boolean v4 = family.equals("IPv4");
+        InetAddress client = address(v4 ? Lab.CLIENT_V4 : Lab.CLIENT_V6);
+        InetAddress vip = address(v4 ? Lab.VIP_V4 : Lab.VIP_V6);
+        String node = v4 ? Lab.NODE_LAN_V4 : Lab.NODE_LAN_V6;
+        InetSocketAddress http = new InetSocketAddress(vip, 80);
+        InetSocketAddress udp = new InetSocketAddress(vip, 9001);
+
+        agent.program(DNAT);
+        for (int i = 0; i < DNAT_ATTEMPTS; i++) {
+            // The SYN reaches a backend, whose SYN-ACK to the client has no route: a second is plenty.
+            assertThatThrownBy(() -> LAB.client().call(() ->
+                            Traffic.get(new InetSocketAddress(client, 0), http, "/source", Duration.ofSeconds(1))))
+                    .as("DNAT connection %d to %s from %s, backends without a route back", i, http, client)
+                    .isInstanceOf(IOException.class);
+        }
+
+        agent.program(FULL_NAT);
+        Map<String, Integer> sources = new TreeMap<>();
+        Map<String, Integer> backends;
+        Map<String, Integer> udpSources;
+        try {
+            backends = LAB.client().call(Duration.ofSeconds(60), () -> {
+                for (int i = 0; i < CONNECTIONS; i++) {
+                    sources.merge(Traffic.get(new InetSocketAddress(client, 0), http, "/source"), 1, Integer::sum);
+                }
+                return Traffic.countTcp(client, http, CONNECTIONS);
+            });
+            udpSources = LAB.client().call(Duration.ofSeconds(60), () -> Traffic.countUdp(client, udp, DATAGRAMS));
+        } catch (IOException e) {
+            // IPv4 FullNAT hands the kernel packets whose source is a node address: it drops them
+            // unless the agent set accept_local on the interface they arrive on.
+            throw new AssertionError("FullNAT " + family + " traffic failed: " + e.getMessage() + "\nnode sysctls: "
+                    + LAB.exec(LAB.node(), "sysctl", "net.ipv4.conf.n0.accept_local", "net.ipv4.conf.n1.accept_local")
+                            .strip().replace("\n", ", "), e);
+        }
+
+        assertThat(sources).as("client address the backends saw over TCP (FullNAT)")
+                .isEqualTo(Map.of(node, CONNECTIONS));
+        assertThat(udpSources).as("client address the backends saw over UDP (FullNAT)")
+                .isEqualTo(Map.of(node, DATAGRAMS));
+        // Both backends answer (one misses 40 connections with probability 2e-12).
+        assertThat(backends).as("backends reached through FullNAT").containsOnlyKeys("be1", "be2");
+    }
+}
