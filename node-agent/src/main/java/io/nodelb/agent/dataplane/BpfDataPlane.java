@@ -42,8 +42,8 @@ public final class BpfDataPlane implements DataPlane {
     private final BpfObject tc;
     private final Map<String, BpfMap> maps = new LinkedHashMap<>();
     private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
-    /** accept_local of each attached interface before we set it, to put back on detach. */
-    private final Map<String, String> acceptLocalBefore = new LinkedHashMap<>();
+    /** Sysctls of each attached interface before we changed them, to put back on detach. */
+    private final Map<String, Map<String, String>> sysctlsBefore = new LinkedHashMap<>();
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
@@ -158,32 +158,57 @@ public final class BpfDataPlane implements DataPlane {
                 throw e;
             }
             links.put(ifname, attached);
-            acceptLocalBefore.put(ifname, setAcceptLocal(ifname, "1"));
+            sysctlsBefore.put(ifname, relaxForNat(ifname));
         }
         for (String ifname : List.copyOf(links.keySet())) {
             if (!interfaces.contains(ifname)) {
                 links.remove(ifname).forEach(BpfDataPlane::detach);
-                setAcceptLocal(ifname, acceptLocalBefore.remove(ifname));
+                restore(ifname, sysctlsBefore.remove(ifname));
             }
         }
     }
 
     /**
-     * A FullNAT packet leaves XDP with the SNAT address as its source, an address of
-     * this node: IPv4 drops such packets on input unless accept_local is set.
+     * IPv4 settings FullNAT needs on an interface where XDP rewrites: a forward
+     * packet leaves XDP with the SNAT address (this node's own) as its source, which
+     * input drops unless accept_local is set; a reply leaves it with the VIP as its
+     * source, which strict reverse-path filtering drops (loose is fine).
      *
-     * @return the value it had
+     * @return the values they had, to put back on detach
      */
-    private static String setAcceptLocal(String ifname, String value) {
-        Path knob = Path.of("/proc/sys/net/ipv4/conf", ifname, "accept_local");
+    private static Map<String, String> relaxForNat(String ifname) {
+        Map<String, String> before = new LinkedHashMap<>();
+        String acceptLocal = sysctl(ifname, "accept_local", "1");
+        if (acceptLocal != null) {
+            before.put("accept_local", acceptLocal);
+        }
+        String rpFilter = sysctl(ifname, "rp_filter", null);
+        if ("1".equals(rpFilter)) {
+            before.put("rp_filter", sysctl(ifname, "rp_filter", "2"));
+        }
+        return before;
+    }
+
+    private static void restore(String ifname, Map<String, String> before) {
+        if (before != null) {
+            before.forEach((knob, value) -> sysctl(ifname, knob, value));
+        }
+    }
+
+    /**
+     * Reads {@code net.ipv4.conf.<if>.<knob>} and, when {@code value} is not null, sets it.
+     *
+     * @return the value it had, or null when the interface is gone (its namespace was deleted)
+     */
+    private static String sysctl(String ifname, String knob, String value) {
+        Path file = Path.of("/proc/sys/net/ipv4/conf", ifname, knob);
         try {
-            String before = Files.readString(knob).strip();
+            String before = Files.readString(file).strip();
             if (value != null && !value.equals(before)) {
-                Files.writeString(knob, value);
+                Files.writeString(file, value);
             }
             return before;
         } catch (IOException e) {
-            // The interface is gone (e.g. its namespace was deleted): nothing to set or restore.
             return null;
         }
     }
@@ -259,7 +284,7 @@ public final class BpfDataPlane implements DataPlane {
                     failures.add(e);
                 }
             }
-            setAcceptLocal(attached.getKey(), acceptLocalBefore.get(attached.getKey()));
+            restore(attached.getKey(), sysctlsBefore.get(attached.getKey()));
         }
         links.clear();
         for (BpfMap map : maps.values()) {
