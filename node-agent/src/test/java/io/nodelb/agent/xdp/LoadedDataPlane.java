@@ -118,6 +118,15 @@ final class LoadedDataPlane implements AutoCloseable {
         return l;
     }
 
+    /** The group a listener's source route leads to. */
+    int routeGroup(Abi.Listener listener, String prefix, int length) {
+        Integer group = applier.applied().routes().get(new Abi.RouteKey(listener.id(), Snapshots.ip(prefix), length));
+        if (group == null) {
+            throw new AssertionError("no route " + prefix + "/" + length + " for listener " + listener.id());
+        }
+        return group;
+    }
+
     /** The group's lookup table as programmed: backend id per slot. */
     int[] table(int group) {
         return applier.applied().tables().get(group).clone();
