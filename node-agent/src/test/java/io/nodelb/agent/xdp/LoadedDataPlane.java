@@ -100,6 +100,11 @@ final class LoadedDataPlane implements AutoCloseable {
                 .orElseThrow(() -> new AssertionError("no backend " + address + ":" + port + " is programmed"));
     }
 
+    /** The ids of every programmed backend. */
+    java.util.Set<Integer> backendIds() {
+        return new java.util.TreeSet<>(applier.applied().backends().keySet());
+    }
+
     /** The programmed backend of an id. */
     Abi.Backend backend(int id) {
         Abi.Backend b = applier.applied().backends().get(id);
