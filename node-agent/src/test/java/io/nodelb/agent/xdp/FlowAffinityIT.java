@@ -85,7 +85,7 @@ class FlowAffinityIT {
         }
     }
 
-    record Case(Change change, NatRewriteIT.Case listener) {
+    record Case(Change change, StandardListener listener) {
         @Override
         public String toString() {
             return change + ", " + listener;
@@ -94,10 +94,10 @@ class FlowAffinityIT {
 
     static Stream<Case> cases() {
         return Stream.of(Change.values()).flatMap(change -> Stream.of(
-                new NatRewriteIT.Case(false, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
-                new NatRewriteIT.Case(true, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
-                new NatRewriteIT.Case(false, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT),
-                new NatRewriteIT.Case(true, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT))
+                new StandardListener(false, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
+                new StandardListener(true, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
+                new StandardListener(false, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT),
+                new StandardListener(true, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT))
                 .map(l -> new Case(change, l)));
     }
 

@@ -129,6 +129,12 @@ final class Frames {
         return copy;
     }
 
+    /** The bytes the data plane counts for a frame: the IPv4 total length, or 40 + the IPv6 payload length. */
+    static long ipLength(byte[] frame) {
+        Packet p = Packet.parse(frame);
+        return p.isIpv4() ? p.ipLength() : 40 + p.ipLength();
+    }
+
     static String hex(byte[] frame) {
         return HexFormat.of().formatHex(frame);
     }

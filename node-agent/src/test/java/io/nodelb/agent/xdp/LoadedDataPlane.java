@@ -149,6 +149,10 @@ final class LoadedDataPlane implements AutoCloseable {
         return table(group)[DataPlaneHash.fastrange(hash, limits.tableSize())];
     }
 
+    BpfMap map(String name) {
+        return dataPlane.map(name);
+    }
+
     /** Every conntrack entry, read from the map. */
     Map<Abi.CtKey, Abi.CtEntry> conntrack() {
         Map<Abi.CtKey, Abi.CtEntry> entries = new LinkedHashMap<>();

@@ -52,36 +52,13 @@ class NatRewriteIT {
         dataPlane.clearConntrack();
     }
 
-    /** One listener of the standard snapshot. */
-    record Case(boolean ipv6, int proto, NatMode mode) {
-        Flow flow(int clientPort) {
-            String client = ipv6 ? Snapshots.CLIENT6 : Snapshots.CLIENT4;
-            String vip = ipv6 ? Snapshots.VIP6 : Snapshots.VIP4;
-            boolean fullNat = mode == NatMode.FULL_NAT;
-            int port = proto == Abi.IPPROTO_TCP
-                    ? (fullNat ? Snapshots.HTTP_FULLNAT : Snapshots.HTTP)
-                    : (fullNat ? Snapshots.DNS_FULLNAT : Snapshots.DNS);
-            return new Flow(client, clientPort, vip, port, proto);
-        }
-
-        String snat() {
-            return ipv6 ? Snapshots.SNAT6 : Snapshots.SNAT4;
-        }
-
-        @Override
-        public String toString() {
-            return (ipv6 ? "IPv6 " : "IPv4 ") + (proto == Abi.IPPROTO_TCP ? "TCP " : "UDP ") + mode;
-        }
-    }
-
-    static Stream<Case> cases() {
-        return Stream.of(false, true).flatMap(v6 -> Stream.of(Abi.IPPROTO_TCP, Abi.IPPROTO_UDP)
-                .flatMap(proto -> Stream.of(NatMode.DNAT, NatMode.FULL_NAT).map(m -> new Case(v6, proto, m))));
+    static Stream<StandardListener> cases() {
+        return StandardListener.all();
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void aNewFlowIsRewrittenToTheBackendTheHashPicks(Case c) {
+    void aNewFlowIsRewrittenToTheBackendTheHashPicks(StandardListener c) {
         Flow flow = c.flow(40001);
         long[] before = dataPlane.stats();
 
@@ -100,7 +77,7 @@ class NatRewriteIT {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void laterPacketsOfTheFlowGetTheSameRewrite(Case c) {
+    void laterPacketsOfTheFlowGetTheSameRewrite(StandardListener c) {
         Flow flow = c.flow(40002);
         byte[] first = dataPlane.xdp(flow.first()).output();
         Packet translated = Packet.parse(first);
@@ -118,7 +95,7 @@ class NatRewriteIT {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void theReplyGivesTheVipBack(Case c) {
+    void theReplyGivesTheVipBack(StandardListener c) {
         Flow flow = c.flow(40003);
         dataPlane.xdp(flow.first());
         Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
@@ -157,7 +134,7 @@ class NatRewriteIT {
     @ParameterizedTest(name = "IPv4 UDP {0}")
     @EnumSource(value = NatMode.class, names = {"DNAT", "FULL_NAT"})
     void anIpv4UdpChecksumOfZeroStaysZeroBothWays(NatMode mode) {
-        Case c = new Case(false, Abi.IPPROTO_UDP, mode);
+        StandardListener c = new StandardListener(false, Abi.IPPROTO_UDP, mode);
         Flow flow = c.flow(40004);
         int id = dataPlane.predictedBackend(flow);
         Abi.Backend backend = dataPlane.backend(id);
@@ -183,7 +160,7 @@ class NatRewriteIT {
     @ParameterizedTest(name = "IPv6 {0}")
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
     void aUdpChecksumThatComesOutZeroIsSentAsAllOnes(boolean ipv6) {
-        Case c = new Case(ipv6, Abi.IPPROTO_UDP, NatMode.DNAT);
+        StandardListener c = new StandardListener(ipv6, Abi.IPPROTO_UDP, NatMode.DNAT);
         Flow flow = c.flow(40005);
         Abi.Backend backend = dataPlane.backend(dataPlane.predictedBackend(flow));
         String backendAddress = backend.address().getHostAddress();
@@ -210,7 +187,7 @@ class NatRewriteIT {
     /** Where a new flow's packets come from after the rewrite: the client, or the SNAT address and its first port. */
     private record Source(String address, int port) {}
 
-    private Source sourceOf(Case c, Flow flow) {
+    private Source sourceOf(StandardListener c, Flow flow) {
         if (c.mode() == NatMode.DNAT) {
             return new Source(flow.client(), flow.clientPort());
         }

@@ -125,6 +125,14 @@ final class Snapshots {
         return ByteString.copyFrom(ip(address).getAddress());
     }
 
+    static InetAddress ip(ByteString bytes) {
+        try {
+            return InetAddress.getByAddress(bytes.toByteArray());
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
     static InetAddress ip(String literal) {
         try {
             return InetAddress.getByName(literal);
