@@ -565,7 +565,7 @@ public final class BpfNsPerPacket {
         Stats tcBase = tcFloorSeries == null ? null : Stats.of(tcFloorSeries.all());
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%n### BPF ns/packet, %s%n%n", Instant.now().toString().substring(0, 19)));
-        out.append(String.format(Locale.ROOT, "Kernel %s, %s, %d CPUs, SRSO: %s.%n", read("/proc/sys/kernel/osrelease"),
+        out.append(String.format(Locale.ROOT, "Kernel %s, %s, %d CPU(s) available to the run, SRSO: %s.%n", read("/proc/sys/kernel/osrelease"),
                 cpuModel(), Runtime.getRuntime().availableProcessors(),
                 read("/sys/devices/system/cpu/vulnerabilities/spec_rstack_overflow")));
         out.append(String.format(Locale.ROOT, "BPF_PROG_TEST_RUN with repeat = 1: one packet per call, %d flows per"

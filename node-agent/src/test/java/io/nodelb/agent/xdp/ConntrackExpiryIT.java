@@ -16,6 +16,7 @@ import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Privileged;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -81,9 +82,9 @@ class ConntrackExpiryIT {
     @Test
     void idleFlowsAreSelectedAgainFromTheCurrentTable() throws InterruptedException {
         dataPlane.apply(Snapshots.standard());
-        StandardListener tcp4 = new StandardListener(false, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT);
-        StandardListener tcp6 = new StandardListener(true, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT);
-        StandardListener udp6 = new StandardListener(true, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT);
+        StandardListener tcp4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        StandardListener tcp6 = new StandardListener(true, Abi.IPPROTO_TCP, NatMode.DNAT);
+        StandardListener udp6 = new StandardListener(true, Abi.IPPROTO_UDP, NatMode.DNAT);
         List<Kind> kinds = List.of(
                 new Kind("SYN", tcp4, new int[] {SYN}, ACK, Abi.CT_ESTABLISHED),
                 new Kind("ESTABLISHED", tcp6, new int[] {SYN, ACK}, ACK, Abi.CT_ESTABLISHED),
@@ -144,7 +145,7 @@ class ConntrackExpiryIT {
         // One backend per family: every FullNAT flow of a family competes for the same four ports.
         dataPlane.apply(Snapshots.snapshot(Snapshots.standardListeners(), List.of(Snapshots.web(1), Snapshots.dns(1))));
         StandardListener fullNat = new StandardListener(false, Abi.IPPROTO_TCP,
-                io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT);
+                NatMode.FULL_NAT);
         Set<Integer> ports = new HashSet<>();
         List<Flow> flows = new ArrayList<>();
         for (int i = 0; i < 4; i++) {

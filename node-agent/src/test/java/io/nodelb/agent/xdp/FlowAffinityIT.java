@@ -12,6 +12,7 @@ import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Privileged;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -94,10 +95,10 @@ class FlowAffinityIT {
 
     static Stream<Case> cases() {
         return Stream.of(Change.values()).flatMap(change -> Stream.of(
-                new StandardListener(false, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
-                new StandardListener(true, Abi.IPPROTO_TCP, io.nodelb.dataplane.v1alpha1.NatMode.DNAT),
-                new StandardListener(false, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT),
-                new StandardListener(true, Abi.IPPROTO_UDP, io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT))
+                new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT),
+                new StandardListener(true, Abi.IPPROTO_TCP, NatMode.DNAT),
+                new StandardListener(false, Abi.IPPROTO_UDP, NatMode.FULL_NAT),
+                new StandardListener(true, Abi.IPPROTO_UDP, NatMode.FULL_NAT))
                 .map(l -> new Case(change, l)));
     }
 

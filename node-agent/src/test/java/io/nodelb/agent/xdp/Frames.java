@@ -8,6 +8,8 @@ import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.packet.PacketBuilder;
 import java.net.Inet4Address;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.HexFormat;
 
 /**
@@ -43,7 +45,7 @@ final class Frames {
      * to complete the sum.
      */
     static byte[] zeroSumUdpPayload(String src, int sport, String dst, int dport) {
-        byte[] payload = java.util.Arrays.copyOf("nodelb-zero-sum".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 16);
+        byte[] payload = Arrays.copyOf("nodelb-zero-sum".getBytes(StandardCharsets.US_ASCII), 16);
         payload[14] = 0;
         payload[15] = 0;
         int rest = udpSumWithoutField(frame(Abi.IPPROTO_UDP, 0, src, sport, dst, dport, payload));
@@ -58,7 +60,7 @@ final class Frames {
     /** The RFC 1071 checksum of a UDP datagram's pseudo-header and segment, its field taken as 0. */
     private static int udpSumWithoutField(byte[] frame) {
         Packet p = Packet.parse(frame);
-        byte[] segment = java.util.Arrays.copyOfRange(frame, p.l4Offset(), p.l4Offset() + p.udpLength());
+        byte[] segment = Arrays.copyOfRange(frame, p.l4Offset(), p.l4Offset() + p.udpLength());
         segment[6] = 0;
         segment[7] = 0;
         byte[] pseudo = Checksums.pseudoHeader(p.src().getAddress(), p.dst().getAddress(), Abi.IPPROTO_UDP,

@@ -23,6 +23,7 @@ import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -241,7 +242,7 @@ class HostileInputIT {
      * length, so it is counted as PASS_IP_OPTIONS. Either way it passes untouched.
      */
     private static Set<Abi.Stat> expectedReasons(Shape shape) {
-        Set<Abi.Stat> reasons = new java.util.HashSet<>(stats(shape.reasons()));
+        Set<Abi.Stat> reasons = new HashSet<>(stats(shape.reasons()));
         if (shape.name().equals("ipv4-ihl-beyond-total-length")) {
             reasons.add(Abi.Stat.PASS_IP_OPTIONS);
         }

@@ -10,15 +10,21 @@ import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -101,8 +107,8 @@ final class LoadedDataPlane implements AutoCloseable {
     }
 
     /** The ids of every programmed backend. */
-    java.util.Set<Integer> backendIds() {
-        return new java.util.TreeSet<>(applier.applied().backends().keySet());
+    Set<Integer> backendIds() {
+        return new TreeSet<>(applier.applied().backends().keySet());
     }
 
     /** The programmed backend of an id. */
@@ -193,11 +199,11 @@ final class LoadedDataPlane implements AutoCloseable {
     void clearConntrack() {
         BpfMap map = dataPlane.map("nlb_conntrack");
         List<byte[]> keys = new ArrayList<>();
-        map.forEachKey(k -> keys.add(k.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+        map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment k = map.allocateKey(arena);
             for (byte[] key : keys) {
-                MemorySegment.copy(key, 0, k, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, key.length);
+                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
                 map.delete(k);
             }
         }
@@ -244,11 +250,11 @@ final class LoadedDataPlane implements AutoCloseable {
             return;
         }
         try (var all = Files.walk(pinPath)) {
-            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);
             }
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException("cannot remove " + pinPath, e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove " + pinPath, e);
         }
     }
 }

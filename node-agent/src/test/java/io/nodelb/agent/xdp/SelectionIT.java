@@ -13,6 +13,7 @@ import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.Protocol;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -104,7 +105,7 @@ class SelectionIT {
     @ParameterizedTest(name = "{0} -> {1}")
     @MethodSource("routedClients")
     void aClientGoesToItsLongestRoutesGroupOrTheDefault(String client, String route) {
-        boolean v4 = Snapshots.ip(client) instanceof java.net.Inet4Address;
+        boolean v4 = Snapshots.ip(client) instanceof Inet4Address;
         String vip = v4 ? Snapshots.VIP4 : Snapshots.VIP6;
         Abi.Listener listener = dataPlane.listener(vip, Snapshots.HTTP, Abi.IPPROTO_TCP);
         int group = route.equals("default")

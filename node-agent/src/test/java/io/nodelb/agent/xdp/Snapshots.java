@@ -10,8 +10,10 @@ import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Protocol;
 import io.nodelb.dataplane.v1alpha1.SourceRoute;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.ArrayList;
 import java.util.List;
 
 /** NodeSnapshots for the tests, in the words of the proto; addresses from the documentation ranges. */
@@ -51,7 +53,7 @@ final class Snapshots {
     }
 
     static List<Listener> standardListeners() {
-        java.util.ArrayList<Listener> listeners = new java.util.ArrayList<>();
+        ArrayList<Listener> listeners = new ArrayList<>();
         for (String vip : List.of(VIP4, VIP6)) {
             String f = vip.equals(VIP4) ? "4" : "6";
             listeners.add(listener("http" + f, vip, HTTP, Protocol.TCP, NatMode.DNAT, "default/web"));
@@ -64,7 +66,7 @@ final class Snapshots {
 
     /** "web": n backends per family, 10.0.1.i and fd00:1::i on 8080. */
     static TargetGroup web(int n) {
-        java.util.ArrayList<Backend> backends = new java.util.ArrayList<>();
+        ArrayList<Backend> backends = new ArrayList<>();
         for (int i = 1; i <= n; i++) {
             backends.add(backend("10.0.1." + i, WEB_PORT));
             backends.add(backend("fd00:1::" + i, WEB_PORT));
@@ -74,7 +76,7 @@ final class Snapshots {
 
     /** "dns": n backends per family, 10.0.2.i and fd00:2::i on 5300. */
     static TargetGroup dns(int n) {
-        java.util.ArrayList<Backend> backends = new java.util.ArrayList<>();
+        ArrayList<Backend> backends = new ArrayList<>();
         for (int i = 1; i <= n; i++) {
             backends.add(backend("10.0.2." + i, DNS_PORT));
             backends.add(backend("fd00:2::" + i, DNS_PORT));
@@ -91,7 +93,7 @@ final class Snapshots {
         Listener.Builder l = Listener.newBuilder().setName("default/lb/" + name).setAddress(bytes(vip)).setPort(port)
                 .setProtocol(protocol).setNatMode(mode).setTargetGroup(group).addInterfaces("eth0");
         if (mode == NatMode.FULL_NAT) {
-            l.addInterfaces("eth1").setSnatAddress(bytes(ip(vip) instanceof java.net.Inet4Address ? SNAT4 : SNAT6));
+            l.addInterfaces("eth1").setSnatAddress(bytes(ip(vip) instanceof Inet4Address ? SNAT4 : SNAT6));
         }
         return l.build();
     }
