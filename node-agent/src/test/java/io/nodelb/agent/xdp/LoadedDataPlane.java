@@ -1,0 +1,260 @@
+package io.nodelb.agent.xdp;
+
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.bpf.BpfMap;
+import io.nodelb.agent.bpf.BpfProgram.TestRunResult;
+import io.nodelb.agent.dataplane.BpfDataPlane;
+import io.nodelb.agent.dataplane.DataPlane.BackendCounters;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The production data plane (xdp_lb + tc_lb sharing pinned maps) loaded in a pin directory of
+ * its own under /sys/fs/bpf, programmed the production way: NodeSnapshot -> SnapshotApplier ->
+ * maps. {@link #close()} removes every pin and fails if anything is left behind.
+ */
+final class LoadedDataPlane implements AutoCloseable {
+
+    static final int XDP_DROP = 1;
+    static final int XDP_PASS = 2;
+    static final int TC_ACT_OK = 0;
+
+    /** Small tables (the default 4093 slots, 32 groups) and the FullNAT range 61000-61999. */
+    static final DesiredState.Limits LIMITS = new DesiredState.Limits(4093, 64, 32, 1024, 61000, 61999);
+
+    /** eth0 faces the clients, eth1 the backends (its addresses are the FullNAT sources). */
+    static final DesiredState.Host HOST = name -> switch (name) {
+        case "eth0" -> List.of(Snapshots.ip(Snapshots.NODE4), Snapshots.ip(Snapshots.NODE6));
+        case "eth1" -> List.of(Snapshots.ip(Snapshots.SNAT4), Snapshots.ip(Snapshots.SNAT6));
+        default -> null;
+    };
+
+    private final Path pinPath;
+    private final BpfDataPlane dataPlane;
+    private final SnapshotApplier applier;
+    private final DesiredState.Limits limits;
+
+    private LoadedDataPlane(Path pinPath, BpfDataPlane dataPlane, DesiredState.Limits limits) {
+        this.pinPath = pinPath;
+        this.dataPlane = dataPlane;
+        this.limits = limits;
+        this.applier = new SnapshotApplier(dataPlane.maps(), HOST, limits);
+    }
+
+    static LoadedDataPlane load() {
+        return load(LIMITS, Map.of());
+    }
+
+    /** Loads with other limits and .rodata settings (e.g. cfg_timeout_established_ns). */
+    static LoadedDataPlane load(DesiredState.Limits limits, Map<String, Long> rodata) {
+        Path pinPath = Path.of("/sys/fs/bpf", "nodelb-test-" + ProcessHandle.current().pid() + "-"
+                + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
+        try {
+            return new LoadedDataPlane(pinPath, BpfDataPlane.load(pinPath, limits, rodata), limits);
+        } catch (RuntimeException e) {
+            removeLeftovers(pinPath);
+            throw e;
+        }
+    }
+
+    DesiredState.Limits limits() {
+        return limits;
+    }
+
+    Path pinPath() {
+        return pinPath;
+    }
+
+    void apply(NodeSnapshot snapshot) {
+        applier.apply(snapshot);
+    }
+
+    TestRunResult xdp(byte[] frame) {
+        return dataPlane.xdpProgram().testRun(frame);
+    }
+
+    TestRunResult tc(byte[] frame) {
+        return dataPlane.tcProgram().testRun(frame);
+    }
+
+    /** The id the applier gave the backend address:port. */
+    int backendId(String address, int port) {
+        InetAddress ip = Snapshots.ip(address);
+        return applier.applied().backends().entrySet().stream()
+                .filter(e -> e.getValue().address().equals(ip) && e.getValue().port() == port)
+                .map(Map.Entry::getKey)
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no backend " + address + ":" + port + " is programmed"));
+    }
+
+    /** The ids of every programmed backend. */
+    Set<Integer> backendIds() {
+        return new TreeSet<>(applier.applied().backends().keySet());
+    }
+
+    /** The programmed backend of an id. */
+    Abi.Backend backend(int id) {
+        Abi.Backend b = applier.applied().backends().get(id);
+        if (b == null) {
+            throw new AssertionError("no backend id " + id + " is programmed");
+        }
+        return b;
+    }
+
+    /** The programmed listener for vip:port/proto. */
+    Abi.Listener listener(String vip, int port, int proto) {
+        Abi.Listener l = applier.applied().listeners().get(new Abi.ListenerKey(Snapshots.ip(vip), port, proto));
+        if (l == null) {
+            throw new AssertionError("no listener " + vip + ":" + port + "/" + proto + " is programmed");
+        }
+        return l;
+    }
+
+    /** The group a listener's source route leads to. */
+    int routeGroup(Abi.Listener listener, String prefix, int length) {
+        Integer group = applier.applied().routes().get(new Abi.RouteKey(listener.id(), Snapshots.ip(prefix), length));
+        if (group == null) {
+            throw new AssertionError("no route " + prefix + "/" + length + " for listener " + listener.id());
+        }
+        return group;
+    }
+
+    /** The group's lookup table as programmed: backend id per slot. */
+    int[] table(int group) {
+        return applier.applied().tables().get(group).clone();
+    }
+
+    /** The backend id the README's hash picks for a new flow of this listener's default group. */
+    int predictedBackend(Flow flow) {
+        Abi.Listener l = listener(flow.vip(), flow.vipPort(), flow.proto());
+        return predictedBackend(l.group(), flow);
+    }
+
+    int predictedBackend(int group, Flow flow) {
+        boolean persist = (applier.applied().groups().get(group).flags() & Abi.GROUP_PERSIST_SOURCE) != 0;
+        int hash = persist ? DataPlaneHash.source(flow.clientAddress()) : flow.hash();
+        return table(group)[DataPlaneHash.fastrange(hash, limits.tableSize())];
+    }
+
+    BpfMap map(String name) {
+        return dataPlane.map(name);
+    }
+
+    /** Every conntrack entry, read from the map. */
+    Map<Abi.CtKey, Abi.CtEntry> conntrack() {
+        Map<Abi.CtKey, Abi.CtEntry> entries = new LinkedHashMap<>();
+        dataPlane.map("nlb_conntrack").forEachEntry(256, (k, v) -> {
+            Abi.CtKey key = Abi.CtKey.readFrom(k);
+            entries.put(key, Abi.CtEntry.readFrom(v, key.family()));
+        });
+        return entries;
+    }
+
+    /** The entry of one key, or null. */
+    Abi.CtEntry entry(Abi.CtKey key) {
+        return conntrack().get(key);
+    }
+
+    /** Writes a conntrack entry as the agent may (tests use it to set up corner cases). */
+    void putEntry(Abi.CtKey key, Abi.CtEntry entry) {
+        BpfMap map = dataPlane.map("nlb_conntrack");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            MemorySegment v = map.allocateValue(arena);
+            key.writeTo(k);
+            entry.writeTo(v);
+            map.update(k, v, BpfMap.BPF_ANY);
+        }
+    }
+
+    boolean deleteEntry(Abi.CtKey key) {
+        BpfMap map = dataPlane.map("nlb_conntrack");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            key.writeTo(k);
+            return map.delete(k);
+        }
+    }
+
+    /** Empties nlb_conntrack, so each case starts without flows. */
+    void clearConntrack() {
+        BpfMap map = dataPlane.map("nlb_conntrack");
+        List<byte[]> keys = new ArrayList<>();
+        map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            for (byte[] key : keys) {
+                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
+                map.delete(k);
+            }
+        }
+    }
+
+    /** nlb_stats summed over CPUs, by reason. */
+    long[] stats() {
+        return dataPlane.packetStats();
+    }
+
+    /** The reasons that moved since {@code before}, with how much. */
+    Map<Abi.Stat, Long> statsSince(long[] before) {
+        long[] now = stats();
+        Map<Abi.Stat, Long> moved = new EnumMap<>(Abi.Stat.class);
+        for (Abi.Stat s : Abi.Stat.values()) {
+            long delta = now[s.value()] - before[s.value()];
+            if (delta != 0) {
+                moved.put(s, delta);
+            }
+        }
+        return moved;
+    }
+
+    BackendCounters counters(int backendId) {
+        return dataPlane.backendCounters(backendId);
+    }
+
+    /** Unloads, removes every pin, and fails if the pin directory is still there. */
+    @Override
+    public void close() {
+        try {
+            dataPlane.close();
+        } finally {
+            boolean left = Files.exists(pinPath);
+            removeLeftovers(pinPath);
+            if (left) {
+                throw new AssertionError("BpfDataPlane.close() left " + pinPath + " behind");
+            }
+        }
+    }
+
+    private static void removeLeftovers(Path pinPath) {
+        if (!Files.exists(pinPath)) {
+            return;
+        }
+        try (var all = Files.walk(pinPath)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove " + pinPath, e);
+        }
+    }
+}

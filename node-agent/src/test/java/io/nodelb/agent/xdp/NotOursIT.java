@@ -1,0 +1,172 @@
+package io.nodelb.agent.xdp;
+
+import static io.nodelb.agent.xdp.Frames.ACK;
+import static io.nodelb.agent.xdp.Frames.SYN;
+import static io.nodelb.agent.xdp.LoadedDataPlane.TC_ACT_OK;
+import static io.nodelb.agent.xdp.LoadedDataPlane.XDP_PASS;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.entry;
+
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.bpf.BpfProgram.TestRunResult;
+import io.nodelb.agent.packet.PacketBuilder;
+import io.nodelb.agent.testing.Privileged;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.UnknownHostException;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Traffic that is not a listener's goes through both programs byte for byte, is counted under
+ * the reason the README gives (XDP only: TC counts what it translates) and leaves no
+ * conntrack entry behind.
+ */
+@Privileged
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class NotOursIT {
+
+    private static final int TCP = Abi.IPPROTO_TCP;
+    private static final int UDP = Abi.IPPROTO_UDP;
+    private static final String C4 = Snapshots.CLIENT4;
+    private static final String C6 = Snapshots.CLIENT6;
+    private static final String V4 = Snapshots.VIP4;
+    private static final String V6 = Snapshots.VIP6;
+
+    private LoadedDataPlane dataPlane;
+
+    @BeforeAll
+    void load() {
+        dataPlane = LoadedDataPlane.load();
+        dataPlane.apply(Snapshots.standard());
+    }
+
+    @AfterAll
+    void close() {
+        if (dataPlane != null) {
+            dataPlane.close();
+        }
+    }
+
+    @BeforeEach
+    void noFlows() {
+        dataPlane.clearConntrack();
+    }
+
+    static Stream<Arguments> foreignTraffic() throws UnknownHostException {
+        InetAddress mappedVip = Inet6Address.getByAddress(null,
+                new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, (byte) 203, 0, 113, 10}, (NetworkInterface) null);
+        return Stream.of(
+                foreign("IPv4 TCP to the VIP on a port without listener", TCP, C4, 40000, V4, 81,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 TCP to the VIP on a port without listener", TCP, C6, 40000, V6, 22,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 UDP to the TCP listener's port", UDP, C4, 40000, V4, Snapshots.HTTP,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 TCP to the UDP listener's port", TCP, C6, 40000, V6, Snapshots.DNS,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 TCP to a listener port on the node's own address", TCP, C4, 40000, Snapshots.NODE4,
+                        Snapshots.HTTP, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 UDP to a listener port on the node's own address", UDP, C6, 40000, Snapshots.NODE6,
+                        Snapshots.DNS, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 TCP to a listener port on another address", TCP, C4, 40000, "203.0.113.99",
+                        Snapshots.HTTP, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 TCP to the FullNAT listener's port on another address", TCP, C6, 40000,
+                        "2001:db8:f::11", Snapshots.HTTP_FULLNAT, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 TCP from the listener port to a client port of the VIP", TCP, C4, Snapshots.HTTP, V4,
+                        40000, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 DNAT-reply-looking TCP with no flow", TCP, "10.0.1.1", Snapshots.WEB_PORT, C4, 40000,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 DNAT-reply-looking UDP with no flow", UDP, "fd00:2::1", Snapshots.DNS_PORT, C6, 40000,
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 FullNAT-reply-looking TCP to a SNAT port with no flow", TCP, "10.0.1.1",
+                        Snapshots.WEB_PORT, Snapshots.SNAT4, 61500, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv6 FullNAT-reply-looking UDP to a SNAT port with no flow", UDP, "fd00:2::1",
+                        Snapshots.DNS_PORT, Snapshots.SNAT6, 61999, Abi.Stat.PASS_NO_LISTENER),
+                foreign("IPv4 TCP to the VIP's address and port inside IPv6 (v4-mapped)",
+                        PacketBuilder.ipv6(Snapshots.ip(C6), mappedVip).tcp(40000, Snapshots.HTTP).flags(SYN).build(),
+                        Abi.Stat.PASS_NO_LISTENER),
+                foreign("ICMP echo to the VIP", PacketBuilder.ipv4(C4, V4).icmpEchoRequest(7, 1).build(),
+                        Abi.Stat.PASS_NOT_L4),
+                foreign("ICMPv6 echo to the VIP", PacketBuilder.ipv6(C6, V6).icmpEchoRequest(7, 1).build(),
+                        Abi.Stat.PASS_NOT_L4),
+                foreign("ARP request for the VIP", PacketBuilder.arpRequest("02:00:00:00:00:0a", C4, V4).build(),
+                        Abi.Stat.PASS_NOT_IP));
+    }
+
+    private static Arguments foreign(String name, int proto, String src, int sport, String dst, int dport,
+            Abi.Stat reason) {
+        return foreign(name, Frames.frame(proto, SYN, src, sport, dst, dport), reason);
+    }
+
+    private static Arguments foreign(String name, byte[] frame, Abi.Stat reason) {
+        return Arguments.of(name, frame, reason);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("foreignTraffic")
+    void passesUntouchedAndLeavesNoState(String name, byte[] frame, Abi.Stat reason) {
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(frame);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(frame));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(reason, 1L));
+
+        before = dataPlane.stats();
+        TestRunResult tc = dataPlane.tc(frame);
+
+        assertThat(tc.retval()).isEqualTo(TC_ACT_OK);
+        assertThat(Frames.hex(tc.output())).isEqualTo(Frames.hex(frame));
+        assertThat(dataPlane.statsSince(before)).isEmpty();
+        assertThat(dataPlane.conntrack()).isEmpty();
+    }
+
+    @Test
+    void aDnatReplyThatReachesXdpIsLeftToTheEgressProgram() {
+        // A client port inside the FullNAT range gets the reply past the port filter to the conntrack lookup.
+        Flow flow = Flow.tcp(C4, 61500, V4, Snapshots.HTTP);
+        dataPlane.xdp(flow.first());
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        byte[] reply = Frames.frame(TCP, SYN | ACK, forward.natDestination().getHostAddress(),
+                forward.natDestinationPort(), C4, 61500);
+        Map<Abi.CtKey, Abi.CtEntry> flows = dataPlane.conntrack();
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(reply);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(reply));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
+        assertThat(dataPlane.conntrack()).as("the reply entry is not touched").isEqualTo(flows);
+    }
+
+    @Test
+    void aSpoofedReplyToAFullNatPortInUseIsNotTranslated() {
+        Flow flow = Flow.tcp(C4, 40010, V4, Snapshots.HTTP_FULLNAT);
+        dataPlane.xdp(flow.first());
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        // From the backend's port but another address, to the SNAT address and the flow's port.
+        byte[] spoofed = Frames.frame(TCP, SYN | ACK, "10.0.1.99", forward.natDestinationPort(),
+                forward.natSource().getHostAddress(), forward.natSourcePort());
+        Map<Abi.CtKey, Abi.CtEntry> flows = dataPlane.conntrack();
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(spoofed);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(spoofed));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
+        assertThat(dataPlane.conntrack()).isEqualTo(flows);
+    }
+}
