@@ -201,7 +201,7 @@ public final class HostileShapes {
         shape("ipv4-ihl-beyond-total-length",
                 "IHL 15 (60 bytes) but total length 40: the 'options' are the TCP header, Ethernet padding"
                         + " makes the 60 bytes exist",
-                syn, b -> b.ihl(15).padTo(ip + 60), MALFORMED);
+                syn, b -> b.ihl(15).padTo(ip + 60), MALFORMED, IP_OPTIONS);
         shape("ipv4-total-length-beyond-frame", "total length 140, the frame holds 40 bytes of IP", syn,
                 b -> b.ipLength(140), MALFORMED);
         shape("ipv4-total-length-below-header", "total length 19, below the 20-byte header", syn,

@@ -125,7 +125,7 @@ class HostileInputIT {
         Map<Abi.Stat, Long> moved = dataPlane.statsSince(before);
         assertThat(moved).as("counted once, under one of %s", shape.reasons()).hasSize(1);
         assertThat(moved.values()).containsExactly(1L);
-        assertThat(moved.keySet().iterator().next()).isIn(expectedReasons(shape));
+        assertThat(moved.keySet().iterator().next()).isIn(stats(shape.reasons()));
         assertThat(dataPlane.conntrack()).isEmpty();
         assertThat(allBackendCounters()).isEqualTo(counters);
 
@@ -233,20 +233,6 @@ class HostileInputIT {
     private void assertRefusedByTcTestRun(byte[] frame) {
         assertThatThrownBy(() -> dataPlane.tc(frame)).isInstanceOfSatisfying(BpfException.class,
                 e -> assertThat(e.errno()).isEqualTo(Errno.EINVAL));
-    }
-
-    /**
-     * The shape's reasons, except where the README's parse order decides between two fair
-     * readings the catalogue did not list: IHL 15 in a 40-byte datagram is both "options"
-     * and "malformed", and bpf/README.md (Parsing, step 3) checks IHL > 5 before the total
-     * length, so it is counted as PASS_IP_OPTIONS. Either way it passes untouched.
-     */
-    private static Set<Abi.Stat> expectedReasons(Shape shape) {
-        Set<Abi.Stat> reasons = new HashSet<>(stats(shape.reasons()));
-        if (shape.name().equals("ipv4-ihl-beyond-total-length")) {
-            reasons.add(Abi.Stat.PASS_IP_OPTIONS);
-        }
-        return reasons;
     }
 
     private List<BackendCounters> allBackendCounters() {
