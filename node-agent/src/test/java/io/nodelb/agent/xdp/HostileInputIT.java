@@ -23,7 +23,6 @@ import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
