@@ -30,8 +30,10 @@ final class NodeView {
   private boolean listenersChanged = true;
   private boolean groupSetChanged = true;
   private final List<Listener> listenerMessages = new ArrayList<>();
+  private final List<byte[]> listenerBytes = new ArrayList<>();
   private byte[] listenerEntries = new byte[0];
   private final List<TargetGroup> groupMessages = new ArrayList<>();
+  private final List<byte[]> groupBytes = new ArrayList<>();
   private byte[] groupEntries = new byte[0];
 
   private static final class Use {
@@ -119,10 +121,12 @@ final class NodeView {
 
   private void rebuildListeners() {
     listenerMessages.clear();
+    listenerBytes.clear();
     List<byte[]> digests = new ArrayList<>(listeners.size());
     for (CompiledLoadBalancer.CompiledListener l : listeners.values()) {
       if (winnerOver(l.listener()) == null) {
         listenerMessages.add(l.listener());
+        listenerBytes.add(l.bytes());
         digests.add(l.digest());
       }
     }
@@ -132,12 +136,14 @@ final class NodeView {
 
   private void rebuildGroups(Map<ObjectKey, CompiledGroup> compiledGroups) {
     groupMessages.clear();
+    groupBytes.clear();
     List<byte[]> digests = new ArrayList<>(groups.size());
     for (Use use : groups.values()) {
       CompiledGroup group = compiledGroups.get(use.key);
       if (group != null && group.group() != null) {
         use.index = groupMessages.size();
         groupMessages.add(group.group());
+        groupBytes.add(group.bytes());
         digests.add(group.digest());
       } else {
         use.index = -1;
@@ -159,8 +165,14 @@ final class NodeView {
         return false;
       }
       groupMessages.set(use.index, group.group());
+      groupBytes.set(use.index, group.bytes());
       Snapshots.setEntry(groupEntries, use.index, group.digest());
     }
     return true;
+  }
+
+  /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */
+  byte[] serializedSnapshot() {
+    return Snapshots.concatenate(name, snapshot.getVersion(), listenerBytes, groupBytes);
   }
 }

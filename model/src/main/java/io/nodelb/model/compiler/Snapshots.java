@@ -39,6 +39,7 @@ public final class Snapshots {
   static final int DIGEST_LENGTH = 32;
 
   private static final int NODE_TAG = (NodeSnapshot.NODE_FIELD_NUMBER << 3) | 2;
+  private static final int VERSION_TAG = (NodeSnapshot.VERSION_FIELD_NUMBER << 3) | 2;
   private static final int LISTENER_TAG = (NodeSnapshot.LISTENERS_FIELD_NUMBER << 3) | 2;
   private static final int GROUP_TAG = (NodeSnapshot.TARGET_GROUPS_FIELD_NUMBER << 3) | 2;
 
@@ -54,6 +55,49 @@ public final class Snapshots {
     }
     stream.checkNoSpaceLeft();
     return out;
+  }
+
+  /**
+   * A snapshot's deterministic serialization from its parts' deterministic bytes, without
+   * serializing them again: the wire format writes fields in number order and a repeated message
+   * field as one length-delimited record per element, so the bytes are node, version, then each
+   * listener and each group as tag, length, bytes. Equal to {@link #serialize} of the message.
+   */
+  static byte[] concatenate(String node, String version, List<byte[]> listeners, List<byte[]> groups) {
+    byte[] name = node.getBytes(StandardCharsets.UTF_8);
+    byte[] versionBytes = version.getBytes(StandardCharsets.UTF_8);
+    int size = recordSize(name) + recordSize(versionBytes);
+    for (byte[] listener : listeners) {
+      size += recordSize(listener);
+    }
+    for (byte[] group : groups) {
+      size += recordSize(group);
+    }
+    byte[] out = new byte[size];
+    int at = record(out, 0, NODE_TAG, name);
+    at = record(out, at, VERSION_TAG, versionBytes);
+    for (byte[] listener : listeners) {
+      at = record(out, at, LISTENER_TAG, listener);
+    }
+    for (byte[] group : groups) {
+      at = record(out, at, GROUP_TAG, group);
+    }
+    return out;
+  }
+
+  /** Tag (one byte for our field numbers), length varint, value; proto3 leaves out an empty string. */
+  private static int recordSize(byte[] value) {
+    return value.length == 0 ? 0 : 1 + CodedOutputStream.computeUInt32SizeNoTag(value.length) + value.length;
+  }
+
+  private static int record(byte[] into, int at, int tag, byte[] value) {
+    if (value.length == 0) {
+      return at;
+    }
+    into[at++] = (byte) tag;
+    at = varint(into, at, value.length);
+    System.arraycopy(value, 0, into, at, value.length);
+    return at + value.length;
   }
 
   /** SHA-256 of some bytes (the digest of one part). */

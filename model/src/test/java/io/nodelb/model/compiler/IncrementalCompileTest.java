@@ -47,6 +47,8 @@ class IncrementalCompileTest {
       assertThat(incremental.snapshots()).as("step %d", step).isEqualTo(full.snapshots());
       for (var snapshot : incremental.snapshots().values()) {
         assertThat(snapshot.getVersion()).as("step %d", step).isEqualTo(Snapshots.version(snapshot));
+        assertThat(incremental.serializedSnapshot(snapshot.getNode())).as("step %d", step)
+            .isEqualTo(Snapshots.serialize(snapshot));
       }
     }
   }

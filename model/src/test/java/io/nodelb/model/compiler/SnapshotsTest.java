@@ -114,6 +114,17 @@ class SnapshotsTest {
   }
 
   @Test
+  void serializedSnapshotConcatenatedFromCachedPartsIsTheSerializedMessage() throws Exception {
+    ModelCompiler compiler = compiled();
+    NodeSnapshot snapshot = compiler.snapshot("n1");
+
+    byte[] bytes = compiler.serializedSnapshot("n1");
+    assertThat(bytes).isEqualTo(Snapshots.serialize(snapshot));
+    assertThat(NodeSnapshot.parseFrom(bytes)).isEqualTo(snapshot);
+    assertThat(compiler.serializedSnapshot("no-such-node")).isNull();
+  }
+
+  @Test
   void emptySnapshotStillHasAVersionAndTheNodeName() {
     var compiler = ModelCompiler.compileAll(List.of(node("idle")));
     NodeSnapshot snapshot = compiler.snapshot("idle");
@@ -121,6 +132,7 @@ class SnapshotsTest {
     assertThat(snapshot.getNode()).isEqualTo("idle");
     assertThat(snapshot.getListenersList()).isEmpty();
     assertThat(snapshot.getVersion()).isEqualTo(Snapshots.version(snapshot));
+    assertThat(compiler.serializedSnapshot("idle")).isEqualTo(Snapshots.serialize(snapshot));
   }
 
   @Test
