@@ -8,7 +8,8 @@ import java.util.Map;
  * One TargetGroup compiled: the same on every node, so compiled once and shared by every snapshot.
  *
  * @param group the snapshot's group, or null when the TargetGroup cannot be programmed
- * @param bytes {@code group} serialized deterministically (reused to derive snapshot versions)
+ * @param bytes {@code group} serialized deterministically
+ * @param digest SHA-256 of {@code bytes}: the group's part of every snapshot version (see {@link Snapshots})
  * @param counts endpoints by condition, for TargetGroup status
  * @param problems what keeps (part of) the group from being programmed
  * @param drainMatches backends currently DRAINING because of each BackendDrain
@@ -17,6 +18,7 @@ public record CompiledGroup(
     ObjectKey key,
     TargetGroup group,
     byte[] bytes,
+    byte[] digest,
     EndpointTally counts,
     List<Problem> problems,
     Map<ObjectKey, Integer> drainMatches) {

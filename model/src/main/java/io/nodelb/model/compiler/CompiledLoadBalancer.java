@@ -23,5 +23,14 @@ public record CompiledLoadBalancer(
     boolean accepted,
     List<Problem> problems) {
 
-  public record CompiledListener(Listener listener, byte[] bytes) {}
+  /**
+   * One listener with its deterministic bytes and their SHA-256 (the part digest of the snapshot
+   * version, see {@link Snapshots}).
+   */
+  public record CompiledListener(Listener listener, byte[] bytes, byte[] digest) {
+    static CompiledListener of(Listener listener) {
+      byte[] bytes = Snapshots.serialize(listener);
+      return new CompiledListener(listener, bytes, Snapshots.sha256(bytes));
+    }
+  }
 }

@@ -97,7 +97,7 @@ final class LoadBalancerCompiler {
       routes.sort(Comparator.comparing(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefix, Addresses.ORDER)
           .thenComparingInt(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefixLength));
       Listener built = listener.addAllSourceRoutes(routes).build();
-      listeners.add(new CompiledLoadBalancer.CompiledListener(built, Snapshots.serialize(built)));
+      listeners.add(CompiledLoadBalancer.CompiledListener.of(built));
     }
     listeners.sort(Comparator.comparing(c -> c.listener().getName()));
     return new CompiledLoadBalancer(key, List.copyOf(listeners), used, selector, referenced, true, List.copyOf(problems));

@@ -4,12 +4,14 @@ import com.google.protobuf.ByteString;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Protocol;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.TreeSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /** What one node runs, kept sorted so a snapshot is assembled without sorting again. */
 final class NodeView {
@@ -24,9 +26,21 @@ final class NodeView {
   private final TreeMap<String, Use> groups = new TreeMap<>();
   NodeSnapshot snapshot;
 
+  // What the last assembly produced, in snapshot order; reused until the sets above change.
+  private boolean listenersChanged = true;
+  private boolean groupSetChanged = true;
+  private final List<Listener> listenerMessages = new ArrayList<>();
+  private final List<byte[]> listenerBytes = new ArrayList<>();
+  private byte[] listenerEntries = new byte[0];
+  private final List<TargetGroup> groupMessages = new ArrayList<>();
+  private final List<byte[]> groupBytes = new ArrayList<>();
+  private byte[] groupEntries = new byte[0];
+
   private static final class Use {
     final ObjectKey key;
     int count;
+    /** Position in the last assembled group list; -1 when it was left out (not usable). */
+    int index = -1;
 
     Use(ObjectKey key) {
       this.key = key;
@@ -55,7 +69,11 @@ final class NodeView {
       listeners.put(l.listener().getName(), l);
       claims.computeIfAbsent(ListenerKey.of(l.listener()), k -> new TreeSet<>()).add(l.listener().getName());
     });
-    lb.groups().forEach(g -> groups.computeIfAbsent(g.toString(), n -> new Use(g)).count++);
+    lb.groups().forEach(g -> groups.computeIfAbsent(g.toString(), n -> {
+      groupSetChanged = true;
+      return new Use(g);
+    }).count++);
+    listenersChanged = true;
   }
 
   void remove(CompiledLoadBalancer lb) {
@@ -71,29 +89,90 @@ final class NodeView {
       Use use = groups.get(g.toString());
       if (use != null && --use.count == 0) {
         groups.remove(g.toString());
+        groupSetChanged = true;
       }
     }
+    listenersChanged = true;
   }
 
-  NodeSnapshot assemble(Map<ObjectKey, CompiledGroup> compiledGroups) {
-    NodeSnapshot.Builder builder = NodeSnapshot.newBuilder().setNode(name);
-    List<byte[]> listenerBytes = new ArrayList<>(listeners.size());
-    for (CompiledLoadBalancer.CompiledListener l : listeners.values()) {
-      if (winnerOver(l.listener()) != null) {
-        continue;
-      }
-      builder.addListeners(l.listener());
-      listenerBytes.add(l.bytes());
+  /**
+   * The node's snapshot. Parts are reused from the last assembly: the listener part is rebuilt only
+   * after {@link #add}/{@link #remove}, the group part only when its set of groups changed; groups
+   * whose content changed ({@code changedGroups}) are patched in place. So one EndpointSlice change
+   * costs a few array writes and one SHA-256 over the part digests, not a walk over every group.
+   */
+  NodeSnapshot assemble(Map<ObjectKey, CompiledGroup> compiledGroups, Set<ObjectKey> changedGroups) {
+    if (listenersChanged) {
+      rebuildListeners();
     }
-    List<byte[]> groupBytes = new ArrayList<>(groups.size());
+    if (groupSetChanged || changedGroups.size() > groups.size() / 4) {
+      rebuildGroups(compiledGroups);
+    } else if (!patchGroups(compiledGroups, changedGroups)) {
+      rebuildGroups(compiledGroups);
+    }
+    snapshot = NodeSnapshot.newBuilder()
+        .setNode(name)
+        .addAllListeners(listenerMessages)
+        .addAllTargetGroups(groupMessages)
+        .setVersion(Snapshots.version(name, listenerEntries, groupEntries))
+        .build();
+    return snapshot;
+  }
+
+  private void rebuildListeners() {
+    listenerMessages.clear();
+    listenerBytes.clear();
+    List<byte[]> digests = new ArrayList<>(listeners.size());
+    for (CompiledLoadBalancer.CompiledListener l : listeners.values()) {
+      if (winnerOver(l.listener()) == null) {
+        listenerMessages.add(l.listener());
+        listenerBytes.add(l.bytes());
+        digests.add(l.digest());
+      }
+    }
+    listenerEntries = Snapshots.listenerEntries(digests);
+    listenersChanged = false;
+  }
+
+  private void rebuildGroups(Map<ObjectKey, CompiledGroup> compiledGroups) {
+    groupMessages.clear();
+    groupBytes.clear();
+    List<byte[]> digests = new ArrayList<>(groups.size());
     for (Use use : groups.values()) {
       CompiledGroup group = compiledGroups.get(use.key);
       if (group != null && group.group() != null) {
-        builder.addTargetGroups(group.group());
+        use.index = groupMessages.size();
+        groupMessages.add(group.group());
         groupBytes.add(group.bytes());
+        digests.add(group.digest());
+      } else {
+        use.index = -1;
       }
     }
-    snapshot = builder.setVersion(Snapshots.version(name, listenerBytes, groupBytes)).build();
-    return snapshot;
+    groupEntries = Snapshots.groupEntries(digests);
+    groupSetChanged = false;
+  }
+
+  /** Replaces changed groups at their place; false when one cannot be patched (it was or became unusable). */
+  private boolean patchGroups(Map<ObjectKey, CompiledGroup> compiledGroups, Set<ObjectKey> changedGroups) {
+    for (ObjectKey key : changedGroups) {
+      Use use = groups.get(key.toString());
+      if (use == null) {
+        continue; // not on this node
+      }
+      CompiledGroup group = compiledGroups.get(key);
+      if (use.index < 0 || group == null || group.group() == null) {
+        return false;
+      }
+      groupMessages.set(use.index, group.group());
+      groupBytes.set(use.index, group.bytes());
+      Snapshots.setEntry(groupEntries, use.index, group.digest());
+    }
+    return true;
+  }
+
+  /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */
+  byte[] serializedSnapshot() {
+    return Snapshots.concatenate(name, snapshot.getVersion(), listenerBytes, groupBytes);
   }
 }

@@ -63,7 +63,7 @@ final class TargetGroupCompiler {
     SpecValidator.validate(spec).forEach(p ->
         problems.add(new Problem(KIND, key.toString(), p.field(), Problem.INVALID, p.message())));
     if (!problems.isEmpty()) {
-      return new CompiledGroup(key, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
+      return new CompiledGroup(key, null, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
     }
     Map<AddressPort, Backend> backends = new HashMap<>();
     Map<ObjectKey, Integer> drainMatches = new TreeMap<>();
@@ -153,7 +153,8 @@ final class TargetGroupCompiler {
       group.setHealthCheck(healthCheck(spec.healthCheck));
     }
     TargetGroup built = group.build();
-    return new CompiledGroup(key, built, Snapshots.serialize(built),
+    byte[] bytes = Snapshots.serialize(built);
+    return new CompiledGroup(key, built, bytes, Snapshots.sha256(bytes),
         new CompiledGroup.EndpointTally(ready, servingTerminating, terminating, staticCount),
         List.copyOf(problems), Map.copyOf(drainMatches));
   }
