@@ -23,11 +23,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Idle timeouts, with a data plane loaded with short ones (the .rodata overrides: 100 ms for
@@ -39,8 +35,7 @@ import org.junit.jupiter.api.TestInstance;
  * short timeout, because this machine's other work can stall the test for tens of ms.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ConntrackExpiryIT {
+class ConntrackExpiryIT extends DataPlaneFixture {
 
     private static final long SHORT_TIMEOUT_NS = 100_000_000L;
     private static final long ESTABLISHED_TIMEOUT_NS = 600_000_000L;
@@ -52,28 +47,14 @@ class ConntrackExpiryIT {
     private static final int NAT_MAX = 61003;
     private static final int FLOWS_PER_KIND = 12;
 
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
+    @Override
+    LoadedDataPlane load() {
         DesiredState.Limits limits = new DesiredState.Limits(4093, 64, 32, 1024, NAT_MIN, NAT_MAX);
-        dataPlane = LoadedDataPlane.load(limits, Map.of(
+        return LoadedDataPlane.load(limits, Map.of(
                 "cfg_timeout_syn_ns", SHORT_TIMEOUT_NS,
                 "cfg_timeout_established_ns", ESTABLISHED_TIMEOUT_NS,
                 "cfg_timeout_closing_ns", SHORT_TIMEOUT_NS,
                 "cfg_timeout_udp_ns", SHORT_TIMEOUT_NS));
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void noFlows() {
-        dataPlane.clearConntrack();
     }
 
     /** A kind of flow: how it is opened, the packet that comes after the idle time, the state that starts. */

@@ -25,10 +25,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,31 +35,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * stateless RSTs, and the FullNAT port search.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ConntrackIT {
+class ConntrackIT extends DataPlaneFixture {
 
     /** How far the coarse clock may lag CLOCK_MONOTONIC: a tick (4 ms at HZ=250), with room. */
     private static final long CLOCK_SLACK_NS = 50_000_000L;
-
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void standardNodeWithoutFlows() {
-        dataPlane.apply(Snapshots.standard());
-        dataPlane.clearConntrack();
-    }
 
     static Stream<StandardListener> listeners() {
         return StandardListener.all();

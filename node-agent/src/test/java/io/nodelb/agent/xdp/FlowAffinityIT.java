@@ -20,10 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -33,31 +29,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the flow's next packets still reach it, and new flows follow the new table only.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class FlowAffinityIT {
+class FlowAffinityIT extends DataPlaneFixture {
 
     private static final int FLOWS = 60;
     private static final int NEW_FLOWS = 200;
-
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void standardNodeWithoutFlows() {
-        dataPlane.apply(Snapshots.standard());
-        dataPlane.clearConntrack();
-    }
 
     /** How the group changes under the open flows; the victim is backend number 2 of each family. */
     enum Change {

@@ -16,6 +16,7 @@ import io.nodelb.agent.packet.HostileShapes;
 import io.nodelb.agent.packet.HostileShapes.Shape;
 import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Privileged;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.Protocol;
@@ -28,11 +29,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -44,8 +41,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * listener or flow, and the twin is translated: the data plane was listening.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class HostileInputIT {
+class HostileInputIT extends DataPlaneFixture {
 
     /**
      * For the TC program the shapes must look like replies of a live DNAT flow: a "mirror"
@@ -59,11 +55,8 @@ class HostileInputIT {
     private static final int MIRROR_TCP = 7000;
     private static final int MIRROR_UDP = 7053;
 
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
+    @Override
+    NodeSnapshot snapshot() {
         List<Listener> listeners = new ArrayList<>(Snapshots.standardListeners());
         for (String vip : List.of(Snapshots.VIP4, Snapshots.VIP6)) {
             listeners.add(Snapshots.listener("mirror@" + vip, vip, MIRROR_TCP, Protocol.TCP, NatMode.DNAT,
@@ -74,19 +67,7 @@ class HostileInputIT {
         TargetGroup mirror = Snapshots.group("default/mirror", List.of(
                 Snapshots.backend(HostileShapes.CLIENT_IPV4, HostileShapes.CLIENT_PORT),
                 Snapshots.backend(HostileShapes.CLIENT_IPV6, HostileShapes.CLIENT_PORT)));
-        dataPlane.apply(Snapshots.snapshot(listeners, List.of(Snapshots.web(3), Snapshots.dns(3), mirror)));
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void noFlows() {
-        dataPlane.clearConntrack();
+        return Snapshots.snapshot(listeners, List.of(Snapshots.web(3), Snapshots.dns(3), mirror));
     }
 
     /** The catalogue aimed at the standard listeners (TCP 80, UDP 53 on VIP4 and VIP6). */

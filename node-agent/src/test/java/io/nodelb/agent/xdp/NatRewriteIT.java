@@ -14,10 +14,6 @@ import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Privileged;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -30,28 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * FullNAT through XDP).
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class NatRewriteIT {
-
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
-        dataPlane.apply(Snapshots.standard());
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void noFlows() {
-        dataPlane.clearConntrack();
-    }
+class NatRewriteIT extends DataPlaneFixture {
 
     static Stream<StandardListener> cases() {
         return StandardListener.all();

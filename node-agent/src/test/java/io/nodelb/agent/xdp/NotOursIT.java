@@ -17,11 +17,7 @@ import java.net.NetworkInterface;
 import java.net.UnknownHostException;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -32,8 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * conntrack entry behind.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class NotOursIT {
+class NotOursIT extends DataPlaneFixture {
 
     private static final int TCP = Abi.IPPROTO_TCP;
     private static final int UDP = Abi.IPPROTO_UDP;
@@ -41,26 +36,6 @@ class NotOursIT {
     private static final String C6 = Snapshots.CLIENT6;
     private static final String V4 = Snapshots.VIP4;
     private static final String V6 = Snapshots.VIP6;
-
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
-        dataPlane.apply(Snapshots.standard());
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void noFlows() {
-        dataPlane.clearConntrack();
-    }
 
     static Stream<Arguments> foreignTraffic() throws UnknownHostException {
         InetAddress mappedVip = Inet6Address.getByAddress(null,

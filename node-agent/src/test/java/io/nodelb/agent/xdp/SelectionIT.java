@@ -7,6 +7,7 @@ import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.bpf.BpfProgram.TestRunResult;
 import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Privileged;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.Listener;
@@ -20,10 +21,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -34,18 +31,14 @@ import org.junit.jupiter.params.provider.MethodSource;
  * address), both checked against the README's hash.
  */
 @Privileged
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class SelectionIT {
+class SelectionIT extends DataPlaneFixture {
 
     private static final int STICKY_TCP = 9000;
     private static final int STICKY_UDP = 9053;
     private static final int PORTS_PER_CLIENT = 16;
 
-    private LoadedDataPlane dataPlane;
-
-    @BeforeAll
-    void load() {
-        dataPlane = LoadedDataPlane.load();
+    @Override
+    NodeSnapshot snapshot() {
         List<Listener> listeners = new ArrayList<>();
         List<TargetGroup> groups = new ArrayList<>(List.of(Snapshots.web(3),
                 group("default/net16", "10.16.0.", "fd00:16::", 2),
@@ -66,19 +59,7 @@ class SelectionIT {
             listeners.add(Snapshots.listener("stickyudp@" + vip, vip, STICKY_UDP, Protocol.UDP, NatMode.FULL_NAT,
                     "default/sticky"));
         }
-        dataPlane.apply(Snapshots.snapshot(listeners, groups));
-    }
-
-    @AfterAll
-    void close() {
-        if (dataPlane != null) {
-            dataPlane.close();
-        }
-    }
-
-    @BeforeEach
-    void noFlows() {
-        dataPlane.clearConntrack();
+        return Snapshots.snapshot(listeners, groups);
     }
 
     static Stream<Arguments> routedClients() {
