@@ -1,5 +1,9 @@
 package io.nodelb.operator;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -9,12 +13,17 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.BackendDrainStatus;
+import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.api.v1alpha1.validation.SpecValidator;
+import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ObjectKey;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 
 /**
  * Feeds a BackendDrain into the model (its backends become DRAINING in every snapshot) and moves
@@ -27,6 +36,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
   private final ClusterModel model;
   private final EventRecorder events;
   private final SimpleInboundEventSource<BackendDrain> modelEvents = new SimpleInboundEventSource<>("model");
+  private ClusterModel.ClusterView cluster;
 
   public BackendDrainReconciler(ClusterModel model, EventRecorder events) {
     this.model = model;
@@ -35,9 +45,42 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
         k -> modelEvents.propagateEvent(TargetGroupReconciler.resourceId(k))));
   }
 
+  /**
+   * Informers of what decides which backends exist, only to compare with the model: JOSDK syncs
+   * them before the first reconcile, so they hold at least the cluster as of the start. Their
+   * events reconcile no drain (the model's own events do, once the outcome changes).
+   */
   @Override
   public List<EventSource<?, BackendDrain>> prepareEventSources(EventSourceContext<BackendDrain> context) {
-    return List.of(modelEvents);
+    InformerEventSource<TargetGroup, BackendDrain> groups = watchOnly(TargetGroup.class, "targetgroups", context);
+    InformerEventSource<Service, BackendDrain> services = watchOnly(Service.class, "services", context);
+    InformerEventSource<EndpointSlice, BackendDrain> slices = watchOnly(EndpointSlice.class, "endpointslices", context);
+    cluster = new ClusterModel.ClusterView() {
+      @Override
+      public List<TargetGroup> targetGroups() {
+        return groups.list().toList();
+      }
+
+      @Override
+      public Optional<Service> service(ObjectKey key) {
+        return services.get(TargetGroupReconciler.resourceId(key));
+      }
+
+      @Override
+      public List<EndpointSlice> slicesOf(ObjectKey service) {
+        return slices.list(service.namespace(), s -> s.getMetadata().getLabels() != null
+            && service.name().equals(s.getMetadata().getLabels().get(ModelCompiler.SERVICE_NAME_LABEL))).toList();
+      }
+    };
+    return List.of(modelEvents, groups, services, slices);
+  }
+
+  private static <R extends HasMetadata> InformerEventSource<R, BackendDrain> watchOnly(Class<R> type, String name,
+      EventSourceContext<BackendDrain> context) {
+    return new InformerEventSource<>(InformerEventSourceConfiguration.from(type, BackendDrain.class)
+        .withName(name)
+        .withSecondaryToPrimaryMapper((R object) -> Set.of())
+        .build(), context);
   }
 
   @Override
@@ -50,9 +93,10 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
     }
     ObjectKey key = ObjectKey.of(drain);
     model.update(compiler -> compiler.putBackendDrain(drain));
+    boolean current = model.reflects(cluster);
     int draining = model.read(c -> c.backendsDrainedBy(key));
     var before = drain.getStatus() == null ? null : drain.getStatus().phase;
-    DrainProgress.Step step = DrainProgress.step(drain, draining, Instant.now());
+    DrainProgress.Step step = DrainProgress.step(drain, current, draining, Instant.now());
     UpdateControl<BackendDrain> control = step.status()
         .map(status -> {
           if (before != status.phase) {

@@ -16,17 +16,30 @@ import java.util.Optional;
  * The BackendDrain state machine, pure: Draining until the drained backends are gone from every
  * snapshot (Drained) or the timeout passes (TimedOut). Agents will also report live connections;
  * until they do, the drain waits for node reports.
+ *
+ * <p>A count is only believed once the model reflects the cluster's TargetGroups, Services and
+ * EndpointSlices: right after the operator starts, a drain can be looked at before the groups it
+ * drains are compiled, and "nothing left to drain" would then be a lie that a final phase keeps.
  */
 public final class DrainProgress {
   private DrainProgress() {}
 
   public static final String COMPLETE = "Complete";
   public static final String WAITING_FOR_NODE_REPORTS = "WaitingForNodeReports";
+  public static final String WAITING_FOR_MODEL = "WaitingForModel";
+  /** How soon to look again while the model does not yet reflect the cluster. */
+  public static final Duration MODEL_RECHECK = Duration.ofSeconds(1);
 
   /** The new status (empty: unchanged) and when to look again (empty: never). */
   public record Step(Optional<BackendDrainStatus> status, Optional<Duration> recheckAfter) {}
 
-  public static Step step(BackendDrain drain, int backendsStillDraining, Instant now) {
+  /**
+   * @param modelReflectsCluster whether the model holds the cluster's current TargetGroups,
+   *     Services and EndpointSlices ({@link ClusterModel#reflects}); if not, the count is not
+   *     believed and no final phase is reached
+   * @param backendsStillDraining backends DRAINING because of this drain in the model
+   */
+  public static Step step(BackendDrain drain, boolean modelReflectsCluster, int backendsStillDraining, Instant now) {
     BackendDrainStatus previous = drain.getStatus();
     BackendDrainSpec spec = drain.getSpec();
     BackendDrainStatus status = new BackendDrainStatus();
@@ -40,7 +53,16 @@ public final class DrainProgress {
       return new Step(Optional.empty(), Optional.empty()); // final
     }
     Instant deadline = Instant.parse(status.startTime).plus(Durations.parse(spec.timeout == null ? "5m" : spec.timeout));
-    if (backendsStillDraining == 0) {
+    if (!modelReflectsCluster) {
+      if (phase == DrainPhase.Draining) {
+        return new Step(Optional.empty(), Optional.of(MODEL_RECHECK)); // keep what it says until the count is known
+      }
+      status.phase = DrainPhase.Draining;
+      complete = Conditions.condition(COMPLETE, Conditions.FALSE, WAITING_FOR_MODEL,
+          "Waiting until the operator has read the TargetGroups, Services and EndpointSlices that decide what"
+              + " to drain.", status.observedGeneration);
+      recheck = Optional.of(MODEL_RECHECK);
+    } else if (backendsStillDraining == 0) {
       status.phase = DrainPhase.Drained;
       status.finishTime = timestamp(now);
       complete = Conditions.condition(COMPLETE, Conditions.TRUE, "Drained",

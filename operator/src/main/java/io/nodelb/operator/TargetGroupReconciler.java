@@ -62,7 +62,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
         .map(ResourceID::fromResource).collect(Collectors.toSet());
   }
 
-  private static Set<String> servicesOf(TargetGroup tg) {
+  static Set<String> servicesOf(TargetGroup tg) {
     Set<String> names = new HashSet<>();
     if (tg.getSpec() != null && tg.getSpec().services != null) {
       tg.getSpec().services.stream().filter(Objects::nonNull).map((ServiceBackend s) -> s.name).forEach(names::add);
@@ -81,17 +81,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
       slicesByService.put(service, slices.list(key.namespace(), s -> s.getMetadata().getLabels() != null
           && name.equals(s.getMetadata().getLabels().get(ModelCompiler.SERVICE_NAME_LABEL))).toList());
     }
-    model.update(compiler -> {
-      referenced.forEach((serviceKey, service) -> {
-        if (service == null) {
-          compiler.removeService(serviceKey);
-        } else {
-          compiler.putService(service);
-        }
-        compiler.replaceEndpointSlices(serviceKey, slicesByService.get(serviceKey));
-      });
-      compiler.putTargetGroup(tg);
-    });
+    model.putTargetGroup(tg, referenced, slicesByService);
     var compiled = model.read(c -> c.targetGroup(key));
     return StatusAggregator.targetGroup(tg, compiled, Instant.now())
         .map(status -> {
@@ -103,7 +93,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
 
   @Override
   public DeleteControl cleanup(TargetGroup tg, Context<TargetGroup> context) {
-    model.update(compiler -> compiler.removeTargetGroup(ObjectKey.of(tg)));
+    model.removeTargetGroup(ObjectKey.of(tg));
     return DeleteControl.defaultDelete();
   }
 

@@ -25,7 +25,7 @@ class DrainProgressTest {
 
   @Test
   void drainingWaitsForNodeReportsAndRechecksAtTheDeadline() {
-    DrainProgress.Step step = DrainProgress.step(drain("45s"), 2, T0);
+    DrainProgress.Step step = DrainProgress.step(drain("45s"), true, 2, T0);
 
     var status = step.status().orElseThrow();
     assertThat(status.phase).isEqualTo(DrainPhase.Draining);
@@ -39,11 +39,11 @@ class DrainProgressTest {
   @Test
   void goneFromEverySnapshotIsDrainedAndTheTimeoutIsTimedOut() {
     BackendDrain drain = drain("45s");
-    drain.setStatus(DrainProgress.step(drain, 2, T0).status().orElseThrow());
+    drain.setStatus(DrainProgress.step(drain, true, 2, T0).status().orElseThrow());
 
-    assertThat(DrainProgress.step(drain, 2, T0.plusSeconds(10)).status()).as("nothing changed").isEmpty();
-    assertThat(DrainProgress.step(drain, 0, T0.plusSeconds(10)).status().orElseThrow().phase).isEqualTo(DrainPhase.Drained);
-    var timedOut = DrainProgress.step(drain, 1, T0.plusSeconds(45)).status().orElseThrow();
+    assertThat(DrainProgress.step(drain, true, 2, T0.plusSeconds(10)).status()).as("nothing changed").isEmpty();
+    assertThat(DrainProgress.step(drain, true, 0, T0.plusSeconds(10)).status().orElseThrow().phase).isEqualTo(DrainPhase.Drained);
+    var timedOut = DrainProgress.step(drain, true, 1, T0.plusSeconds(45)).status().orElseThrow();
     assertThat(timedOut.phase).isEqualTo(DrainPhase.TimedOut);
     assertThat(timedOut.finishTime).isEqualTo(T0.plusSeconds(45).toString());
   }
@@ -51,8 +51,40 @@ class DrainProgressTest {
   @Test
   void finalPhasesStayFinal() {
     BackendDrain drain = drain("45s");
-    drain.setStatus(DrainProgress.step(drain, 0, T0).status().orElseThrow());
+    drain.setStatus(DrainProgress.step(drain, true, 0, T0).status().orElseThrow());
 
-    assertThat(DrainProgress.step(drain, 3, T0.plusSeconds(1)).status()).isEmpty();
+    assertThat(DrainProgress.step(drain, true, 3, T0.plusSeconds(1)).status()).isEmpty();
+  }
+
+  @Test
+  void nothingLeftIsNotBelievedBeforeTheModelReflectsTheCluster() {
+    BackendDrain drain = drain("45s");
+    DrainProgress.Step first = DrainProgress.step(drain, false, 0, T0);
+
+    var status = first.status().orElseThrow();
+    assertThat(status.phase).as("not Drained: the groups it drains may not be compiled yet").isEqualTo(DrainPhase.Draining);
+    assertThat(status.conditions.getFirst().getReason()).isEqualTo(DrainProgress.WAITING_FOR_MODEL);
+    assertThat(first.recheckAfter()).hasValue(DrainProgress.MODEL_RECHECK);
+
+    drain.setStatus(status);
+    assertThat(DrainProgress.step(drain, false, 0, T0.plusSeconds(1)).status()).as("still unknown: unchanged").isEmpty();
+    var counted = DrainProgress.step(drain, true, 1, T0.plusSeconds(2)).status().orElseThrow();
+    assertThat(counted.phase).isEqualTo(DrainPhase.Draining);
+    assertThat(counted.conditions.getFirst().getReason()).isEqualTo(DrainProgress.WAITING_FOR_NODE_REPORTS);
+    assertThat(counted.startTime).isEqualTo(T0.toString());
+    drain.setStatus(counted);
+    assertThat(DrainProgress.step(drain, true, 0, T0.plusSeconds(3)).status().orElseThrow().phase).isEqualTo(DrainPhase.Drained);
+  }
+
+  @Test
+  void noFinalPhaseWhileTheModelLagsEvenPastTheDeadline() {
+    BackendDrain drain = drain("45s");
+    drain.setStatus(DrainProgress.step(drain, true, 1, T0).status().orElseThrow());
+
+    DrainProgress.Step lagging = DrainProgress.step(drain, false, 0, T0.plusSeconds(50));
+    assertThat(lagging.status()).as("stays Draining as it was").isEmpty();
+    assertThat(lagging.recheckAfter()).hasValue(DrainProgress.MODEL_RECHECK);
+    assertThat(DrainProgress.step(drain, true, 1, T0.plusSeconds(50)).status().orElseThrow().phase)
+        .isEqualTo(DrainPhase.TimedOut);
   }
 }

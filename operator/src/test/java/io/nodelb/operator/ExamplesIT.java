@@ -26,7 +26,7 @@ class ExamplesIT {
         OperatorSettings.forMockServer(false, ExamplesScenario.OPERATOR_NS), store)) {
       operator.start();
       scenario.checkAcceptedAndAwaitingAgents();
-      scenario.createDrainsAndCheck(store);
+      scenario.checkDrains(store);
       scenario.acknowledgeAndCheckReady(store);
     }
   }

@@ -128,7 +128,7 @@ class K3sClusterIT {
           .isNotEmpty()
           .allSatisfy(e -> assertThat(e.getSource().getComponent()).isEqualTo(EventRecorder.COMPONENT));
 
-      scenario.createDrainsAndCheck(store);
+      scenario.checkDrains(store);
       scenario.acknowledgeAndCheckReady(store);
     }
   }
