@@ -24,6 +24,9 @@
 #   --metrics  keepalive,close (default both)
 #   --duration measured seconds per point (default 5), --warmup seconds before (1)
 #   --rounds   repeat all modes N times, interleaved; the report shows medians
+#   --profile  also record a kernel+user CPU profile (perf, all CPUs) of every
+#              measured run: perf.data files and a summary next to the report.
+#              perf costs CPU itself: figures from a profiled run are not comparable.
 #
 # Results: a markdown report on stdout and in target/bench/lab-<time>.md, the raw
 # wrk output next to it (.log). Everything the run creates is removed at the end,
@@ -40,6 +43,7 @@ DURATION=5
 WARMUP=1
 THREADS=2
 ROUNDS=1
+PROFILE=0
 OUT=""
 # A point is invalid when socket errors + non-2xx answers exceed this share of requests.
 ERROR_LIMIT_PERMILLE=1
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=${2:?}; shift 2 ;;
     --rounds) ROUNDS=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
+    --profile) PROFILE=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "bench: unknown argument '$1'" >&2; usage 1 ;;
   esac
@@ -96,12 +101,15 @@ if has_mode iptables; then need iptables "apt-get install iptables"; need nft "a
 has_mode haproxy && need haproxy "apt-get install haproxy"
 has_mode ecmp-xdp && need clang "apt-get install clang"
 has_mode nodelb && need bpftool "apt-get install bpftool"
+[ "$PROFILE" -eq 0 ] || need perf "apt-get install linux-perf"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 [ -n "$OUT" ] || OUT="$top/target/bench/lab-$stamp.md"
 mkdir -p "$(dirname "$OUT")"
 raw_log="${OUT%.md}.log"
 : >"$raw_log"
+profile_dir="${OUT%.md}.profile"
+[ "$PROFILE" -eq 0 ] || mkdir -p "$profile_dir"
 
 id=b$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 client="nlb-$id-client" node="nlb-$id-node"
@@ -157,10 +165,17 @@ measure() {
   before=$(cpu_ticks); sleep 1; after=$(cpu_ticks)
   background=$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ");
     t = y[2] - x[2]; printf "%.0f", (t ? 100 * (y[1] - x[1]) / t : 0) }')
+  local perf_pid="" perf_data="$profile_dir/$mode-$metric-c$c-r$round.perf.data"
+  if [ "$PROFILE" -eq 1 ]; then
+    timeout -k 5 $((DURATION + 30)) perf record -q -a -g -e cpu-clock -F 499 -o "$perf_data" \
+      -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   before=$(cpu_ticks)
   out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" wrk "${args[@]}" --latency -d "${DURATION}s" "$url") \
     || { echo "$out" >&2; fail "wrk against $url failed or hung"; }
   after=$(cpu_ticks)
+  [ -z "$perf_pid" ] || { wait "$perf_pid" || true; profile_summary "$perf_data" "$mode $metric c=$c round $round"; }
   { echo "### round $round $mode $metric c=$c $url"; echo "$out"; echo; } >>"$raw_log"
   local line
   line=$(awk -v round="$round" -v mode="$mode" -v metric="$metric" -v c="$c" -v hz="$hz" -v bg="$background" \
@@ -182,6 +197,30 @@ measure() {
   read -r _ _ _ _ req rps err cpu busy p99 _ <<<"$line"
   printf 'bench:   %-8s %-9s c=%-4s %8s req/s  %6s CPU-us/req  busy %3s%%  p99 %-8s errors %-3s host busy before %s%%\n' \
     "$mode" "$metric" "$c" "$rps" "$cpu" "$busy" "$p99" "$err" "$background" >&2
+}
+
+# Where the CPU went during one point. Only the lab's commands count (network
+# processing runs in softirq in the context of wrk, nginx, haproxy, ksoftirqd or
+# the idle task), so other work on the host does not dilute the shares: the
+# heaviest symbols by own samples, and the inclusive share of the code paths the
+# lab cares about (veth's XDP receive and its copy of skbs, netfilter, BPF).
+profile_summary() {
+  local data=$1 title=$2 comms="wrk,nginx,haproxy,swapper" cpu
+  for cpu in $(seq 0 $(($(nproc) - 1))); do comms+=",ksoftirqd/$cpu"; done
+  [ -s "$data" ] || { echo "bench: no profile recorded for $title" >&2; return 0; }
+  local -a report=(timeout 120 perf report -i "$data" --stdio --comms "$comms" --percentage relative)
+  {
+    echo "## profile: $title ($data)"
+    echo "samples by command (all commands):"
+    timeout 120 perf report -i "$data" --stdio --sort comm -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | sed -n '1,8p' || true
+    echo "top symbols of the lab's commands, own samples:"
+    "${report[@]}" --no-children --sort sym -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | sed -n '1,25p' || true
+    echo "inclusive share of selected paths in the lab's commands (children, self):"
+    "${report[@]}" --children --sort sym -g none 2>/dev/null \
+      | grep -E '^ +[0-9.]+% +[0-9.]+% .*(skb_pp_cow_data|veth_xdp_rcv|veth_poll|process_backlog|veth_xmit|bpf_prog_|nf_conntrack_in|nf_nat_|nft_do_chain|ip_forward|tcp_v4_rcv|net_rx_action)' \
+      | sed -n '1,30p' || true
+    echo
+  } >>"${OUT%.md}.profile.txt"
 }
 
 # 60 one-shot connections to url; every answer must come, and from the expected backends.
@@ -481,6 +520,7 @@ report() {
   done
   echo
   echo "Raw wrk output: $raw_log"
+  [ "$PROFILE" -eq 0 ] || echo "CPU profiles: $profile_dir, summary ${OUT%.md}.profile.txt (a profiled run: figures above are skewed by perf)"
 }
 
 # ---------------------------------------------------------------- the run
