@@ -164,6 +164,7 @@ enum nlb_stat {
 	NLB_STAT_DROP_NO_BACKEND, /* listener's group is empty */
 	NLB_STAT_DROP_NO_NAT_PORT, /* FullNAT ports exhausted for this backend */
 	NLB_STAT_DROP_CT_FULL, /* conntrack insert failed */
+	NLB_STAT_RST_NO_STATE, /* TCP RST of an unknown flow: sent to the selected backend, no state created */
 	NLB_STAT_MAX,
 };
 

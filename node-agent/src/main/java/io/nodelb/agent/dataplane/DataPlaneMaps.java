@@ -1,10 +1,6 @@
 package io.nodelb.agent.dataplane;
 
-import io.nodelb.agent.dataplane.DesiredState.BackendEntry;
-import io.nodelb.agent.dataplane.DesiredState.GroupEntry;
-import io.nodelb.agent.dataplane.DesiredState.ListenerEntry;
-import io.nodelb.agent.dataplane.DesiredState.ListenerKey;
-import io.nodelb.agent.dataplane.DesiredState.RouteKey;
+import io.nodelb.agent.bpf.Abi;
 
 /**
  * The writable side of the data plane, one method per map operation. The applier
@@ -13,24 +9,24 @@ import io.nodelb.agent.dataplane.DesiredState.RouteKey;
  */
 public interface DataPlaneMaps {
 
-    void putBackend(int id, BackendEntry backend);
+    void putBackend(int id, Abi.Backend backend);
 
     void deleteBackend(int id);
 
     /** Writes slots {@code [from, from + ids.length)} of a group's lookup table. */
     void putTableSlots(int group, int from, int[] ids);
 
-    void putGroup(int id, GroupEntry group);
+    void putGroup(int id, Abi.Group group);
 
     void deleteGroup(int id);
 
-    void putRoute(RouteKey key, int group);
+    void putRoute(Abi.RouteKey key, int group);
 
-    void deleteRoute(RouteKey key);
+    void deleteRoute(Abi.RouteKey key);
 
-    void putListener(ListenerKey key, ListenerEntry listener);
+    void putListener(Abi.ListenerKey key, Abi.Listener listener);
 
-    void deleteListener(ListenerKey key);
+    void deleteListener(Abi.ListenerKey key);
 
     /** One 64-port word of the ingress (destination port) or egress (source port) filter. */
     void putPortWord(PortFilter.Direction direction, int word, long bits);

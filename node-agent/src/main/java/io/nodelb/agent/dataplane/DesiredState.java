@@ -1,5 +1,6 @@
 package io.nodelb.agent.dataplane;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
@@ -28,30 +29,14 @@ import java.util.TreeSet;
  * snapshot that cannot be programmed is refused before anything changes.
  */
 public record DesiredState(
-        Map<ListenerKey, ListenerEntry> listeners,
-        Map<RouteKey, Integer> routes,
-        Map<Integer, GroupEntry> groups,
+        Map<Abi.ListenerKey, Abi.Listener> listeners,
+        Map<Abi.RouteKey, Integer> routes,
+        Map<Integer, Abi.Group> groups,
         Map<Integer, int[]> tables,
-        Map<Integer, BackendEntry> backends,
+        Map<Integer, Abi.Backend> backends,
         PortFilter ingressPorts,
         PortFilter egressPorts,
         Set<String> interfaces) {
-
-    public static final int PROTO_TCP = 6;
-    public static final int PROTO_UDP = 17;
-
-    public record ListenerKey(InetAddress address, int port, int protocol) {}
-
-    public record ListenerEntry(
-            int id, int group, boolean fullNat, boolean hasRoutes,
-            InetAddress snatAddress, int snatPortMin, int snatPortMax) {}
-
-    /** A source prefix of one listener; the address has every bit past the prefix cleared. */
-    public record RouteKey(int listener, InetAddress prefix, int prefixLength) {}
-
-    public record GroupEntry(boolean persistSource, int backends) {}
-
-    public record BackendEntry(InetAddress address, int port) {}
 
     static DesiredState empty() {
         return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
@@ -121,9 +106,9 @@ public record DesiredState(
             }
         }
 
-        Map<Integer, GroupEntry> groups = new LinkedHashMap<>();
+        Map<Integer, Abi.Group> groups = new LinkedHashMap<>();
         Map<Integer, int[]> tables = new LinkedHashMap<>();
-        Map<Integer, BackendEntry> backends = new LinkedHashMap<>();
+        Map<Integer, Abi.Backend> backends = new LinkedHashMap<>();
         PortFilter egress = new PortFilter();
         Set<String> liveGroups = new HashSet<>();
         Set<String> liveBackends = new HashSet<>();
@@ -146,7 +131,7 @@ public record DesiredState(
                 int id = ids.backends.idFor(key);
                 liveBackends.add(key);
                 backendIds.put(key, id);
-                backends.put(id, new BackendEntry(address, b.getPort()));
+                backends.put(id, new Abi.Backend(address, b.getPort()));
                 egress.add(b.getPort());
             }
         }
@@ -180,14 +165,15 @@ public record DesiredState(
                     MaglevTable maglev = MaglevTable.build(members, limits.tableSize());
                     table = maglev.slots(members.stream().mapToInt(m -> backendIds.get(m.key())).toArray());
                 }
-                groups.put(groupId, new GroupEntry(g.getAlgorithm() == Algorithm.SOURCE_IP, members.size()));
+                groups.put(groupId, new Abi.Group(g.getAlgorithm() == Algorithm.SOURCE_IP ? Abi.GROUP_PERSIST_SOURCE : 0,
+                        members.size()));
                 tables.put(groupId, table);
                 return groupId;
             });
         };
 
-        Map<ListenerKey, ListenerEntry> listeners = new LinkedHashMap<>();
-        Map<RouteKey, Integer> routes = new LinkedHashMap<>();
+        Map<Abi.ListenerKey, Abi.Listener> listeners = new LinkedHashMap<>();
+        Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
         PortFilter ingress = new PortFilter();
         Set<String> interfaces = new TreeSet<>();
         Set<String> liveListeners = new HashSet<>();
@@ -211,8 +197,8 @@ public record DesiredState(
                 throw new SnapshotRejectedException(where + ": port " + l.getPort() + " is outside 1-65535");
             }
             int protocol = switch (l.getProtocol()) {
-                case TCP -> PROTO_TCP;
-                case UDP -> PROTO_UDP;
+                case TCP -> Abi.IPPROTO_TCP;
+                case UDP -> Abi.IPPROTO_UDP;
                 default -> throw new SnapshotRejectedException(where + ": protocol must be TCP or UDP");
             };
             TargetGroup defaultGroup = groupsByName.get(l.getTargetGroup());
@@ -238,16 +224,16 @@ public record DesiredState(
                     }
                     InetAddress prefix = address(r.getPrefix().toByteArray(), where + " source route");
                     if (sameFamily(prefix, vip)) {
-                        routes.put(new RouteKey(listenerId, prefix, checkedPrefix(prefix, r.getPrefixLength(), where)),
+                        routes.put(new Abi.RouteKey(listenerId, prefix, checkedPrefix(prefix, r.getPrefixLength(), where)),
                                 groupFor.apply(routed, vip));
                     }
                 }
                 boolean hasRoutes = l.getSourceRoutesList().stream()
                         .anyMatch(r -> sameFamily(address(r.getPrefix().toByteArray(), where), vip));
-                ListenerKey key = new ListenerKey(vip, l.getPort(), protocol);
-                ListenerEntry entry = new ListenerEntry(listenerId, groupFor.apply(defaultGroup, vip),
-                        fullNat, hasRoutes, snat,
-                        fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0);
+                Abi.ListenerKey key = new Abi.ListenerKey(vip, l.getPort(), protocol);
+                int flags = (fullNat ? Abi.LISTENER_FULLNAT : 0) | (hasRoutes ? Abi.LISTENER_HAS_ROUTES : 0);
+                Abi.Listener entry = new Abi.Listener(listenerId, groupFor.apply(defaultGroup, vip), flags,
+                        fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0, snat);
                 if (listeners.put(key, entry) != null) {
                     throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
                             + " is already taken by another listener");

@@ -1,5 +1,6 @@
 package io.nodelb.agent.dataplane;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DesiredState.Limits;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import java.util.Arrays;
@@ -144,15 +145,15 @@ public final class SnapshotApplier {
             this.delegate = delegate;
         }
 
-        @Override public void putBackend(int id, DesiredState.BackendEntry b) { writes++; delegate.putBackend(id, b); }
+        @Override public void putBackend(int id, Abi.Backend b) { writes++; delegate.putBackend(id, b); }
         @Override public void deleteBackend(int id) { writes++; delegate.deleteBackend(id); }
         @Override public void putTableSlots(int g, int from, int[] ids) { writes++; delegate.putTableSlots(g, from, ids); }
-        @Override public void putGroup(int id, DesiredState.GroupEntry g) { writes++; delegate.putGroup(id, g); }
+        @Override public void putGroup(int id, Abi.Group g) { writes++; delegate.putGroup(id, g); }
         @Override public void deleteGroup(int id) { writes++; delegate.deleteGroup(id); }
-        @Override public void putRoute(DesiredState.RouteKey k, int g) { writes++; delegate.putRoute(k, g); }
-        @Override public void deleteRoute(DesiredState.RouteKey k) { writes++; delegate.deleteRoute(k); }
-        @Override public void putListener(DesiredState.ListenerKey k, DesiredState.ListenerEntry l) { writes++; delegate.putListener(k, l); }
-        @Override public void deleteListener(DesiredState.ListenerKey k) { writes++; delegate.deleteListener(k); }
+        @Override public void putRoute(Abi.RouteKey k, int g) { writes++; delegate.putRoute(k, g); }
+        @Override public void deleteRoute(Abi.RouteKey k) { writes++; delegate.deleteRoute(k); }
+        @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { writes++; delegate.putListener(k, l); }
+        @Override public void deleteListener(Abi.ListenerKey k) { writes++; delegate.deleteListener(k); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { writes++; delegate.putPortWord(d, w, bits); }
     }
 }

@@ -1,10 +1,6 @@
 package io.nodelb.agent.dataplane;
 
-import io.nodelb.agent.dataplane.DesiredState.BackendEntry;
-import io.nodelb.agent.dataplane.DesiredState.GroupEntry;
-import io.nodelb.agent.dataplane.DesiredState.ListenerEntry;
-import io.nodelb.agent.dataplane.DesiredState.ListenerKey;
-import io.nodelb.agent.dataplane.DesiredState.RouteKey;
+import io.nodelb.agent.bpf.Abi;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -12,11 +8,11 @@ import java.util.Map;
 
 /** A fake of the BPF maps: their contents as plain collections, plus a log of every write. */
 final class InMemoryMaps implements DataPlaneMaps {
-    final Map<Integer, BackendEntry> backends = new HashMap<>();
+    final Map<Integer, Abi.Backend> backends = new HashMap<>();
     final Map<Integer, int[]> tables = new HashMap<>();
-    final Map<Integer, GroupEntry> groups = new HashMap<>();
-    final Map<RouteKey, Integer> routes = new HashMap<>();
-    final Map<ListenerKey, ListenerEntry> listeners = new HashMap<>();
+    final Map<Integer, Abi.Group> groups = new HashMap<>();
+    final Map<Abi.RouteKey, Integer> routes = new HashMap<>();
+    final Map<Abi.ListenerKey, Abi.Listener> listeners = new HashMap<>();
     final long[][] ports = new long[2][PortFilter.WORDS];
     final List<String> log = new ArrayList<>();
     private final int tableSize;
@@ -34,14 +30,14 @@ final class InMemoryMaps implements DataPlaneMaps {
         }
     }
 
-    @Override public void putBackend(int id, BackendEntry b) { write("putBackend " + id); backends.put(id, b); }
+    @Override public void putBackend(int id, Abi.Backend b) { write("putBackend " + id); backends.put(id, b); }
     @Override public void deleteBackend(int id) { write("deleteBackend " + id); backends.remove(id); }
-    @Override public void putGroup(int id, GroupEntry g) { write("putGroup " + id); groups.put(id, g); }
+    @Override public void putGroup(int id, Abi.Group g) { write("putGroup " + id); groups.put(id, g); }
     @Override public void deleteGroup(int id) { write("deleteGroup " + id); groups.remove(id); }
-    @Override public void putRoute(RouteKey k, int g) { write("putRoute " + k); routes.put(k, g); }
-    @Override public void deleteRoute(RouteKey k) { write("deleteRoute " + k); routes.remove(k); }
-    @Override public void putListener(ListenerKey k, ListenerEntry l) { write("putListener " + k); listeners.put(k, l); }
-    @Override public void deleteListener(ListenerKey k) { write("deleteListener " + k); listeners.remove(k); }
+    @Override public void putRoute(Abi.RouteKey k, int g) { write("putRoute " + k); routes.put(k, g); }
+    @Override public void deleteRoute(Abi.RouteKey k) { write("deleteRoute " + k); routes.remove(k); }
+    @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { write("putListener " + k); listeners.put(k, l); }
+    @Override public void deleteListener(Abi.ListenerKey k) { write("deleteListener " + k); listeners.remove(k); }
 
     @Override
     public void putTableSlots(int group, int from, int[] ids) {

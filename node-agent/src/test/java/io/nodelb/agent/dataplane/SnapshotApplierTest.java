@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DesiredState.Limits;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
@@ -39,10 +40,10 @@ class SnapshotApplierTest {
         applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 3), backend("10.0.0.3", 8080, 1))));
 
         assertThat(maps.listeners).hasSize(1);
-        var entry = maps.listeners.get(new DesiredState.ListenerKey(ip("203.0.113.10"), 80, 6));
+        var entry = maps.listeners.get(new Abi.ListenerKey(ip("203.0.113.10"), 80, 6));
         assertThat(entry).isNotNull();
         assertThat(maps.groups.get(entry.group()).backends()).isEqualTo(2);
-        assertThat(maps.backends.values()).extracting(DesiredState.BackendEntry::port).containsOnly(8080);
+        assertThat(maps.backends.values()).extracting(Abi.Backend::port).containsOnly(8080);
         Map<Integer, Integer> share = slotShare(maps.tables.get(entry.group()));
         assertThat(share).hasSize(2);
         assertThat(share.values()).allMatch(n -> n > 40);
@@ -106,11 +107,11 @@ class SnapshotApplierTest {
         applier.apply(s);
 
         var entry = maps.listeners.values().iterator().next();
-        assertThat(entry.hasRoutes()).isTrue();
+        assertThat(entry.flags() & Abi.LISTENER_HAS_ROUTES).isNotZero();
         assertThat(maps.routes).hasSize(1);
         int canary = maps.routes.values().iterator().next();
         assertThat(canary).isNotEqualTo(entry.group());
-        assertThat(maps.groups.get(canary).persistSource()).isTrue();
+        assertThat(maps.groups.get(canary).flags()).isEqualTo(Abi.GROUP_PERSIST_SOURCE);
     }
 
     @Test
@@ -122,7 +123,7 @@ class SnapshotApplierTest {
         applier.apply(s);
 
         var entry = maps.listeners.values().iterator().next();
-        assertThat(entry.fullNat()).isTrue();
+        assertThat(entry.flags() & Abi.LISTENER_FULLNAT).isNotZero();
         assertThat(entry.snatAddress()).isEqualTo(ip("198.51.100.1"));
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 61000)).isTrue();
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 61999)).isTrue();
@@ -134,7 +135,7 @@ class SnapshotApplierTest {
         applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1))).toBuilder()
                 .setListeners(0, listener().toBuilder().clearAddress()).build());
 
-        assertThat(maps.listeners.keySet()).extracting(DesiredState.ListenerKey::address)
+        assertThat(maps.listeners.keySet()).extracting(Abi.ListenerKey::address)
                 .containsExactlyInAnyOrder(ip("192.0.2.1"), ip("2001:db8::1"));
     }
 

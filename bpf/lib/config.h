@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Load-time configuration. The agent writes these into the object's .rodata
+ * before load (the skeleton-less way: bpf_map__initial_value / set_initial_value
+ * on the ".rodata" map); the verifier then treats them as constants.
+ */
+#ifndef NLB_CONFIG_H
+#define NLB_CONFIG_H
+
+#include <linux/types.h>
+#include "nodelb_abi.h"
+
+#define NLB_NS_PER_SEC 1000000000ULL
+
+/* Slots per group in nlb_tables; must match the tables the agent writes. */
+const volatile __u32 cfg_table_size = NLB_TABLE_SIZE;
+
+/* Idle time after which a forward conntrack entry no longer pins its backend. */
+const volatile __u64 cfg_timeout_syn_ns = 30 * NLB_NS_PER_SEC;
+const volatile __u64 cfg_timeout_established_ns = 900 * NLB_NS_PER_SEC;
+const volatile __u64 cfg_timeout_closing_ns = 10 * NLB_NS_PER_SEC;
+const volatile __u64 cfg_timeout_udp_ns = 60 * NLB_NS_PER_SEC;
+
+#endif /* NLB_CONFIG_H */

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking: one shared LRU hash keyed by the 5-tuple as it arrives.
+ * A flow owns two entries, the forward one (client -> VIP) and the reply one
+ * (backend -> client, or backend -> SNAT address in FullNAT); each counts its
+ * own direction and keeps its own TCP state.
+ */
+#ifndef NLB_CONNTRACK_H
+#define NLB_CONNTRACK_H
+
+#include <linux/types.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include "nodelb_abi.h"
+#include "config.h"
+#include "maps.h"
+#include "parse.h"
+
+/* The 5-tuple of a parsed packet, as a conntrack key. */
+static __always_inline void nlb_ct_key_of(const struct nlb_packet *p, struct nlb_ct_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	if (p->family == NLB_FAMILY_IPV4) {
+		const struct iphdr *ip = p->l3;
+
+		k->src.v4 = ip->saddr;
+		k->dst.v4 = ip->daddr;
+	} else {
+		const struct ipv6hdr *ip6 = p->l3;
+
+		__builtin_memcpy(&k->src, &ip6->saddr, 16);
+		__builtin_memcpy(&k->dst, &ip6->daddr, 16);
+	}
+	*(__u32 *)&k->sport = *(const __u32 *)p->l4; /* sport, dport */
+	k->proto = p->proto;
+	k->family = p->family;
+}
+
+/* How long an entry in this state may stay idle. */
+static __always_inline __u64 ct_timeout(__u8 state)
+{
+	switch (state) {
+	case NLB_CT_SYN:
+		return cfg_timeout_syn_ns;
+	case NLB_CT_ESTABLISHED:
+		return cfg_timeout_established_ns;
+	case NLB_CT_CLOSING:
+		return cfg_timeout_closing_ns;
+	default:
+		return cfg_timeout_udp_ns;
+	}
+}
+
+/* Whether the entry has been idle no longer than its state allows. Signed: another CPU may be ahead of now. */
+static __always_inline int ct_is_live(const struct nlb_ct_entry *e, __u64 now)
+{
+	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout(e->state);
+}
+
+static __always_inline int tcp_is_opening_syn(__u8 tcp_flags)
+{
+	return (tcp_flags & (NLB_TCP_SYN | NLB_TCP_ACK)) == NLB_TCP_SYN;
+}
+
+/* A SYN on a closing flow opens a new connection that reuses the client port. */
+static __always_inline int ct_is_port_reuse(const struct nlb_ct_entry *e, const struct nlb_packet *p)
+{
+	return e->state == NLB_CT_CLOSING && p->proto == IPPROTO_TCP && tcp_is_opening_syn(p->tcp_flags);
+}
+
+/* The state a new entry starts in, from the packet that creates it. */
+static __always_inline __u8 ct_initial_state(const struct nlb_packet *p)
+{
+	if (p->proto != IPPROTO_TCP)
+		return NLB_CT_UDP;
+	if (p->tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST))
+		return NLB_CT_CLOSING;
+	if (tcp_is_opening_syn(p->tcp_flags))
+		return NLB_CT_SYN;
+	return NLB_CT_ESTABLISHED; /* picked up mid-flow */
+}
+
+/* The state after this packet: FIN or RST closes, anything past the SYN establishes. */
+static __always_inline __u8 ct_next_state(__u8 state, __u8 tcp_flags)
+{
+	if (tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST))
+		return NLB_CT_CLOSING;
+	if (state == NLB_CT_SYN && !(tcp_flags & NLB_TCP_SYN))
+		return NLB_CT_ESTABLISHED;
+	return state;
+}
+
+/*
+ * Accounts one packet on a live entry. Stores only what changed: the coarse
+ * clock moves once a tick, so most packets leave last_seen alone. The counters
+ * are plain adds: a flow is normally handled by one CPU at a time.
+ */
+static __always_inline void ct_touch(struct nlb_ct_entry *e, const struct nlb_packet *p, __u64 now)
+{
+	if (e->last_seen_ns != now)
+		e->last_seen_ns = now;
+	e->packets += 1;
+	e->bytes += p->l3_len;
+	if (p->proto == IPPROTO_TCP) {
+		__u8 next = ct_next_state(e->state, p->tcp_flags);
+
+		if (next != e->state)
+			e->state = next;
+	}
+}
+
+/* Whether two addresses are equal (all 16 bytes; IPv4 keeps the rest zero). */
+static __always_inline int addr_equal(const union nlb_addr *a, const union nlb_addr *b)
+{
+	return ((a->v6[0] ^ b->v6[0]) | (a->v6[1] ^ b->v6[1]) | (a->v6[2] ^ b->v6[2]) | (a->v6[3] ^ b->v6[3])) == 0;
+}
+
+#endif /* NLB_CONNTRACK_H */

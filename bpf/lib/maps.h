@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of the data plane. Both programs include this file, so both objects
+ * carry identical definitions and the agent can pin the maps of one object and
+ * hand them to the other (bpf_map__reuse_fd). Nothing is pinned by the object
+ * itself: the agent chooses the pin path (/sys/fs/bpf/nodelb/v<N>/<map name>).
+ */
+#ifndef NLB_MAPS_H
+#define NLB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "nodelb_abi.h"
+
+/* Where traffic enters: (VIP, port, proto, family) -> listener. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NLB_MAX_LISTENERS);
+	__type(key, struct nlb_listener_key);
+	__type(value, struct nlb_listener);
+} nlb_listeners SEC(".maps");
+
+/* Source-prefix routes per listener: longest (listener id, client prefix) -> group. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NLB_MAX_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct nlb_route_key);
+	__type(value, struct nlb_route);
+} nlb_routes SEC(".maps");
+
+/* Target groups by id: flags and how many backends the table holds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_GROUPS);
+	__type(key, __u32);
+	__type(value, struct nlb_group);
+} nlb_groups SEC(".maps");
+
+/* Maglev lookup tables, one run of cfg_table_size backend ids per group. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_GROUPS * NLB_TABLE_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+} nlb_tables SEC(".maps");
+
+/* Backends by id: the address and port new flows are sent to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct nlb_backend);
+} nlb_backends SEC(".maps");
+
+/* Per-CPU traffic counters by backend id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct nlb_backend_stats);
+} nlb_be_stats SEC(".maps");
+
+/* Flow table shared by all CPUs and both programs: 5-tuple -> rewrite. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NLB_MAX_CONNTRACK);
+	__type(key, struct nlb_ct_key);
+	__type(value, struct nlb_ct_entry);
+} nlb_conntrack SEC(".maps");
+
+/* Per-CPU packet counters by enum nlb_stat: one reason per packet seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NLB_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} nlb_stats SEC(".maps");
+
+/* Ingress fast filter: bit p of word p/64 set <=> dst port p may be ours. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} nlb_dports SEC(".maps");
+
+/* Egress fast filter: bit p of word p/64 set <=> src port p is a backend port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} nlb_sports SEC(".maps");
+
+/* The coarse clock as last read on this CPU (see clock.h); private to the programs. */
+struct nlb_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+/* Per-CPU cache of the coarse clock, refreshed once a jiffy. Nothing for the agent to read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nlb_clock);
+} nlb_clock SEC(".maps");
+
+#endif /* NLB_MAPS_H */

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * nlb_tc_egress: reverse NAT for DNAT flows, on the egress of the interface
+ * that leads to the clients. A backend's reply (backend -> client) leaves the
+ * node with the VIP as its source again. FullNAT replies are handled at
+ * ingress by nlb_xdp, so they never match here.
+ *
+ * This program never drops or redirects: every packet leaves with TC_ACT_OK,
+ * and only packets that match a DNAT reply entry are changed. It counts only
+ * what it translates (NLB_STAT_CT_REPLY): the other nlb_stats reasons describe
+ * ingress traffic.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "nodelb_abi.h"
+#include "config.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "csum.h"
+#include "clock.h"
+#include "conntrack.h"
+#include "nat.h"
+
+/* Makes the headers readable directly when the skb keeps them in fragments. */
+static __always_inline void pull_headers(struct __sk_buff *skb)
+{
+	__u32 linear = skb->data_end - skb->data;
+	__u32 want = skb->len < NLB_MAX_HDR_LEN ? skb->len : NLB_MAX_HDR_LEN;
+
+	if (linear < want)
+		bpf_skb_pull_data(skb, want);
+}
+
+SEC("tc")
+int nlb_tc_egress(struct __sk_buff *skb)
+{
+	struct nlb_packet p;
+	struct nlb_ct_key key;
+	struct nlb_ct_entry *e;
+	struct nlb_backend_stats *s;
+	__u64 now;
+
+	pull_headers(skb);
+	if (nlb_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != NLB_PARSED)
+		return TC_ACT_OK;
+	if (!port_in_set(&nlb_sports, bpf_ntohs(((struct udphdr *)p.l4)->source)))
+		return TC_ACT_OK;
+
+	nlb_ct_key_of(&p, &key);
+	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
+	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != NLB_CT_REPLY)
+		return TC_ACT_OK;
+
+	/*
+	 * Applied even when idle past its timeout: the reply path must keep
+	 * working while the forward entry pins the flow to this backend.
+	 */
+	now = nlb_now();
+	ct_touch(e, &p, now);
+	s = backend_stats(e->backend);
+	if (s) {
+		s->reply_packets += 1;
+		s->reply_bytes += p.l3_len;
+	}
+	nlb_count(NLB_STAT_CT_REPLY);
+	nlb_rewrite_skb(skb, &p, e); /* last: it invalidates the packet pointers in p */
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

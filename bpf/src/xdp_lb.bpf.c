@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * nlb_xdp: the ingress load balancer.
+ *
+ *   parse -> port filter -> conntrack -> (miss) listener -> route -> Maglev
+ *   -> conntrack insert -> DNAT / FullNAT rewrite -> XDP_PASS
+ *
+ * The rewritten packet goes up to the kernel, which routes it to the backend.
+ * Every packet is counted under exactly one enum nlb_stat reason.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "nodelb_abi.h"
+#include "config.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "csum.h"
+#include "clock.h"
+#include "conntrack.h"
+#include "select.h"
+#include "nat.h"
+
+#define EEXIST 17
+/* How many FullNAT source ports a new flow tries before it is dropped. */
+#define NLB_NAT_PORT_PROBES 8
+
+static __always_inline int pass(__u32 reason)
+{
+	nlb_count(reason);
+	return XDP_PASS;
+}
+
+static __always_inline int drop(__u32 reason)
+{
+	nlb_count(reason);
+	return XDP_DROP;
+}
+
+/* Counts a packet sent to a backend (forward) or coming back from it (reply). */
+static __always_inline void count_backend(__u32 backend_id, const struct nlb_packet *p, int reply, int new_flow)
+{
+	struct nlb_backend_stats *s = backend_stats(backend_id);
+
+	if (!s)
+		return;
+	if (reply) {
+		s->reply_packets += 1;
+		s->reply_bytes += p->l3_len;
+		return;
+	}
+	s->packets += 1;
+	s->bytes += p->l3_len;
+	s->new_flows += new_flow;
+}
+
+/* A packet of a known flow: rewrite per the entry, account, let the kernel route it. */
+static __always_inline int forward_known(const struct nlb_packet *p, struct nlb_ct_entry *e, __u64 now)
+{
+	int reply = e->flags & NLB_CT_REPLY;
+
+	nlb_rewrite_xdp(p, e);
+	ct_touch(e, p, now);
+	count_backend(e->backend, p, reply, 0);
+	return pass(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
+}
+
+/* Whether the forward entry f sends its flow out through the FullNAT reply key rk. */
+static __always_inline int forward_uses(const struct nlb_ct_entry *f, const struct nlb_ct_key *rk)
+{
+	return f->nat_sport == rk->dport && f->nat_dport == rk->sport && addr_equal(&f->nat_src, &rk->dst) &&
+	       addr_equal(&f->nat_dst, &rk->src);
+}
+
+/* Whether the reply entry r translates back to the flow whose forward key is fk. */
+static __always_inline int reply_belongs_to(const struct nlb_ct_entry *r, const struct nlb_ct_key *fk)
+{
+	return r->nat_dport == fk->sport && r->nat_sport == fk->dport && addr_equal(&r->nat_dst, &fk->src) &&
+	       addr_equal(&r->nat_src, &fk->dst);
+}
+
+/*
+ * A FullNAT port is taken by an existing reply entry at rk. It may be reused
+ * when no live forward entry sends through it and either it belongs to the
+ * very flow we are creating (its forward entry was lost or expired: keep its
+ * port so the backend sees the same connection) or it is idle itself.
+ */
+static __always_inline int nat_port_reusable(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk, __u64 now)
+{
+	struct nlb_ct_entry *r = bpf_map_lookup_elem(&nlb_conntrack, rk);
+	struct nlb_ct_entry *f;
+	struct nlb_ct_key owner;
+
+	if (!r)
+		return 1;
+	__builtin_memset(&owner, 0, sizeof(owner));
+	owner.src = r->nat_dst;
+	owner.dst = r->nat_src;
+	owner.sport = r->nat_dport;
+	owner.dport = r->nat_sport;
+	owner.proto = rk->proto;
+	owner.family = rk->family;
+	f = bpf_map_lookup_elem(&nlb_conntrack, &owner);
+	if (f && ct_is_live(f, now) && forward_uses(f, rk))
+		return 0;
+	return reply_belongs_to(r, fk) || !ct_is_live(r, now);
+}
+
+/*
+ * Finds a FullNAT source port for a new flow and inserts its reply entry
+ * there: starts at a port derived from the flow hash and probes the next ones.
+ * Returns NLB_PARSED with rk->dport set, or the drop reason.
+ */
+static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct nlb_ct_key *rk,
+					    const struct nlb_ct_entry *reply, const struct nlb_ct_key *fk,
+					    __u32 flow_hash, __u64 now)
+{
+	__u32 min = l->snat_port_min, max = l->snat_port_max;
+	__u32 range = max >= min ? max - min + 1 : 0;
+	__u32 off = fastrange32(rol32(flow_hash, 16), range);
+	int i, err;
+
+	for (i = 0; i < NLB_NAT_PORT_PROBES && i < range; i++) {
+		rk->dport = bpf_htons(min + off);
+		err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
+		if (err == -EEXIST && nat_port_reusable(rk, fk, now))
+			err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+		if (err == 0)
+			return NLB_PARSED;
+		if (err != -EEXIST)
+			return NLB_STAT_DROP_CT_FULL;
+		if (++off == range)
+			off = 0;
+	}
+	return NLB_STAT_DROP_NO_NAT_PORT;
+}
+
+/* The first FullNAT port a flow tries: where a stateless RST is sent from. */
+static __always_inline __be16 first_nat_port(const struct nlb_listener *l, __u32 flow_hash)
+{
+	__u32 min = l->snat_port_min, max = l->snat_port_max;
+	__u32 range = max >= min ? max - min + 1 : 0;
+
+	return bpf_htons(min + fastrange32(rol32(flow_hash, 16), range));
+}
+
+/* A packet with no live conntrack entry: select a backend, record the flow, rewrite. */
+static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk, __u64 now)
+{
+	struct nlb_listener_key lk;
+	struct nlb_listener *l;
+	struct nlb_backend *b;
+	struct nlb_ct_entry fwd, rev;
+	struct nlb_ct_key rk;
+	__u32 flow_hash, backend_id = 0;
+	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
+	int ret;
+
+	__builtin_memset(&lk, 0, sizeof(lk));
+	lk.addr = fk->dst;
+	lk.port = fk->dport;
+	lk.proto = fk->proto;
+	lk.family = fk->family;
+	l = bpf_map_lookup_elem(&nlb_listeners, &lk);
+	if (!l)
+		return pass(NLB_STAT_PASS_NO_LISTENER);
+
+	flow_hash = nlb_flow_hash(fk);
+	b = nlb_select_backend(nlb_route_group(l, fk), fk, flow_hash, &backend_id);
+	if (!b)
+		return drop(NLB_STAT_DROP_NO_BACKEND);
+
+	/* Forward: client -> VIP becomes client (or SNAT) -> backend. */
+	__builtin_memset(&fwd, 0, sizeof(fwd));
+	fwd.nat_src = fk->src;
+	fwd.nat_sport = fk->sport;
+	fwd.nat_dst = b->addr;
+	fwd.nat_dport = b->port;
+	fwd.backend = backend_id;
+	fwd.created_ns = now;
+	fwd.last_seen_ns = now;
+	fwd.packets = 1;
+	fwd.bytes = p->l3_len;
+	fwd.state = ct_initial_state(p);
+	fwd.listener = l->id;
+
+	/* Reply: backend -> client (or SNAT) becomes VIP -> client. */
+	__builtin_memset(&rev, 0, sizeof(rev));
+	rev.nat_src = fk->dst;
+	rev.nat_sport = fk->dport;
+	rev.nat_dst = fk->src;
+	rev.nat_dport = fk->sport;
+	rev.backend = backend_id;
+	rev.created_ns = now;
+	rev.last_seen_ns = now;
+	rev.state = fwd.state;
+	rev.flags = NLB_CT_REPLY;
+	rev.listener = l->id;
+
+	__builtin_memset(&rk, 0, sizeof(rk));
+	rk.src = b->addr;
+	rk.dst = fk->src;
+	rk.sport = b->port;
+	rk.dport = fk->sport;
+	rk.proto = fk->proto;
+	rk.family = fk->family;
+
+	if (l->flags & NLB_LISTENER_FULLNAT) {
+		fwd.nat_src = l->snat_addr;
+		fwd.flags = NLB_CT_FULLNAT;
+		rev.flags = NLB_CT_REPLY | NLB_CT_FULLNAT;
+		rk.dst = l->snat_addr;
+		if (stateless_rst) {
+			fwd.nat_sport = first_nat_port(l, flow_hash);
+		} else {
+			ret = reserve_nat_port(l, &rk, &rev, fk, flow_hash, now);
+			if (ret != NLB_PARSED)
+				return drop(ret);
+			fwd.nat_sport = rk.dport;
+			if (bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY)) {
+				bpf_map_delete_elem(&nlb_conntrack, &rk);
+				return drop(NLB_STAT_DROP_CT_FULL);
+			}
+		}
+	} else if (!stateless_rst) {
+		if (bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY))
+			return drop(NLB_STAT_DROP_CT_FULL);
+		if (bpf_map_update_elem(&nlb_conntrack, &rk, &rev, BPF_ANY)) {
+			bpf_map_delete_elem(&nlb_conntrack, fk);
+			return drop(NLB_STAT_DROP_CT_FULL);
+		}
+	}
+
+	nlb_rewrite_xdp(p, &fwd);
+	count_backend(backend_id, p, 0, !stateless_rst);
+	return pass(stateless_rst ? NLB_STAT_RST_NO_STATE : NLB_STAT_NEW_FLOW);
+}
+
+SEC("xdp")
+int nlb_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct nlb_packet p;
+	struct nlb_ct_key key;
+	struct nlb_ct_entry *e;
+	__u64 now;
+	int ret;
+
+	ret = nlb_parse(data, data_end, data_end - data, &p);
+	if (ret != NLB_PARSED)
+		return pass(ret);
+	if (!port_in_set(&nlb_dports, bpf_ntohs(((struct udphdr *)p.l4)->dest)))
+		return pass(NLB_STAT_PASS_NO_LISTENER);
+
+	nlb_ct_key_of(&p, &key);
+	now = nlb_now();
+	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
+	if (e) {
+		if (e->flags & NLB_CT_REPLY) {
+			/* FullNAT replies come back to the node and are ours; DNAT replies are the egress program's. */
+			if (e->flags & NLB_CT_FULLNAT)
+				return forward_known(&p, e, now);
+			return pass(NLB_STAT_PASS_NO_LISTENER);
+		}
+		if (ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
+			return forward_known(&p, e, now);
+	}
+	return new_flow(&p, &key, now);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

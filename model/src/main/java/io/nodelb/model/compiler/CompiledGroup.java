@@ -1,0 +1,26 @@
+package io.nodelb.model.compiler;
+
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One TargetGroup compiled: the same on every node, so compiled once and shared by every snapshot.
+ *
+ * @param group the snapshot's group, or null when the TargetGroup cannot be programmed
+ * @param bytes {@code group} serialized deterministically (reused to derive snapshot versions)
+ * @param counts endpoints by condition, for TargetGroup status
+ * @param problems what keeps (part of) the group from being programmed
+ * @param drainMatches backends currently DRAINING because of each BackendDrain
+ */
+public record CompiledGroup(
+    ObjectKey key,
+    TargetGroup group,
+    byte[] bytes,
+    EndpointTally counts,
+    List<Problem> problems,
+    Map<ObjectKey, Integer> drainMatches) {
+
+  /** Endpoint counts of one group. */
+  public record EndpointTally(int ready, int servingTerminating, int terminating, int staticBackends) {}
+}

@@ -1,0 +1,105 @@
+package io.nodelb.model.compiler;
+
+import com.google.protobuf.ByteString;
+import io.fabric8.kubernetes.api.model.Node;
+import io.nodelb.api.v1alpha1.BackendDrain;
+import io.nodelb.api.v1alpha1.DrainPhase;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * What is being drained: nodes (by label, annotation or BackendDrain), pods and addresses. Draining
+ * means "no new flows, keep the existing ones": the backend stays in the snapshot as DRAINING.
+ */
+final class DrainIndex {
+  /** Kubernetes' own label: the node must not take load-balancer traffic. nodelb drains it. */
+  static final String EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
+  /** nodelb's annotation on a Node or Pod: drain it. */
+  static final String DRAIN_ANNOTATION = "nodelb.io/drain";
+
+  private final Set<String> nodesDrainedByMetadata = new HashSet<>();
+  private final Map<String, List<ObjectKey>> drainsByNode = new HashMap<>();
+  private final Map<ObjectKey, List<ObjectKey>> drainsByPod = new HashMap<>();
+  private final Map<BackendKey, List<ObjectKey>> drainsByBackend = new HashMap<>();
+
+  private record BackendKey(String namespace, ByteString address, int port) {}
+
+  static final DrainIndex EMPTY = new DrainIndex(List.of(), List.of());
+
+  DrainIndex(Collection<Node> nodes, Collection<BackendDrain> drains) {
+    for (Node node : nodes) {
+      if (isDrainedByMetadata(node)) {
+        nodesDrainedByMetadata.add(node.getMetadata().getName());
+      }
+    }
+    for (BackendDrain drain : drains) {
+      if (drain.getSpec() == null || (drain.getStatus() != null && drain.getStatus().phase == DrainPhase.Cancelled)) {
+        continue;
+      }
+      ObjectKey key = ObjectKey.of(drain);
+      var spec = drain.getSpec();
+      if (spec.node != null && spec.node.name != null) {
+        drainsByNode.computeIfAbsent(spec.node.name, n -> new ArrayList<>()).add(key);
+      }
+      if (spec.pod != null && spec.pod.name != null) {
+        drainsByPod.computeIfAbsent(new ObjectKey(key.namespace(), spec.pod.name), p -> new ArrayList<>()).add(key);
+      }
+      if (spec.backend != null && spec.backend.port != null) {
+        ByteString address = Addresses.bytes(spec.backend.address);
+        if (address != null) {
+          drainsByBackend.computeIfAbsent(new BackendKey(key.namespace(), address, spec.backend.port),
+              b -> new ArrayList<>()).add(key);
+        }
+      }
+    }
+  }
+
+  static boolean isDrainedByMetadata(Node node) {
+    var labels = node.getMetadata().getLabels();
+    var annotations = node.getMetadata().getAnnotations();
+    return (labels != null && labels.containsKey(EXCLUDE_LABEL))
+        || (annotations != null && "true".equals(annotations.get(DRAIN_ANNOTATION)));
+  }
+
+  /**
+   * Whether a backend of a group in {@code namespace} is drained, and by which BackendDrains
+   * (added to {@code matchedDrains}). Pod and address drains act in their own namespace; node
+   * drains act on every endpoint of the node.
+   */
+  boolean isDrained(String namespace, ByteString address, int port, String nodeName, ObjectKey pod,
+      List<ObjectKey> matchedDrains) {
+    boolean drained = nodeName != null && nodesDrainedByMetadata.contains(nodeName);
+    drained |= addAll(matchedDrains, nodeName == null ? null : drainsByNode.get(nodeName));
+    drained |= addAll(matchedDrains, pod == null ? null : drainsByPod.get(pod));
+    drained |= addAll(matchedDrains, drainsByBackend.get(new BackendKey(namespace, address, port)));
+    return drained;
+  }
+
+  private static boolean addAll(List<ObjectKey> into, List<ObjectKey> drains) {
+    if (drains == null || drains.isEmpty()) {
+      return false;
+    }
+    into.addAll(drains);
+    return true;
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof DrainIndex other
+        && nodesDrainedByMetadata.equals(other.nodesDrainedByMetadata)
+        && drainsByNode.equals(other.drainsByNode)
+        && drainsByPod.equals(other.drainsByPod)
+        && drainsByBackend.equals(other.drainsByBackend);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(nodesDrainedByMetadata, drainsByNode, drainsByPod, drainsByBackend);
+  }
+}

@@ -1,0 +1,135 @@
+package io.nodelb.model.compiler;
+
+import com.google.protobuf.ByteString;
+import io.nodelb.api.v1alpha1.Durations;
+import io.nodelb.api.v1alpha1.IdleTimeouts;
+import io.nodelb.api.v1alpha1.ListenerSpec;
+import io.nodelb.api.v1alpha1.LoadBalancerSpec;
+import io.nodelb.api.v1alpha1.NatMode;
+import io.nodelb.api.v1alpha1.Protocol;
+import io.nodelb.api.v1alpha1.SourceRoute;
+import io.nodelb.api.v1alpha1.validation.IpLiterals;
+import io.nodelb.api.v1alpha1.validation.SpecValidator;
+import io.nodelb.dataplane.v1alpha1.Listener;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Function;
+
+/** Turns one LoadBalancer into snapshot listeners. Pure. */
+final class LoadBalancerCompiler {
+  private LoadBalancerCompiler() {}
+
+  static final String KIND = "LoadBalancer";
+
+  /**
+   * @param groups the compiled group of a key, or null when no such TargetGroup exists; a compiled
+   *     group whose {@code group()} is null exists but cannot be programmed
+   */
+  static CompiledLoadBalancer compile(ObjectKey key, LoadBalancerSpec spec, Function<ObjectKey, CompiledGroup> groups) {
+    List<Problem> problems = new ArrayList<>();
+    SpecValidator.validate(spec).forEach(p ->
+        problems.add(new Problem(KIND, key.toString(), p.field(), Problem.INVALID, p.message())));
+    Set<ObjectKey> referenced = new TreeSet<>();
+    if (spec != null && spec.listeners != null) {
+      for (ListenerSpec l : spec.listeners) {
+        if (l != null && l.targetGroup != null) {
+          referenced.add(new ObjectKey(key.namespace(), l.targetGroup));
+          TargetGroupCompiler.nullSafe(l.sourceRoutes).stream().filter(r -> r != null && r.targetGroup != null)
+              .forEach(r -> referenced.add(new ObjectKey(key.namespace(), r.targetGroup)));
+        }
+      }
+    }
+    Map<String, String> selector = spec == null || spec.nodeSelector == null ? Map.of() : new TreeMap<>(spec.nodeSelector);
+    if (!problems.isEmpty()) {
+      return new CompiledLoadBalancer(key, List.of(), Set.of(), selector, referenced, false, List.copyOf(problems));
+    }
+
+    List<CompiledLoadBalancer.CompiledListener> listeners = new ArrayList<>();
+    Set<ObjectKey> used = new TreeSet<>();
+    List<String> interfaces = spec.interfaces.stream().sorted().distinct().toList();
+    for (int i = 0; i < spec.listeners.size(); i++) {
+      ListenerSpec l = spec.listeners.get(i);
+      String field = "spec.listeners[" + i + "]";
+      ObjectKey defaultGroup = new ObjectKey(key.namespace(), l.targetGroup);
+      if (!usable(key, defaultGroup, groups, field + ".targetGroup", problems)) {
+        continue;
+      }
+      used.add(defaultGroup);
+      Listener.Builder listener = Listener.newBuilder()
+          .setName(key + "/" + l.name)
+          .setPort(l.port)
+          .setProtocol(l.protocol == Protocol.UDP ? io.nodelb.dataplane.v1alpha1.Protocol.UDP
+              : io.nodelb.dataplane.v1alpha1.Protocol.TCP)
+          .setNatMode(spec.natMode == NatMode.FullNAT ? io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT
+              : io.nodelb.dataplane.v1alpha1.NatMode.DNAT)
+          .setTargetGroup(defaultGroup.toString())
+          .addAllInterfaces(interfaces);
+      if (l.address != null) {
+        listener.setAddress(Addresses.bytes(l.address));
+      }
+      if (spec.natMode == NatMode.FullNAT && spec.snatAddress != null) {
+        listener.setSnatAddress(Addresses.bytes(spec.snatAddress));
+      }
+      if (spec.idleTimeouts != null) {
+        listener.setIdleTimeouts(idleTimeouts(spec.idleTimeouts));
+      }
+      List<io.nodelb.dataplane.v1alpha1.SourceRoute> routes = new ArrayList<>();
+      List<SourceRoute> specRoutes = TargetGroupCompiler.nullSafe(l.sourceRoutes);
+      for (int r = 0; r < specRoutes.size(); r++) {
+        SourceRoute route = specRoutes.get(r);
+        ObjectKey routeGroup = new ObjectKey(key.namespace(), route.targetGroup);
+        if (!usable(key, routeGroup, groups, field + ".sourceRoutes[" + r + "].targetGroup", problems)) {
+          continue;
+        }
+        used.add(routeGroup);
+        IpLiterals.Prefix prefix = IpLiterals.parseCidr(route.cidr);
+        routes.add(io.nodelb.dataplane.v1alpha1.SourceRoute.newBuilder()
+            .setPrefix(ByteString.copyFrom(prefix.network()))
+            .setPrefixLength(prefix.length())
+            .setTargetGroup(routeGroup.toString())
+            .build());
+      }
+      routes.sort(Comparator.comparing(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefix, Addresses.ORDER)
+          .thenComparingInt(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefixLength));
+      Listener built = listener.addAllSourceRoutes(routes).build();
+      listeners.add(new CompiledLoadBalancer.CompiledListener(built, Snapshots.serialize(built)));
+    }
+    listeners.sort(Comparator.comparing(c -> c.listener().getName()));
+    return new CompiledLoadBalancer(key, List.copyOf(listeners), used, selector, referenced, true, List.copyOf(problems));
+  }
+
+  private static boolean usable(ObjectKey lb, ObjectKey group, Function<ObjectKey, CompiledGroup> groups, String field,
+      List<Problem> problems) {
+    CompiledGroup compiled = groups.apply(group);
+    if (compiled == null) {
+      problems.add(new Problem(KIND, lb.toString(), field, Problem.TARGET_GROUP_NOT_FOUND,
+          "TargetGroup " + group + " not found; create it or fix the name (this listener or route is not programmed)"));
+      return false;
+    }
+    if (compiled.group() == null) {
+      problems.add(new Problem(KIND, lb.toString(), field, Problem.TARGET_GROUP_INVALID,
+          "TargetGroup " + group + " is invalid: " + compiled.problems().getFirst().message()));
+      return false;
+    }
+    return true;
+  }
+
+  private static io.nodelb.dataplane.v1alpha1.IdleTimeouts idleTimeouts(IdleTimeouts t) {
+    var out = io.nodelb.dataplane.v1alpha1.IdleTimeouts.newBuilder();
+    if (t.tcpEstablished != null) {
+      out.setTcpEstablishedSeconds(Durations.toSecondsCeil(t.tcpEstablished));
+    }
+    if (t.tcpClosing != null) {
+      out.setTcpClosingSeconds(Durations.toSecondsCeil(t.tcpClosing));
+    }
+    if (t.udp != null) {
+      out.setUdpSeconds(Durations.toSecondsCeil(t.udp));
+    }
+    return out.build();
+  }
+}

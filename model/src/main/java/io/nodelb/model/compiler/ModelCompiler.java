@@ -1,0 +1,573 @@
+package io.nodelb.model.compiler;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.nodelb.api.v1alpha1.BackendDrain;
+import io.nodelb.api.v1alpha1.LoadBalancer;
+import io.nodelb.api.v1alpha1.ServiceBackend;
+import io.nodelb.api.v1alpha1.TargetGroup;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * Custom resources, EndpointSlices, Services, Nodes and BackendDrains in; one {@link NodeSnapshot}
+ * per node out. Pure: no API calls, no clock, no threads (callers serialize access).
+ *
+ * <p>Incremental: {@link #put} and {@link #remove} record what changed; {@link #compile} recomputes
+ * only what depends on it. TargetGroups are indexed by the Services they name, so one EndpointSlice
+ * change recompiles the groups of that Service and re-assembles the snapshots of the nodes whose
+ * LoadBalancers use them; every other compiled group and listener is reused, bytes included.
+ */
+public final class ModelCompiler {
+  /** Standard label linking an EndpointSlice to its Service. */
+  public static final String SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+  private final boolean standalone;
+
+  private final Map<ObjectKey, LoadBalancer> loadBalancers = new HashMap<>();
+  private final Map<ObjectKey, TargetGroup> targetGroups = new HashMap<>();
+  private final Map<ObjectKey, Service> services = new HashMap<>();
+  private final Map<ObjectKey, EndpointSlice> slices = new HashMap<>();
+  private final Map<ObjectKey, Set<ObjectKey>> slicesByService = new HashMap<>();
+  private final Map<String, Node> nodes = new TreeMap<>();
+  private final Map<ObjectKey, BackendDrain> drains = new HashMap<>();
+
+  private final Map<ObjectKey, Set<ObjectKey>> groupsByService = new HashMap<>();
+  private final Map<ObjectKey, Set<ObjectKey>> loadBalancersByGroup = new HashMap<>();
+
+  private final Map<ObjectKey, CompiledGroup> compiledGroups = new HashMap<>();
+  private final Map<ObjectKey, CompiledLoadBalancer> compiledLoadBalancers = new HashMap<>();
+  private final Map<ObjectKey, Set<String>> nodesByLoadBalancer = new HashMap<>();
+  private final Map<String, NodeView> nodeViews = new TreeMap<>();
+  private DrainIndex drainIndex = DrainIndex.EMPTY;
+
+  private final Set<ObjectKey> dirtyGroups = new HashSet<>();
+  private final Set<ObjectKey> dirtyLoadBalancers = new HashSet<>();
+  private final Set<String> dirtyNodes = new HashSet<>();
+  private boolean drainIndexStale;
+  private boolean nodeSelectionStale;
+
+  private final TargetGroupCompiler.ServiceLookup lookup = new TargetGroupCompiler.ServiceLookup() {
+    @Override
+    public Service service(ObjectKey key) {
+      return services.get(key);
+    }
+
+    @Override
+    public Collection<EndpointSlice> slices(ObjectKey service) {
+      Set<ObjectKey> keys = slicesByService.getOrDefault(service, Set.of());
+      List<EndpointSlice> result = new ArrayList<>(keys.size());
+      keys.forEach(k -> result.add(slices.get(k)));
+      return result;
+    }
+  };
+
+  /** A compiler for a cluster: Services resolve through EndpointSlices, LoadBalancers select nodes. */
+  public ModelCompiler() {
+    this(false);
+  }
+
+  private ModelCompiler(boolean standalone) {
+    this.standalone = standalone;
+  }
+
+  /** What one {@link #compile} changed: new snapshots of the nodes whose version changed. */
+  public record Result(Map<String, NodeSnapshot> changed, Set<String> removedNodes) {
+    public boolean isEmpty() {
+      return changed.isEmpty() && removedNodes.isEmpty();
+    }
+  }
+
+  // ---- inputs ----
+
+  /** Adds or replaces an object of one of the kinds the compiler reads; other kinds are refused. */
+  public void put(HasMetadata object) {
+    switch (object) {
+      case LoadBalancer lb -> putLoadBalancer(lb);
+      case TargetGroup tg -> putTargetGroup(tg);
+      case EndpointSlice slice -> putEndpointSlice(slice);
+      case Service service -> putService(service);
+      case Node node -> putNode(node);
+      case BackendDrain drain -> putBackendDrain(drain);
+      default -> throw new IllegalArgumentException("the model compiler does not read " + object.getKind());
+    }
+  }
+
+  /** Forgets an object (matched by kind, namespace and name). */
+  public void remove(HasMetadata object) {
+    switch (object) {
+      case LoadBalancer lb -> removeLoadBalancer(ObjectKey.of(lb));
+      case TargetGroup tg -> removeTargetGroup(ObjectKey.of(tg));
+      case EndpointSlice slice -> removeEndpointSlice(ObjectKey.of(slice));
+      case Service service -> removeService(ObjectKey.of(service));
+      case Node node -> removeNode(node.getMetadata().getName());
+      case BackendDrain drain -> removeBackendDrain(ObjectKey.of(drain));
+      default -> throw new IllegalArgumentException("the model compiler does not read " + object.getKind());
+    }
+  }
+
+  public void putLoadBalancer(LoadBalancer lb) {
+    ObjectKey key = ObjectKey.of(lb);
+    if (!sameVersion(loadBalancers.put(key, lb), lb)) {
+      dirtyLoadBalancers.add(key);
+    }
+  }
+
+  public void removeLoadBalancer(ObjectKey key) {
+    if (loadBalancers.remove(key) != null) {
+      dirtyLoadBalancers.add(key);
+    }
+  }
+
+  public void putTargetGroup(TargetGroup tg) {
+    ObjectKey key = ObjectKey.of(tg);
+    TargetGroup old = targetGroups.put(key, tg);
+    if (sameVersion(old, tg)) {
+      return;
+    }
+    if (old != null) {
+      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+    }
+    serviceKeys(key, tg).forEach(s -> groupsByService.computeIfAbsent(s, k -> new HashSet<>()).add(key));
+    dirtyGroups.add(key);
+  }
+
+  public void removeTargetGroup(ObjectKey key) {
+    TargetGroup old = targetGroups.remove(key);
+    if (old != null) {
+      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+      dirtyGroups.add(key);
+    }
+  }
+
+  public void putService(Service service) {
+    ObjectKey key = ObjectKey.of(service);
+    if (sameVersion(services.put(key, service), service)) {
+      return;
+    }
+    dirtyGroups.addAll(groupsByService.getOrDefault(key, Set.of()));
+  }
+
+  public void removeService(ObjectKey key) {
+    if (services.remove(key) != null) {
+      dirtyGroups.addAll(groupsByService.getOrDefault(key, Set.of()));
+    }
+  }
+
+  public void putEndpointSlice(EndpointSlice slice) {
+    ObjectKey key = ObjectKey.of(slice);
+    EndpointSlice old = slices.put(key, slice);
+    if (sameVersion(old, slice)) {
+      return;
+    }
+    if (old != null) {
+      ObjectKey oldService = serviceOf(old);
+      if (oldService != null) {
+        removeFromIndex(slicesByService, oldService, key);
+        dirtyGroups.addAll(groupsByService.getOrDefault(oldService, Set.of()));
+      }
+    }
+    ObjectKey service = serviceOf(slice);
+    if (service != null) {
+      slicesByService.computeIfAbsent(service, s -> new HashSet<>()).add(key);
+      dirtyGroups.addAll(groupsByService.getOrDefault(service, Set.of()));
+    }
+  }
+
+  public void removeEndpointSlice(ObjectKey key) {
+    EndpointSlice old = slices.remove(key);
+    ObjectKey service = old == null ? null : serviceOf(old);
+    if (service != null) {
+      removeFromIndex(slicesByService, service, key);
+      dirtyGroups.addAll(groupsByService.getOrDefault(service, Set.of()));
+    }
+  }
+
+  public void putNode(Node node) {
+    String name = node.getMetadata().getName();
+    Node old = nodes.put(name, node);
+    if (sameVersion(old, node)) {
+      return;
+    }
+    if (old == null || !Objects.equals(old.getMetadata().getLabels(), node.getMetadata().getLabels())) {
+      nodeSelectionStale = true;
+    }
+    if (old == null || DrainIndex.isDrainedByMetadata(old) != DrainIndex.isDrainedByMetadata(node)) {
+      drainIndexStale = true;
+    }
+  }
+
+  public void removeNode(String name) {
+    if (nodes.remove(name) != null) {
+      nodeSelectionStale = true;
+      drainIndexStale = true;
+    }
+  }
+
+  public void putBackendDrain(BackendDrain drain) {
+    if (!sameVersion(drains.put(ObjectKey.of(drain), drain), drain)) {
+      drainIndexStale = true;
+    }
+  }
+
+  /** Makes the slices of one Service exactly {@code current}: slices not in it are forgotten. */
+  public void replaceEndpointSlices(ObjectKey service, Collection<EndpointSlice> current) {
+    Set<ObjectKey> keep = new HashSet<>();
+    current.forEach(s -> keep.add(ObjectKey.of(s)));
+    for (ObjectKey key : List.copyOf(slicesByService.getOrDefault(service, Set.of()))) {
+      if (!keep.contains(key)) {
+        removeEndpointSlice(key);
+      }
+    }
+    current.forEach(this::putEndpointSlice);
+  }
+
+  /** Makes the known nodes exactly {@code current}. */
+  public void replaceNodes(Collection<Node> current) {
+    Set<String> keep = new HashSet<>();
+    current.forEach(n -> keep.add(n.getMetadata().getName()));
+    for (String name : List.copyOf(nodes.keySet())) {
+      if (!keep.contains(name)) {
+        removeNode(name);
+      }
+    }
+    current.forEach(this::putNode);
+  }
+
+  public Set<ObjectKey> loadBalancerKeys() {
+    return Collections.unmodifiableSet(loadBalancers.keySet());
+  }
+
+  public Set<ObjectKey> targetGroupKeys() {
+    return Collections.unmodifiableSet(targetGroups.keySet());
+  }
+
+  public Set<ObjectKey> backendDrainKeys() {
+    return Collections.unmodifiableSet(drains.keySet());
+  }
+
+  /**
+   * The same stored object seen again (informer resync, a reconcile after a status patch of
+   * something else): nothing to recompute. Objects without a resourceVersion always count as new.
+   */
+  private static boolean sameVersion(HasMetadata old, HasMetadata fresh) {
+    if (old == null) {
+      return false;
+    }
+    String before = old.getMetadata().getResourceVersion();
+    String after = fresh.getMetadata().getResourceVersion();
+    return before != null && before.equals(after)
+        && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
+  }
+
+  public void removeBackendDrain(ObjectKey key) {
+    if (drains.remove(key) != null) {
+      drainIndexStale = true;
+    }
+  }
+
+  // ---- compile ----
+
+  /** Recomputes what the recorded changes affect and returns the snapshots that changed. */
+  public Result compile() {
+    if (drainIndexStale) {
+      drainIndexStale = false;
+      DrainIndex fresh = new DrainIndex(nodes.values(), drains.values());
+      if (!fresh.equals(drainIndex)) {
+        drainIndex = fresh;
+        dirtyGroups.addAll(targetGroups.keySet());
+      }
+    }
+    for (ObjectKey key : dirtyGroups) {
+      compileGroup(key);
+    }
+    dirtyGroups.clear();
+    if (nodeSelectionStale) {
+      nodeSelectionStale = false;
+      syncNodeViews();
+      for (ObjectKey key : loadBalancers.keySet()) {
+        if (!dirtyLoadBalancers.contains(key)) {
+          reselect(key);
+        }
+      }
+    }
+    for (ObjectKey key : dirtyLoadBalancers) {
+      compileLoadBalancer(key);
+    }
+    dirtyLoadBalancers.clear();
+
+    Map<String, NodeSnapshot> changed = new TreeMap<>();
+    Set<String> removed = new TreeSet<>();
+    for (String name : dirtyNodes) {
+      NodeView view = nodeViews.get(name);
+      if (view == null) {
+        removed.add(name);
+        continue;
+      }
+      NodeSnapshot before = view.snapshot;
+      NodeSnapshot after = view.assemble(compiledGroups);
+      if (before == null || !before.getVersion().equals(after.getVersion())) {
+        changed.put(name, after);
+      }
+    }
+    dirtyNodes.clear();
+    return new Result(Collections.unmodifiableMap(changed), Collections.unmodifiableSet(removed));
+  }
+
+  private void compileGroup(ObjectKey key) {
+    TargetGroup tg = targetGroups.get(key);
+    CompiledGroup before = compiledGroups.get(key);
+    CompiledGroup after = tg == null ? null
+        : TargetGroupCompiler.compile(key, tg.getSpec(), lookup, drainIndex, !standalone);
+    if (after == null) {
+      compiledGroups.remove(key);
+    } else {
+      compiledGroups.put(key, after);
+    }
+    boolean wasUsable = before != null && before.group() != null;
+    boolean isUsable = after != null && after.group() != null;
+    Set<ObjectKey> users = loadBalancersByGroup.getOrDefault(key, Set.of());
+    if (wasUsable != isUsable || (before == null) != (after == null)) {
+      dirtyLoadBalancers.addAll(users); // the listeners that use it appear or disappear
+    } else if (isUsable && !Arrays.equals(before.bytes(), after.bytes())) {
+      for (ObjectKey lb : users) {
+        dirtyNodes.addAll(nodesByLoadBalancer.getOrDefault(lb, Set.of()));
+      }
+    }
+  }
+
+  private void compileLoadBalancer(ObjectKey key) {
+    LoadBalancer lb = loadBalancers.get(key);
+    CompiledLoadBalancer before = compiledLoadBalancers.remove(key);
+    Set<String> oldNodes = nodesByLoadBalancer.remove(key);
+    if (before != null) {
+      before.referencedGroups().forEach(g -> removeFromIndex(loadBalancersByGroup, g, key));
+      for (String node : oldNodes) {
+        nodeViews.get(node).remove(before);
+        dirtyNodes.add(node);
+      }
+    }
+    if (lb == null) {
+      return;
+    }
+    CompiledLoadBalancer after = LoadBalancerCompiler.compile(key, lb.getSpec(), compiledGroups::get);
+    compiledLoadBalancers.put(key, after);
+    after.referencedGroups().forEach(g -> loadBalancersByGroup.computeIfAbsent(g, k -> new HashSet<>()).add(key));
+    Set<String> selected = select(after);
+    nodesByLoadBalancer.put(key, selected);
+    for (String node : selected) {
+      nodeViews.get(node).add(after);
+      dirtyNodes.add(node);
+    }
+  }
+
+  /** Only the node set changed (labels or nodes): move the same listeners. */
+  private void reselect(ObjectKey key) {
+    CompiledLoadBalancer compiled = compiledLoadBalancers.get(key);
+    Set<String> before = nodesByLoadBalancer.getOrDefault(key, Set.of());
+    Set<String> after = select(compiled);
+    if (before.equals(after)) {
+      return;
+    }
+    for (String node : before) {
+      if (!after.contains(node) && nodeViews.containsKey(node)) {
+        nodeViews.get(node).remove(compiled);
+        dirtyNodes.add(node);
+      }
+    }
+    for (String node : after) {
+      if (!before.contains(node)) {
+        nodeViews.get(node).add(compiled);
+        dirtyNodes.add(node);
+      }
+    }
+    nodesByLoadBalancer.put(key, after);
+  }
+
+  private Set<String> select(CompiledLoadBalancer lb) {
+    Set<String> selected = new TreeSet<>();
+    for (Node node : nodes.values()) {
+      Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
+      if (standalone || labels.entrySet().containsAll(lb.nodeSelector().entrySet())) {
+        selected.add(node.getMetadata().getName());
+      }
+    }
+    return selected;
+  }
+
+  /** A view per known node; a node that went away takes its LoadBalancers' listeners with it. */
+  private void syncNodeViews() {
+    for (String name : List.copyOf(nodeViews.keySet())) {
+      if (!nodes.containsKey(name)) {
+        nodeViews.remove(name);
+        dirtyNodes.add(name);
+        nodesByLoadBalancer.values().forEach(s -> s.remove(name));
+      }
+    }
+    for (String name : nodes.keySet()) {
+      if (!nodeViews.containsKey(name)) {
+        nodeViews.put(name, new NodeView(name));
+        dirtyNodes.add(name);
+      }
+    }
+  }
+
+  // ---- queries (after compile) ----
+
+  /** The current snapshot of every known node (nodes without a LoadBalancer get an empty one). */
+  public Map<String, NodeSnapshot> snapshots() {
+    Map<String, NodeSnapshot> all = new TreeMap<>();
+    nodeViews.forEach((name, view) -> all.put(name, view.snapshot));
+    return all;
+  }
+
+  public NodeSnapshot snapshot(String node) {
+    NodeView view = nodeViews.get(node);
+    return view == null ? null : view.snapshot;
+  }
+
+  public CompiledGroup targetGroup(ObjectKey key) {
+    return compiledGroups.get(key);
+  }
+
+  public CompiledLoadBalancer loadBalancer(ObjectKey key) {
+    return compiledLoadBalancers.get(key);
+  }
+
+  /** Nodes a LoadBalancer's listeners are programmed on. */
+  public Set<String> nodesOf(ObjectKey loadBalancer) {
+    return Collections.unmodifiableSet(nodesByLoadBalancer.getOrDefault(loadBalancer, Set.of()));
+  }
+
+  /** LoadBalancers whose listeners use (or name) a TargetGroup. */
+  public Set<ObjectKey> loadBalancersUsing(ObjectKey targetGroup) {
+    return Collections.unmodifiableSet(loadBalancersByGroup.getOrDefault(targetGroup, Set.of()));
+  }
+
+  /** TargetGroups that name a Service. */
+  public Set<ObjectKey> targetGroupsUsing(ObjectKey service) {
+    return Collections.unmodifiableSet(groupsByService.getOrDefault(service, Set.of()));
+  }
+
+  /** The problems of a LoadBalancer and of the TargetGroups it names: what its status should say. */
+  public List<Problem> problemsOf(ObjectKey loadBalancer) {
+    CompiledLoadBalancer lb = compiledLoadBalancers.get(loadBalancer);
+    if (lb == null) {
+      return List.of();
+    }
+    List<Problem> problems = new ArrayList<>(lb.problems());
+    for (ObjectKey group : lb.referencedGroups()) {
+      CompiledGroup compiled = compiledGroups.get(group);
+      if (compiled != null && compiled.group() != null) {
+        problems.addAll(compiled.problems());
+      }
+    }
+    return problems;
+  }
+
+  /** Every problem, sorted by object. */
+  public List<Problem> problems() {
+    List<Problem> all = new ArrayList<>();
+    new TreeMap<>(compiledGroups).values().forEach(g -> all.addAll(g.problems()));
+    new TreeMap<>(compiledLoadBalancers).values().forEach(l -> all.addAll(l.problems()));
+    return all;
+  }
+
+  /** How many backends are DRAINING because of this BackendDrain right now (0: nothing left to drain). */
+  public int backendsDrainedBy(ObjectKey drain) {
+    int total = 0;
+    for (CompiledGroup group : compiledGroups.values()) {
+      total += group.drainMatches().getOrDefault(drain, 0);
+    }
+    return total;
+  }
+
+  // ---- one-shot entries ----
+
+  /** Compiles everything at once; the same as putting every object and calling {@link #compile}. */
+  public static ModelCompiler compileAll(Collection<? extends HasMetadata> objects) {
+    ModelCompiler compiler = new ModelCompiler();
+    objects.forEach(compiler::put);
+    compiler.compile();
+    return compiler;
+  }
+
+  /**
+   * The snapshot of one node from LoadBalancers and TargetGroups read from files (the agent's
+   * standalone mode): static backends only, nodeSelector ignored, no namespace means "default".
+   *
+   * @throws ModelProblemsException listing every problem when anything cannot be programmed as written
+   */
+  public static NodeSnapshot compileStandalone(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups,
+      String nodeName) {
+    ModelCompiler compiler = new ModelCompiler(true);
+    List<Problem> problems = new ArrayList<>();
+    duplicates(loadBalancers, LoadBalancerCompiler.KIND, problems);
+    duplicates(targetGroups, TargetGroupCompiler.KIND, problems);
+    loadBalancers.forEach(compiler::putLoadBalancer);
+    targetGroups.forEach(compiler::putTargetGroup);
+    compiler.putNode(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata().withName(nodeName)
+        .endMetadata().build());
+    compiler.compile();
+    problems.addAll(compiler.problems());
+    if (!problems.isEmpty()) {
+      throw new ModelProblemsException(problems);
+    }
+    return compiler.snapshot(nodeName);
+  }
+
+  private static void duplicates(List<? extends HasMetadata> objects, String kind, List<Problem> problems) {
+    Map<ObjectKey, Integer> seen = new LinkedHashMap<>();
+    objects.forEach(o -> seen.merge(ObjectKey.of(o), 1, Integer::sum));
+    seen.forEach((key, count) -> {
+      if (count > 1) {
+        problems.add(new Problem(kind, key.toString(), "metadata.name", "Duplicate",
+            count + " " + kind + "s are named " + key + "; names must be unique per namespace"));
+      }
+    });
+  }
+
+  // ---- helpers ----
+
+  private static Set<ObjectKey> serviceKeys(ObjectKey group, TargetGroup tg) {
+    Set<ObjectKey> keys = new HashSet<>();
+    if (tg.getSpec() != null && tg.getSpec().services != null) {
+      for (ServiceBackend s : tg.getSpec().services) {
+        if (s != null && s.name != null) {
+          keys.add(new ObjectKey(group.namespace(), s.name));
+        }
+      }
+    }
+    return keys;
+  }
+
+  private static ObjectKey serviceOf(EndpointSlice slice) {
+    Map<String, String> labels = slice.getMetadata().getLabels();
+    String service = labels == null ? null : labels.get(SERVICE_NAME_LABEL);
+    return service == null ? null : new ObjectKey(ObjectKey.of(slice).namespace(), service);
+  }
+
+  private static <K, V> void removeFromIndex(Map<K, Set<V>> index, K key, V value) {
+    Set<V> values = index.get(key);
+    if (values != null) {
+      values.remove(value);
+      if (values.isEmpty()) {
+        index.remove(key);
+      }
+    }
+  }
+}

@@ -1,0 +1,26 @@
+package io.nodelb.model.compiler;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+
+/** Namespace and name of a namespaced object; printed as "namespace/name" like kubectl does. */
+public record ObjectKey(String namespace, String name) implements Comparable<ObjectKey> {
+  /** Objects read from files may carry no namespace: they live in "default", as kubectl would put them. */
+  public static final String DEFAULT_NAMESPACE = "default";
+
+  public static ObjectKey of(HasMetadata object) {
+    String namespace = object.getMetadata().getNamespace();
+    return new ObjectKey(namespace == null || namespace.isEmpty() ? DEFAULT_NAMESPACE : namespace,
+        object.getMetadata().getName());
+  }
+
+  @Override
+  public int compareTo(ObjectKey other) {
+    int byNamespace = namespace.compareTo(other.namespace);
+    return byNamespace != 0 ? byNamespace : name.compareTo(other.name);
+  }
+
+  @Override
+  public String toString() {
+    return namespace + "/" + name;
+  }
+}

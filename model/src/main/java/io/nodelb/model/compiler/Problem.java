@@ -1,0 +1,26 @@
+package io.nodelb.model.compiler;
+
+/**
+ * Something in the inputs that keeps part of the model from being programmed.
+ *
+ * @param kind the kind of the object to fix, e.g. "LoadBalancer"
+ * @param name "namespace/name" of that object
+ * @param field where in it, e.g. "spec.listeners[0].targetGroup"
+ * @param reason CamelCase, stable, for conditions: e.g. "TargetGroupNotFound"
+ * @param message what is wrong and what to do, for people
+ */
+public record Problem(String kind, String name, String field, String reason, String message) {
+  /** Reasons the compiler uses; conditions carry them unchanged. */
+  public static final String INVALID = "Invalid";
+  public static final String TARGET_GROUP_NOT_FOUND = "TargetGroupNotFound";
+  public static final String TARGET_GROUP_INVALID = "TargetGroupInvalid";
+  public static final String SERVICE_NOT_FOUND = "ServiceNotFound";
+  public static final String SERVICE_PORT_NOT_FOUND = "ServicePortNotFound";
+  public static final String NEEDS_CLUSTER = "NeedsCluster";
+  public static final String UNSUPPORTED_ADDRESS_TYPE = "UnsupportedAddressType";
+
+  @Override
+  public String toString() {
+    return kind + " " + name + " " + field + ": " + message + " (" + reason + ")";
+  }
+}

@@ -1,0 +1,291 @@
+package io.nodelb.model.compiler;
+
+import com.google.protobuf.ByteString;
+import io.fabric8.kubernetes.api.model.ObjectReference;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServicePort;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.nodelb.api.v1alpha1.Algorithm;
+import io.nodelb.api.v1alpha1.Durations;
+import io.nodelb.api.v1alpha1.HealthCheckSpec;
+import io.nodelb.api.v1alpha1.ServiceBackend;
+import io.nodelb.api.v1alpha1.SessionPersistence;
+import io.nodelb.api.v1alpha1.StaticBackend;
+import io.nodelb.api.v1alpha1.TargetGroupSpec;
+import io.nodelb.api.v1alpha1.validation.SpecValidator;
+import io.nodelb.dataplane.v1alpha1.Backend;
+import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.HealthCheck;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/** Turns one TargetGroup plus its Services' EndpointSlices into the snapshot's group. Pure. */
+final class TargetGroupCompiler {
+  private TargetGroupCompiler() {}
+
+  static final String KIND = "TargetGroup";
+
+  /** Read access to Services and their EndpointSlices (label kubernetes.io/service-name). */
+  interface ServiceLookup {
+    Service service(ObjectKey key);
+
+    Collection<EndpointSlice> slices(ObjectKey service);
+
+    /** Files have no Services: a group that names one is refused. */
+    ServiceLookup NONE = new ServiceLookup() {
+      @Override
+      public Service service(ObjectKey key) {
+        return null;
+      }
+
+      @Override
+      public Collection<EndpointSlice> slices(ObjectKey service) {
+        return List.of();
+      }
+    };
+  }
+
+  private record AddressPort(ByteString address, int port) {}
+
+  static CompiledGroup compile(ObjectKey key, TargetGroupSpec spec, ServiceLookup lookup, DrainIndex drains,
+      boolean servicesAvailable) {
+    List<Problem> problems = new ArrayList<>();
+    SpecValidator.validate(spec).forEach(p ->
+        problems.add(new Problem(KIND, key.toString(), p.field(), Problem.INVALID, p.message())));
+    if (!problems.isEmpty()) {
+      return new CompiledGroup(key, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
+    }
+    Map<AddressPort, Backend> backends = new HashMap<>();
+    Map<ObjectKey, Integer> drainMatches = new TreeMap<>();
+    int ready = 0;
+    int servingTerminating = 0;
+    int terminating = 0;
+    int staticCount = 0;
+
+    for (StaticBackend s : nullSafe(spec.backends)) {
+      ByteString address = Addresses.bytes(s.address);
+      BackendState state = drained(key.namespace(), address, s.port, null, null, drains, drainMatches)
+          ? BackendState.DRAINING : BackendState.ACTIVE;
+      merge(backends, Backend.newBuilder().setAddress(address).setPort(s.port)
+          .setWeight(s.weight == null ? 1 : s.weight).setState(state).setOrigin("static").build());
+      staticCount++;
+    }
+
+    List<ServiceBackend> services = nullSafe(spec.services);
+    for (int i = 0; i < services.size(); i++) {
+      ServiceBackend ref = services.get(i);
+      String field = "spec.services[" + i + "]";
+      if (!servicesAvailable) {
+        problems.add(new Problem(KIND, key.toString(), field, Problem.NEEDS_CLUSTER,
+            "services are resolved through EndpointSlices, which need a cluster; list static backends instead"));
+        continue;
+      }
+      ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name);
+      Service service = lookup.service(serviceKey);
+      if (service == null) {
+        problems.add(new Problem(KIND, key.toString(), field + ".name", Problem.SERVICE_NOT_FOUND,
+            "Service " + serviceKey + " not found; create it or fix the name"));
+        continue;
+      }
+      ServicePort servicePort = findPort(service, ref);
+      if (servicePort == null) {
+        problems.add(new Problem(KIND, key.toString(), field + ".port", Problem.SERVICE_PORT_NOT_FOUND,
+            "Service " + serviceKey + " has no port " + portText(ref) + "; it has " + portList(service)));
+        continue;
+      }
+      int weight = ref.weight == null ? 1 : ref.weight;
+      for (EndpointSlice slice : sorted(lookup.slices(serviceKey))) {
+        String addressType = slice.getAddressType();
+        if (!"IPv4".equals(addressType) && !"IPv6".equals(addressType)) {
+          continue; // FQDN slices would need DNS, which nodelb never uses
+        }
+        Integer port = slicePort(slice, servicePort);
+        if (port == null) {
+          continue; // this slice's endpoints don't serve that port
+        }
+        for (Endpoint endpoint : nullSafe(slice.getEndpoints())) {
+          BackendState state = state(endpoint.getConditions());
+          if (state == null || endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
+            continue;
+          }
+          ByteString address = Addresses.bytes(endpoint.getAddresses().getFirst());
+          if (address == null) {
+            continue;
+          }
+          switch (state) {
+            case ACTIVE -> ready++;
+            case FALLBACK -> servingTerminating++;
+            default -> terminating++;
+          }
+          ObjectKey pod = podOf(endpoint.getTargetRef(), key.namespace());
+          if (drained(key.namespace(), address, port, endpoint.getNodeName(), pod, drains, drainMatches)) {
+            state = BackendState.DRAINING;
+          }
+          Backend.Builder backend = Backend.newBuilder().setAddress(address).setPort(port).setWeight(weight)
+              .setState(state)
+              .setOrigin(pod != null ? "pod/" + pod : "endpointslice/" + key.namespace() + "/" + slice.getMetadata().getName());
+          if (endpoint.getNodeName() != null) {
+            backend.setNodeName(endpoint.getNodeName());
+          }
+          merge(backends, backend.build());
+        }
+      }
+    }
+
+    List<Backend> ordered = new ArrayList<>(backends.values());
+    ordered.sort(Comparator.comparing(Backend::getAddress, Addresses.ORDER).thenComparingInt(Backend::getPort));
+    TargetGroup.Builder group = TargetGroup.newBuilder()
+        .setName(key.toString())
+        .setAlgorithm(algorithm(spec))
+        .addAllBackends(ordered)
+        .setDrainTimeoutSeconds(Durations.toSecondsCeil(spec.drainTimeout == null ? "30s" : spec.drainTimeout));
+    if (spec.healthCheck != null) {
+      group.setHealthCheck(healthCheck(spec.healthCheck));
+    }
+    TargetGroup built = group.build();
+    return new CompiledGroup(key, built, Snapshots.serialize(built),
+        new CompiledGroup.EndpointTally(ready, servingTerminating, terminating, staticCount),
+        List.copyOf(problems), Map.copyOf(drainMatches));
+  }
+
+  /** KEP-1669: ready takes new flows; serving-terminating only as a fallback; terminating keeps flows. */
+  static BackendState state(EndpointConditions conditions) {
+    // The API says an unset ready/serving means "unknown, treat as ready"; unset terminating means false.
+    boolean ready = conditions == null || conditions.getReady() == null || conditions.getReady();
+    boolean terminating = conditions != null && Boolean.TRUE.equals(conditions.getTerminating());
+    boolean serving = conditions == null || conditions.getServing() == null ? ready : conditions.getServing();
+    if (!terminating) {
+      return ready ? BackendState.ACTIVE : null;
+    }
+    return serving ? BackendState.FALLBACK : BackendState.DRAINING;
+  }
+
+  private static boolean drained(String namespace, ByteString address, int port, String nodeName, ObjectKey pod,
+      DrainIndex drains, Map<ObjectKey, Integer> drainMatches) {
+    List<ObjectKey> matched = new ArrayList<>(0);
+    boolean drained = drains.isDrained(namespace, address, port, nodeName, pod, matched);
+    matched.forEach(d -> drainMatches.merge(d, 1, Integer::sum));
+    return drained;
+  }
+
+  /** Two sources naming the same address and port become one backend: the one more willing to take flows. */
+  private static void merge(Map<AddressPort, Backend> backends, Backend backend) {
+    backends.merge(new AddressPort(backend.getAddress(), backend.getPort()), backend,
+        (a, b) -> rank(b.getState()) > rank(a.getState())
+            || (rank(b.getState()) == rank(a.getState()) && b.getOrigin().compareTo(a.getOrigin()) < 0) ? b : a);
+  }
+
+  private static int rank(BackendState state) {
+    return switch (state) {
+      case ACTIVE -> 3;
+      case FALLBACK -> 2;
+      case DRAINING -> 1;
+      default -> 0;
+    };
+  }
+
+  /** The Service port named by number (its port, not targetPort) or by name. */
+  static ServicePort findPort(Service service, ServiceBackend ref) {
+    if (service.getSpec() == null || ref.port == null) {
+      return null;
+    }
+    for (ServicePort port : nullSafe(service.getSpec().getPorts())) {
+      boolean match = ref.port.getIntVal() != null
+          ? Objects.equals(port.getPort(), ref.port.getIntVal())
+          : Objects.equals(port.getName(), ref.port.getStrVal());
+      if (match) {
+        return port;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The port number this slice's endpoints serve for the Service port. EndpointSlice ports carry the
+   * Service port's name and the resolved target port number, which can differ between slices when
+   * the targetPort is a named container port.
+   */
+  static Integer slicePort(EndpointSlice slice, ServicePort servicePort) {
+    String name = servicePort.getName() == null ? "" : servicePort.getName();
+    String protocol = servicePort.getProtocol() == null ? "TCP" : servicePort.getProtocol();
+    for (EndpointPort port : nullSafe(slice.getPorts())) {
+      String portName = port.getName() == null ? "" : port.getName();
+      String portProtocol = port.getProtocol() == null ? "TCP" : port.getProtocol();
+      if (portName.equals(name) && portProtocol.equals(protocol) && port.getPort() != null) {
+        return port.getPort();
+      }
+    }
+    return null;
+  }
+
+  private static ObjectKey podOf(ObjectReference ref, String defaultNamespace) {
+    if (ref == null || !"Pod".equals(ref.getKind()) || ref.getName() == null) {
+      return null;
+    }
+    return new ObjectKey(ref.getNamespace() == null ? defaultNamespace : ref.getNamespace(), ref.getName());
+  }
+
+  private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupSpec spec) {
+    if (spec.algorithm == Algorithm.LeastConnections) {
+      return io.nodelb.dataplane.v1alpha1.Algorithm.LEAST_CONNECTIONS;
+    }
+    return spec.sessionPersistence == SessionPersistence.SourceIP
+        ? io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP
+        : io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV;
+  }
+
+  private static HealthCheck healthCheck(HealthCheckSpec spec) {
+    HealthCheck.Builder check = HealthCheck.newBuilder()
+        .setType(switch (spec.type == null ? io.nodelb.api.v1alpha1.HealthCheckType.TCP : spec.type) {
+          case TCP -> HealthCheck.Type.TCP;
+          case HTTP -> HealthCheck.Type.HTTP;
+          case HTTPS -> HealthCheck.Type.HTTPS;
+        })
+        .setIntervalSeconds(Durations.toSecondsCeil(spec.interval == null ? "10s" : spec.interval))
+        .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout == null ? "3s" : spec.timeout))
+        .setHealthyThreshold(spec.healthyThreshold == null ? 2 : spec.healthyThreshold)
+        .setUnhealthyThreshold(spec.unhealthyThreshold == null ? 3 : spec.unhealthyThreshold);
+    if (spec.path != null) {
+      check.setPath(spec.path);
+    }
+    if (spec.type != null && spec.type != io.nodelb.api.v1alpha1.HealthCheckType.TCP) {
+      check.setExpectedCodes(spec.expectedCodes == null ? "200-399" : spec.expectedCodes);
+    }
+    if (spec.port != null) {
+      check.setPort(spec.port);
+    }
+    return check.build();
+  }
+
+  private static List<EndpointSlice> sorted(Collection<EndpointSlice> slices) {
+    List<EndpointSlice> list = new ArrayList<>(slices);
+    list.sort(Comparator.comparing(s -> s.getMetadata().getName()));
+    return list;
+  }
+
+  private static String portText(ServiceBackend ref) {
+    return ref.port.getIntVal() != null ? ref.port.getIntVal().toString() : "\"" + ref.port.getStrVal() + "\"";
+  }
+
+  private static String portList(Service service) {
+    List<String> ports = new ArrayList<>();
+    for (ServicePort p : nullSafe(service.getSpec().getPorts())) {
+      ports.add(p.getName() == null || p.getName().isEmpty() ? String.valueOf(p.getPort()) : p.getName() + "=" + p.getPort());
+    }
+    return ports.isEmpty() ? "no ports" : String.join(", ", ports);
+  }
+
+  static <T> List<T> nullSafe(List<T> list) {
+    return list == null ? List.of() : list;
+  }
+}

@@ -1,0 +1,337 @@
+package io.nodelb.model.compiler;
+
+import static io.nodelb.model.compiler.Fixtures.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.nodelb.api.v1alpha1.BackendDrainSpec;
+import io.nodelb.api.v1alpha1.BackendRef;
+import io.nodelb.api.v1alpha1.DrainPhase;
+import io.nodelb.api.v1alpha1.BackendDrainStatus;
+import io.nodelb.api.v1alpha1.NodeRef;
+import io.nodelb.api.v1alpha1.PodRef;
+import io.nodelb.api.v1alpha1.SourceRoute;
+import io.nodelb.api.v1alpha1.StaticBackend;
+import io.nodelb.dataplane.v1alpha1.Backend;
+import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.dataplane.v1alpha1.Protocol;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class ModelCompilerTest {
+
+  /** Two nodes, a Service "web" with a named port, one IPv4 slice with three endpoints. */
+  private static List<HasMetadata> cluster() {
+    return new ArrayList<>(List.of(
+        node("n1", Map.of("pool", "edge"), Map.of()),
+        node("n2", Map.of("pool", "edge"), Map.of()),
+        node("n3", Map.of("pool", "batch"), Map.of()),
+        service("shop", "web", servicePort("http", 80, "web")),
+        slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
+            ready("10.0.1.1", "n1", "web-1"), ready("10.0.1.2", "n2", "web-2"), ready("10.0.1.3", "n3", "web-3")),
+        serviceGroup("shop", "web", "web", new IntOrString("http")),
+        loadBalancer("shop", "web", Map.of("pool", "edge"), listener("http", "10.1.1.1", 80, "web"))));
+  }
+
+  private static TargetGroup group(NodeSnapshot snapshot, String name) {
+    return snapshot.getTargetGroupsList().stream().filter(g -> g.getName().equals(name)).findFirst().orElseThrow();
+  }
+
+  private static ByteString ip(String literal) throws Exception {
+    return ByteString.copyFrom(InetAddress.ofLiteral(literal).getAddress());
+  }
+
+  private static Backend backend(TargetGroup group, String address) throws Exception {
+    ByteString bytes = ip(address);
+    return group.getBackendsList().stream().filter(b -> b.getAddress().equals(bytes)).findFirst().orElse(null);
+  }
+
+  @Test
+  void staticExampleBecomesOneListenerAndOneGroupOnEveryNode() throws Exception {
+    var compiler = ModelCompiler.compileAll(List.of(node("n1"),
+        staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1), new StaticBackend("10.1.2.2", 8080, 3)),
+        loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"))));
+    NodeSnapshot snapshot = compiler.snapshot("n1");
+
+    assertThat(snapshot.getListenersList()).singleElement().satisfies(l -> {
+      assertThat(l.getName()).isEqualTo("default/web/http");
+      assertThat(l.getAddress()).isEqualTo(ip("10.1.1.1"));
+      assertThat(l.getPort()).isEqualTo(80);
+      assertThat(l.getProtocol()).isEqualTo(Protocol.TCP);
+      assertThat(l.getNatMode()).isEqualTo(NatMode.DNAT);
+      assertThat(l.getTargetGroup()).isEqualTo("default/web");
+      assertThat(l.getInterfacesList()).containsExactly("eth0");
+    });
+    TargetGroup web = group(snapshot, "default/web");
+    assertThat(web.getBackendsList()).extracting(b -> b.getAddress(), Backend::getWeight, Backend::getState)
+        .containsExactly(
+            org.assertj.core.groups.Tuple.tuple(ip("10.1.2.2"), 3, BackendState.ACTIVE),
+            org.assertj.core.groups.Tuple.tuple(ip("10.1.3.2"), 1, BackendState.ACTIVE));
+    assertThat(web.getDrainTimeoutSeconds()).isEqualTo(30);
+    assertThat(compiler.problems()).isEmpty();
+  }
+
+  @Test
+  void nodeSelectorPicksTheNodesButEveryNodeGetsASnapshot() {
+    var compiler = ModelCompiler.compileAll(cluster());
+
+    assertThat(compiler.snapshot("n1").getListenersCount()).isEqualTo(1);
+    assertThat(compiler.snapshot("n2").getListenersCount()).isEqualTo(1);
+    assertThat(compiler.snapshot("n3").getListenersList()).isEmpty();
+    assertThat(compiler.snapshot("n3").getTargetGroupsList()).isEmpty();
+    assertThat(compiler.nodesOf(new ObjectKey("shop", "web"))).containsExactly("n1", "n2");
+  }
+
+  @Test
+  void sameInputsInAnyOrderGiveTheSameBytesAndVersion() {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(slice("shop", "web-v6", "web", "IPv6", List.of(slicePort("http", 8080)),
+        ready("fd00::2", "n2", "web-5"), ready("fd00::1", "n1", "web-4")));
+    inputs.add(staticGroup("shop", "extra", new StaticBackend("10.9.0.2", 80, 1), new StaticBackend("10.9.0.1", 80, 2)));
+    inputs.add(loadBalancer("shop", "extra", Map.of(), listener("b", null, 81, "extra"), listener("a", "10.1.1.2", 81, "extra")));
+    Map<String, NodeSnapshot> reference = ModelCompiler.compileAll(inputs).snapshots();
+
+    Random random = new Random(42);
+    for (int round = 0; round < 10; round++) {
+      List<HasMetadata> shuffled = new ArrayList<>(inputs);
+      Collections.shuffle(shuffled, random);
+      Map<String, NodeSnapshot> again = ModelCompiler.compileAll(shuffled).snapshots();
+      assertThat(again.keySet()).isEqualTo(reference.keySet());
+      again.forEach((node, snapshot) -> {
+        assertThat(snapshot.getVersion()).isEqualTo(reference.get(node).getVersion());
+        assertThat(Snapshots.serialize(snapshot)).isEqualTo(Snapshots.serialize(reference.get(node)));
+      });
+    }
+  }
+
+  @Test
+  void incrementalChangesEndWhereAFullCompileOfTheSameStateEnds() {
+    List<HasMetadata> inputs = cluster();
+    ModelCompiler incremental = ModelCompiler.compileAll(inputs);
+
+    var scaled = slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
+        ready("10.0.1.1", "n1", "web-1"), ready("10.0.1.4", "n2", "web-6"));
+    var retargeted = loadBalancer("shop", "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    var drainedNode = node("n2", Map.of("pool", "edge"), Map.of("nodelb.io/drain", "true"));
+    incremental.put(scaled);
+    incremental.compile();
+    incremental.put(retargeted);
+    incremental.put(drainedNode);
+    incremental.compile();
+
+    inputs.removeIf(o -> o.getMetadata().getName().equals("web-abc")
+        || (o.getKind().equals("LoadBalancer")) || o.getMetadata().getName().equals("n2"));
+    inputs.addAll(List.of(scaled, retargeted, drainedNode));
+    Map<String, NodeSnapshot> full = ModelCompiler.compileAll(inputs).snapshots();
+
+    assertThat(incremental.snapshots()).isEqualTo(full);
+  }
+
+  @Test
+  void oneSliceChangeTouchesOnlyTheNodesThatUseItsService() {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(service("shop", "other", servicePort("http", 80, "http")));
+    inputs.add(slice("shop", "other-1", "other", "IPv4", List.of(slicePort("http", 80)), ready("10.0.2.1", "n3", "o-1")));
+    inputs.add(serviceGroup("shop", "other", "other", new IntOrString(80)));
+    inputs.add(loadBalancer("shop", "other", Map.of("pool", "batch"), listener("http", "10.1.1.9", 80, "other")));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    String otherVersion = compiler.snapshot("n3").getVersion();
+
+    compiler.put(slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
+        ready("10.0.1.1", "n1", "web-1")));
+    ModelCompiler.Result result = compiler.compile();
+
+    assertThat(result.changed().keySet()).containsExactly("n1", "n2");
+    assertThat(compiler.snapshot("n3").getVersion()).isEqualTo(otherVersion);
+    assertThat(group(compiler.snapshot("n1"), "shop/web").getBackendsCount()).isEqualTo(1);
+  }
+
+  @Test
+  void nothingChangedMeansNoNewSnapshots() {
+    ModelCompiler compiler = ModelCompiler.compileAll(cluster());
+    compiler.put(cluster().get(4)); // the same slice again, e.g. an informer resync
+
+    assertThat(compiler.compile().isEmpty()).isTrue();
+  }
+
+  @Test
+  void endpointConditionsFollowKep1669() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
+        endpoint("10.0.1.1", "n1", "ready", true, true, false),
+        endpoint("10.0.1.2", "n1", "serving-terminating", false, true, true),
+        endpoint("10.0.1.3", "n1", "terminating", false, false, true),
+        endpoint("10.0.1.4", "n1", "not-ready", false, false, false),
+        endpoint("10.0.1.5", "n1", "unknown", null, null, null)));
+    inputs.remove(4);
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    TargetGroup web = group(compiler.snapshot("n1"), "shop/web");
+
+    assertThat(backend(web, "10.0.1.1").getState()).isEqualTo(BackendState.ACTIVE);
+    assertThat(backend(web, "10.0.1.2").getState()).isEqualTo(BackendState.FALLBACK);
+    assertThat(backend(web, "10.0.1.3").getState()).isEqualTo(BackendState.DRAINING);
+    assertThat(backend(web, "10.0.1.4")).as("not ready, not terminating: absent").isNull();
+    assertThat(backend(web, "10.0.1.5").getState()).as("unset conditions mean ready").isEqualTo(BackendState.ACTIVE);
+    assertThat(backend(web, "10.0.1.1").getOrigin()).isEqualTo("pod/shop/ready");
+    assertThat(backend(web, "10.0.1.1").getNodeName()).isEqualTo("n1");
+    assertThat(compiler.targetGroup(new ObjectKey("shop", "web")).counts())
+        .isEqualTo(new CompiledGroup.EndpointTally(2, 1, 1, 0));
+  }
+
+  @Test
+  void namedTargetPortsResolvePerSliceAndServicePortNumbersMapToTheirName() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    inputs.remove(4);
+    // The Service port 80 "http" targets the container port named "web": 8080 on old pods, 9090 on new ones.
+    inputs.add(slice("shop", "web-old", "web", "IPv4", List.of(slicePort("http", 8080), slicePort("metrics", 9100)),
+        ready("10.0.1.1", "n1", "old-1")));
+    inputs.add(slice("shop", "web-new", "web", "IPv4", List.of(slicePort("http", 9090)), ready("10.0.1.2", "n2", "new-1")));
+    inputs.add(slice("shop", "web-metrics-only", "web", "IPv4", List.of(slicePort("metrics", 9100)),
+        ready("10.0.1.3", "n2", "sidecar")));
+    inputs.removeIf(o -> o.getKind().equals("TargetGroup"));
+    inputs.add(serviceGroup("shop", "web", "web", new IntOrString(80))); // by Service port number
+    TargetGroup web = group(ModelCompiler.compileAll(inputs).snapshot("n1"), "shop/web");
+
+    assertThat(backend(web, "10.0.1.1").getPort()).isEqualTo(8080);
+    assertThat(backend(web, "10.0.1.2").getPort()).isEqualTo(9090);
+    assertThat(backend(web, "10.0.1.3")).as("slice without the port").isNull();
+  }
+
+  @Test
+  void ipv4AndIpv6SlicesBothFeedTheGroup() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(slice("shop", "web-v6", "web", "IPv6", List.of(slicePort("http", 8080)), ready("fd00::1", "n1", "web-1")));
+    inputs.add(slice("shop", "web-fqdn", "web", "FQDN", List.of(slicePort("http", 8080)), ready("web.example.com", "n1", null)));
+    TargetGroup web = group(ModelCompiler.compileAll(inputs).snapshot("n1"), "shop/web");
+
+    assertThat(web.getBackendsList()).extracting(b -> b.getAddress().size()).containsExactly(4, 4, 4, 16);
+    assertThat(backend(web, "fd00::1").getPort()).isEqualTo(8080);
+  }
+
+  @Test
+  void excludedOrAnnotatedNodesAreDrainedNotCut() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    inputs.set(0, node("n1", Map.of("pool", "edge", "node.kubernetes.io/exclude-from-external-load-balancers", ""), Map.of()));
+    inputs.set(1, node("n2", Map.of("pool", "edge"), Map.of("nodelb.io/drain", "true")));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+
+    for (String node : List.of("n1", "n2")) {
+      NodeSnapshot snapshot = compiler.snapshot(node);
+      assertThat(snapshot.getListenersCount()).as("listeners stay so existing flows finish").isEqualTo(1);
+      TargetGroup web = group(snapshot, "shop/web");
+      assertThat(backend(web, "10.0.1.1").getState()).isEqualTo(BackendState.DRAINING);
+      assertThat(backend(web, "10.0.1.2").getState()).isEqualTo(BackendState.DRAINING);
+      assertThat(backend(web, "10.0.1.3").getState()).isEqualTo(BackendState.ACTIVE);
+    }
+  }
+
+  @Test
+  void backendDrainsDrainPodsAddressesAndNodes() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    BackendDrainSpec byPod = new BackendDrainSpec();
+    byPod.pod = new PodRef("web-1");
+    BackendDrainSpec byAddress = new BackendDrainSpec();
+    byAddress.backend = new BackendRef("10.0.1.2", 8080);
+    BackendDrainSpec byNode = new BackendDrainSpec();
+    byNode.node = new NodeRef("n3");
+    var cancelled = drain("shop", "cancelled", byNode);
+    cancelled.setStatus(new BackendDrainStatus());
+    cancelled.getStatus().phase = DrainPhase.Cancelled;
+    inputs.addAll(List.of(drain("shop", "pod", byPod), drain("shop", "addr", byAddress), drain("other", "node", byNode)));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    TargetGroup web = group(compiler.snapshot("n1"), "shop/web");
+
+    assertThat(web.getBackendsList()).extracting(Backend::getState).containsOnly(BackendState.DRAINING);
+    assertThat(compiler.backendsDrainedBy(new ObjectKey("shop", "pod"))).isEqualTo(1);
+    assertThat(compiler.backendsDrainedBy(new ObjectKey("other", "node"))).isEqualTo(1);
+
+    compiler.remove(drain("shop", "pod", byPod));
+    compiler.remove(drain("other", "node", byNode));
+    compiler.put(cancelled);
+    compiler.compile();
+    TargetGroup after = group(compiler.snapshot("n1"), "shop/web");
+    assertThat(backend(after, "10.0.1.1").getState()).isEqualTo(BackendState.ACTIVE);
+    assertThat(backend(after, "10.0.1.2").getState()).isEqualTo(BackendState.DRAINING);
+    assertThat(backend(after, "10.0.1.3").getState()).as("a cancelled drain drains nothing").isEqualTo(BackendState.ACTIVE);
+    assertThat(compiler.backendsDrainedBy(new ObjectKey("shop", "pod"))).isZero();
+  }
+
+  @Test
+  void missingReferencesBecomeProblemsAPersonCanActOn() {
+    List<HasMetadata> inputs = cluster();
+    inputs.removeIf(o -> o.getKind().equals("Service"));
+    inputs.add(loadBalancer("shop", "typo", Map.of(), listener("http", "10.1.1.3", 80, "wbe")));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+
+    assertThat(compiler.problemsOf(new ObjectKey("shop", "web"))).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.SERVICE_NOT_FOUND);
+      assertThat(p.kind()).isEqualTo("TargetGroup");
+      assertThat(p.name()).isEqualTo("shop/web");
+      assertThat(p.field()).isEqualTo("spec.services[0].name");
+      assertThat(p.message()).contains("Service shop/web not found");
+    });
+    assertThat(compiler.problemsOf(new ObjectKey("shop", "typo"))).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.TARGET_GROUP_NOT_FOUND);
+      assertThat(p.field()).isEqualTo("spec.listeners[0].targetGroup");
+      assertThat(p.message()).contains("TargetGroup shop/wbe not found");
+    });
+    assertThat(compiler.snapshot("n3").getListenersList()).as("the listener without a group is not programmed")
+        .extracting(l -> l.getName()).doesNotContain("shop/typo/http");
+  }
+
+  @Test
+  void aTargetGroupThatAppearsLaterBringsItsListenersBack() {
+    List<HasMetadata> inputs = cluster();
+    var group = inputs.remove(5);
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    assertThat(compiler.snapshot("n1").getListenersList()).isEmpty();
+
+    compiler.put(group);
+    var result = compiler.compile();
+
+    assertThat(result.changed().keySet()).containsExactly("n1", "n2");
+    assertThat(compiler.snapshot("n1").getListenersCount()).isEqualTo(1);
+    assertThat(compiler.problemsOf(new ObjectKey("shop", "web"))).isEmpty();
+  }
+
+  @Test
+  void sourceRoutesAreMaskedSortedAndBringTheirGroups() throws Exception {
+    var withRoutes = listener("http", "10.1.1.5", 80, "stable");
+    withRoutes.sourceRoutes = new ArrayList<>(List.of(new SourceRoute("172.16.5.7/24", "admins"),
+        new SourceRoute("172.16.0.0/12", "canary")));
+    ModelCompiler compiler = ModelCompiler.compileAll(List.of(node("n1"),
+        staticGroup("default", "stable", new StaticBackend("10.2.0.10", 80, 1)),
+        staticGroup("default", "canary", new StaticBackend("10.2.1.10", 80, 1)),
+        staticGroup("default", "admins", new StaticBackend("10.2.2.10", 80, 1)),
+        loadBalancer("default", "routed", Map.of(), withRoutes)));
+    NodeSnapshot snapshot = compiler.snapshot("n1");
+
+    var routes = snapshot.getListeners(0).getSourceRoutesList();
+    assertThat(routes).extracting(r -> r.getPrefix(), r -> r.getPrefixLength(), r -> r.getTargetGroup()).containsExactly(
+        org.assertj.core.groups.Tuple.tuple(ip("172.16.0.0"), 12, "default/canary"),
+        org.assertj.core.groups.Tuple.tuple(ip("172.16.5.0"), 24, "default/admins"));
+    assertThat(snapshot.getTargetGroupsList()).extracting(TargetGroup::getName)
+        .containsExactly("default/admins", "default/canary", "default/stable");
+  }
+
+  @Test
+  void removingALoadBalancerEmptiesItsNodes() {
+    ModelCompiler compiler = ModelCompiler.compileAll(cluster());
+    compiler.removeLoadBalancer(new ObjectKey("shop", "web"));
+    var result = compiler.compile();
+
+    assertThat(result.changed().keySet()).containsExactly("n1", "n2");
+    assertThat(compiler.snapshot("n1").getListenersList()).isEmpty();
+    assertThat(compiler.snapshot("n1").getTargetGroupsList()).isEmpty();
+  }
+}

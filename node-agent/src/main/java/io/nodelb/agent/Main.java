@@ -1,0 +1,191 @@
+package io.nodelb.agent;
+
+import io.nodelb.agent.dataplane.BpfDataPlane;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.metrics.MetricsServer;
+import io.nodelb.agent.standalone.ConfigException;
+import io.nodelb.agent.standalone.StandaloneAgent;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchService;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import sun.misc.Signal;
+
+/** {@code nodelb-agent standalone --config FILE [--pin-path DIR] [--metrics-port N] [--node-name NAME]} */
+public final class Main {
+
+    static final String USAGE = """
+            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--metrics-port N] [--node-name NAME]
+
+              --config FILE      LoadBalancer and TargetGroup documents (YAML); reloaded when the
+                                 file changes or on SIGHUP
+              --pin-path DIR     where maps and links are pinned (default /sys/fs/bpf/nodelb)
+              --metrics-port N   serve Prometheus metrics on :N/metrics (default: off)
+              --node-name NAME   this node's name (default: the host name)
+            """;
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        try {
+            System.exit(run(args));
+        } catch (UsageException e) {
+            System.err.println("nodelb-agent: " + e.getMessage());
+            System.err.print(USAGE);
+            System.exit(2);
+        }
+    }
+
+    static int run(String[] args) {
+        Deque<String> rest = new ArrayDeque<>(List.of(args));
+        if (rest.isEmpty() || !"standalone".equals(rest.peek())) {
+            throw new UsageException(rest.isEmpty() ? "no command" : "unknown command " + rest.peek());
+        }
+        rest.pop();
+        Path config = null;
+        Path pinPath = Path.of("/sys/fs/bpf/nodelb");
+        int metricsPort = 0;
+        String nodeName = hostName();
+        while (!rest.isEmpty()) {
+            String flag = rest.pop();
+            if (rest.isEmpty()) {
+                throw new UsageException(flag + " needs a value");
+            }
+            String value = rest.pop();
+            switch (flag) {
+                case "--config" -> config = Path.of(value).toAbsolutePath();
+                case "--pin-path" -> pinPath = Path.of(value);
+                case "--metrics-port" -> metricsPort = port(value);
+                case "--node-name" -> nodeName = value;
+                default -> throw new UsageException("unknown option " + flag);
+            }
+        }
+        if (config == null) {
+            throw new UsageException("--config is required");
+        }
+        if (!Files.isReadable(config)) {
+            System.err.println("nodelb-agent: cannot read " + config);
+            return 1;
+        }
+        return standalone(config, pinPath, metricsPort, nodeName);
+    }
+
+    private static int standalone(Path config, Path pinPath, int metricsPort, String nodeName) {
+        DesiredState.Limits limits = DesiredState.Limits.defaults();
+        try {
+            // Refuse a bad file before anything is loaded or attached.
+            StandaloneAgent.check(config, nodeName, limits);
+        } catch (ConfigException e) {
+            System.err.println("nodelb-agent: refusing " + config + ":");
+            e.problems().forEach(p -> System.err.println("  " + p));
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits)) {
+            SnapshotApplier applier = new SnapshotApplier(dataPlane.maps(), DesiredState.Host.system(), limits);
+            StandaloneAgent agent = new StandaloneAgent(config, nodeName, dataPlane, applier);
+            try {
+                agent.load();
+            } catch (ConfigException e) {
+                System.err.println("nodelb-agent: refusing " + config + ":");
+                e.problems().forEach(p -> System.err.println("  " + p));
+                return 1;
+            }
+            System.out.println("nodelb-agent: programmed version " + applier.appliedVersion()
+                    + " from " + config + " (pinned under " + dataPlane.pinDirectory() + ")");
+            System.out.flush();
+            Runnable reload = () -> reload(agent, config);
+            Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().start(reload));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                stopped.countDown();
+                dataPlane.close();
+            }, "nodelb-shutdown"));
+            try (MetricsServer metrics = metricsPort > 0 ? MetricsServer.start(metricsPort, dataPlane, applier) : null;
+                 WatchService watch = FileSystems.getDefault().newWatchService()) {
+                config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
+                        StandardWatchEventKinds.ENTRY_CREATE);
+                watchLoop(watch, config, reload, stopped);
+            } catch (IOException e) {
+                System.err.println("nodelb-agent: " + e.getMessage());
+                return 1;
+            }
+        }
+        return 0;
+    }
+
+    private static void watchLoop(WatchService watch, Path config, Runnable reload, CountDownLatch stopped) {
+        try {
+            while (stopped.getCount() > 0) {
+                var key = watch.poll(500, TimeUnit.MILLISECONDS);
+                if (key == null) {
+                    continue;
+                }
+                boolean ours = key.pollEvents().stream()
+                        .anyMatch(e -> config.getFileName().equals(e.context()));
+                key.reset();
+                if (ours) {
+                    // Editors write in several steps; let the file settle.
+                    Thread.sleep(200);
+                    reload.run();
+                }
+            }
+        } catch (InterruptedException | ClosedWatchServiceException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void reload(StandaloneAgent agent, Path config) {
+        String before = agent.applier().appliedVersion();
+        try {
+            agent.load();
+            if (!before.equals(agent.applier().appliedVersion())) {
+                System.out.println("nodelb-agent: programmed version " + agent.applier().appliedVersion()
+                        + " from " + config);
+            }
+        } catch (ConfigException e) {
+            System.err.println("nodelb-agent: refusing " + config + " (keeping version " + before + "):");
+            e.problems().forEach(p -> System.err.println("  " + p));
+        } catch (RuntimeException e) {
+            System.err.println("nodelb-agent: could not program " + config + " (keeping version " + before
+                    + "): " + e.getMessage());
+        }
+        System.out.flush();
+        System.err.flush();
+    }
+
+    private static int port(String value) {
+        try {
+            int p = Integer.parseInt(value);
+            if (p >= 1 && p <= 65535) {
+                return p;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new UsageException("--metrics-port must be a port number (1-65535), got " + value);
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    static final class UsageException extends RuntimeException {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}

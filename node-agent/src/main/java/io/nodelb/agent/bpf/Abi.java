@@ -1,0 +1,655 @@
+package io.nodelb.agent.bpf;
+
+import static java.lang.foreign.MemoryLayout.sequenceLayout;
+import static java.lang.foreign.MemoryLayout.structLayout;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.GroupLayout;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.UnionLayout;
+import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The Java mirror of bpf/include/nodelb_abi.h: one {@link MemoryLayout} per C struct (named
+ * like it, members named like its fields), the enum values and the #defines, and one record
+ * per struct that writes itself into, and reads itself from, a map key or value segment.
+ *
+ * <p>Conventions, as in the header: addresses take 16 bytes, an IPv4 one in the first 4
+ * with the rest zero; addresses and {@code __be16} ports are in network byte order, which
+ * the layouts say with {@link #BE16} (big-endian); every other field is in host order.
+ * Writers clear the whole struct first, so padding is always zero and keys hash alike.
+ * {@code AbiLayoutTest} compares all of this with the BTF of the compiled C.
+ */
+public final class Abi {
+    private Abi() {}
+
+    // --- #defines ------------------------------------------------------------------------
+
+    /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
+    public static final int LAYOUT_VERSION = 1;
+    public static final int MAX_LISTENERS = 4096;
+    public static final int MAX_ROUTES = 16384;
+    public static final int MAX_GROUPS = 1024;
+    public static final int MAX_BACKENDS = 65536;
+    public static final int MAX_CONNTRACK = 1048576;
+    /** Maglev slots per group (prime); the table map holds MAX_GROUPS * TABLE_SIZE. */
+    public static final int TABLE_SIZE = 4093;
+    /** 64-bit words of a port bitmap. */
+    public static final int PORT_WORDS = 1024;
+
+    /** Every #define of the header, by its C name. */
+    public static final Map<String, Long> DEFINES = ordered(
+            "NLB_LAYOUT_VERSION", LAYOUT_VERSION,
+            "NLB_MAX_LISTENERS", MAX_LISTENERS,
+            "NLB_MAX_ROUTES", MAX_ROUTES,
+            "NLB_MAX_GROUPS", MAX_GROUPS,
+            "NLB_MAX_BACKENDS", MAX_BACKENDS,
+            "NLB_MAX_CONNTRACK", MAX_CONNTRACK,
+            "NLB_TABLE_SIZE", TABLE_SIZE,
+            "NLB_PORT_WORDS", PORT_WORDS);
+
+    // --- enums ---------------------------------------------------------------------------
+
+    /** enum nlb_family: the values are the IP versions. */
+    public static final int FAMILY_IPV4 = 4;
+    public static final int FAMILY_IPV6 = 6;
+
+    /** enum nlb_listener_flags */
+    public static final int LISTENER_FULLNAT = 1 << 0;
+    public static final int LISTENER_HAS_ROUTES = 1 << 1;
+
+    /** enum nlb_group_flags */
+    public static final int GROUP_PERSIST_SOURCE = 1 << 0;
+
+    /** enum nlb_ct_state */
+    public static final int CT_SYN = 1;
+    public static final int CT_ESTABLISHED = 2;
+    public static final int CT_CLOSING = 3;
+    public static final int CT_UDP = 4;
+
+    /** enum nlb_ct_flags */
+    public static final int CT_REPLY = 1 << 0;
+    public static final int CT_FULLNAT = 1 << 1;
+
+    /** enum nlb_stat: why a packet passed, was dropped or rewritten; the index of nlb_stats. */
+    public enum Stat {
+        PASS_NOT_IP,
+        PASS_MALFORMED,
+        PASS_FRAGMENT,
+        PASS_IP_OPTIONS,
+        PASS_NOT_L4,
+        PASS_NO_LISTENER,
+        CT_HIT,
+        CT_REPLY,
+        NEW_FLOW,
+        DROP_NO_BACKEND,
+        DROP_NO_NAT_PORT,
+        DROP_CT_FULL,
+        RST_NO_STATE;
+
+        /** The C value, the index into nlb_stats. */
+        public int value() {
+            return ordinal();
+        }
+    }
+
+    /** NLB_STAT_MAX: the number of reasons, the size of nlb_stats. */
+    public static final int STAT_MAX = Stat.values().length;
+
+    /** IPPROTO_* of the listener and conntrack protocol fields. */
+    public static final int IPPROTO_TCP = 6;
+    public static final int IPPROTO_UDP = 17;
+
+    /** Every enum of the header by its C name, with its enumerators by their C names. */
+    public static final Map<String, Map<String, Long>> ENUMS = Map.of(
+            "nlb_family", ordered("NLB_FAMILY_IPV4", FAMILY_IPV4, "NLB_FAMILY_IPV6", FAMILY_IPV6),
+            "nlb_listener_flags", ordered("NLB_LISTENER_FULLNAT", LISTENER_FULLNAT,
+                    "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES),
+            "nlb_group_flags", ordered("NLB_GROUP_PERSIST_SOURCE", GROUP_PERSIST_SOURCE),
+            "nlb_ct_state", ordered("NLB_CT_SYN", CT_SYN, "NLB_CT_ESTABLISHED", CT_ESTABLISHED,
+                    "NLB_CT_CLOSING", CT_CLOSING, "NLB_CT_UDP", CT_UDP),
+            "nlb_ct_flags", ordered("NLB_CT_REPLY", CT_REPLY, "NLB_CT_FULLNAT", CT_FULLNAT),
+            "nlb_stat", statEnumerators());
+
+    // --- layouts -------------------------------------------------------------------------
+
+    /** A {@code __be16}: network byte order. */
+    public static final ValueLayout.OfShort BE16 = JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN);
+
+    /** union nlb_addr: 16 bytes, network order. */
+    public static final UnionLayout ADDR = MemoryLayout.unionLayout(
+            JAVA_INT.withName("v4"),
+            sequenceLayout(4, JAVA_INT).withName("v6"),
+            sequenceLayout(16, JAVA_BYTE).withName("bytes")).withName("nlb_addr");
+
+    // The accessors use unaligned views so heap segments work too; the layouts stay aligned.
+    private static final ValueLayout.OfShort BE16_ACCESS =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    /** struct nlb_listener_key: key of nlb_listeners, where traffic enters. */
+    public record ListenerKey(InetAddress address, int port, int proto) {
+        public static final StructLayout LAYOUT = structLayout(
+                ADDR.withName("addr"),
+                BE16.withName("port"),
+                JAVA_BYTE.withName("proto"),
+                JAVA_BYTE.withName("family")).withName("nlb_listener_key");
+        private static final long ADDR_AT = at(LAYOUT, "addr");
+        private static final long PORT_AT = at(LAYOUT, "port");
+        private static final long PROTO_AT = at(LAYOUT, "proto");
+        private static final long FAMILY_AT = at(LAYOUT, "family");
+
+        public ListenerKey {
+            Objects.requireNonNull(address, "address");
+            checkPort(port);
+            checkTransport(proto);
+        }
+
+        /** Writes the key of a listener on address:port for TCP or UDP. */
+        public static void write(MemorySegment key, InetAddress address, int port, int proto) {
+            new ListenerKey(address, port, proto).writeTo(key);
+        }
+
+        public int family() {
+            return familyOf(address);
+        }
+
+        public void writeTo(MemorySegment key) {
+            clear(key, LAYOUT);
+            writeAddress(key, ADDR_AT, address);
+            key.set(BE16_ACCESS, PORT_AT, (short) port);
+            key.set(JAVA_BYTE, PROTO_AT, (byte) proto);
+            key.set(JAVA_BYTE, FAMILY_AT, (byte) family());
+        }
+
+        public static ListenerKey readFrom(MemorySegment key) {
+            int family = u8(key, FAMILY_AT);
+            return new ListenerKey(readAddress(key, ADDR_AT, family, "nlb_listener_key"),
+                    Short.toUnsignedInt(key.get(BE16_ACCESS, PORT_AT)), u8(key, PROTO_AT));
+        }
+    }
+
+    /**
+     * struct nlb_listener: value of nlb_listeners.
+     *
+     * @param snatAddress the FullNAT source address, or null for none (written as zeros)
+     */
+    public record Listener(int id, int group, int flags, int snatPortMin, int snatPortMax,
+            InetAddress snatAddress) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("id"),
+                JAVA_INT.withName("group"),
+                JAVA_INT.withName("flags"),
+                JAVA_SHORT.withName("snat_port_min"),
+                JAVA_SHORT.withName("snat_port_max"),
+                ADDR.withName("snat_addr")).withName("nlb_listener");
+        private static final long ID_AT = at(LAYOUT, "id");
+        private static final long GROUP_AT = at(LAYOUT, "group");
+        private static final long FLAGS_AT = at(LAYOUT, "flags");
+        private static final long PORT_MIN_AT = at(LAYOUT, "snat_port_min");
+        private static final long PORT_MAX_AT = at(LAYOUT, "snat_port_max");
+        private static final long SNAT_ADDR_AT = at(LAYOUT, "snat_addr");
+
+        public Listener {
+            checkPort(snatPortMin);
+            checkPort(snatPortMax);
+            if (snatPortMin > snatPortMax) {
+                throw new IllegalArgumentException(
+                        "snat port range " + snatPortMin + "-" + snatPortMax + " is empty");
+            }
+        }
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            value.set(U32, ID_AT, id);
+            value.set(U32, GROUP_AT, group);
+            value.set(U32, FLAGS_AT, flags);
+            value.set(U16, PORT_MIN_AT, (short) snatPortMin);
+            value.set(U16, PORT_MAX_AT, (short) snatPortMax);
+            if (snatAddress != null) {
+                writeAddress(value, SNAT_ADDR_AT, snatAddress);
+            }
+        }
+
+        /** family: the listener key's; an all-zero snat_addr reads as null. */
+        public static Listener readFrom(MemorySegment value, int family) {
+            return new Listener(value.get(U32, ID_AT), value.get(U32, GROUP_AT),
+                    value.get(U32, FLAGS_AT), Short.toUnsignedInt(value.get(U16, PORT_MIN_AT)),
+                    Short.toUnsignedInt(value.get(U16, PORT_MAX_AT)),
+                    isZero(value, SNAT_ADDR_AT)
+                            ? null
+                            : readAddress(value, SNAT_ADDR_AT, family, "nlb_listener"));
+        }
+    }
+
+    /**
+     * struct nlb_route_key: key of the nlb_routes LPM trie, a client source prefix of a
+     * listener. The trie's prefixlen counts the listener's 32 bits plus prefixBits.
+     */
+    public record RouteKey(int listener, InetAddress prefix, int prefixBits) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("prefixlen"),
+                JAVA_INT.withName("listener"),
+                ADDR.withName("addr")).withName("nlb_route_key");
+        private static final long PREFIXLEN_AT = at(LAYOUT, "prefixlen");
+        private static final long LISTENER_AT = at(LAYOUT, "listener");
+        private static final long ADDR_AT = at(LAYOUT, "addr");
+        private static final int LISTENER_BITS = 32;
+
+        public RouteKey {
+            Objects.requireNonNull(prefix, "prefix");
+            int max = prefix.getAddress().length * 8;
+            if (prefixBits < 0 || prefixBits > max) {
+                throw new IllegalArgumentException(
+                        "prefix length " + prefixBits + " is not in 0.." + max);
+            }
+            prefix = masked(prefix, prefixBits); // equal prefixes make equal keys
+        }
+
+        /** Writes the key for listener and prefix/prefixBits (host bits cleared). */
+        public static void write(MemorySegment key, int listener, InetAddress prefix,
+                int prefixBits) {
+            new RouteKey(listener, prefix, prefixBits).writeTo(key);
+        }
+
+        public void writeTo(MemorySegment key) {
+            clear(key, LAYOUT);
+            key.set(U32, PREFIXLEN_AT, LISTENER_BITS + prefixBits);
+            key.set(U32, LISTENER_AT, listener);
+            writeAddress(key, ADDR_AT, prefix);
+        }
+
+        public static RouteKey readFrom(MemorySegment key, int family) {
+            return new RouteKey(key.get(U32, LISTENER_AT),
+                    readAddress(key, ADDR_AT, family, "nlb_route_key"),
+                    key.get(U32, PREFIXLEN_AT) - LISTENER_BITS);
+        }
+    }
+
+    /** struct nlb_route: value of nlb_routes, the TargetGroup for a matching client. */
+    public record Route(int group) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("group"),
+                JAVA_INT.withName("pad")).withName("nlb_route");
+        private static final long GROUP_AT = at(LAYOUT, "group");
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            value.set(U32, GROUP_AT, group);
+        }
+
+        public static Route readFrom(MemorySegment value) {
+            return new Route(value.get(U32, GROUP_AT));
+        }
+    }
+
+    /** struct nlb_group: value of nlb_groups (array by group id). */
+    public record Group(int flags, int backends) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("flags"),
+                JAVA_INT.withName("backends")).withName("nlb_group");
+        private static final long FLAGS_AT = at(LAYOUT, "flags");
+        private static final long BACKENDS_AT = at(LAYOUT, "backends");
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            value.set(U32, FLAGS_AT, flags);
+            value.set(U32, BACKENDS_AT, backends);
+        }
+
+        public static Group readFrom(MemorySegment value) {
+            return new Group(value.get(U32, FLAGS_AT), value.get(U32, BACKENDS_AT));
+        }
+    }
+
+    /** struct nlb_backend: value of nlb_backends (array by backend id). */
+    public record Backend(InetAddress address, int port) {
+        public static final StructLayout LAYOUT = structLayout(
+                ADDR.withName("addr"),
+                BE16.withName("port"),
+                JAVA_BYTE.withName("family"),
+                JAVA_BYTE.withName("pad"),
+                JAVA_INT.withName("pad2")).withName("nlb_backend");
+        private static final long ADDR_AT = at(LAYOUT, "addr");
+        private static final long PORT_AT = at(LAYOUT, "port");
+        private static final long FAMILY_AT = at(LAYOUT, "family");
+
+        public Backend {
+            Objects.requireNonNull(address, "address");
+            checkPort(port);
+        }
+
+        public int family() {
+            return familyOf(address);
+        }
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            writeAddress(value, ADDR_AT, address);
+            value.set(BE16_ACCESS, PORT_AT, (short) port);
+            value.set(JAVA_BYTE, FAMILY_AT, (byte) family());
+        }
+
+        public static Backend readFrom(MemorySegment value) {
+            return new Backend(
+                    readAddress(value, ADDR_AT, u8(value, FAMILY_AT), "nlb_backend"),
+                    Short.toUnsignedInt(value.get(BE16_ACCESS, PORT_AT)));
+        }
+    }
+
+    /** struct nlb_backend_stats: value of the per-CPU nlb_backend_stats array. */
+    public record BackendStats(long packets, long bytes, long newFlows, long replyPackets,
+            long replyBytes) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_LONG.withName("packets"),
+                JAVA_LONG.withName("bytes"),
+                JAVA_LONG.withName("new_flows"),
+                JAVA_LONG.withName("reply_packets"),
+                JAVA_LONG.withName("reply_bytes")).withName("nlb_backend_stats");
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            value.set(U64, 0, packets);
+            value.set(U64, 8, bytes);
+            value.set(U64, 16, newFlows);
+            value.set(U64, 24, replyPackets);
+            value.set(U64, 32, replyBytes);
+        }
+
+        public static BackendStats readFrom(MemorySegment value) {
+            return new BackendStats(value.get(U64, 0), value.get(U64, 8), value.get(U64, 16),
+                    value.get(U64, 24), value.get(U64, 32));
+        }
+
+        /** Adds up the values of cpus CPUs in a per-CPU lookup buffer. */
+        public static BackendStats sumPerCpu(MemorySegment values, int cpus) {
+            long stride = (LAYOUT.byteSize() + 7) & ~7L;
+            long[] sums = new long[5];
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                for (int field = 0; field < sums.length; field++) {
+                    sums[field] += values.get(U64, cpu * stride + field * 8L);
+                }
+            }
+            return new BackendStats(sums[0], sums[1], sums[2], sums[3], sums[4]);
+        }
+    }
+
+    /** struct nlb_ct_key: key of nlb_conntrack, a 5-tuple as it arrives. */
+    public record CtKey(InetAddress source, int sourcePort, InetAddress destination,
+            int destinationPort, int proto) {
+        public static final StructLayout LAYOUT = structLayout(
+                ADDR.withName("src"),
+                ADDR.withName("dst"),
+                BE16.withName("sport"),
+                BE16.withName("dport"),
+                JAVA_BYTE.withName("proto"),
+                JAVA_BYTE.withName("family"),
+                JAVA_SHORT.withName("pad")).withName("nlb_ct_key");
+        private static final long SRC_AT = at(LAYOUT, "src");
+        private static final long DST_AT = at(LAYOUT, "dst");
+        private static final long SPORT_AT = at(LAYOUT, "sport");
+        private static final long DPORT_AT = at(LAYOUT, "dport");
+        private static final long PROTO_AT = at(LAYOUT, "proto");
+        private static final long FAMILY_AT = at(LAYOUT, "family");
+
+        public CtKey {
+            Objects.requireNonNull(source, "source");
+            Objects.requireNonNull(destination, "destination");
+            if (familyOf(source) != familyOf(destination)) {
+                throw new IllegalArgumentException(
+                        "mixed families in a flow: " + source + " -> " + destination);
+            }
+            checkPort(sourcePort);
+            checkPort(destinationPort);
+            checkTransport(proto);
+        }
+
+        /** Writes the key of the flow source:sport -> destination:dport. */
+        public static void write(MemorySegment key, InetAddress source, int sourcePort,
+                InetAddress destination, int destinationPort, int proto) {
+            new CtKey(source, sourcePort, destination, destinationPort, proto).writeTo(key);
+        }
+
+        public int family() {
+            return familyOf(source);
+        }
+
+        public void writeTo(MemorySegment key) {
+            clear(key, LAYOUT);
+            writeAddress(key, SRC_AT, source);
+            writeAddress(key, DST_AT, destination);
+            key.set(BE16_ACCESS, SPORT_AT, (short) sourcePort);
+            key.set(BE16_ACCESS, DPORT_AT, (short) destinationPort);
+            key.set(JAVA_BYTE, PROTO_AT, (byte) proto);
+            key.set(JAVA_BYTE, FAMILY_AT, (byte) family());
+        }
+
+        public static CtKey readFrom(MemorySegment key) {
+            int family = u8(key, FAMILY_AT);
+            return new CtKey(readAddress(key, SRC_AT, family, "nlb_ct_key"),
+                    Short.toUnsignedInt(key.get(BE16_ACCESS, SPORT_AT)),
+                    readAddress(key, DST_AT, family, "nlb_ct_key"),
+                    Short.toUnsignedInt(key.get(BE16_ACCESS, DPORT_AT)), u8(key, PROTO_AT));
+        }
+    }
+
+    /**
+     * struct nlb_ct_entry: value of nlb_conntrack. A packet matching the key is rewritten to
+     * natSource:natSourcePort -> natDestination:natDestinationPort. Times are
+     * CLOCK_MONOTONIC nanoseconds; state is a CT_* state, flags CT_REPLY / CT_FULLNAT.
+     */
+    public record CtEntry(InetAddress natSource, InetAddress natDestination, int natSourcePort,
+            int natDestinationPort, int backend, long createdNs, long lastSeenNs, long packets,
+            long bytes, int state, int flags, int listener) {
+        public static final StructLayout LAYOUT = structLayout(
+                ADDR.withName("nat_src"),
+                ADDR.withName("nat_dst"),
+                BE16.withName("nat_sport"),
+                BE16.withName("nat_dport"),
+                JAVA_INT.withName("backend"),
+                JAVA_LONG.withName("created_ns"),
+                JAVA_LONG.withName("last_seen_ns"),
+                JAVA_LONG.withName("packets"),
+                JAVA_LONG.withName("bytes"),
+                JAVA_BYTE.withName("state"),
+                JAVA_BYTE.withName("flags"),
+                JAVA_SHORT.withName("pad"),
+                JAVA_INT.withName("listener")).withName("nlb_ct_entry");
+        private static final long NAT_SRC_AT = at(LAYOUT, "nat_src");
+        private static final long NAT_DST_AT = at(LAYOUT, "nat_dst");
+        private static final long NAT_SPORT_AT = at(LAYOUT, "nat_sport");
+        private static final long NAT_DPORT_AT = at(LAYOUT, "nat_dport");
+        private static final long BACKEND_AT = at(LAYOUT, "backend");
+        private static final long CREATED_AT = at(LAYOUT, "created_ns");
+        private static final long LAST_SEEN_AT = at(LAYOUT, "last_seen_ns");
+        private static final long PACKETS_AT = at(LAYOUT, "packets");
+        private static final long BYTES_AT = at(LAYOUT, "bytes");
+        private static final long STATE_AT = at(LAYOUT, "state");
+        private static final long FLAGS_AT = at(LAYOUT, "flags");
+        private static final long LISTENER_AT = at(LAYOUT, "listener");
+
+        public CtEntry {
+            Objects.requireNonNull(natSource, "natSource");
+            Objects.requireNonNull(natDestination, "natDestination");
+            checkPort(natSourcePort);
+            checkPort(natDestinationPort);
+            checkByte("state", state);
+            checkByte("flags", flags);
+        }
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            writeAddress(value, NAT_SRC_AT, natSource);
+            writeAddress(value, NAT_DST_AT, natDestination);
+            value.set(BE16_ACCESS, NAT_SPORT_AT, (short) natSourcePort);
+            value.set(BE16_ACCESS, NAT_DPORT_AT, (short) natDestinationPort);
+            value.set(U32, BACKEND_AT, backend);
+            value.set(U64, CREATED_AT, createdNs);
+            value.set(U64, LAST_SEEN_AT, lastSeenNs);
+            value.set(U64, PACKETS_AT, packets);
+            value.set(U64, BYTES_AT, bytes);
+            value.set(JAVA_BYTE, STATE_AT, (byte) state);
+            value.set(JAVA_BYTE, FLAGS_AT, (byte) flags);
+            value.set(U32, LISTENER_AT, listener);
+        }
+
+        /** family: the key's (the entry does not repeat it). */
+        public static CtEntry readFrom(MemorySegment value, int family) {
+            return new CtEntry(readAddress(value, NAT_SRC_AT, family, "nlb_ct_entry"),
+                    readAddress(value, NAT_DST_AT, family, "nlb_ct_entry"),
+                    Short.toUnsignedInt(value.get(BE16_ACCESS, NAT_SPORT_AT)),
+                    Short.toUnsignedInt(value.get(BE16_ACCESS, NAT_DPORT_AT)),
+                    value.get(U32, BACKEND_AT), value.get(U64, CREATED_AT),
+                    value.get(U64, LAST_SEEN_AT), value.get(U64, PACKETS_AT),
+                    value.get(U64, BYTES_AT), u8(value, STATE_AT), u8(value, FLAGS_AT),
+                    value.get(U32, LISTENER_AT));
+        }
+    }
+
+    /**
+     * Every struct and union of the header, named by their C names. (A method: a constant
+     * here would close a class-initialisation cycle with the nested records.)
+     */
+    public static List<GroupLayout> structs() {
+        return List.of(
+                ADDR,
+                ListenerKey.LAYOUT,
+                Listener.LAYOUT,
+                RouteKey.LAYOUT,
+                Route.LAYOUT,
+                Group.LAYOUT,
+                Backend.LAYOUT,
+                BackendStats.LAYOUT,
+                CtKey.LAYOUT,
+                CtEntry.LAYOUT);
+    }
+
+    // --- addresses -----------------------------------------------------------------------
+
+    /** FAMILY_IPV4 or FAMILY_IPV6. */
+    public static int familyOf(InetAddress address) {
+        return switch (address) {
+            case Inet4Address a -> FAMILY_IPV4;
+            case Inet6Address a -> FAMILY_IPV6;
+            default -> throw new IllegalArgumentException("not an IP address: " + address);
+        };
+    }
+
+    /** Writes an address as a union nlb_addr at offset: its bytes, then zeros up to 16. */
+    public static void writeAddress(MemorySegment segment, long offset, InetAddress address) {
+        byte[] bytes = address.getAddress();
+        MemorySegment slot = segment.asSlice(offset, ADDR.byteSize());
+        slot.fill((byte) 0);
+        MemorySegment.copy(bytes, 0, slot, JAVA_BYTE, 0, bytes.length);
+    }
+
+    /** Reads the union nlb_addr at offset as an address of family (FAMILY_IPV4 or _IPV6). */
+    public static InetAddress readAddress(MemorySegment segment, long offset, int family) {
+        return readAddress(segment, offset, family, "address");
+    }
+
+    private static InetAddress readAddress(
+            MemorySegment segment, long offset, int family, String where) {
+        int length = switch (family) {
+            case FAMILY_IPV4 -> 4;
+            case FAMILY_IPV6 -> 16;
+            default -> throw new IllegalArgumentException(
+                    "unknown address family " + family + " in " + where);
+        };
+        byte[] bytes = segment.asSlice(offset, length).toArray(JAVA_BYTE);
+        try {
+            return InetAddress.getByAddress(bytes);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("a " + length + "-byte address is always valid", e);
+        }
+    }
+
+    // --- plumbing ------------------------------------------------------------------------
+
+    private static InetAddress masked(InetAddress address, int prefixBits) {
+        byte[] bytes = address.getAddress();
+        for (int bit = prefixBits; bit < bytes.length * 8; bit++) {
+            bytes[bit / 8] &= (byte) ~(0x80 >>> (bit % 8));
+        }
+        try {
+            return InetAddress.getByAddress(bytes);
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static boolean isZero(MemorySegment segment, long offset) {
+        byte[] bytes = segment.asSlice(offset, ADDR.byteSize()).toArray(JAVA_BYTE);
+        return Arrays.equals(bytes, new byte[bytes.length]);
+    }
+
+    private static void clear(MemorySegment segment, StructLayout layout) {
+        if (segment.byteSize() < layout.byteSize()) {
+            throw new IllegalArgumentException(layout.name().orElseThrow() + " needs "
+                    + layout.byteSize() + " bytes, the segment has " + segment.byteSize());
+        }
+        segment.asSlice(0, layout.byteSize()).fill((byte) 0);
+    }
+
+    private static int u8(MemorySegment segment, long offset) {
+        return Byte.toUnsignedInt(segment.get(JAVA_BYTE, offset));
+    }
+
+    private static long at(StructLayout layout, String member) {
+        return layout.byteOffset(MemoryLayout.PathElement.groupElement(member));
+    }
+
+    private static void checkPort(int port) {
+        if (port < 0 || port > 0xffff) {
+            throw new IllegalArgumentException("port " + port + " is not in 0..65535");
+        }
+    }
+
+    private static void checkTransport(int proto) {
+        if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
+            throw new IllegalArgumentException(
+                    "protocol " + proto + " is neither TCP (6) nor UDP (17)");
+        }
+    }
+
+    private static void checkByte(String what, int value) {
+        if (value < 0 || value > 0xff) {
+            throw new IllegalArgumentException(what + " " + value + " does not fit a byte");
+        }
+    }
+
+    private static Map<String, Long> statEnumerators() {
+        Map<String, Long> values = new LinkedHashMap<>();
+        for (Stat stat : Stat.values()) {
+            values.put("NLB_STAT_" + stat.name(), (long) stat.value());
+        }
+        values.put("NLB_STAT_MAX", (long) STAT_MAX);
+        return Collections.unmodifiableMap(values);
+    }
+
+    private static Map<String, Long> ordered(Object... namesAndValues) {
+        Map<String, Long> values = new LinkedHashMap<>();
+        for (int i = 0; i < namesAndValues.length; i += 2) {
+            values.put((String) namesAndValues[i], ((Number) namesAndValues[i + 1]).longValue());
+        }
+        return Collections.unmodifiableMap(values);
+    }
+}

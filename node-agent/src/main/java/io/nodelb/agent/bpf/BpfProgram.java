@@ -1,0 +1,226 @@
+package io.nodelb.agent.bpf;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+
+/**
+ * A program of a {@link BpfObject}: attach it through a link, or run it on a packet with
+ * BPF_PROG_TEST_RUN. Valid while its object is open.
+ */
+public final class BpfProgram {
+
+    /** How an XDP program is attached (the XDP_FLAGS_*_MODE link flags). */
+    public enum XdpMode {
+        /** The driver's native XDP where it has one, else generic. */
+        AUTO(0),
+        /** Generic (skb) XDP: works on every device, slower. */
+        GENERIC(1 << 1),
+        /** Native (driver) XDP: fails on a device without it. */
+        NATIVE(1 << 2);
+
+        private final int flags;
+
+        XdpMode(int flags) {
+            this.flags = flags;
+        }
+    }
+
+    /** The tcx hook of an interface. */
+    public enum TcxDirection {
+        INGRESS(LibBpf.BPF_TCX_INGRESS),
+        EGRESS(LibBpf.BPF_TCX_EGRESS);
+
+        private final int attachType;
+
+        TcxDirection(int attachType) {
+            this.attachType = attachType;
+        }
+    }
+
+    /**
+     * What a test run returned.
+     *
+     * @param retval the program's return value (XDP_PASS is 2)
+     * @param durationNs average run time per repetition, as the kernel measured it
+     * @param output the packet after the program ran
+     */
+    public record TestRunResult(int retval, long durationNs, byte[] output) {}
+
+    /** struct bpf_test_run_opts of libbpf 1.1 (80 bytes). */
+    private static final StructLayout TEST_RUN_OPTS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            ADDRESS.withName("data_in"),
+            ADDRESS.withName("data_out"),
+            JAVA_INT.withName("data_size_in"),
+            JAVA_INT.withName("data_size_out"),
+            ADDRESS.withName("ctx_in"),
+            ADDRESS.withName("ctx_out"),
+            JAVA_INT.withName("ctx_size_in"),
+            JAVA_INT.withName("ctx_size_out"),
+            JAVA_INT.withName("retval"),
+            JAVA_INT.withName("repeat"),
+            JAVA_INT.withName("duration"),
+            JAVA_INT.withName("flags"),
+            JAVA_INT.withName("cpu"),
+            JAVA_INT.withName("batch_size"));
+    private static final long DATA_IN = offset(TEST_RUN_OPTS, "data_in");
+    private static final long DATA_OUT = offset(TEST_RUN_OPTS, "data_out");
+    private static final long DATA_SIZE_IN = offset(TEST_RUN_OPTS, "data_size_in");
+    private static final long DATA_SIZE_OUT = offset(TEST_RUN_OPTS, "data_size_out");
+    private static final long RETVAL = offset(TEST_RUN_OPTS, "retval");
+    private static final long REPEAT = offset(TEST_RUN_OPTS, "repeat");
+    private static final long DURATION = offset(TEST_RUN_OPTS, "duration");
+
+    /** struct bpf_link_create_opts of libbpf 1.1 (64 bytes; we only set flags). */
+    private static final StructLayout LINK_CREATE_OPTS = MemoryLayout.structLayout(
+            JAVA_LONG.withName("sz"),
+            JAVA_INT.withName("flags"),
+            MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("iter_info"),
+            JAVA_INT.withName("iter_info_len"),
+            JAVA_INT.withName("target_btf_id"),
+            MemoryLayout.paddingLayout(32)); // the union of per-attach-type fields
+
+    /** Room for what XDP can add to a packet (bpf_xdp_adjust_head/tail) in test runs. */
+    private static final int OUTPUT_SLACK = 512;
+    private static final int MIN_BUFFER = 4096;
+
+    private final BpfObject owner;
+    private final MemorySegment handle;
+    private final String name;
+    private volatile int fd = -1;
+
+    // Test-run buffers, made once and reused: a benchmark calls testRun in a tight loop.
+    private MemorySegment testOpts;
+    private MemorySegment testIn;
+    private MemorySegment testOut;
+
+    BpfProgram(BpfObject owner, MemorySegment handle, String name) {
+        this.owner = owner;
+        this.handle = handle;
+        this.name = owner.name() + "." + name;
+        if (owner.isLoaded()) {
+            objectLoaded();
+        }
+    }
+
+    /** "object.program". */
+    public String name() {
+        return name;
+    }
+
+    /** The program's fd. Throws before its object is loaded or after it is closed. */
+    public int fd() {
+        int current = fd;
+        if (current < 0) {
+            throw new IllegalStateException("program " + name
+                    + (owner.isClosed() ? " is closed" : " is not loaded"));
+        }
+        return current;
+    }
+
+    /**
+     * Attaches to the XDP hook of ifindex through a BPF link. A link never replaces what is
+     * there: if the interface already has an XDP program (link or not) this fails with
+     * EBUSY. The link detaches when closed, unless it is pinned.
+     */
+    public BpfLink attachXdp(int ifindex, XdpMode mode) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment opts = MemorySegment.NULL;
+            if (mode.flags != 0) {
+                opts = arena.allocate(LINK_CREATE_OPTS);
+                opts.set(JAVA_LONG, 0, LINK_CREATE_OPTS.byteSize());
+                opts.set(JAVA_INT, offset(LINK_CREATE_OPTS, "flags"), mode.flags);
+            }
+            String where = name + " -> xdp of ifindex " + ifindex;
+            int link = LibBpf.linkCreate(fd(), ifindex, LibBpf.BPF_XDP, opts, where);
+            return BpfLink.madeBy(owner, link, where);
+        }
+    }
+
+    public BpfLink attachXdp(int ifindex) {
+        return attachXdp(ifindex, XdpMode.AUTO);
+    }
+
+    /**
+     * Attaches a tc (SCHED_CLS) program to the tcx ingress or egress hook of ifindex through
+     * a BPF link (kernel 6.6+). Other tcx programs stay; ours runs after them. The link
+     * detaches when closed, unless it is pinned.
+     */
+    public BpfLink attachTcx(int ifindex, TcxDirection direction) {
+        String where = name + " -> tcx " + direction.name().toLowerCase() + " of ifindex " + ifindex;
+        int link = LibBpf.linkCreate(fd(), ifindex, direction.attachType, MemorySegment.NULL, where);
+        return BpfLink.madeBy(owner, link, where);
+    }
+
+    /** Runs the program once on packet (BPF_PROG_TEST_RUN). */
+    public TestRunResult testRun(byte[] packet) {
+        return testRun(packet, 1);
+    }
+
+    /**
+     * Runs the program repeat times on packet and returns its verdict, the mean time per run
+     * and the packet as the program left it. Reuses its native buffers between calls.
+     */
+    public synchronized TestRunResult testRun(byte[] packet, int repeat) {
+        if (repeat < 1) {
+            throw new IllegalArgumentException("repeat must be at least 1: " + repeat);
+        }
+        int programFd = fd();
+        ensureTestBuffers(packet.length);
+        MemorySegment.copy(packet, 0, testIn, JAVA_BYTE, 0, packet.length);
+        testOpts.set(JAVA_INT, DATA_SIZE_IN, packet.length);
+        // Always bound the output: 0 would let the kernel write any length.
+        testOpts.set(JAVA_INT, DATA_SIZE_OUT, (int) testOut.byteSize());
+        testOpts.set(JAVA_INT, REPEAT, repeat);
+        testOpts.set(JAVA_INT, RETVAL, 0);
+        testOpts.set(JAVA_INT, DURATION, 0);
+        LibBpf.progTestRun(programFd, testOpts, name);
+        int outputLength = testOpts.get(JAVA_INT, DATA_SIZE_OUT);
+        byte[] output = testOut.asSlice(0, outputLength).toArray(JAVA_BYTE);
+        return new TestRunResult(testOpts.get(JAVA_INT, RETVAL),
+                Integer.toUnsignedLong(testOpts.get(JAVA_INT, DURATION)), output);
+    }
+
+    @Override
+    public String toString() {
+        return "BpfProgram[" + name + (fd >= 0 ? ", fd " + fd : "") + "]";
+    }
+
+    // --- called by BpfObject -------------------------------------------------------------
+
+    void objectLoaded() {
+        fd = LibBpf.programFd(handle);
+    }
+
+    void objectClosed() {
+        fd = -1;
+    }
+
+    private void ensureTestBuffers(int packetLength) {
+        if (testIn != null && testIn.byteSize() >= packetLength) {
+            return;
+        }
+        Arena arena = owner.arena(); // lives as long as the program; grows only by doubling
+        long size = Math.max(MIN_BUFFER, Long.highestOneBit(packetLength) * 2);
+        if (testOpts == null) {
+            testOpts = arena.allocate(TEST_RUN_OPTS);
+            testOpts.set(JAVA_LONG, 0, TEST_RUN_OPTS.byteSize());
+        }
+        testIn = arena.allocate(size, 8);
+        testOut = arena.allocate(size + OUTPUT_SLACK, 8);
+        testOpts.set(ADDRESS, DATA_IN, testIn);
+        testOpts.set(ADDRESS, DATA_OUT, testOut);
+    }
+
+    private static long offset(StructLayout layout, String field) {
+        return layout.byteOffset(MemoryLayout.PathElement.groupElement(field));
+    }
+}

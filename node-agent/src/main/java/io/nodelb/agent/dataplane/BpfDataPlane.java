@@ -1,0 +1,382 @@
+package io.nodelb.agent.dataplane;
+
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.bpf.AbiCheck;
+import io.nodelb.agent.bpf.BpfLink;
+import io.nodelb.agent.bpf.BpfMap;
+import io.nodelb.agent.bpf.BpfObject;
+import io.nodelb.agent.bpf.BpfProgram;
+import io.nodelb.agent.bpf.LibBpf;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * nodelb's programs loaded into the kernel: the XDP ingress and TC egress objects
+ * sharing one set of maps, pinned under {@code <pin path>/v<layout version>/} so a
+ * later agent of the same layout finds them, and the links that attach them.
+ */
+public final class BpfDataPlane implements DataPlane {
+
+    public static final String XDP_OBJECT = "io/nodelb/bpf/xdp_lb.bpf.o";
+    public static final String TC_OBJECT = "io/nodelb/bpf/tc_lb.bpf.o";
+    public static final String XDP_PROGRAM = "nlb_xdp";
+    public static final String TC_PROGRAM = "nlb_tc_egress";
+    /** Every map of maps.h; both objects use the same instances. */
+    static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_groups", "nlb_tables",
+            "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
+
+    private final Path pinDirectory;
+    private final DesiredState.Limits limits;
+    private final BpfObject xdp;
+    private final BpfObject tc;
+    private final Map<String, BpfMap> maps = new LinkedHashMap<>();
+    private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
+    /** accept_local of each attached interface before we set it, to put back on detach. */
+    private final Map<String, String> acceptLocalBefore = new LinkedHashMap<>();
+    private final Maps writer = new Maps();
+    private final int cpus = LibBpf.possibleCpus();
+    private boolean closed;
+
+    private BpfDataPlane(Path pinDirectory, DesiredState.Limits limits, BpfObject xdp, BpfObject tc) {
+        this.pinDirectory = pinDirectory;
+        this.limits = limits;
+        this.xdp = xdp;
+        this.tc = tc;
+        for (String name : MAPS) {
+            maps.put(name, xdp.map(name));
+        }
+    }
+
+    /**
+     * Loads both programs. Maps already pinned under the pin path by an agent of
+     * this layout are reused, with the flows they hold.
+     */
+    public static BpfDataPlane load(Path pinPath, DesiredState.Limits limits) {
+        return load(pinPath, limits, Map.of());
+    }
+
+    /** As {@link #load(Path, DesiredState.Limits)}, with extra read-only settings (tests shorten timeouts). */
+    public static BpfDataPlane load(Path pinPath, DesiredState.Limits limits, Map<String, Long> rodata) {
+        Path dir = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create pin directory " + dir, e);
+        }
+        BpfObject xdp = BpfObject.openResource(XDP_OBJECT);
+        BpfObject tc = null;
+        try {
+            List<String> abi = AbiCheck.differences(xdp.btf(), false);
+            if (!abi.isEmpty()) {
+                throw new IllegalStateException("the packaged BPF object does not match this agent's ABI:\n  "
+                        + String.join("\n  ", abi));
+            }
+            configure(xdp, limits, rodata);
+            for (String name : MAPS) {
+                xdp.map(name).setPinPath(dir.resolve(name));
+            }
+            xdp.load();
+            tc = BpfObject.openResource(TC_OBJECT);
+            configure(tc, limits, rodata);
+            for (String name : MAPS) {
+                tc.map(name).reuse(xdp.map(name));
+            }
+            tc.load();
+            return new BpfDataPlane(dir, limits, xdp, tc);
+        } catch (RuntimeException e) {
+            if (tc != null) {
+                tc.close();
+            }
+            xdp.close();
+            throw e;
+        }
+    }
+
+    private static void configure(BpfObject object, DesiredState.Limits limits, Map<String, Long> rodata) {
+        object.setRodata("cfg_table_size", limits.tableSize());
+        rodata.forEach(object::setRodata);
+        object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
+    }
+
+    public Path pinDirectory() {
+        return pinDirectory;
+    }
+
+    public BpfProgram xdpProgram() {
+        return xdp.program(XDP_PROGRAM);
+    }
+
+    public BpfProgram tcProgram() {
+        return tc.program(TC_PROGRAM);
+    }
+
+    /** A map by its name in maps.h, for tests and diagnostics. */
+    public BpfMap map(String name) {
+        BpfMap map = maps.get(name);
+        if (map == null) {
+            throw new IllegalArgumentException("no map " + name + "; the maps are " + MAPS);
+        }
+        return map;
+    }
+
+    @Override
+    public DataPlaneMaps maps() {
+        return writer;
+    }
+
+    /**
+     * XDP on ingress and TC on egress of each interface, through links pinned as
+     * {@code link_xdp_<if>} and {@code link_tc_<if>}. A link already pinned there
+     * (left by an earlier agent) is adopted, never replaced; an interface that has
+     * another XDP program fails with EBUSY rather than taking it over.
+     */
+    @Override
+    public synchronized void attach(Set<String> interfaces) {
+        for (String ifname : interfaces) {
+            if (links.containsKey(ifname)) {
+                continue;
+            }
+            int ifindex = LibBpf.ifindex(ifname);
+            List<BpfLink> attached = new ArrayList<>();
+            try {
+                attached.add(linkFor("link_xdp_" + ifname, () -> xdpProgram().attachXdp(ifindex)));
+                attached.add(linkFor("link_tc_" + ifname,
+                        () -> tcProgram().attachTcx(ifindex, BpfProgram.TcxDirection.EGRESS)));
+            } catch (RuntimeException e) {
+                attached.forEach(BpfDataPlane::detach);
+                throw e;
+            }
+            links.put(ifname, attached);
+            acceptLocalBefore.put(ifname, setAcceptLocal(ifname, "1"));
+        }
+        for (String ifname : List.copyOf(links.keySet())) {
+            if (!interfaces.contains(ifname)) {
+                links.remove(ifname).forEach(BpfDataPlane::detach);
+                setAcceptLocal(ifname, acceptLocalBefore.remove(ifname));
+            }
+        }
+    }
+
+    /**
+     * A FullNAT packet leaves XDP with the SNAT address as its source, an address of
+     * this node: IPv4 drops such packets on input unless accept_local is set.
+     *
+     * @return the value it had
+     */
+    private static String setAcceptLocal(String ifname, String value) {
+        Path knob = Path.of("/proc/sys/net/ipv4/conf", ifname, "accept_local");
+        try {
+            String before = Files.readString(knob).strip();
+            if (value != null && !value.equals(before)) {
+                Files.writeString(knob, value);
+            }
+            return before;
+        } catch (IOException e) {
+            // The interface is gone (e.g. its namespace was deleted): nothing to set or restore.
+            return null;
+        }
+    }
+
+    private BpfLink linkFor(String pinName, java.util.function.Supplier<BpfLink> attach) {
+        Path pin = pinDirectory.resolve(pinName);
+        if (Files.exists(pin)) {
+            return BpfLink.openPinned(pin);
+        }
+        BpfLink link = attach.get();
+        link.pin(pin);
+        return link;
+    }
+
+    private static void detach(BpfLink link) {
+        try {
+            link.unpin();
+        } finally {
+            link.detach();
+            link.close();
+        }
+    }
+
+    public synchronized Set<String> attachedInterfaces() {
+        return Set.copyOf(links.keySet());
+    }
+
+    @Override
+    public BackendCounters backendCounters(int backendId) {
+        BpfMap stats = maps.get("nlb_be_stats");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
+            key.set(ValueLayout.JAVA_INT, 0, backendId);
+            MemorySegment values = arena.allocate(stats.valueBufferSize());
+            if (!stats.lookup(key, values)) {
+                return new BackendCounters(0, 0, 0, 0, 0);
+            }
+            Abi.BackendStats s = Abi.BackendStats.sumPerCpu(values, cpus);
+            return new BackendCounters(s.packets(), s.bytes(), s.newFlows(), s.replyPackets(), s.replyBytes());
+        }
+    }
+
+    @Override
+    public long[] packetStats() {
+        BpfMap stats = maps.get("nlb_stats");
+        long[] out = new long[Abi.STAT_MAX];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment values = arena.allocate(stats.valueBufferSize());
+            for (int i = 0; i < out.length; i++) {
+                key.set(ValueLayout.JAVA_INT, 0, i);
+                if (stats.lookup(key, values)) {
+                    out[i] = stats.sumPerCpu(values, 0);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Detaches every link, unloads the programs and removes every pin of this data plane. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        List<RuntimeException> failures = new ArrayList<>();
+        for (var attached : links.entrySet()) {
+            for (BpfLink link : attached.getValue()) {
+                try {
+                    detach(link);
+                } catch (RuntimeException e) {
+                    failures.add(e);
+                }
+            }
+            setAcceptLocal(attached.getKey(), acceptLocalBefore.get(attached.getKey()));
+        }
+        links.clear();
+        for (BpfMap map : maps.values()) {
+            try {
+                map.unpin();
+            } catch (RuntimeException e) {
+                failures.add(e);
+            }
+        }
+        tc.close();
+        xdp.close();
+        try {
+            Files.deleteIfExists(pinDirectory);
+            Files.deleteIfExists(pinDirectory.getParent());
+        } catch (IOException e) {
+            failures.add(new UncheckedIOException("could not remove " + pinDirectory, e));
+        }
+        if (!failures.isEmpty()) {
+            RuntimeException first = failures.getFirst();
+            failures.stream().skip(1).forEach(first::addSuppressed);
+            throw first;
+        }
+    }
+
+    /** Writes through the Abi records: one map operation per call. */
+    private final class Maps implements DataPlaneMaps {
+
+        private void put(String map, int key, java.util.function.Consumer<MemorySegment> value) {
+            BpfMap m = maps.get(map);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(ValueLayout.JAVA_INT);
+                k.set(ValueLayout.JAVA_INT, 0, key);
+                MemorySegment v = arena.allocate(m.valueSize());
+                value.accept(v);
+                m.update(k, v, BpfMap.BPF_ANY);
+            }
+        }
+
+        @Override
+        public void putBackend(int id, Abi.Backend backend) {
+            put("nlb_backends", id, backend::writeTo);
+        }
+
+        @Override
+        public void deleteBackend(int id) {
+            put("nlb_backends", id, v -> v.fill((byte) 0)); // array entries cannot be deleted
+        }
+
+        @Override
+        public void putTableSlots(int group, int from, int[] ids) {
+            BpfMap table = maps.get("nlb_tables");
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment keys = arena.allocate(ValueLayout.JAVA_INT, ids.length);
+                MemorySegment values = arena.allocate(ValueLayout.JAVA_INT, ids.length);
+                int base = group * limits.tableSize() + from;
+                for (int i = 0; i < ids.length; i++) {
+                    keys.setAtIndex(ValueLayout.JAVA_INT, i, base + i);
+                    values.setAtIndex(ValueLayout.JAVA_INT, i, ids[i]);
+                }
+                table.updateBatch(keys, values, ids.length);
+            }
+        }
+
+        @Override
+        public void putGroup(int id, Abi.Group group) {
+            put("nlb_groups", id, group::writeTo);
+        }
+
+        @Override
+        public void deleteGroup(int id) {
+            put("nlb_groups", id, v -> v.fill((byte) 0));
+        }
+
+        @Override
+        public void putRoute(Abi.RouteKey key, int group) {
+            BpfMap m = maps.get("nlb_routes");
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(Abi.RouteKey.LAYOUT);
+                key.writeTo(k);
+                MemorySegment v = arena.allocate(Abi.Route.LAYOUT);
+                new Abi.Route(group).writeTo(v);
+                m.update(k, v, BpfMap.BPF_ANY);
+            }
+        }
+
+        @Override
+        public void deleteRoute(Abi.RouteKey key) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(Abi.RouteKey.LAYOUT);
+                key.writeTo(k);
+                maps.get("nlb_routes").delete(k);
+            }
+        }
+
+        @Override
+        public void putListener(Abi.ListenerKey key, Abi.Listener listener) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(Abi.ListenerKey.LAYOUT);
+                key.writeTo(k);
+                MemorySegment v = arena.allocate(Abi.Listener.LAYOUT);
+                listener.writeTo(v);
+                maps.get("nlb_listeners").update(k, v, BpfMap.BPF_ANY);
+            }
+        }
+
+        @Override
+        public void deleteListener(Abi.ListenerKey key) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(Abi.ListenerKey.LAYOUT);
+                key.writeTo(k);
+                maps.get("nlb_listeners").delete(k);
+            }
+        }
+
+        @Override
+        public void putPortWord(PortFilter.Direction direction, int word, long bits) {
+            String map = direction == PortFilter.Direction.INGRESS ? "nlb_dports" : "nlb_sports";
+            put(map, word, v -> v.set(ValueLayout.JAVA_LONG, 0, bits));
+        }
+    }
+}

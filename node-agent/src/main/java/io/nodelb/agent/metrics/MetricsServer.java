@@ -1,0 +1,106 @@
+package io.nodelb.agent.metrics;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.dataplane.DataPlane;
+import io.nodelb.agent.dataplane.SnapshotApplier;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * Prometheus metrics of the data plane on {@code :port/metrics}: counters per
+ * backend and per packet verdict, read from the per-CPU maps at scrape time.
+ */
+public final class MetricsServer implements AutoCloseable {
+
+    private final HttpServer server;
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final DataPlane dataPlane;
+    private final SnapshotApplier applier;
+    private final Map<Integer, List<Meter>> backendMeters = new HashMap<>();
+    private volatile long[] verdicts = new long[Abi.STAT_MAX];
+
+    private MetricsServer(int port, DataPlane dataPlane, SnapshotApplier applier) throws IOException {
+        this.dataPlane = dataPlane;
+        this.applier = applier;
+        for (Abi.Stat stat : Abi.Stat.values()) {
+            FunctionCounter.builder("nodelb_packets", this, m -> m.verdicts[stat.value()])
+                    .description("Packets seen by the data plane, by verdict")
+                    .tag("verdict", stat.name().toLowerCase(java.util.Locale.ROOT)).register(registry);
+        }
+        Gauge.builder("nodelb_listeners", applier, a -> a.applied().listeners().size())
+                .description("Listeners programmed on this node").register(registry);
+        Gauge.builder("nodelb_backends", applier, a -> a.applied().backends().size())
+                .description("Backends programmed on this node").register(registry);
+        server = HttpServer.create(new InetSocketAddress(port), 0);
+        server.createContext("/metrics", this::scrape);
+        server.createContext("/healthz", ex -> respond(ex, 200, "ok\n"));
+        server.start();
+    }
+
+    public static MetricsServer start(int port, DataPlane dataPlane, SnapshotApplier applier) throws IOException {
+        return new MetricsServer(port, dataPlane, applier);
+    }
+
+    private synchronized void scrape(HttpExchange exchange) throws IOException {
+        long[] stats = dataPlane.packetStats();
+        verdicts = stats;
+        syncBackends(applier.applied().backends());
+        respond(exchange, 200, registry.scrape());
+    }
+
+    /** One set of counters per programmed backend; meters of removed backends go away. */
+    private void syncBackends(Map<Integer, Abi.Backend> backends) {
+        backendMeters.entrySet().removeIf(e -> {
+            if (backends.containsKey(e.getKey())) {
+                return false;
+            }
+            e.getValue().forEach(registry::remove);
+            return true;
+        });
+        backends.forEach((id, b) -> backendMeters.computeIfAbsent(id, i -> {
+            String name = b.address().getHostAddress() + ":" + b.port();
+            List<Meter> meters = new ArrayList<>();
+            meters.add(counter("nodelb_backend_packets", "Packets sent to the backend", name, i, DataPlane.BackendCounters::packets));
+            meters.add(counter("nodelb_backend_bytes", "Bytes sent to the backend", name, i, DataPlane.BackendCounters::bytes));
+            meters.add(counter("nodelb_backend_new_flows", "Flows the backend was selected for", name, i, DataPlane.BackendCounters::newFlows));
+            meters.add(counter("nodelb_backend_reply_packets", "Packets from the backend to clients", name, i, DataPlane.BackendCounters::replyPackets));
+            meters.add(counter("nodelb_backend_reply_bytes", "Bytes from the backend to clients", name, i, DataPlane.BackendCounters::replyBytes));
+            return meters;
+        }));
+    }
+
+    private Meter counter(String metric, String description, String backend, int id,
+                          ToDoubleFunction<DataPlane.BackendCounters> field) {
+        return FunctionCounter.builder(metric, dataPlane, dp -> field.applyAsDouble(dp.backendCounters(id)))
+                .description(description).tag("backend", backend).register(registry);
+    }
+
+    private static void respond(HttpExchange exchange, int status, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+        registry.close();
+    }
+}

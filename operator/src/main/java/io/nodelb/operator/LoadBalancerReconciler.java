@@ -1,0 +1,100 @@
+package io.nodelb.operator;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Node;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.nodelb.api.v1alpha1.LoadBalancer;
+import io.nodelb.api.v1alpha1.LoadBalancerStatus;
+import io.nodelb.model.compiler.ObjectKey;
+import java.time.Instant;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.Collectors;
+
+/**
+ * Feeds a LoadBalancer and the Nodes into the model and writes its status. The finalizer takes the
+ * LoadBalancer out of every node's snapshot before the object goes away.
+ */
+@ControllerConfiguration(name = "loadbalancer", finalizerName = LoadBalancerReconciler.FINALIZER)
+public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, Cleaner<LoadBalancer> {
+  public static final String FINALIZER = "nodelb.io/snapshots";
+
+  private final ClusterModel model;
+  private final EventRecorder events;
+  private final SimpleInboundEventSource<LoadBalancer> modelEvents = new SimpleInboundEventSource<>("model");
+  private InformerEventSource<Node, LoadBalancer> nodes;
+
+  public LoadBalancerReconciler(ClusterModel model, EventRecorder events) {
+    this.model = model;
+    this.events = events;
+    model.addListener(changes -> changes.loadBalancers().forEach(
+        k -> modelEvents.propagateEvent(TargetGroupReconciler.resourceId(k))));
+  }
+
+  @Override
+  public List<EventSource<?, LoadBalancer>> prepareEventSources(EventSourceContext<LoadBalancer> context) {
+    nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class, LoadBalancer.class)
+        .withName("nodes")
+        // Nodes change every few seconds (heartbeats); only labels and annotations matter here.
+        .withOnUpdateFilter((Node fresh, Node old) -> !Objects.equals(fresh.getMetadata().getLabels(), old.getMetadata().getLabels())
+            || !Objects.equals(fresh.getMetadata().getAnnotations(), old.getMetadata().getAnnotations()))
+        .withSecondaryToPrimaryMapper((Node n) -> context.getPrimaryCache().list()
+            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .build(), context);
+    return List.of(nodes, modelEvents);
+  }
+
+  @Override
+  public UpdateControl<LoadBalancer> reconcile(LoadBalancer lb, Context<LoadBalancer> context) {
+    ObjectKey key = ObjectKey.of(lb);
+    List<Node> currentNodes = nodes.list(n -> true).toList();
+    model.update(compiler -> {
+      compiler.replaceNodes(currentNodes);
+      compiler.putLoadBalancer(lb);
+    });
+    var problems = model.read(c -> c.problemsOf(key));
+    var answers = model.read(c -> c.nodesOf(key)).stream()
+        .map(node -> {
+          SnapshotStore.NodeState state = model.store().state(node);
+          return new StatusAggregator.NodeAnswer(node, state.answer(), state.error());
+        })
+        .toList();
+    LoadBalancerStatus previous = lb.getStatus();
+    return StatusAggregator.loadBalancer(lb, problems, answers, Instant.now())
+        .map(status -> {
+          recordTransitions(lb, previous == null ? List.of() : previous.conditions, status.conditions);
+          lb.setStatus(status);
+          return UpdateControl.patchStatus(lb);
+        })
+        .orElseGet(UpdateControl::noUpdate);
+  }
+
+  private void recordTransitions(LoadBalancer lb, List<Condition> before, List<Condition> after) {
+    for (Condition c : Conditions.transitions(before, after)) {
+      String message = c.getType() + "=" + c.getStatus() + ": " + c.getMessage();
+      if (Conditions.TRUE.equals(c.getStatus())) {
+        events.normal(lb, c.getReason(), message);
+      } else {
+        events.warning(lb, c.getReason(), message);
+      }
+    }
+  }
+
+  @Override
+  public DeleteControl cleanup(LoadBalancer lb, Context<LoadBalancer> context) {
+    model.update(compiler -> compiler.removeLoadBalancer(ObjectKey.of(lb)));
+    events.normal(lb, "Removed", "Removed from every node's snapshot.");
+    return DeleteControl.defaultDelete();
+  }
+}
