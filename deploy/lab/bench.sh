@@ -264,6 +264,7 @@ setup_ecmp-xdp() {
   for dev in n0 n1; do
     in_node ip link set dev "$dev" xdpdrv obj "$work/xdp_pass.bpf.o" sec xdp || fail "could not attach XDP to $dev"
   done
+  { echo "### ecmp-xdp: what is attached in the node"; in_node bpftool net show; echo; } >>"$raw_log"
 }
 teardown_ecmp-xdp() {
   local dev
@@ -379,6 +380,7 @@ EOF
     [ "$tries" -lt 300 ] || { sed 's/^/  agent: /' "$work/agent.log" >&2; fail "the agent did not program the data plane in 60 s"; }
     sleep 0.2
   done
+  { echo "### nodelb: agent output and what is attached in the node"; cat "$work/agent.log"; in_node bpftool net show; echo; } >>"$raw_log"
   url="http://$VIP/"; expect=$(all_backends)
 }
 teardown_nodelb() {
