@@ -420,6 +420,9 @@ node_is_plain() {
   in_node ip -o addr show dev lo | grep -q " $VIP/" && problems+=" $VIP on lo;"
   [ -z "$(in_node nft list ruleset)" ] || problems+=" nftables rules;"
   in_node bpftool net show 2>/dev/null | grep -qE '^(n0|n1)\(' && problems+=" XDP/TC programs on n0/n1;"
+  # bpftool 7.1 does not list tcx links; they live only as long as a process
+  # holds them or a pin does, and both are checked here.
+  [ ! -e "$pin_dir" ] || problems+=" pins under $pin_dir;"
   [ "$(in_node sysctl -n net.ipv4.fib_multipath_hash_policy)" = 0 ] || problems+=" multipath hash policy;"
   [ -z "$(ip netns pids "$node")" ] || problems+=" processes in the node namespace;"
   [ -z "$problems" ] || { echo "bench: after a mode the node still has:$problems" >&2; return 1; }
