@@ -23,7 +23,8 @@
 #   --conns    wrk connections per point, default 8,64,256
 #   --metrics  keepalive,close (default both)
 #   --duration measured seconds per point (default 5), --warmup seconds before (1)
-#   --rounds   repeat all modes N times, interleaved; the report shows medians
+#   --rounds   repeat all modes N times, interleaved (each round starts one mode
+#              later); the report shows medians
 #   --profile  also record a kernel+user CPU profile (perf, all CPUs) of every
 #              measured run: perf.data files and a summary next to the report.
 #              perf costs CPU itself: figures from a profiled run are not comparable.
@@ -540,7 +541,11 @@ in_node sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in "${modes[@]}"; do
+  # Each round starts one mode later, so slow drifts of the host's other load
+  # do not always fall on the same mode.
+  order=()
+  for i in "${!modes[@]}"; do order+=("${modes[$(( (i + round - 1) % ${#modes[@]} ))]}"); done
+  for mode in "${order[@]}"; do
     [ ! -e "$work/status.$mode" ] || continue
     echo "bench: round $round/$ROUNDS: $mode" >&2
     # In the background so that a signal to this script is handled at once.
