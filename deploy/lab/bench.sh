@@ -459,7 +459,7 @@ table_head() {
   echo "$line"; echo "$rule"
 }
 
-# kind: value | direct | ecmp | cpu
+# kind: value | cpu | a mode to divide by (direct, ecmp, ecmp-xdp)
 metric_table() {
   local metric=$1 kind=$2 mode c
   table_head
@@ -481,7 +481,7 @@ metric_table() {
           if [ "$err" -gt 0 ]; then
             if [ $((err * 1000)) -gt $((req * ERROR_LIMIT_PERMILLE)) ]; then cell+=" ✗ ($err errors)"; else cell+=" ($err err)"; fi
           fi ;;
-        direct|ecmp)
+        direct|ecmp|ecmp-xdp)
           base=$(point "$kind" "$metric" "$c" 6)
           cell=$([ -n "$base" ] && awk -v v="$v" -v b="$base" 'BEGIN { printf "%.2f", v / b }' || echo –) ;;
         cpu) cell=$(point "$mode" "$metric" "$c" 8) ;;
@@ -516,6 +516,10 @@ report() {
     metric_table "$metric" value
     if has_mode direct; then echo; echo "Ratio to direct:"; echo; metric_table "$metric" direct; fi
     if has_mode ecmp; then echo; echo "Ratio to ecmp:"; echo; metric_table "$metric" ecmp; fi
+    if has_mode ecmp-xdp && has_mode nodelb; then
+      echo; echo "Ratio to ecmp-xdp (what nodelb's programs cost beyond attaching XDP to these veths):"; echo
+      metric_table "$metric" ecmp-xdp
+    fi
     echo; echo "CPU-µs per request (whole machine):"; echo; metric_table "$metric" cpu
   done
   local mode shown=""
