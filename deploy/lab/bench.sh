@@ -150,9 +150,24 @@ fail() {
 # Busy and total CPU ticks of all CPUs (busy = user+nice+system+irq+softirq+steal).
 cpu_ticks() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
 
+# CPU ticks used so far by the lab's long-running processes (all that runs in its
+# namespaces: nginx, haproxy, the agent) and by the ksoftirqd threads. With tick
+# accounting, softirq work done in a process's context (most packet processing
+# here) is charged to that process, so this follows the lab's cost and not the
+# host's other work.
+lab_process_ticks() {
+  local n p
+  {
+    for n in $(ip netns list | awk '{ print $1 }' | grep "^nlb-$id-"); do ip netns pids "$n"; done
+    pgrep '^ksoftirqd/' || true
+  } | while read -r p; do cat "/proc/$p/stat" 2>/dev/null || true; done \
+    | awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }'
+}
+
 # One measured point: a warm-up, then wrk with CPU sampled around it.
-# Appends "round mode metric conns requests req/s errors cpu_us_per_req busy% p99 background%"
-# to results; background% is how busy the host was in the second before the warm-up.
+# Appends "round mode metric conns requests req/s errors host_cpu_us_per_req busy% p99
+# background% lab_cpu_us_per_req" to results; background% is how busy the host was
+# in an idle second before the point.
 measure() {
   local round=$1 mode=$2 metric=$3 c=$4 url=$5
   local -a args=(-t "$THREADS" -c "$c" --timeout 2s)
@@ -172,15 +187,21 @@ measure() {
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  local lab_before lab_after
+  lab_before=$(lab_process_ticks)
   before=$(cpu_ticks)
-  out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" wrk "${args[@]}" --latency -d "${DURATION}s" "$url") \
+  # bash's `times` after wrk gives the CPU time wrk used (its last line).
+  out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" \
+    bash -c 'wrk "$@"; rc=$?; times; exit $rc' wrk "${args[@]}" --latency -d "${DURATION}s" "$url") \
     || { echo "$out" >&2; fail "wrk against $url failed or hung"; }
   after=$(cpu_ticks)
+  lab_after=$(lab_process_ticks)
   [ -z "$perf_pid" ] || { wait "$perf_pid" || true; profile_summary "$perf_data" "$mode $metric c=$c round $round"; }
   { echo "### round $round $mode $metric c=$c $url"; echo "$out"; echo; } >>"$raw_log"
   local line
   line=$(awk -v round="$round" -v mode="$mode" -v metric="$metric" -v c="$c" -v hz="$hz" -v bg="$background" \
-    -v before="$before" -v after="$after" '
+    -v before="$before" -v after="$after" -v lab="$((lab_after - lab_before))" '
+    /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ { split($1, u, "m"); split($2, k, "m"); wrk_s = 60 * u[1] + u[2] + 60 * k[1] + k[2] }
     /requests in/ { req = $1 }
     /Socket errors/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
     /Non-2xx or 3xx/ { err += $5 }
@@ -190,14 +211,15 @@ measure() {
       split(before, b, " "); split(after, a, " ")
       busy = a[1] - b[1]; total = a[2] - b[2]
       if (req == "" || rps == "" || req == 0) { print "none"; exit }
-      printf "%s %s %s %s %d %.0f %d %.1f %.0f %s %s\n", round, mode, metric, c, req, rps, err,
-        busy * 1e6 / hz / req, (total ? 100 * busy / total : 0), (p99 == "" ? "-" : p99), bg
+      printf "%s %s %s %s %d %.0f %d %.1f %.0f %s %s %.1f\n", round, mode, metric, c, req, rps, err,
+        busy * 1e6 / hz / req, (total ? 100 * busy / total : 0), (p99 == "" ? "-" : p99), bg,
+        (lab / hz + wrk_s) * 1e6 / req
     }' <<<"$out")
   [ "$line" != none ] || { echo "$out" >&2; fail "could not read wrk's summary"; }
   echo "$line" >>"$work/results"
-  read -r _ _ _ _ req rps err cpu busy p99 _ <<<"$line"
-  printf 'bench:   %-8s %-9s c=%-4s %8s req/s  %6s CPU-us/req  busy %3s%%  p99 %-8s errors %-3s host busy before %s%%\n' \
-    "$mode" "$metric" "$c" "$rps" "$cpu" "$busy" "$p99" "$err" "$background" >&2
+  read -r _ _ _ _ req rps err cpu busy p99 _ labcpu <<<"$line"
+  printf 'bench:   %-8s %-9s c=%-4s %7s req/s  CPU-us/req: lab %6s, host %6s  busy %3s%%  p99 %-8s errors %-3s host busy before %s%%\n' \
+    "$mode" "$metric" "$c" "$rps" "$labcpu" "$cpu" "$busy" "$p99" "$err" "$background" >&2
 }
 
 # Where the CPU went during one point. Only the lab's commands count (network
@@ -448,7 +470,8 @@ run_mode() {
 # Median of the numbers on stdin ("" when there are none).
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-# Column $4 (1-based, of: round mode metric conns requests rps errors cpu busy p99 background)
+# Column $4 (1-based, of: round mode metric conns requests rps errors host-cpu busy p99
+# background lab-cpu)
 # for one point, median over rounds.
 point() { awk -v m="$1" -v t="$2" -v c="$3" -v f="$4" '$2 == m && $3 == t && $4 == c { print $f }' "$work/results" | median; }
 point_sum() { awk -v m="$1" -v t="$2" -v c="$3" -v f="$4" '$2 == m && $3 == t && $4 == c { s += $f; n++ } END { if (n) print s }' "$work/results"; }
@@ -485,6 +508,7 @@ metric_table() {
           base=$(point "$kind" "$metric" "$c" 6)
           cell=$([ -n "$base" ] && awk -v v="$v" -v b="$base" 'BEGIN { printf "%.2f", v / b }' || echo –) ;;
         cpu) cell=$(point "$mode" "$metric" "$c" 8) ;;
+        labcpu) cell=$(point "$mode" "$metric" "$c" 12) ;;
       esac
       line+=" $cell |"
     done
@@ -502,8 +526,10 @@ report() {
     "$(nginx -v 2>&1 | sed 's/^nginx version: //')$(command -v haproxy >/dev/null && echo "; $(haproxy -v | head -n1 | cut -d' ' -f1-3)")"
   echo "- each point: wrk -t$THREADS --timeout 2s, ${WARMUP} s warm-up then ${DURATION} s measured;" \
     "$ROUNDS round(s), median shown; HTTP GET / answered by nginx with 4 bytes"
-  echo "- CPU: busy ticks of all CPUs from /proc/stat (user+nice+system+irq+softirq+steal) around" \
-    "the measured run, divided by the requests; includes wrk, nginx and the host's other work"
+  echo "- CPU per request, two ways: (lab) user+system time of every process in the lab's namespaces" \
+    "and of ksoftirqd (/proc/PID/stat) plus wrk's own (bash times); softirq work is charged to the" \
+    "process it interrupts, so this is the lab's cost; (whole machine) busy ticks of all CPUs from" \
+    "/proc/stat (user+nice+system+irq+softirq+steal), which includes the host's other work"
   echo "- load average (1/5/15 min) before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- host CPU busy in the idle second before each point (other work on the machine):" \
     "$(awk '{ print $11 }' "$work/results" | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "min %s%%, median %s%%, max %s%%", v[1], v[int((NR + 1) / 2)], v[NR] }')"
@@ -520,7 +546,10 @@ report() {
       echo; echo "Ratio to ecmp-xdp (what nodelb's programs cost beyond attaching XDP to these veths):"; echo
       metric_table "$metric" ecmp-xdp
     fi
-    echo; echo "CPU-µs per request (whole machine):"; echo; metric_table "$metric" cpu
+    echo; echo "CPU-µs per request, the lab's processes (wrk, nginx, haproxy or the agent, ksoftirqd):"; echo
+    metric_table "$metric" labcpu
+    echo; echo "CPU-µs per request, whole machine (includes the host's other work):"; echo
+    metric_table "$metric" cpu
   done
   local mode shown=""
   for mode in "${modes[@]}"; do
