@@ -410,6 +410,7 @@ teardown_nodelb() {
   if [ -n "$agent_pid" ]; then
     stop_pid "$agent_pid" TERM 15
     agent_pid=""
+    { echo "### nodelb: agent output at the end"; cat "$work/agent.log"; echo; } >>"$raw_log"
   fi
   # SIGTERM leaves the pinned data plane running for a next agent (by design);
   # the benchmark wants it gone: unpinning drops the links, and anything attached
