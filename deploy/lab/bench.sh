@@ -187,7 +187,8 @@ measure() {
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  local lab_before lab_after
+  local lab_before lab_after time_wait
+  time_wait=$(in_client ss -Htan state time-wait | wc -l)
   lab_before=$(lab_process_ticks)
   before=$(cpu_ticks)
   # bash's `times` after wrk gives the CPU time wrk used (its last line).
@@ -197,7 +198,7 @@ measure() {
   after=$(cpu_ticks)
   lab_after=$(lab_process_ticks)
   [ -z "$perf_pid" ] || { wait "$perf_pid" || true; profile_summary "$perf_data" "$mode $metric c=$c round $round"; }
-  { echo "### round $round $mode $metric c=$c $url"; echo "$out"; echo; } >>"$raw_log"
+  { echo "### round $round $mode $metric c=$c $url (client TIME_WAIT sockets before: $time_wait)"; echo "$out"; echo; } >>"$raw_log"
   local line
   line=$(awk -v round="$round" -v mode="$mode" -v metric="$metric" -v c="$c" -v hz="$hz" -v bg="$background" \
     -v before="$before" -v after="$after" -v lab="$((lab_after - lab_before))" '
@@ -568,9 +569,16 @@ report() {
 echo "bench: lab $id (3 backends), modes $MODES, concurrency $CONNS, ${DURATION} s per point" >&2
 "$lab" up "$id" "$BACKEND_COUNT" >/dev/null
 "$lab" servers "$id"
-# Many short connections: room for ports (the node's ports matter for haproxy).
-in_client sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
-in_node sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+# Many short connections. wrk often closes first, so the client keeps a
+# TIME_WAIT socket per connection for 60 s; all modes but direct and ecmp reach
+# the same 10.1.1.1:80, so without reuse a mode inherits the previous modes'
+# TIME_WAITs, runs out of ports and burns its CPU in connect()'s port search
+# (__inet_hash_connect). tcp_tw_reuse=1 lets connect() take over a TIME_WAIT
+# port older than 1 s, as any load generator must.
+for n in "$client" "$node"; do
+  ip netns exec "$n" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+  ip netns exec "$n" sysctl -qw net.ipv4.tcp_tw_reuse=1
+done
 : >"$work/results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
