@@ -265,8 +265,17 @@ verify() {
 
 all_backends() { local k s=""; for k in $(seq 1 "$BACKEND_COUNT"); do s+="be$k "; done; echo "${s% }"; }
 
-setup_direct() { url="http://10.1.2.11:8080/"; expect="be1"; }
-teardown_direct() { :; }
+# direct reaches be1 from the client's second address: the DNAT modes reach be1
+# on the same address and port from 10.1.0.2, and be1 keeps their connections in
+# TIME_WAIT for 60 s. A new SYN on such a 4-tuple from a socket whose timestamps
+# come from another clock (Linux offsets them per address pair) is not accepted
+# and waits out a 1 s retransmission: direct right after nodelb or iptables was
+# bound by those waits, not by the CPU.
+setup_direct() {
+  in_client ip route add 10.1.2.0/24 via 10.1.0.1 src 10.1.0.3
+  url="http://10.1.2.11:8080/"; expect="be1"
+}
+teardown_direct() { in_client ip route del 10.1.2.0/24 2>/dev/null || true; }
 
 setup_ecmp() {
   in_node sysctl -qw net.ipv4.fib_multipath_hash_policy=1
@@ -442,6 +451,7 @@ stop_pid() {
 node_is_plain() {
   local problems=""
   [ -z "$(in_node ip route show "$VIP/32")" ] || problems+=" route to $VIP;"
+  [ -z "$(in_client ip route show 10.1.2.0/24)" ] || problems+=" the client's route for direct;"
   in_node ip -o addr show dev lo | grep -q " $VIP/" && problems+=" $VIP on lo;"
   [ -z "$(in_node nft list ruleset)" ] || problems+=" nftables rules;"
   in_node bpftool net show 2>/dev/null | grep -qE '^(n0|n1)\(' && problems+=" XDP/TC programs on n0/n1;"
