@@ -87,6 +87,17 @@ struct nlb_group {
 	__u32 backends; /* backends in the table; 0 => new flows are dropped and counted */
 };
 
+/*
+ * nlb_timeouts (array, by listener id): how long a flow of that listener may stay
+ * idle, per state, in nanoseconds; 0 means the built-in default (cfg_timeout_*).
+ * Read with every packet, so a change applies to the listener's open flows too.
+ */
+struct nlb_timeouts {
+	__u64 established_ns;
+	__u64 closing_ns;
+	__u64 udp_ns;
+};
+
 /* nlb_backends (array, by backend id). */
 struct nlb_backend {
 	union nlb_addr addr;

@@ -15,7 +15,10 @@
 /* Slots per group in nlb_tables; must match the tables the agent writes. */
 const volatile __u32 cfg_table_size = NLB_TABLE_SIZE;
 
-/* Idle time after which a forward conntrack entry no longer pins its backend. */
+/*
+ * Idle time after which a forward conntrack entry no longer pins its backend: the
+ * defaults for listeners that set none in nlb_timeouts (SYN is never per listener).
+ */
 const volatile __u64 cfg_timeout_syn_ns = 30 * NLB_NS_PER_SEC;
 const volatile __u64 cfg_timeout_established_ns = 900 * NLB_NS_PER_SEC;
 const volatile __u64 cfg_timeout_closing_ns = 10 * NLB_NS_PER_SEC;

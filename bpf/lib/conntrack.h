@@ -36,25 +36,35 @@ static __always_inline void nlb_ct_key_of(const struct nlb_packet *p, struct nlb
 	k->family = p->family;
 }
 
-/* How long an entry in this state may stay idle. */
-static __always_inline __u64 ct_timeout(__u8 state)
+/* The listener's setting if it has one, else the built-in default. */
+static __always_inline __u64 or_default(__u64 set, __u64 dflt)
 {
-	switch (state) {
-	case NLB_CT_SYN:
+	return set ? set : dflt;
+}
+
+/* How long this entry may stay idle in its state: its listener's setting, else the default. */
+static __always_inline __u64 ct_timeout(const struct nlb_ct_entry *e)
+{
+	__u32 listener = e->listener;
+	const struct nlb_timeouts *t;
+
+	if (e->state == NLB_CT_SYN)
 		return cfg_timeout_syn_ns;
+	t = bpf_map_lookup_elem(&nlb_timeouts, &listener);
+	switch (e->state) {
 	case NLB_CT_ESTABLISHED:
-		return cfg_timeout_established_ns;
+		return or_default(t ? t->established_ns : 0, cfg_timeout_established_ns);
 	case NLB_CT_CLOSING:
-		return cfg_timeout_closing_ns;
+		return or_default(t ? t->closing_ns : 0, cfg_timeout_closing_ns);
 	default:
-		return cfg_timeout_udp_ns;
+		return or_default(t ? t->udp_ns : 0, cfg_timeout_udp_ns);
 	}
 }
 
 /* Whether the entry has been idle no longer than its state allows. Signed: another CPU may be ahead of now. */
 static __always_inline int ct_is_live(const struct nlb_ct_entry *e, __u64 now)
 {
-	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout(e->state);
+	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout(e);
 }
 
 static __always_inline int tcp_is_opening_syn(__u8 tcp_flags)

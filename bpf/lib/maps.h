@@ -20,6 +20,14 @@ struct {
 	__type(value, struct nlb_listener);
 } nlb_listeners SEC(".maps");
 
+/* Idle timeouts per listener id; zeros fall back to the built-in defaults. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_LISTENERS);
+	__type(key, __u32);
+	__type(value, struct nlb_timeouts);
+} nlb_timeouts SEC(".maps");
+
 /* Source-prefix routes per listener: longest (listener id, client prefix) -> group. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -12,6 +12,7 @@ struct nlb_listener probe_listener;
 struct nlb_route_key probe_route_key;
 struct nlb_route probe_route;
 struct nlb_group probe_group;
+struct nlb_timeouts probe_timeouts;
 struct nlb_backend probe_backend;
 struct nlb_backend_stats probe_backend_stats;
 struct nlb_ct_key probe_ct_key;

@@ -53,6 +53,6 @@ public class LoadBalancerSpec {
   @JsonPropertyDescription("Where traffic enters: one entry per (address, port, protocol).")
   public List<ListenerSpec> listeners = new ArrayList<>();
 
-  @JsonPropertyDescription("How long idle connections are remembered; unset fields use the agent's defaults.")
+  @JsonPropertyDescription("How long idle flows keep their backend, per state; unset fields use the defaults. A change applies to open flows too.")
   public IdleTimeouts idleTimeouts;
 }

@@ -320,6 +320,31 @@ public final class Abi {
         }
     }
 
+    /**
+     * struct nlb_timeouts: value of nlb_timeouts (array by listener id), idle times in
+     * nanoseconds; 0 leaves that state at the built-in default.
+     */
+    public record Timeouts(long establishedNs, long closingNs, long udpNs) {
+        public static final Timeouts DEFAULTS = new Timeouts(0, 0, 0);
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_LONG.withName("established_ns"),
+                JAVA_LONG.withName("closing_ns"),
+                JAVA_LONG.withName("udp_ns")).withName("nlb_timeouts");
+        private static final long ESTABLISHED_AT = at(LAYOUT, "established_ns");
+        private static final long CLOSING_AT = at(LAYOUT, "closing_ns");
+        private static final long UDP_AT = at(LAYOUT, "udp_ns");
+
+        public void writeTo(MemorySegment value) {
+            value.set(U64, ESTABLISHED_AT, establishedNs);
+            value.set(U64, CLOSING_AT, closingNs);
+            value.set(U64, UDP_AT, udpNs);
+        }
+
+        public static Timeouts readFrom(MemorySegment value) {
+            return new Timeouts(value.get(U64, ESTABLISHED_AT), value.get(U64, CLOSING_AT), value.get(U64, UDP_AT));
+        }
+    }
+
     /** struct nlb_backend: value of nlb_backends (array by backend id). */
     public record Backend(InetAddress address, int port) {
         public static final StructLayout LAYOUT = structLayout(
@@ -536,6 +561,7 @@ public final class Abi {
                 RouteKey.LAYOUT,
                 Route.LAYOUT,
                 Group.LAYOUT,
+                Timeouts.LAYOUT,
                 Backend.LAYOUT,
                 BackendStats.LAYOUT,
                 CtKey.LAYOUT,

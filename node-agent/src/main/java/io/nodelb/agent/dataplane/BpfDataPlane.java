@@ -33,7 +33,7 @@ public final class BpfDataPlane implements DataPlane {
     public static final String XDP_PROGRAM = "nlb_xdp";
     public static final String TC_PROGRAM = "nlb_tc_egress";
     /** Every map of maps.h; both objects use the same instances. */
-    static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_groups", "nlb_tables",
+    static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
 
     private final Path pinDirectory;
@@ -384,6 +384,16 @@ public final class BpfDataPlane implements DataPlane {
         @Override
         public void deleteRoute(Abi.RouteKey key) {
             delete("nlb_routes", key::writeTo);
+        }
+
+        @Override
+        public void putTimeouts(int listener, Abi.Timeouts timeouts) {
+            put("nlb_timeouts", index(listener), timeouts::writeTo);
+        }
+
+        @Override
+        public void deleteTimeouts(int listener) {
+            put("nlb_timeouts", index(listener), Maps::zero);
         }
 
         @Override

@@ -24,6 +24,12 @@ public interface DataPlaneMaps {
 
     void deleteRoute(Abi.RouteKey key);
 
+    /** A listener's idle timeouts, by listener id. */
+    void putTimeouts(int listener, Abi.Timeouts timeouts);
+
+    /** Back to the data plane's default timeouts. */
+    void deleteTimeouts(int listener);
+
     void putListener(Abi.ListenerKey key, Abi.Listener listener);
 
     void deleteListener(Abi.ListenerKey key);

@@ -4,6 +4,7 @@ import io.nodelb.agent.bpf.Abi;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.IdleTimeouts;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
@@ -22,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Everything the BPF maps must contain for one snapshot on this node: the pure
@@ -31,6 +33,7 @@ import java.util.TreeSet;
 public record DesiredState(
         Map<Abi.ListenerKey, Abi.Listener> listeners,
         Map<Abi.RouteKey, Integer> routes,
+        Map<Integer, Abi.Timeouts> timeouts,
         Map<Integer, Abi.Group> groups,
         Map<Integer, int[]> tables,
         Map<Integer, Abi.Backend> backends,
@@ -39,7 +42,7 @@ public record DesiredState(
         Set<String> interfaces) {
 
     static DesiredState empty() {
-        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
+        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
                 new PortFilter(), new PortFilter(), Set.of());
     }
 
@@ -174,6 +177,7 @@ public record DesiredState(
 
         Map<Abi.ListenerKey, Abi.Listener> listeners = new LinkedHashMap<>();
         Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
+        Map<Integer, Abi.Timeouts> timeouts = new LinkedHashMap<>();
         PortFilter ingress = new PortFilter();
         Set<String> interfaces = new TreeSet<>();
         Set<String> liveListeners = new HashSet<>();
@@ -211,6 +215,7 @@ public record DesiredState(
                     : List.of(address(l.getAddress().toByteArray(), where + " address"));
             boolean fullNat = l.getNatMode() == NatMode.FULL_NAT;
             anyFullNat |= fullNat;
+            Abi.Timeouts idle = timeouts(l.getIdleTimeouts());
             for (InetAddress vip : vips) {
                 String listenerName = l.getName() + "@" + vip.getHostAddress();
                 int listenerId = ids.listeners.idFor(listenerName);
@@ -238,6 +243,9 @@ public record DesiredState(
                     throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
                             + " is already taken by another listener");
                 }
+                if (!idle.equals(Abi.Timeouts.DEFAULTS)) {
+                    timeouts.put(listenerId, idle);
+                }
                 ingress.add(l.getPort());
             }
         }
@@ -247,7 +255,15 @@ public record DesiredState(
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);
         ids.backends.retainOnly(liveBackends);
-        return new DesiredState(listeners, routes, groups, tables, backends, ingress, egress, interfaces);
+        return new DesiredState(listeners, routes, timeouts, groups, tables, backends, ingress, egress, interfaces);
+    }
+
+    /** The listener's idle timeouts in nanoseconds; 0 (unset) keeps the data plane's default. */
+    private static Abi.Timeouts timeouts(IdleTimeouts t) {
+        return new Abi.Timeouts(
+                TimeUnit.SECONDS.toNanos(Integer.toUnsignedLong(t.getTcpEstablishedSeconds())),
+                TimeUnit.SECONDS.toNanos(Integer.toUnsignedLong(t.getTcpClosingSeconds())),
+                TimeUnit.SECONDS.toNanos(Integer.toUnsignedLong(t.getUdpSeconds())));
     }
 
     /** How a backend is named in ids, metrics and logs: {@code 10.0.0.2:8080} or {@code [fd00::2]:8080}. */

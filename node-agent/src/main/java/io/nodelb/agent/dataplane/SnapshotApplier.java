@@ -72,7 +72,7 @@ public final class SnapshotApplier {
 
     /** Rewrites every map from {@code from} to {@code to}, touching only what differs. */
     static void transition(DataPlaneMaps maps, DesiredState from, DesiredState to) {
-        // 1. make: backends, then tables and groups, then routes and listeners, then the port filters.
+        // 1. make: backends, then tables and groups, then routes, timeouts and listeners, then the port filters.
         to.backends().forEach((id, b) -> {
             if (!b.equals(from.backends().get(id))) {
                 maps.putBackend(id, b);
@@ -81,6 +81,7 @@ public final class SnapshotApplier {
         to.tables().forEach((group, table) -> writeTableDiff(maps, group, from.tables().get(group), table));
         putChanged(to.groups(), from.groups(), maps::putGroup);
         putChanged(to.routes(), from.routes(), maps::putRoute);
+        putChanged(to.timeouts(), from.timeouts(), maps::putTimeouts);
         putChanged(to.listeners(), from.listeners(), maps::putListener);
         // A port stays open while either state needs it, until the break step below.
         writePorts(maps, PortFilter.Direction.INGRESS, from.ingressPorts(), to.ingressPorts(), true);
@@ -89,6 +90,7 @@ public final class SnapshotApplier {
         // 2. break: what only the old state had, from the entry points inwards.
         from.listeners().keySet().stream().filter(k -> !to.listeners().containsKey(k)).forEach(maps::deleteListener);
         from.routes().keySet().stream().filter(k -> !to.routes().containsKey(k)).forEach(maps::deleteRoute);
+        from.timeouts().keySet().stream().filter(k -> !to.timeouts().containsKey(k)).forEach(maps::deleteTimeouts);
         from.groups().keySet().stream().filter(k -> !to.groups().containsKey(k)).forEach(maps::deleteGroup);
         writePorts(maps, PortFilter.Direction.INGRESS, from.ingressPorts(), to.ingressPorts(), false);
         writePorts(maps, PortFilter.Direction.EGRESS, from.egressPorts(), to.egressPorts(), false);
@@ -152,6 +154,8 @@ public final class SnapshotApplier {
         @Override public void deleteGroup(int id) { writes++; delegate.deleteGroup(id); }
         @Override public void putRoute(Abi.RouteKey k, int g) { writes++; delegate.putRoute(k, g); }
         @Override public void deleteRoute(Abi.RouteKey k) { writes++; delegate.deleteRoute(k); }
+        @Override public void putTimeouts(int id, Abi.Timeouts t) { writes++; delegate.putTimeouts(id, t); }
+        @Override public void deleteTimeouts(int id) { writes++; delegate.deleteTimeouts(id); }
         @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { writes++; delegate.putListener(k, l); }
         @Override public void deleteListener(Abi.ListenerKey k) { writes++; delegate.deleteListener(k); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { writes++; delegate.putPortWord(d, w, bits); }

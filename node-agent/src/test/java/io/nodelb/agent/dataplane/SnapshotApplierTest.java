@@ -9,6 +9,7 @@ import io.nodelb.agent.dataplane.DesiredState.Limits;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.IdleTimeouts;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
@@ -94,6 +95,23 @@ class SnapshotApplierTest {
         applier.apply(snapshot(group("web",
                 backend("10.0.0.2", 8080, 1).toBuilder().setState(BackendState.DRAINING).build(), fallback)));
         assertThat(slotShare(maps.tables.values().iterator().next())).containsOnlyKeys(fallbackId);
+    }
+
+    @Test
+    void listenerIdleTimeoutsAreWrittenByListenerIdAndRemovedWithTheSetting() {
+        NodeSnapshot plain = snapshot(group("web", backend("10.0.0.2", 8080, 1)));
+        applier.apply(plain);
+        assertThat(maps.timeouts).isEmpty();
+
+        applier.apply(plain.toBuilder().setListeners(0, listener().toBuilder()
+                .setIdleTimeouts(IdleTimeouts.newBuilder().setTcpEstablishedSeconds(7200).setUdpSeconds(5))).build());
+        int id = maps.listeners.values().iterator().next().id();
+        assertThat(maps.timeouts).containsOnlyKeys(id);
+        assertThat(maps.timeouts.get(id)).isEqualTo(new Abi.Timeouts(7_200_000_000_000L, 0, 5_000_000_000L));
+
+        applier.apply(plain);
+        assertThat(maps.timeouts).isEmpty();
+        assertThat(maps.log).contains("deleteTimeouts " + id);
     }
 
     @Test

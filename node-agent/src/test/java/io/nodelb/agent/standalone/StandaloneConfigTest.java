@@ -55,6 +55,20 @@ class StandaloneConfigTest {
     }
 
     @Test
+    void idleTimeoutsReachTheListenerInWholeSecondsAndUnsetStaysZero() throws Exception {
+        String withTimeouts = BALANCER.replace("  natMode: FullNAT\n",
+                "  natMode: FullNAT\n  idleTimeouts: {tcpEstablished: 2h, udp: 1500ms}\n");
+        assertThat(withTimeouts).isNotEqualTo(BALANCER);
+        NodeSnapshot s = StandaloneAgent.snapshotOf(write(GROUP + "---\n" + withTimeouts), "node-1");
+
+        assertThat(s.getListenersList()).singleElement().satisfies(l -> {
+            assertThat(l.getIdleTimeouts().getTcpEstablishedSeconds()).isEqualTo(7200);
+            assertThat(l.getIdleTimeouts().getTcpClosingSeconds()).isZero();
+            assertThat(l.getIdleTimeouts().getUdpSeconds()).as("rounded up").isEqualTo(2);
+        });
+    }
+
+    @Test
     void theSameFileGivesTheSameVersion() throws Exception {
         Path a = write(GROUP + "---\n" + BALANCER);
         Path b = dir.resolve("reordered.yaml");

@@ -159,6 +159,20 @@ final class LoadedDataPlane implements AutoCloseable {
         return dataPlane.map(name);
     }
 
+    /** A listener's idle timeouts as the kernel holds them (zeros: the defaults). */
+    Abi.Timeouts timeouts(Abi.Listener listener) {
+        BpfMap map = dataPlane.map("nlb_timeouts");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = map.allocateKey(arena);
+            MemorySegment value = map.allocateValue(arena);
+            key.set(ValueLayout.JAVA_INT, 0, listener.id());
+            if (!map.lookup(key, value)) {
+                throw new AssertionError("no nlb_timeouts slot for listener id " + listener.id());
+            }
+            return Abi.Timeouts.readFrom(value);
+        }
+    }
+
     /** Every conntrack entry, read from the map. */
     Map<Abi.CtKey, Abi.CtEntry> conntrack() {
         Map<Abi.CtKey, Abi.CtEntry> entries = new LinkedHashMap<>();
