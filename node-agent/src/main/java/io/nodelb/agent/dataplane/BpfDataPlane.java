@@ -32,6 +32,8 @@ public final class BpfDataPlane implements DataPlane {
     public static final String TC_OBJECT = "io/nodelb/bpf/tc_lb.bpf.o";
     public static final String XDP_PROGRAM = "nlb_xdp";
     public static final String TC_PROGRAM = "nlb_tc_egress";
+    private static final System.Logger LOG = System.getLogger(BpfDataPlane.class.getName());
+    private static final Path RESERVED_PORTS = Path.of("/proc/sys/net/ipv4/ip_local_reserved_ports");
     /** Every map of maps.h; both objects use the same instances. */
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
@@ -44,6 +46,8 @@ public final class BpfDataPlane implements DataPlane {
     private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
     /** Sysctls of each attached interface before we changed them, to put back on detach. */
     private final Map<String, Map<String, String>> sysctlsBefore = new LinkedHashMap<>();
+    /** ip_local_reserved_ports before we added the FullNAT port range; null while we added nothing. */
+    private String reservedPortsBefore;
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
@@ -159,6 +163,7 @@ public final class BpfDataPlane implements DataPlane {
             }
             links.put(ifname, attached);
             sysctlsBefore.put(ifname, relaxForNat(ifname));
+            reserveNatPorts();
         }
         for (String ifname : List.copyOf(links.keySet())) {
             if (!interfaces.contains(ifname)) {
@@ -187,6 +192,42 @@ public final class BpfDataPlane implements DataPlane {
             before.put("rp_filter", sysctl(ifname, "rp_filter", "2"));
         }
         return before;
+    }
+
+    /**
+     * Keeps this node's own connections off the FullNAT source ports: a local socket on one
+     * of them could share its 5-tuple with a translated flow, whose reply entry would then
+     * take the socket's packets. Reserved ports are skipped by ephemeral port allocation
+     * only; an explicit bind still works.
+     */
+    private void reserveNatPorts() {
+        if (reservedPortsBefore != null) {
+            return;
+        }
+        try {
+            String before = Files.readString(RESERVED_PORTS).strip();
+            if (!PortRanges.covers(before, limits.snatPortMin(), limits.snatPortMax())) {
+                String range = limits.snatPortMin() + "-" + limits.snatPortMax();
+                Files.writeString(RESERVED_PORTS, before.isEmpty() ? range : before + "," + range);
+                reservedPortsBefore = before;
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot reserve the FullNAT source ports "
+                    + limits.snatPortMin() + "-" + limits.snatPortMax() + " in " + RESERVED_PORTS
+                    + " (" + e.getMessage() + "); local connections may take them");
+        }
+    }
+
+    private void releaseNatPorts() {
+        if (reservedPortsBefore != null) {
+            try {
+                // An empty write is ignored; a newline clears the list.
+                Files.writeString(RESERVED_PORTS, reservedPortsBefore + "\n");
+            } catch (IOException e) {
+                // The namespace is gone, and the setting with it.
+            }
+            reservedPortsBefore = null;
+        }
     }
 
     private static void restore(String ifname, Map<String, String> before) {
@@ -287,6 +328,7 @@ public final class BpfDataPlane implements DataPlane {
             restore(attached.getKey(), sysctlsBefore.get(attached.getKey()));
         }
         links.clear();
+        releaseNatPorts();
         for (BpfMap map : maps.values()) {
             try {
                 map.unpin();

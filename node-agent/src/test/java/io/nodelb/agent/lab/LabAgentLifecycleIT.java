@@ -69,8 +69,12 @@ class LabAgentLifecycleIT {
 
     @Test
     void aGoodFileAttachesAndSigtermTakesEverythingAway() throws Exception {
+        String reservedBefore = reservedPorts();
         Agent agent = LAB.startAgent(GOOD);
         List<Integer> links = LAB.pinnedLinkIds();
+
+        assertThat(reservedPorts()).as("the node's reserved ports while the agent runs")
+                .isEqualTo(reservedBefore.isEmpty() ? "61000-65535" : reservedBefore + ",61000-65535");
 
         assertThat(LAB.hasXdp("n0")).as("XDP on n0").isTrue();
         assertThat(LAB.hasXdp("n1")).as("XDP on n1").isTrue();
@@ -85,9 +89,15 @@ class LabAgentLifecycleIT {
         assertThat(LAB.hasXdp("n1")).as("XDP on n1 after SIGTERM").isFalse();
         assertThat(LAB.pinPath()).as("pin directory after SIGTERM").doesNotExist();
         assertThat(Lab.linksStillThere(links)).as("BPF links still in the kernel after SIGTERM").isEmpty();
+        assertThat(reservedPorts()).as("the node's reserved ports after SIGTERM").isEqualTo(reservedBefore);
         // Nothing translates the VIP any more: the node has no route for it.
         assertThatThrownBy(() -> LAB.client().call(
                 () -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/")))
                 .isInstanceOf(IOException.class);
+    }
+
+    /** The node namespace's net.ipv4.ip_local_reserved_ports: the agent keeps local sockets off its FullNAT ports. */
+    private static String reservedPorts() throws Exception {
+        return LAB.exec(LAB.node(), "sysctl", "-n", "net.ipv4.ip_local_reserved_ports").strip();
     }
 }
