@@ -36,6 +36,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 lab="$top/deploy/lab/lab.sh"
+# shellcheck source=agent.sh
+source "$top/deploy/lab/agent.sh"
 
 MODES=direct,ecmp,ecmp-xdp,iptables,haproxy,nodelb
 CONNS=8,64,256
@@ -401,18 +403,7 @@ spec:
   - {name: http, address: $VIP, port: 80, protocol: TCP, targetGroup: web}
 EOF
   } >"$work/nodelb.yaml"
-  # Not ip netns exec: it remounts /sys, and the agent must see the real bpffs.
-  # nsenter and bin/nodelb-agent both exec, so $! is the JVM's PID.
-  nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$work/nodelb.yaml" \
-    --pin-path "$pin_dir" >"$work/agent.log" 2>&1 &
-  agent_pid=$!
-  local tries=0
-  until grep -q "programmed version" "$work/agent.log"; do
-    kill -0 "$agent_pid" 2>/dev/null || { sed 's/^/  agent: /' "$work/agent.log" >&2; fail "the agent stopped before programming the data plane: $(tail -n1 "$work/agent.log")"; }
-    tries=$((tries + 1))
-    [ "$tries" -lt 300 ] || { sed 's/^/  agent: /' "$work/agent.log" >&2; fail "the agent did not program the data plane in 60 s"; }
-    sleep 0.2
-  done
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" || fail "the agent did not start (see above)"
   { echo "### nodelb: agent output and what is attached in the node"; cat "$work/agent.log"; in_node bpftool net show; echo; } >>"$raw_log"
   url="http://$VIP/"; expect=$(all_backends)
 }

@@ -6,6 +6,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 lab="$top/deploy/lab/lab.sh"
+# shellcheck source=agent.sh
+source "$top/deploy/lab/agent.sh"
 CONNECTIONS=${CONNECTIONS:-600}
 DATAGRAMS=${DATAGRAMS:-120}
 
@@ -63,15 +65,8 @@ spec:
 YAML
 
 echo "== agent: bin/nodelb-agent standalone --config lab.yaml (in the node namespace)"
-nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$work/lab.yaml" \
-  --pin-path "/sys/fs/bpf/nodelb-lab-$id" --metrics-port 9400 >"$work/agent.log" 2>&1 &
-agent_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "programmed version" "$work/agent.log" && break
-  kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log"; echo "demo: the agent stopped" >&2; exit 1; }
-  sleep 0.2
-done
-grep -q "programmed version" "$work/agent.log" || { cat "$work/agent.log"; echo "demo: the agent did not program the data plane in 20 s" >&2; exit 1; }
+start_agent "$node" "$work/lab.yaml" "/sys/fs/bpf/nodelb-lab-$id" "$work/agent.log" --metrics-port 9400 \
+  || { echo "demo: the agent could not start" >&2; exit 1; }
 sed 's/^/   /' "$work/agent.log"
 
 # One new TCP connection per request: curl closes after each answer.

@@ -1,0 +1,31 @@
+# Sourced by demo.sh and bench.sh: runs the packaged agent in a lab's node.
+#
+#   start_agent NODE_NS CONFIG PIN_DIR LOG [more agent options]
+#
+# Starts `bin/nodelb-agent standalone` inside the node's network namespace, sets
+# agent_pid, and returns once the agent says "programmed version". Returns 1, with
+# the agent's output on stderr, when it stops before that or takes over 60 s; the
+# caller's cleanup stops it.
+start_agent() {
+  local node=$1 config=$2 pin_dir=$3 log=$4 tries
+  shift 4
+  local top
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  # Not ip netns exec: it remounts /sys, and the agent must see the real bpffs.
+  # nsenter and bin/nodelb-agent both exec, so $! is the JVM's PID.
+  nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$config" \
+    --pin-path "$pin_dir" "$@" >"$log" 2>&1 &
+  agent_pid=$!
+  for tries in $(seq 1 300); do
+    grep -q "programmed version" "$log" && return 0
+    if ! kill -0 "$agent_pid" 2>/dev/null; then
+      sed 's/^/  agent: /' "$log" >&2
+      echo "the agent stopped before programming the data plane: $(tail -n1 "$log")" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  sed 's/^/  agent: /' "$log" >&2
+  echo "the agent did not program the data plane in 60 s" >&2
+  return 1
+}
