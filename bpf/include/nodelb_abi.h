@@ -89,8 +89,9 @@ struct nlb_group {
 
 /*
  * nlb_timeouts (array, by listener id): how long a flow of that listener may stay
- * idle, per state, in nanoseconds; 0 means the built-in default (cfg_timeout_*).
- * Read with every packet, so a change applies to the listener's open flows too.
+ * idle, per state, in nanoseconds: whole seconds, at least one (the programs skip the
+ * lookup for flows idle under a second); 0 means the built-in default (cfg_timeout_*).
+ * Read whenever a flow was idle, so a change applies to the listener's open flows too.
  */
 struct nlb_timeouts {
 	__u64 established_ns;

@@ -36,35 +36,50 @@ static __always_inline void nlb_ct_key_of(const struct nlb_packet *p, struct nlb
 	k->family = p->family;
 }
 
-/* The listener's setting if it has one, else the built-in default. */
-static __always_inline __u64 or_default(__u64 set, __u64 dflt)
+/* The built-in idle timeout of a state. */
+static __always_inline __u64 ct_default_timeout(__u8 state)
 {
-	return set ? set : dflt;
-}
-
-/* How long this entry may stay idle in its state: its listener's setting, else the default. */
-static __always_inline __u64 ct_timeout(const struct nlb_ct_entry *e)
-{
-	__u32 listener = e->listener;
-	const struct nlb_timeouts *t;
-
-	if (e->state == NLB_CT_SYN)
+	switch (state) {
+	case NLB_CT_SYN:
 		return cfg_timeout_syn_ns;
-	t = bpf_map_lookup_elem(&nlb_timeouts, &listener);
-	switch (e->state) {
 	case NLB_CT_ESTABLISHED:
-		return or_default(t ? t->established_ns : 0, cfg_timeout_established_ns);
+		return cfg_timeout_established_ns;
 	case NLB_CT_CLOSING:
-		return or_default(t ? t->closing_ns : 0, cfg_timeout_closing_ns);
+		return cfg_timeout_closing_ns;
 	default:
-		return or_default(t ? t->udp_ns : 0, cfg_timeout_udp_ns);
+		return cfg_timeout_udp_ns;
 	}
 }
 
-/* Whether the entry has been idle no longer than its state allows. Signed: another CPU may be ahead of now. */
+/* How long this entry may stay idle: its listener's setting for the state, else the default. */
+static __always_inline __u64 ct_timeout(const struct nlb_ct_entry *e)
+{
+	__u32 listener = e->listener;
+	const struct nlb_timeouts *t = bpf_map_lookup_elem(&nlb_timeouts, &listener);
+	__u64 set = 0;
+
+	if (t && e->state == NLB_CT_ESTABLISHED)
+		set = t->established_ns;
+	else if (t && e->state == NLB_CT_CLOSING)
+		set = t->closing_ns;
+	else if (t && e->state == NLB_CT_UDP)
+		set = t->udp_ns;
+	return set ? set : ct_default_timeout(e->state);
+}
+
+/*
+ * Whether the entry has been idle no longer than its state allows. Signed: another CPU
+ * may be ahead of now. A listener's own timeouts are whole seconds (nlb_timeouts), so an
+ * entry idle for under a second that the default also keeps is live without reading them:
+ * the common case of a busy flow costs no lookup.
+ */
 static __always_inline int ct_is_live(const struct nlb_ct_entry *e, __u64 now)
 {
-	return (__s64)(now - e->last_seen_ns) <= (__s64)ct_timeout(e);
+	__s64 idle = now - e->last_seen_ns;
+
+	if (idle <= (__s64)NLB_NS_PER_SEC && idle <= (__s64)ct_default_timeout(e->state))
+		return 1;
+	return idle <= (__s64)ct_timeout(e);
 }
 
 static __always_inline int tcp_is_opening_syn(__u8 tcp_flags)

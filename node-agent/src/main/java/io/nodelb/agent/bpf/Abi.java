@@ -322,7 +322,8 @@ public final class Abi {
 
     /**
      * struct nlb_timeouts: value of nlb_timeouts (array by listener id), idle times in
-     * nanoseconds; 0 leaves that state at the built-in default.
+     * nanoseconds, whole seconds of at least one (the programs rely on it); 0 leaves that
+     * state at the built-in default.
      */
     public record Timeouts(long establishedNs, long closingNs, long udpNs) {
         public static final Timeouts DEFAULTS = new Timeouts(0, 0, 0);
