@@ -111,8 +111,8 @@ echo
 echo "== the data plane's own counters (the agent's Prometheus metrics, :9400/metrics on the node)"
 ip netns exec "$node" curl -s -m 5 http://127.0.0.1:9400/metrics >"$work/metrics" || true
 printf '   %-28s %10s %10s %14s\n' backend "new flows" packets "reply packets"
-for b in 10.1.2.11:8080 10.1.2.12:8080 10.1.2.13:8080 '[fd00:1:2:0:0:0:0:11]:8080' \
-         '[fd00:1:2:0:0:0:0:12]:8080' '[fd00:1:2:0:0:0:0:13]:8080' 10.1.2.11:9000 10.1.2.12:9000 10.1.2.13:9000; do
+for b in 10.1.2.11:8080 10.1.2.12:8080 10.1.2.13:8080 '[fd00:1:2::11]:8080' \
+         '[fd00:1:2::12]:8080' '[fd00:1:2::13]:8080' 10.1.2.11:9000 10.1.2.12:9000 10.1.2.13:9000; do
   metric() { awk -v m="$1" -v b="backend=\"$b\"" 'index($0, m "{") == 1 && index($0, b) { printf "%d", $NF }' "$work/metrics"; }
   printf '   %-28s %10s %10s %14s\n' "$b" "$(metric nodelb_backend_new_flows_total)" \
     "$(metric nodelb_backend_packets_total)" "$(metric nodelb_backend_reply_packets_total)"

@@ -18,12 +18,4 @@ final class Addresses {
   /** IPv4 before IPv6, then by unsigned bytes. */
   static final Comparator<ByteString> ORDER =
       Comparator.comparingInt(ByteString::size).thenComparing(ByteString.unsignedLexicographicalComparator());
-
-  static String text(ByteString address) {
-    try {
-      return InetAddress.getByAddress(address.toByteArray()).getHostAddress();
-    } catch (java.net.UnknownHostException e) {
-      return address.toString();
-    }
-  }
 }

@@ -1,6 +1,7 @@
 package io.nodelb.agent.dataplane;
 
 import io.nodelb.agent.bpf.Abi;
+import io.nodelb.api.v1alpha1.validation.IpLiterals;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
@@ -270,7 +271,7 @@ public record DesiredState(
     public static String backendKey(InetAddress address, int port) {
         return address instanceof Inet4Address
                 ? address.getHostAddress() + ":" + port
-                : "[" + address.getHostAddress() + "]:" + port;
+                : "[" + IpLiterals.format(address) + "]:" + port;
     }
 
     private static InetAddress snatAddress(Listener l, InetAddress vip, List<InetAddress> candidates, String where) {

@@ -99,6 +99,11 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
+    /** The port it listens on (useful when started on port 0). */
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
     @Override
     public void close() {
         server.stop(0);

@@ -29,6 +29,48 @@ public final class IpLiterals {
     }
   }
 
+  /**
+   * The address as people write it: IPv4 dotted, IPv6 in the short form of RFC 5952 (lower
+   * case, no leading zeros, the longest run of two or more zero groups as "::").
+   * {@link InetAddress#getHostAddress()} gives the long form, fd00:1:0:0:0:0:0:11.
+   */
+  public static String format(InetAddress address) {
+    if (!(address instanceof Inet6Address)) {
+      return address.getHostAddress();
+    }
+    byte[] b = address.getAddress();
+    int[] groups = new int[8];
+    for (int i = 0; i < 8; i++) {
+      groups[i] = ((b[2 * i] & 0xff) << 8) | (b[2 * i + 1] & 0xff);
+    }
+    int bestStart = -1;
+    int bestLength = 1; // a single zero group stays "0"
+    for (int i = 0; i < 8; ) {
+      int j = i;
+      while (j < 8 && groups[j] == 0) {
+        j++;
+      }
+      if (j - i > bestLength) {
+        bestStart = i;
+        bestLength = j - i;
+      }
+      i = j == i ? i + 1 : j;
+    }
+    StringBuilder out = new StringBuilder();
+    for (int i = 0; i < 8; i++) {
+      if (i == bestStart) {
+        out.append("::");
+        i += bestLength - 1;
+        continue;
+      }
+      if (!out.isEmpty() && out.charAt(out.length() - 1) != ':') {
+        out.append(':');
+      }
+      out.append(Integer.toHexString(groups[i]));
+    }
+    return out.toString();
+  }
+
   /** A parsed prefix; {@code network} has every bit past {@code length} cleared. */
   public record Prefix(byte[] network, int length) {
     public boolean isIpv6() {
