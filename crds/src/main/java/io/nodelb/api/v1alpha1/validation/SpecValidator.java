@@ -89,9 +89,9 @@ public final class SpecValidator {
     }
     if (spec.idleTimeouts != null) {
       IdleTimeouts t = spec.idleTimeouts;
-      duration(p, "spec.idleTimeouts.tcpEstablished", t.tcpEstablished);
-      duration(p, "spec.idleTimeouts.tcpClosing", t.tcpClosing);
-      duration(p, "spec.idleTimeouts.udp", t.udp);
+      idleTimeout(p, "spec.idleTimeouts.tcpEstablished", t.tcpEstablished);
+      idleTimeout(p, "spec.idleTimeouts.tcpClosing", t.tcpClosing);
+      idleTimeout(p, "spec.idleTimeouts.udp", t.udp);
     }
     return p.list;
   }
@@ -306,6 +306,12 @@ public final class SpecValidator {
   private static void objectName(Problems p, String field, String name, String what) {
     if (name == null || name.length() > 253 || !DNS_SUBDOMAIN.matcher(name).matches()) {
       p.add(field, what + " \"" + name + "\" must be a Kubernetes object name (lower-case letters, digits, '-', '.')");
+    }
+  }
+
+  private static void idleTimeout(Problems p, String field, String text) {
+    if (duration(p, field, text) && text != null && text.chars().noneMatch(c -> c >= '1' && c <= '9')) {
+      p.add(field, IdleTimeouts.NOT_ZERO);
     }
   }
 
