@@ -17,7 +17,7 @@
 # concurrency, with the CPU time the whole machine spent per request.
 #
 #   bench.sh [--modes LIST] [--conns LIST] [--metrics LIST] [--duration S]
-#            [--warmup S] [--threads N] [--rounds N] [--out FILE]
+#            [--warmup S] [--threads N] [--rounds N] [--pin] [--out FILE]
 #
 #   --modes    default direct,ecmp,ecmp-xdp,iptables,haproxy,nodelb
 #   --conns    wrk connections per point, default 8,64,256
@@ -25,6 +25,8 @@
 #   --duration measured seconds per point (default 5), --warmup seconds before (1)
 #   --rounds   repeat all modes N times, interleaved (each round starts one mode
 #              later); the report shows medians
+#   --pin      wrk on CPU 0, everything else in the lab (nginx, HAProxy, the agent)
+#              on CPU 1: less scheduling noise between points (needs 2 CPUs or more)
 #   --profile  also record a kernel+user CPU profile (perf, all CPUs) of every
 #              measured run: perf.data files and a summary next to the report.
 #              perf costs CPU itself: figures from a profiled run are not comparable.
@@ -47,6 +49,7 @@ WARMUP=1
 THREADS=2
 ROUNDS=1
 PROFILE=0
+PIN=0
 OUT=""
 # A point is invalid when socket errors + non-2xx answers exceed this share of requests.
 ERROR_LIMIT_PERMILLE=1
@@ -67,10 +70,13 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
     --profile) PROFILE=1; shift ;;
+    --pin) PIN=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "bench: unknown argument '$1'" >&2; usage 1 ;;
   esac
 done
+
+[ "$PIN" -eq 0 ] || [ "$(nproc)" -ge 2 ] || die "--pin needs at least 2 CPUs"
 
 all_modes="direct ecmp ecmp-xdp iptables haproxy nodelb"
 IFS=, read -r -a modes <<<"$MODES"
@@ -172,10 +178,11 @@ lab_process_ticks() {
 # in an idle second before the point.
 measure() {
   local round=$1 mode=$2 metric=$3 c=$4 url=$5
-  local -a args=(-t "$THREADS" -c "$c" --timeout 2s)
+  local -a args=(-t "$THREADS" -c "$c" --timeout 2s) on_cpu0=()
   [ "$metric" = close ] && args+=(-H 'Connection: close')
+  [ "$PIN" -eq 1 ] && on_cpu0=(taskset -c 0)
   if [ "$WARMUP" -gt 0 ]; then
-    timeout -k 5 $((WARMUP + 20)) ip netns exec "$client" wrk "${args[@]}" -d "${WARMUP}s" "$url" >/dev/null \
+    timeout -k 5 $((WARMUP + 20)) ip netns exec "$client" "${on_cpu0[@]}" wrk "${args[@]}" -d "${WARMUP}s" "$url" >/dev/null \
       || fail "wrk warm-up against $url failed or hung"
   fi
   # What the host is busy with while the lab is idle: other work skews the point.
@@ -194,7 +201,7 @@ measure() {
   lab_before=$(lab_process_ticks)
   before=$(cpu_ticks)
   # bash's `times` after wrk gives the CPU time wrk used (its last line).
-  out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" \
+  out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" "${on_cpu0[@]}" \
     bash -c 'wrk "$@"; rc=$?; times; exit $rc' wrk "${args[@]}" --latency -d "${DURATION}s" "$url") \
     || { echo "$out" >&2; fail "wrk against $url failed or hung"; }
   after=$(cpu_ticks)
@@ -455,6 +462,17 @@ node_is_plain() {
 }
 
 
+# --pin: every process in the lab's namespaces (nginx, HAProxy, the agent), all
+# threads, onto CPU 1; wrk runs on CPU 0.
+pin_lab_to_cpu1() {
+  local ns pid
+  for ns in $(ip netns list | awk -v p="nlb-$id-" 'index($1, p) == 1 { print $1 }'); do
+    for pid in $(ip netns pids "$ns"); do
+      taskset -a -p -c 1 "$pid" >/dev/null 2>&1 || true # it may have exited meanwhile
+    done
+  done
+}
+
 # One mode, run in a subshell: set up, check it balances, measure every point;
 # the EXIT trap tears it down whatever happened.
 run_mode() {
@@ -462,6 +480,7 @@ run_mode() {
   current_mode=$mode
   trap "set +e; teardown_$mode" EXIT
   "setup_$mode"
+  [ "$PIN" -eq 1 ] && pin_lab_to_cpu1
   verify "$url" "$expect"
   for metric in "${metrics[@]}"; do
     for c in "${conns[@]}"; do measure "$round" "$mode" "$metric" "$c" "$url"; done
@@ -529,6 +548,7 @@ report() {
     "$(nginx -v 2>&1 | sed 's/^nginx version: //')$(command -v haproxy >/dev/null && echo "; $(haproxy -v | head -n1 | cut -d' ' -f1-3)")"
   echo "- each point: wrk -t$THREADS --timeout 2s, ${WARMUP} s warm-up then ${DURATION} s measured;" \
     "$ROUNDS round(s), median shown; HTTP GET / answered by nginx with 4 bytes"
+  [ "$PIN" -eq 0 ] || echo "- pinned (--pin): wrk on CPU 0; nginx, HAProxy and the agent on CPU 1"
   echo "- CPU per request, two ways: (lab) user+system time of every process in the lab's namespaces" \
     "and of ksoftirqd (/proc/PID/stat) plus wrk's own (bash times); softirq work is charged to the" \
     "process it interrupts, so this is the lab's cost; (whole machine) busy ticks of all CPUs from" \
