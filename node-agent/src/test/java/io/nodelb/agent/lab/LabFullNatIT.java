@@ -35,6 +35,8 @@ class LabFullNatIT {
     private static final int CONNECTIONS = 40;
     private static final int DATAGRAMS = 40;
     private static final int DNAT_ATTEMPTS = 2;
+    /** Below net.ipv4.ip_local_port_range (32768-60999), which the FullNAT connections draw from. */
+    private static final int DNAT_CLIENT_PORT = 20001;
     private static final Map<String, Integer> BACKENDS = weights("be1", 1, "be2", 1);
 
     private static final String DNAT = file(
@@ -81,8 +83,11 @@ class LabFullNatIT {
         agent.program(DNAT);
         for (int i = 0; i < DNAT_ATTEMPTS; i++) {
             // The SYN reaches a backend, whose SYN-ACK to the client has no route: a second is plenty.
+            // Its conntrack entry stays (SYN state), so a later FullNAT connection from the same
+            // client port would follow it: these attempts use ports below the ephemeral range.
+            InetSocketAddress from = new InetSocketAddress(client, DNAT_CLIENT_PORT + i);
             assertThatThrownBy(() -> LAB.client().call(() ->
-                            Traffic.get(new InetSocketAddress(client, 0), http, "/source", Duration.ofSeconds(1))))
+                            Traffic.get(from, http, "/source", Duration.ofSeconds(1))))
                     .as("DNAT connection %d to %s from %s, backends without a route back", i, http, client)
                     .isInstanceOf(IOException.class);
         }
