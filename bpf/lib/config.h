@@ -24,4 +24,10 @@ const volatile __u64 cfg_timeout_established_ns = 900 * NLB_NS_PER_SEC;
 const volatile __u64 cfg_timeout_closing_ns = 10 * NLB_NS_PER_SEC;
 const volatile __u64 cfg_timeout_udp_ns = 60 * NLB_NS_PER_SEC;
 
+/*
+ * How long an idle FullNAT port rests after its TCP flow went quiet before a new
+ * flow prefers it: the time the closing side keeps TIME_WAIT (60 s in Linux).
+ */
+const volatile __u64 cfg_nat_port_rest_ns = 60 * NLB_NS_PER_SEC;
+
 #endif /* NLB_CONFIG_H */

@@ -81,20 +81,30 @@ static __always_inline int reply_belongs_to(const struct nlb_ct_entry *r, const 
 	       addr_equal(&r->nat_src, &fk->dst);
 }
 
+enum nat_port_use {
+	NAT_PORT_FREE, /* no entry, an idle one past its rest, or this very flow's own */
+	NAT_PORT_RESTING, /* idle, but its TCP flow went quiet less than cfg_nat_port_rest_ns ago */
+	NAT_PORT_BUSY, /* a live flow sends through it */
+};
+
 /*
- * A FullNAT port is taken by an existing reply entry at rk. It may be reused
- * when no live forward entry sends through it and either it belongs to the
- * very flow we are creating (its forward entry was lost or expired: keep its
- * port so the backend sees the same connection) or it is idle itself.
+ * What the reply entry already at rk means for a new flow. A port with no live
+ * forward entry sending through it is free when it belongs to the very flow we are
+ * creating (its forward entry was lost or expired: the backend sees the same
+ * connection again) or when it is idle. An idle TCP port rests first: the backend
+ * may still hold the old connection in TIME_WAIT, and refuses a SYN on it from a
+ * client whose timestamps are behind the old one's.
  */
-static __always_inline int nat_port_reusable(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk, __u64 now)
+static __always_inline enum nat_port_use nat_port_use(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk,
+						      __u64 now)
 {
 	struct nlb_ct_entry *r = bpf_map_lookup_elem(&nlb_conntrack, rk);
 	struct nlb_ct_entry *f;
 	struct nlb_ct_key owner;
+	__u64 last_seen;
 
 	if (!r)
-		return 1;
+		return NAT_PORT_FREE;
 	__builtin_memset(&owner, 0, sizeof(owner));
 	owner.src = r->nat_dst;
 	owner.dst = r->nat_src;
@@ -103,14 +113,26 @@ static __always_inline int nat_port_reusable(const struct nlb_ct_key *rk, const 
 	owner.proto = rk->proto;
 	owner.family = rk->family;
 	f = bpf_map_lookup_elem(&nlb_conntrack, &owner);
-	if (f && ct_is_live(f, now) && forward_uses(f, rk))
-		return 0;
-	return reply_belongs_to(r, fk) || !ct_is_live(r, now);
+	if (f && !forward_uses(f, rk))
+		f = NULL;
+	if (f && ct_is_live(f, now))
+		return NAT_PORT_BUSY;
+	if (reply_belongs_to(r, fk))
+		return NAT_PORT_FREE;
+	if (ct_is_live(r, now))
+		return NAT_PORT_BUSY;
+	last_seen = r->last_seen_ns;
+	if (f && f->last_seen_ns > last_seen)
+		last_seen = f->last_seen_ns;
+	if (rk->proto == IPPROTO_TCP && (__s64)(now - last_seen) < (__s64)cfg_nat_port_rest_ns)
+		return NAT_PORT_RESTING;
+	return NAT_PORT_FREE;
 }
 
 /*
  * Finds a FullNAT source port for a new flow and inserts its reply entry
- * there: starts at a port derived from the flow hash and probes the next ones.
+ * there: starts at a port derived from the flow hash and probes the next ones,
+ * taking the first free one, else the first resting one.
  * Returns NLB_PARSED with rk->dport set, or the drop reason.
  */
 static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct nlb_ct_key *rk,
@@ -120,13 +142,20 @@ static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct
 	__u32 min = l->snat_port_min, max = l->snat_port_max;
 	__u32 range = max >= min ? max - min + 1 : 0;
 	__u32 off = fastrange32(rol32(flow_hash, 16), range);
+	__be16 resting = 0;
 	int i, err;
 
 	for (i = 0; i < NLB_NAT_PORT_PROBES && i < range; i++) {
 		rk->dport = bpf_htons(min + off);
 		err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
-		if (err == -EEXIST && nat_port_reusable(rk, fk, now))
-			err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+		if (err == -EEXIST) {
+			enum nat_port_use use = nat_port_use(rk, fk, now);
+
+			if (use == NAT_PORT_FREE)
+				err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+			else if (use == NAT_PORT_RESTING && !resting)
+				resting = rk->dport;
+		}
 		if (err == 0)
 			return NLB_PARSED;
 		if (err != -EEXIST)
@@ -134,7 +163,10 @@ static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct
 		if (++off == range)
 			off = 0;
 	}
-	return NLB_STAT_DROP_NO_NAT_PORT;
+	if (!resting)
+		return NLB_STAT_DROP_NO_NAT_PORT;
+	rk->dport = resting;
+	return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY) ? NLB_STAT_DROP_CT_FULL : NLB_PARSED;
 }
 
 /* The first FullNAT port a flow tries: where a stateless RST is sent from. */

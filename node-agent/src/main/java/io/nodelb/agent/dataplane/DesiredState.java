@@ -50,6 +50,14 @@ public record DesiredState(
     /** Limits and defaults of this agent's data plane. */
     public record Limits(int tableSize, int maxListeners, int maxGroups, int maxBackends,
                          int snatPortMin, int snatPortMax) {
+        public Limits {
+            // Port 0 is never a FullNAT source port (the data plane uses it as "none").
+            if (snatPortMin < 1 || snatPortMin > snatPortMax || snatPortMax > 65535) {
+                throw new IllegalArgumentException("FullNAT port range " + snatPortMin + "-" + snatPortMax
+                        + " is not within 1-65535");
+            }
+        }
+
         public static Limits defaults() {
             return new Limits(4093, 4096, 1024, 65536, 61000, 65535);
         }

@@ -1,6 +1,7 @@
 package io.nodelb.agent.dataplane;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -22,5 +23,13 @@ class PortRangesTest {
             """)
     void coversOnlyWhenEveryPortIsListed(String list, boolean covered) {
         assertThat(PortRanges.covers(list, 61000, 65535)).isEqualTo(covered);
+    }
+
+    @ParameterizedTest(name = "FullNAT ports {0}-{1}")
+    @CsvSource({"0, 100", "200, 100", "61000, 65536"})
+    void aFullNatPortRangeOutside1To65535IsRefused(int min, int max) {
+        assertThatThrownBy(() -> new DesiredState.Limits(4093, 64, 16, 256, min, max))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("FullNAT port range " + min + "-" + max + " is not within 1-65535");
     }
 }

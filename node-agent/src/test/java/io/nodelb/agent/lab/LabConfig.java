@@ -44,6 +44,11 @@ final class LabConfig {
         return yaml.toString();
     }
 
+    /** The LoadBalancer document {@code loadBalancer} with idle timeouts, e.g. {@code {tcpClosing: 1s}}. */
+    static String withIdleTimeouts(String loadBalancer, String idleTimeouts) {
+        return loadBalancer.replace("  listeners:\n", "  idleTimeouts: " + idleTimeouts + "\n  listeners:\n");
+    }
+
     /** One listener entry; {@code routes} are pairs of client CIDR and target group. */
     static String listener(String name, String address, int port, String protocol, String targetGroup,
             String... routes) {

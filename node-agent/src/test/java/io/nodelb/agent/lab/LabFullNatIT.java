@@ -4,6 +4,7 @@ import static io.nodelb.agent.lab.LabConfig.file;
 import static io.nodelb.agent.lab.LabConfig.listener;
 import static io.nodelb.agent.lab.LabConfig.loadBalancer;
 import static io.nodelb.agent.lab.LabConfig.targetGroup;
+import static io.nodelb.agent.lab.LabConfig.withIdleTimeouts;
 import static io.nodelb.agent.lab.Shares.weights;
 import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -14,9 +15,11 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -25,7 +28,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * FullNAT to backends whose replies cannot reach the client directly: the lab's backends
  * lose their route to the client subnet, so DNAT (the client's address kept) must fail,
  * and FullNAT (the node's LAN address as source) must work, with the backends seeing the
- * node's address. HTTP {@code /source} and UDP :9001 answer the address a backend saw.
+ * node's address. HTTP {@code /source} and UDP :9001 answer the address a backend saw. And a
+ * FullNAT port is not given to a new flow while its backend may still hold the last one in TIME_WAIT.
  */
 @Privileged
 class LabFullNatIT {
@@ -58,6 +62,16 @@ class LabFullNatIT {
             loadBalancer("lab6", "FullNAT", Lab.NODE_LAN_V6,
                     listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
                     listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
+
+    /** FullNAT over IPv4 with a 1 s CLOSING timeout: a closed flow's port is idle a second later. */
+    private static final String FULL_NAT_QUICK_CLOSE = file(
+            targetGroup("web", 8080, BACKENDS),
+            withIdleTimeouts(loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
+                    listener("http", Lab.VIP_V4, 80, "TCP", "web")), "{tcpClosing: 1s}"));
+    /** Past the 1 s CLOSING timeout, with a tick of the coarse clock to spare. */
+    private static final long QUICK_CLOSE_IDLE_MS = 1200;
+    private static final int REUSE_BATCHES = 4;
+    private static final int BATCH_CONNECTIONS = 300;
 
     private static Agent agent;
 
@@ -118,5 +132,54 @@ class LabFullNatIT {
                 .isEqualTo(Map.of(node, DATAGRAMS));
         // Both backends answer (one misses 40 connections with probability 2e-12).
         assertThat(backends).as("backends reached through FullNAT").containsOnlyKeys("be1", "be2");
+    }
+
+    /**
+     * A FullNAT port goes to a new flow only after the backend's TIME_WAIT on it, while free
+     * ports remain. nginx closes first, so every connection leaves a TIME_WAIT on its backend
+     * for 60 s, while its FullNAT port is idle after a second. Connections alternate between two
+     * client addresses, whose TCP timestamps start at unrelated offsets: a SYN on a port still
+     * in TIME_WAIT fails the backend's PAWS check half the time (TcpExtPAWSTimewait), and its
+     * client waits for a SYN retransmit. Before ports rested, these 1,200 connections met 28.
+     */
+    @Test
+    void fullNatPortsRestThroughTheBackendsTimeWait() throws Exception {
+        agent.program(FULL_NAT_QUICK_CLOSE);
+        InetSocketAddress http = new InetSocketAddress(address(Lab.VIP_V4), 80);
+        InetAddress[] clients = {address(Lab.CLIENT_V4), address(Lab.SECOND_CLIENT_V4)};
+        long pawsBefore = pawsTimewait();
+
+        for (int batch = 0; batch < REUSE_BATCHES; batch++) {
+            Thread.sleep(QUICK_CLOSE_IDLE_MS); // the batches before are idle now, their backends in TIME_WAIT
+            LAB.client().call(Duration.ofSeconds(60), () -> {
+                for (int i = 0; i < BATCH_CONNECTIONS; i++) {
+                    Traffic.get(new InetSocketAddress(clients[i % 2], 0), http, "/");
+                }
+                return null;
+            });
+        }
+
+        assertThat(pawsTimewait() - pawsBefore).as("SYNs the backends refused in TIME_WAIT (PAWS)").isZero();
+    }
+
+    /** TcpExtPAWSTimewait summed over the backends: SYNs that met a TIME_WAIT and failed its timestamp check. */
+    private static long pawsTimewait() throws Exception {
+        long sum = 0;
+        for (int k = 1; k <= 2; k++) {
+            sum += tcpExt(LAB.exec(LAB.backend(k), "cat", "/proc/net/netstat"), "PAWSTimewait");
+        }
+        return sum;
+    }
+
+    /** One TcpExt counter from /proc/net/netstat: a line of names, then a line of values. */
+    private static long tcpExt(String netstat, String name) {
+        List<String> lines = netstat.lines().filter(line -> line.startsWith("TcpExt:")).toList();
+        List<String> names = List.of(lines.get(0).split("\\s+"));
+        String[] values = lines.get(1).split("\\s+");
+        int at = names.indexOf(name);
+        if (at < 0) {
+            throw new IllegalStateException("no TcpExt " + name + " in /proc/net/netstat");
+        }
+        return Long.parseLong(values[at]);
     }
 }

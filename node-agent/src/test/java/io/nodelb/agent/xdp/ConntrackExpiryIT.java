@@ -161,7 +161,8 @@ class ConntrackExpiryIT extends DataPlaneFixture {
         Frames.assertRewritten(reply.output(), Frames.frame(Abi.IPPROTO_TCP, SYN | ACK, fullNat.vip(), fullNat.port(),
                 Snapshots.CLIENT4, flows.getFirst().clientPort()));
 
-        // ...but their ports are free for new flows.
+        // ...but their ports are free for new flows: all four rest (closed less than 60 s ago),
+        // and with no free port a new flow takes a resting one rather than being dropped.
         before = dataPlane.stats();
         TestRunResult accepted = dataPlane.xdp(fifth.first());
         assertThat(accepted.retval()).isEqualTo(XDP_PASS);
@@ -174,6 +175,25 @@ class ConntrackExpiryIT extends DataPlaneFixture {
                 Snapshots.ip(Snapshots.SNAT4), port, Abi.IPPROTO_TCP));
         assertThat(replyEntry.natDestinationPort()).as("the port's reply entry is the new flow's")
                 .isEqualTo(fifth.clientPort());
+    }
+
+    /** UDP has no TIME_WAIT: an idle UDP flow's FullNAT port is taken at once, an idle TCP flow's rests. */
+    @Test
+    void onlyTcpFullNatPortsRestAfterTheirFlows() throws InterruptedException {
+        StandardListener tcp = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.FULL_NAT);
+        StandardListener udp = new StandardListener(false, Abi.IPPROTO_UDP, NatMode.FULL_NAT);
+        List<Flow> tcpPair = dataPlane.flowsSharingAFirstNatPort(tcp, 46000);
+        List<Flow> udpPair = dataPlane.flowsSharingAFirstNatPort(udp, 46000);
+        assertThat(dataPlane.xdp(tcpPair.get(0).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(tcpPair.get(0).forward(FIN | ACK)).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(udpPair.get(0).first()).retval()).isEqualTo(XDP_PASS);
+        Thread.sleep(SHORT_IDLE_MS);
+
+        int tcpPort = Packet.parse(dataPlane.xdp(tcpPair.get(1).first()).output()).srcPort();
+        int udpPort = Packet.parse(dataPlane.xdp(udpPair.get(1).first()).output()).srcPort();
+
+        assertThat(tcpPort).as("TCP: the next port").isEqualTo(dataPlane.firstNatPort(tcpPair.get(0)) + 1);
+        assertThat(udpPort).as("UDP: the same port").isEqualTo(dataPlane.firstNatPort(udpPair.get(0)));
     }
 
     private static TargetGroup reweighted(TargetGroup group) {

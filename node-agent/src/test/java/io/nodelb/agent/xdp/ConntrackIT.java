@@ -264,9 +264,7 @@ class ConntrackIT extends DataPlaneFixture {
 
         assertThat(result.retval()).isEqualTo(XDP_PASS);
         String source = l.isFullNat() ? l.snat() : flow.client();
-        int sourcePort = l.isFullNat()
-                ? DataPlaneHash.firstNatPort(flow.hash(), dataPlane.limits().snatPortMin(), dataPlane.limits().snatPortMax())
-                : flow.clientPort();
+        int sourcePort = l.isFullNat() ? dataPlane.firstNatPort(flow) : flow.clientPort();
         Frames.assertRewritten(result.output(), Frames.frame(Abi.IPPROTO_TCP, RST | ACK, source, sourcePort,
                 backend.address().getHostAddress(), backend.port()));
         assertThat(dataPlane.statsSince(stats)).containsExactly(entry(Abi.Stat.RST_NO_STATE, 1L));
@@ -298,36 +296,75 @@ class ConntrackIT extends DataPlaneFixture {
     @ParameterizedTest(name = "{0}")
     @MethodSource("fullNatListeners")
     void fullNatPortsAreSearchedFromTheFlowsHashAndArePerBackend(StandardListener l) {
-        int min = dataPlane.limits().snatPortMin();
-        int max = dataPlane.limits().snatPortMax();
         // Flows whose first port is the same: two to one backend, one to another.
-        Map<String, Flow> firstOf = new HashMap<>();
-        Flow a = null;
-        Flow b = null;
+        List<Flow> pair = dataPlane.flowsSharingAFirstNatPort(l, 20000);
+        Flow a = pair.get(0);
+        Flow b = pair.get(1);
+        int p = dataPlane.firstNatPort(a);
         Flow c = null;
         for (int port = 20000; port < 60000 && c == null; port++) {
             Flow f = l.flow(port);
-            int first = DataPlaneHash.firstNatPort(f.hash(), min, max);
-            if (first == max) {
-                continue; // keep the probe inside the range
-            }
-            int backend = dataPlane.predictedBackend(f);
-            Flow seen = firstOf.putIfAbsent(backend + "/" + first, f);
-            if (seen != null && a == null) {
-                a = seen;
-                b = f;
-            } else if (a != null && backend != dataPlane.predictedBackend(a)
-                    && first == DataPlaneHash.firstNatPort(a.hash(), min, max)) {
+            if (dataPlane.firstNatPort(f) == p && dataPlane.predictedBackend(f) != dataPlane.predictedBackend(a)) {
                 c = f;
             }
         }
-        assertThat(c).as("flows sharing a first port").isNotNull();
-        int p = DataPlaneHash.firstNatPort(a.hash(), min, max);
+        assertThat(c).as("a flow to another backend with the same first port").isNotNull();
 
-        assertThat(Packet.parse(dataPlane.xdp(a.first()).output()).srcPort()).isEqualTo(p);
-        assertThat(Packet.parse(dataPlane.xdp(b.first()).output()).srcPort()).as("the next port").isEqualTo(p + 1);
-        assertThat(Packet.parse(dataPlane.xdp(c.first()).output()).srcPort()).as("another backend").isEqualTo(p);
+        assertThat(natPort(dataPlane.xdp(a.first()))).isEqualTo(p);
+        assertThat(natPort(dataPlane.xdp(b.first()))).as("the next port").isEqualTo(p + 1);
+        assertThat(natPort(dataPlane.xdp(c.first()))).as("another backend").isEqualTo(p);
         assertThat(dataPlane.conntrack()).hasSize(6);
+    }
+
+    static Stream<StandardListener> tcpFullNatListeners() {
+        return fullNatListeners().filter(StandardListener::isTcp);
+    }
+
+    /**
+     * A closed TCP flow's FullNAT port rests for the backend's TIME_WAIT (60 s) before another
+     * flow takes it: the backend refuses a SYN on that connection from a client whose
+     * timestamps are behind the old one's. A new flow that meets a resting port goes on to the
+     * next free one; after the rest, the port is taken again.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tcpFullNatListeners")
+    void aClosedFlowsFullNatPortRestsForTheBackendsTimeWait(StandardListener l) {
+        List<Flow> pair = dataPlane.flowsSharingAFirstNatPort(l, 20000);
+        Flow a = pair.get(0);
+        Flow b = pair.get(1);
+        int p = dataPlane.firstNatPort(a);
+        for (int quietSeconds : new int[] {20, 61}) {
+            dataPlane.clearConntrack();
+            assertThat(natPort(dataPlane.xdp(a.first()))).isEqualTo(p);
+            // Closed and quiet: idle past the 10 s CLOSING timeout, so the port no longer holds a live flow.
+            closedAndQuiet(a, quietSeconds);
+            long[] before = dataPlane.stats();
+
+            TestRunResult next = dataPlane.xdp(b.first());
+
+            assertThat(next.retval()).isEqualTo(XDP_PASS);
+            assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
+            assertThat(natPort(next)).as("the port of a flow closed %d s ago", quietSeconds)
+                    .isEqualTo(quietSeconds < 60 ? p + 1 : p);
+        }
+    }
+
+    /** Sets both entries of a FullNAT flow to CLOSING, last seen that many seconds ago. */
+    private void closedAndQuiet(Flow flow, int seconds) {
+        long lastSeen = System.nanoTime() - seconds * 1_000_000_000L; // CLOCK_MONOTONIC, the entries' clock
+        Abi.CtEntry f = dataPlane.entry(flow.forwardKey());
+        Abi.CtKey replyKey = new Abi.CtKey(f.natDestination(), f.natDestinationPort(), f.natSource(),
+                f.natSourcePort(), flow.proto());
+        for (Abi.CtKey key : List.of(flow.forwardKey(), replyKey)) {
+            Abi.CtEntry e = dataPlane.entry(key);
+            dataPlane.putEntry(key, new Abi.CtEntry(e.natSource(), e.natDestination(), e.natSourcePort(),
+                    e.natDestinationPort(), e.backend(), e.createdNs(), lastSeen, e.packets(), e.bytes(),
+                    Abi.CT_CLOSING, e.flags(), e.listener()));
+        }
+    }
+
+    private static int natPort(TestRunResult result) {
+        return Packet.parse(result.output()).srcPort();
     }
 
     private void replyThroughItsProgram(StandardListener l, byte[] reply) {

@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -153,6 +154,32 @@ final class LoadedDataPlane implements AutoCloseable {
         boolean persist = (applier.applied().groups().get(group).flags() & Abi.GROUP_PERSIST_SOURCE) != 0;
         int hash = persist ? DataPlaneHash.source(flow.clientAddress()) : flow.hash();
         return table(group)[DataPlaneHash.fastrange(hash, limits.tableSize())];
+    }
+
+    /** The FullNAT source port a new flow of a FullNAT listener tries first. */
+    int firstNatPort(Flow flow) {
+        return DataPlaneHash.firstNatPort(flow.hash(), limits.snatPortMin(), limits.snatPortMax());
+    }
+
+    /**
+     * Two flows of a FullNAT listener, from client ports at or above {@code fromPort}, that go
+     * to one backend and try the same first port: not the range's last, so the next port probed
+     * is the one after it.
+     */
+    List<Flow> flowsSharingAFirstNatPort(StandardListener l, int fromPort) {
+        Map<String, Flow> firstOf = new HashMap<>();
+        for (int port = fromPort; port < 65536; port++) {
+            Flow flow = l.flow(port);
+            int first = firstNatPort(flow);
+            if (first == limits.snatPortMax()) {
+                continue;
+            }
+            Flow seen = firstOf.putIfAbsent(predictedBackend(flow) + "/" + first, flow);
+            if (seen != null) {
+                return List.of(seen, flow);
+            }
+        }
+        throw new AssertionError("no two flows of " + l + " share a first FullNAT port");
     }
 
     BpfMap map(String name) {

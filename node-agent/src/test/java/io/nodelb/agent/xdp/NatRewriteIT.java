@@ -167,7 +167,6 @@ class NatRewriteIT extends DataPlaneFixture {
         if (c.mode() == NatMode.DNAT) {
             return new Source(flow.client(), flow.clientPort());
         }
-        var limits = dataPlane.limits();
-        return new Source(c.snat(), DataPlaneHash.firstNatPort(flow.hash(), limits.snatPortMin(), limits.snatPortMax()));
+        return new Source(c.snat(), dataPlane.firstNatPort(flow));
     }
 }
