@@ -182,18 +182,18 @@ class ConntrackExpiryIT extends DataPlaneFixture {
     void onlyTcpFullNatPortsRestAfterTheirFlows() throws InterruptedException {
         StandardListener tcp = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.FULL_NAT);
         StandardListener udp = new StandardListener(false, Abi.IPPROTO_UDP, NatMode.FULL_NAT);
-        List<Flow> tcpPair = dataPlane.flowsSharingAFirstNatPort(tcp, 46000);
-        List<Flow> udpPair = dataPlane.flowsSharingAFirstNatPort(udp, 46000);
-        assertThat(dataPlane.xdp(tcpPair.get(0).first()).retval()).isEqualTo(XDP_PASS);
-        assertThat(dataPlane.xdp(tcpPair.get(0).forward(FIN | ACK)).retval()).isEqualTo(XDP_PASS);
-        assertThat(dataPlane.xdp(udpPair.get(0).first()).retval()).isEqualTo(XDP_PASS);
+        LoadedDataPlane.SharedNatPort tcpPair = dataPlane.flowsSharingAFirstNatPort(tcp, 46000);
+        LoadedDataPlane.SharedNatPort udpPair = dataPlane.flowsSharingAFirstNatPort(udp, 46000);
+        assertThat(dataPlane.xdp(tcpPair.first().first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(tcpPair.first().forward(FIN | ACK)).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(udpPair.first().first()).retval()).isEqualTo(XDP_PASS);
         Thread.sleep(SHORT_IDLE_MS);
 
-        int tcpPort = Packet.parse(dataPlane.xdp(tcpPair.get(1).first()).output()).srcPort();
-        int udpPort = Packet.parse(dataPlane.xdp(udpPair.get(1).first()).output()).srcPort();
+        int tcpPort = Packet.parse(dataPlane.xdp(tcpPair.second().first()).output()).srcPort();
+        int udpPort = Packet.parse(dataPlane.xdp(udpPair.second().first()).output()).srcPort();
 
-        assertThat(tcpPort).as("TCP: the next port").isEqualTo(dataPlane.firstNatPort(tcpPair.get(0)) + 1);
-        assertThat(udpPort).as("UDP: the same port").isEqualTo(dataPlane.firstNatPort(udpPair.get(0)));
+        assertThat(tcpPort).as("TCP: the next port").isEqualTo(tcpPair.port() + 1);
+        assertThat(udpPort).as("UDP: the same port").isEqualTo(udpPair.port());
     }
 
     private static TargetGroup reweighted(TargetGroup group) {

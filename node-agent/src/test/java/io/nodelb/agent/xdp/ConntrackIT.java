@@ -297,10 +297,9 @@ class ConntrackIT extends DataPlaneFixture {
     @MethodSource("fullNatListeners")
     void fullNatPortsAreSearchedFromTheFlowsHashAndArePerBackend(StandardListener l) {
         // Flows whose first port is the same: two to one backend, one to another.
-        List<Flow> pair = dataPlane.flowsSharingAFirstNatPort(l, 20000);
-        Flow a = pair.get(0);
-        Flow b = pair.get(1);
-        int p = dataPlane.firstNatPort(a);
+        LoadedDataPlane.SharedNatPort shared = dataPlane.flowsSharingAFirstNatPort(l, 20000);
+        Flow a = shared.first();
+        int p = shared.port();
         Flow c = null;
         for (int port = 20000; port < 60000 && c == null; port++) {
             Flow f = l.flow(port);
@@ -311,7 +310,7 @@ class ConntrackIT extends DataPlaneFixture {
         assertThat(c).as("a flow to another backend with the same first port").isNotNull();
 
         assertThat(natPort(dataPlane.xdp(a.first()))).isEqualTo(p);
-        assertThat(natPort(dataPlane.xdp(b.first()))).as("the next port").isEqualTo(p + 1);
+        assertThat(natPort(dataPlane.xdp(shared.second().first()))).as("the next port").isEqualTo(p + 1);
         assertThat(natPort(dataPlane.xdp(c.first()))).as("another backend").isEqualTo(p);
         assertThat(dataPlane.conntrack()).hasSize(6);
     }
@@ -329,10 +328,9 @@ class ConntrackIT extends DataPlaneFixture {
     @ParameterizedTest(name = "{0}")
     @MethodSource("tcpFullNatListeners")
     void aClosedFlowsFullNatPortRestsForTheBackendsTimeWait(StandardListener l) {
-        List<Flow> pair = dataPlane.flowsSharingAFirstNatPort(l, 20000);
-        Flow a = pair.get(0);
-        Flow b = pair.get(1);
-        int p = dataPlane.firstNatPort(a);
+        LoadedDataPlane.SharedNatPort shared = dataPlane.flowsSharingAFirstNatPort(l, 20000);
+        Flow a = shared.first();
+        int p = shared.port();
         for (int quietSeconds : new int[] {20, 61}) {
             dataPlane.clearConntrack();
             assertThat(natPort(dataPlane.xdp(a.first()))).isEqualTo(p);
@@ -340,7 +338,7 @@ class ConntrackIT extends DataPlaneFixture {
             closedAndQuiet(a, quietSeconds);
             long[] before = dataPlane.stats();
 
-            TestRunResult next = dataPlane.xdp(b.first());
+            TestRunResult next = dataPlane.xdp(shared.second().first());
 
             assertThat(next.retval()).isEqualTo(XDP_PASS);
             assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));

@@ -161,12 +161,15 @@ final class LoadedDataPlane implements AutoCloseable {
         return DataPlaneHash.firstNatPort(flow.hash(), limits.snatPortMin(), limits.snatPortMax());
     }
 
+    /** Two flows that go to one backend and try the same FullNAT port first. */
+    record SharedNatPort(Flow first, Flow second, int port) {}
+
     /**
      * Two flows of a FullNAT listener, from client ports at or above {@code fromPort}, that go
      * to one backend and try the same first port: not the range's last, so the next port probed
      * is the one after it.
      */
-    List<Flow> flowsSharingAFirstNatPort(StandardListener l, int fromPort) {
+    SharedNatPort flowsSharingAFirstNatPort(StandardListener l, int fromPort) {
         Map<String, Flow> firstOf = new HashMap<>();
         for (int port = fromPort; port < 65536; port++) {
             Flow flow = l.flow(port);
@@ -176,7 +179,7 @@ final class LoadedDataPlane implements AutoCloseable {
             }
             Flow seen = firstOf.putIfAbsent(predictedBackend(flow) + "/" + first, flow);
             if (seen != null) {
-                return List.of(seen, flow);
+                return new SharedNatPort(seen, flow, first);
             }
         }
         throw new AssertionError("no two flows of " + l + " share a first FullNAT port");
