@@ -177,6 +177,7 @@ enum nlb_stat {
 	NLB_STAT_DROP_NO_NAT_PORT, /* FullNAT ports exhausted for this backend */
 	NLB_STAT_DROP_CT_FULL, /* conntrack insert failed */
 	NLB_STAT_RST_NO_STATE, /* TCP RST of an unknown flow: sent to the selected backend, no state created */
+	NLB_STAT_DROP_REPLY_BUSY, /* DNAT: every backend tried already has a live flow from this client address and port */
 	NLB_STAT_MAX,
 };
 

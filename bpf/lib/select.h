@@ -109,21 +109,25 @@ static __always_inline __u32 nlb_route_group(const struct nlb_listener *l, const
 }
 
 /*
- * Picks the backend of a new flow in group_id. Returns its id in *backend_id
+ * Picks the backend of a new flow in group_id: the flow's slot, or `skip` slots
+ * after it (a retry; fewer than the table's size). Returns its id in *backend_id
  * and the backend, or NULL when the group has none (or the table points to a
  * backend of another family, which only a broken table can do).
  */
 static __always_inline struct nlb_backend *nlb_select_backend(__u32 group_id, const struct nlb_ct_key *k,
-							      __u32 flow_hash, __u32 *backend_id)
+							      __u32 flow_hash, __u32 skip, __u32 *backend_id)
 {
 	struct nlb_group *g = bpf_map_lookup_elem(&nlb_groups, &group_id);
 	struct nlb_backend *b;
-	__u32 hash, idx, *id;
+	__u32 hash, slot, idx, *id;
 
 	if (!g || g->backends == 0)
 		return NULL;
 	hash = (g->flags & NLB_GROUP_PERSIST_SOURCE) ? nlb_source_hash(k) : flow_hash;
-	idx = group_id * cfg_table_size + fastrange32(hash, cfg_table_size);
+	slot = fastrange32(hash, cfg_table_size) + skip;
+	if (slot >= cfg_table_size)
+		slot -= cfg_table_size;
+	idx = group_id * cfg_table_size + slot;
 	id = bpf_map_lookup_elem(&nlb_tables, &idx);
 	if (!id)
 		return NULL;

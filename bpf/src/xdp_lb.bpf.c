@@ -24,6 +24,8 @@
 #include "nat.h"
 
 #define EEXIST 17
+/* How many backends a new DNAT flow tries when a live flow holds its reply key (reserve_dnat_reply). */
+#define NLB_DNAT_ATTEMPTS 4
 /* How many FullNAT source ports a new flow tries before it is dropped. */
 #define NLB_NAT_PORT_PROBES 8
 
@@ -81,30 +83,32 @@ static __always_inline int reply_belongs_to(const struct nlb_ct_entry *r, const 
 	       addr_equal(&r->nat_src, &fk->dst);
 }
 
-enum nat_port_use {
-	NAT_PORT_FREE, /* no entry, an idle one past its rest, or this very flow's own */
-	NAT_PORT_RESTING, /* idle, but its TCP flow went quiet less than cfg_nat_port_rest_ns ago */
-	NAT_PORT_BUSY, /* a live flow sends through it */
+enum reply_key_use {
+	REPLY_KEY_FREE, /* no entry, an idle one past its rest, or this very flow's own */
+	REPLY_KEY_RESTING, /* idle, but its TCP flow went quiet less than cfg_nat_port_rest_ns ago */
+	REPLY_KEY_BUSY, /* a live flow's replies come back through it */
 };
 
 /*
- * What the reply entry already at rk means for a new flow. A port with no live
- * forward entry sending through it is free when it belongs to the very flow we are
- * creating (its forward entry was lost or expired: the backend sees the same
- * connection again) or when it is idle. An idle TCP port rests first: the backend
- * may still hold the old connection in TIME_WAIT, and refuses a SYN on it from a
- * client whose timestamps are behind the old one's.
+ * What the reply entry already at rk means for a new flow that wants that key
+ * (backend -> FullNAT address and port, or backend -> client in DNAT). It is free
+ * when it belongs to the very flow we are creating (its forward entry was lost,
+ * expired, or is reopened by a SYN on the same client port: the backend sees the
+ * same connection again), busy while another flow behind it lives, and free again
+ * once that flow is idle. An idle TCP key rests first: the backend may still hold
+ * the old connection in TIME_WAIT, and refuses a SYN on it from a client whose
+ * timestamps are behind the old one's.
  */
-static __always_inline enum nat_port_use nat_port_use(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk,
-						      __u64 now)
+static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk,
+							__u64 now)
 {
 	struct nlb_ct_entry *r = bpf_map_lookup_elem(&nlb_conntrack, rk);
 	struct nlb_ct_entry *f;
 	struct nlb_ct_key owner;
 	__u64 last_seen;
 
-	if (!r)
-		return NAT_PORT_FREE;
+	if (!r || reply_belongs_to(r, fk))
+		return REPLY_KEY_FREE;
 	__builtin_memset(&owner, 0, sizeof(owner));
 	owner.src = r->nat_dst;
 	owner.dst = r->nat_src;
@@ -116,17 +120,15 @@ static __always_inline enum nat_port_use nat_port_use(const struct nlb_ct_key *r
 	if (f && !forward_uses(f, rk))
 		f = NULL;
 	if (f && ct_is_live(f, now))
-		return NAT_PORT_BUSY;
-	if (reply_belongs_to(r, fk))
-		return NAT_PORT_FREE;
+		return REPLY_KEY_BUSY;
 	if (ct_is_live(r, now))
-		return NAT_PORT_BUSY;
+		return REPLY_KEY_BUSY;
 	last_seen = r->last_seen_ns;
 	if (f && f->last_seen_ns > last_seen)
 		last_seen = f->last_seen_ns;
 	if (rk->proto == IPPROTO_TCP && (__s64)(now - last_seen) < (__s64)cfg_nat_port_rest_ns)
-		return NAT_PORT_RESTING;
-	return NAT_PORT_FREE;
+		return REPLY_KEY_RESTING;
+	return REPLY_KEY_FREE;
 }
 
 /*
@@ -149,11 +151,11 @@ static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct
 		rk->dport = bpf_htons(min + off);
 		err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
 		if (err == -EEXIST) {
-			enum nat_port_use use = nat_port_use(rk, fk, now);
+			enum reply_key_use use = reply_key_use(rk, fk, now);
 
-			if (use == NAT_PORT_FREE)
+			if (use == REPLY_KEY_FREE)
 				err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
-			else if (use == NAT_PORT_RESTING && !resting)
+			else if (use == REPLY_KEY_RESTING && !resting)
 				resting = rk->dport;
 		}
 		if (err == 0)
@@ -167,6 +169,50 @@ static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct
 		return NLB_STAT_DROP_NO_NAT_PORT;
 	rk->dport = resting;
 	return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY) ? NLB_STAT_DROP_CT_FULL : NLB_PARSED;
+}
+
+/* Points a new flow's entries and reply key at backend b. */
+static __always_inline void use_backend(const struct nlb_backend *b, __u32 backend_id, struct nlb_ct_entry *fwd,
+					struct nlb_ct_entry *rev, struct nlb_ct_key *rk)
+{
+	fwd->nat_dst = b->addr;
+	fwd->nat_dport = b->port;
+	fwd->backend = backend_id;
+	rev->backend = backend_id;
+	rk->src = b->addr;
+	rk->sport = b->port;
+}
+
+/*
+ * Inserts a new DNAT flow's reply entry (backend -> client address and port). A live
+ * flow from the same client address and port to another listener with this backend
+ * owns that key already, and taking it would send that flow's replies from our VIP:
+ * then the flow tries the backends of the next table slots, NLB_DNAT_ATTEMPTS in all.
+ * Returns NLB_PARSED with fwd, rev, rk and *backend_id set, or the drop reason.
+ */
+static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_key *fk, __u32 flow_hash, __u64 now,
+					      struct nlb_ct_entry *fwd, struct nlb_ct_entry *rev, struct nlb_ct_key *rk,
+					      __u32 *backend_id)
+{
+	struct nlb_backend *b;
+	int i, err;
+
+	for (i = 0; i < NLB_DNAT_ATTEMPTS; i++) {
+		if (i > 0) {
+			b = nlb_select_backend(group, fk, flow_hash, i, backend_id);
+			if (!b)
+				return NLB_STAT_DROP_NO_BACKEND;
+			use_backend(b, *backend_id, fwd, rev, rk);
+		}
+		err = bpf_map_update_elem(&nlb_conntrack, rk, rev, BPF_NOEXIST);
+		if (err == -EEXIST && reply_key_use(rk, fk, now) != REPLY_KEY_BUSY)
+			err = bpf_map_update_elem(&nlb_conntrack, rk, rev, BPF_ANY);
+		if (err == 0)
+			return NLB_PARSED;
+		if (err != -EEXIST)
+			return NLB_STAT_DROP_CT_FULL;
+	}
+	return NLB_STAT_DROP_REPLY_BUSY;
 }
 
 /* The first FullNAT port a flow tries: where a stateless RST is sent from. */
@@ -186,7 +232,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	struct nlb_backend *b;
 	struct nlb_ct_entry fwd, rev;
 	struct nlb_ct_key rk;
-	__u32 flow_hash, backend_id = 0;
+	__u32 flow_hash, group, backend_id = 0;
 	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
 	int ret;
 
@@ -200,7 +246,8 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 
 	flow_hash = nlb_flow_hash(fk);
-	b = nlb_select_backend(nlb_route_group(l, fk), fk, flow_hash, &backend_id);
+	group = nlb_route_group(l, fk);
+	b = nlb_select_backend(group, fk, flow_hash, 0, &backend_id);
 	if (!b)
 		return drop(NLB_STAT_DROP_NO_BACKEND);
 
@@ -208,9 +255,6 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	__builtin_memset(&fwd, 0, sizeof(fwd));
 	fwd.nat_src = fk->src;
 	fwd.nat_sport = fk->sport;
-	fwd.nat_dst = b->addr;
-	fwd.nat_dport = b->port;
-	fwd.backend = backend_id;
 	fwd.created_ns = now;
 	fwd.last_seen_ns = now;
 	fwd.packets = 1;
@@ -224,7 +268,6 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	rev.nat_sport = fk->dport;
 	rev.nat_dst = fk->src;
 	rev.nat_dport = fk->sport;
-	rev.backend = backend_id;
 	rev.created_ns = now;
 	rev.last_seen_ns = now;
 	rev.state = fwd.state;
@@ -232,12 +275,11 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	rev.listener = l->id;
 
 	__builtin_memset(&rk, 0, sizeof(rk));
-	rk.src = b->addr;
 	rk.dst = fk->src;
-	rk.sport = b->port;
 	rk.dport = fk->sport;
 	rk.proto = fk->proto;
 	rk.family = fk->family;
+	use_backend(b, backend_id, &fwd, &rev, &rk);
 
 	if (l->flags & NLB_LISTENER_FULLNAT) {
 		fwd.nat_src = l->snat_addr;
@@ -251,18 +293,16 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 			if (ret != NLB_PARSED)
 				return drop(ret);
 			fwd.nat_sport = rk.dport;
-			if (bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY)) {
-				bpf_map_delete_elem(&nlb_conntrack, &rk);
-				return drop(NLB_STAT_DROP_CT_FULL);
-			}
 		}
 	} else if (!stateless_rst) {
-		if (bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY))
-			return drop(NLB_STAT_DROP_CT_FULL);
-		if (bpf_map_update_elem(&nlb_conntrack, &rk, &rev, BPF_ANY)) {
-			bpf_map_delete_elem(&nlb_conntrack, fk);
-			return drop(NLB_STAT_DROP_CT_FULL);
-		}
+		ret = reserve_dnat_reply(group, fk, flow_hash, now, &fwd, &rev, &rk, &backend_id);
+		if (ret != NLB_PARSED)
+			return drop(ret);
+	}
+	/* The reply entry is in: now the forward one, or neither. */
+	if (!stateless_rst && bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY)) {
+		bpf_map_delete_elem(&nlb_conntrack, &rk);
+		return drop(NLB_STAT_DROP_CT_FULL);
 	}
 
 	nlb_rewrite_xdp(p, &fwd);

@@ -101,7 +101,8 @@ public final class Abi {
         DROP_NO_BACKEND,
         DROP_NO_NAT_PORT,
         DROP_CT_FULL,
-        RST_NO_STATE;
+        RST_NO_STATE,
+        DROP_REPLY_BUSY;
 
         /** The C value, the index into nlb_stats. */
         public int value() {

@@ -226,6 +226,26 @@ class ConntrackIT extends DataPlaneFixture {
         assertThat(reopened.createdNs()).isGreaterThanOrEqualTo(opened.createdNs());
     }
 
+    /** With the table unchanged, a SYN that reopens a closed flow's client port gets its backend and reply key back. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tcpListeners")
+    void aSynThatReopensAClosedFlowKeepsItsBackendAndReplyKey(StandardListener l) {
+        Flow flow = l.flow(43250);
+        Packet opened = Packet.parse(dataPlane.xdp(flow.first()).output());
+        assertThat(dataPlane.xdp(flow.forward(FIN | ACK)).retval()).isEqualTo(XDP_PASS);
+        long[] before = dataPlane.stats();
+
+        TestRunResult syn = dataPlane.xdp(flow.first());
+
+        assertThat(syn.retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
+        Packet reopened = Packet.parse(syn.output());
+        assertThat(reopened.dst()).as("backend").isEqualTo(opened.dst());
+        assertThat(reopened.srcPort()).as("source port the backend sees").isEqualTo(opened.srcPort());
+        assertThat(dataPlane.entry(flow.forwardKey()).state()).isEqualTo(Abi.CT_SYN);
+        assertThat(dataPlane.conntrack()).as("the same two keys").hasSize(2);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("listeners")
     void anEmptyGroupDropsNewFlowsAndKeepsOpenOnes(StandardListener l) {
@@ -335,7 +355,8 @@ class ConntrackIT extends DataPlaneFixture {
             dataPlane.clearConntrack();
             assertThat(natPort(dataPlane.xdp(a.first()))).isEqualTo(p);
             // Closed and quiet: idle past the 10 s CLOSING timeout, so the port no longer holds a live flow.
-            closedAndQuiet(a, quietSeconds);
+            assertThat(dataPlane.xdp(a.forward(FIN | ACK)).retval()).isEqualTo(XDP_PASS);
+            dataPlane.lastSeen(a, quietSeconds);
             long[] before = dataPlane.stats();
 
             TestRunResult next = dataPlane.xdp(shared.second().first());
@@ -344,20 +365,6 @@ class ConntrackIT extends DataPlaneFixture {
             assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
             assertThat(natPort(next)).as("the port of a flow closed %d s ago", quietSeconds)
                     .isEqualTo(quietSeconds < 60 ? p + 1 : p);
-        }
-    }
-
-    /** Sets both entries of a FullNAT flow to CLOSING, last seen that many seconds ago. */
-    private void closedAndQuiet(Flow flow, int seconds) {
-        long lastSeen = System.nanoTime() - seconds * 1_000_000_000L; // CLOCK_MONOTONIC, the entries' clock
-        Abi.CtEntry f = dataPlane.entry(flow.forwardKey());
-        Abi.CtKey replyKey = new Abi.CtKey(f.natDestination(), f.natDestinationPort(), f.natSource(),
-                f.natSourcePort(), flow.proto());
-        for (Abi.CtKey key : List.of(flow.forwardKey(), replyKey)) {
-            Abi.CtEntry e = dataPlane.entry(key);
-            dataPlane.putEntry(key, new Abi.CtEntry(e.natSource(), e.natDestination(), e.natSourcePort(),
-                    e.natDestinationPort(), e.backend(), e.createdNs(), lastSeen, e.packets(), e.bytes(),
-                    Abi.CT_CLOSING, e.flags(), e.listener()));
         }
     }
 

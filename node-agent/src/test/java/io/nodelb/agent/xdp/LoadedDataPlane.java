@@ -230,6 +230,23 @@ final class LoadedDataPlane implements AutoCloseable {
         }
     }
 
+    /**
+     * Sets both entries of a flow (its forward entry and the reply entry that entry names) as last
+     * seen that many seconds ago, in CLOCK_MONOTONIC, the entries' clock.
+     */
+    void lastSeen(Flow flow, int secondsAgo) {
+        long lastSeen = System.nanoTime() - secondsAgo * 1_000_000_000L;
+        Abi.CtEntry f = entry(flow.forwardKey());
+        Abi.CtKey replyKey = new Abi.CtKey(f.natDestination(), f.natDestinationPort(), f.natSource(),
+                f.natSourcePort(), flow.proto());
+        for (Abi.CtKey key : List.of(flow.forwardKey(), replyKey)) {
+            Abi.CtEntry e = entry(key);
+            putEntry(key, new Abi.CtEntry(e.natSource(), e.natDestination(), e.natSourcePort(),
+                    e.natDestinationPort(), e.backend(), e.createdNs(), lastSeen, e.packets(), e.bytes(),
+                    e.state(), e.flags(), e.listener()));
+        }
+    }
+
     boolean deleteEntry(Abi.CtKey key) {
         BpfMap map = dataPlane.map("nlb_conntrack");
         try (Arena arena = Arena.ofConfined()) {
