@@ -132,6 +132,36 @@ static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_key 
 }
 
 /*
+ * Inserts a new flow's reply entry at rk. Returns 0 once it is in, or -EEXIST with
+ * *use saying why the key is held: it is taken over when its use is at most
+ * take_up_to. `stale` is the flow's own forward entry when it had one (lost its
+ * life, or reopened): when that entry names rk and the reply entry there is still
+ * its own, the key is rewritten at once, since an LRU insert that finds its key
+ * already there costs as much as one that succeeds.
+ */
+static __always_inline int insert_reply(const struct nlb_ct_key *rk, const struct nlb_ct_entry *reply,
+					const struct nlb_ct_key *fk, const struct nlb_ct_entry *stale, __u64 now,
+					enum reply_key_use take_up_to, enum reply_key_use *use)
+{
+	struct nlb_ct_entry *r;
+	int err;
+
+	*use = REPLY_KEY_FREE;
+	if (stale && forward_uses(stale, rk)) {
+		r = bpf_map_lookup_elem(&nlb_conntrack, rk);
+		if (r && reply_belongs_to(r, fk))
+			return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+	}
+	err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
+	if (err != -EEXIST)
+		return err;
+	*use = reply_key_use(rk, fk, now);
+	if (*use <= take_up_to)
+		return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+	return -EEXIST;
+}
+
+/*
  * Finds a FullNAT source port for a new flow and inserts its reply entry
  * there: starts at a port derived from the flow hash and probes the next ones,
  * taking the first free one, else the first resting one.
@@ -139,25 +169,20 @@ static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_key 
  */
 static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct nlb_ct_key *rk,
 					    const struct nlb_ct_entry *reply, const struct nlb_ct_key *fk,
-					    __u32 flow_hash, __u64 now)
+					    const struct nlb_ct_entry *stale, __u32 flow_hash, __u64 now)
 {
 	__u32 min = l->snat_port_min, max = l->snat_port_max;
 	__u32 range = max >= min ? max - min + 1 : 0;
 	__u32 off = fastrange32(rol32(flow_hash, 16), range);
+	enum reply_key_use use;
 	__be16 resting = 0;
 	int i, err;
 
 	for (i = 0; i < NLB_NAT_PORT_PROBES && i < range; i++) {
 		rk->dport = bpf_htons(min + off);
-		err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
-		if (err == -EEXIST) {
-			enum reply_key_use use = reply_key_use(rk, fk, now);
-
-			if (use == REPLY_KEY_FREE)
-				err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
-			else if (use == REPLY_KEY_RESTING && !resting)
-				resting = rk->dport;
-		}
+		err = insert_reply(rk, reply, fk, stale, now, REPLY_KEY_FREE, &use);
+		if (err == -EEXIST && use == REPLY_KEY_RESTING && !resting)
+			resting = rk->dport;
 		if (err == 0)
 			return NLB_PARSED;
 		if (err != -EEXIST)
@@ -190,10 +215,12 @@ static __always_inline void use_backend(const struct nlb_backend *b, __u32 backe
  * then the flow tries the backends of the next table slots, NLB_DNAT_ATTEMPTS in all.
  * Returns NLB_PARSED with fwd, rev, rk and *backend_id set, or the drop reason.
  */
-static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_key *fk, __u32 flow_hash, __u64 now,
+static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_key *fk,
+					      const struct nlb_ct_entry *stale, __u32 flow_hash, __u64 now,
 					      struct nlb_ct_entry *fwd, struct nlb_ct_entry *rev, struct nlb_ct_key *rk,
 					      __u32 *backend_id)
 {
+	enum reply_key_use use;
 	struct nlb_backend *b;
 	int i, err;
 
@@ -204,9 +231,8 @@ static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_k
 				return NLB_STAT_DROP_NO_BACKEND;
 			use_backend(b, *backend_id, fwd, rev, rk);
 		}
-		err = bpf_map_update_elem(&nlb_conntrack, rk, rev, BPF_NOEXIST);
-		if (err == -EEXIST && reply_key_use(rk, fk, now) != REPLY_KEY_BUSY)
-			err = bpf_map_update_elem(&nlb_conntrack, rk, rev, BPF_ANY);
+		/* A resting key is taken: a DNAT flow cannot choose its client port. */
+		err = insert_reply(rk, rev, fk, stale, now, REPLY_KEY_RESTING, &use);
 		if (err == 0)
 			return NLB_PARSED;
 		if (err != -EEXIST)
@@ -224,8 +250,9 @@ static __always_inline __be16 first_nat_port(const struct nlb_listener *l, __u32
 	return bpf_htons(min + fastrange32(rol32(flow_hash, 16), range));
 }
 
-/* A packet with no live conntrack entry: select a backend, record the flow, rewrite. */
-static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk, __u64 now)
+/* A packet with no live conntrack entry (stale: its forward entry, if one is left): select a backend, record the flow, rewrite. */
+static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk,
+				    const struct nlb_ct_entry *stale, __u64 now)
 {
 	struct nlb_listener_key lk;
 	struct nlb_listener *l;
@@ -289,13 +316,13 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		if (stateless_rst) {
 			fwd.nat_sport = first_nat_port(l, flow_hash);
 		} else {
-			ret = reserve_nat_port(l, &rk, &rev, fk, flow_hash, now);
+			ret = reserve_nat_port(l, &rk, &rev, fk, stale, flow_hash, now);
 			if (ret != NLB_PARSED)
 				return drop(ret);
 			fwd.nat_sport = rk.dport;
 		}
 	} else if (!stateless_rst) {
-		ret = reserve_dnat_reply(group, fk, flow_hash, now, &fwd, &rev, &rk, &backend_id);
+		ret = reserve_dnat_reply(group, fk, stale, flow_hash, now, &fwd, &rev, &rk, &backend_id);
 		if (ret != NLB_PARSED)
 			return drop(ret);
 	}
@@ -340,7 +367,7 @@ int nlb_xdp(struct xdp_md *ctx)
 		if (ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
 			return forward_known(&p, e, now);
 	}
-	return new_flow(&p, &key, now);
+	return new_flow(&p, &key, e, now);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
