@@ -24,7 +24,12 @@
 #include "nat.h"
 
 #define EEXIST 17
-/* How many backends a new DNAT flow tries when a live flow holds its reply key (reserve_dnat_reply). */
+/*
+ * A new DNAT flow whose reply key a live flow holds tries the next table slots
+ * (reserve_dnat_reply): up to NLB_DNAT_SLOTS slots, inserting at NLB_DNAT_ATTEMPTS
+ * backends at most. Slots of the first backend found busy cost only a table read.
+ */
+#define NLB_DNAT_SLOTS 16
 #define NLB_DNAT_ATTEMPTS 4
 /* How many FullNAT source ports a new flow tries before it is dropped. */
 #define NLB_NAT_PORT_PROBES 8
@@ -212,7 +217,7 @@ static __always_inline void use_backend(const struct nlb_backend *b, __u32 backe
  * Inserts a new DNAT flow's reply entry (backend -> client address and port). A live
  * flow from the same client address and port to another listener with this backend
  * owns that key already, and taking it would send that flow's replies from our VIP:
- * then the flow tries the backends of the next table slots, NLB_DNAT_ATTEMPTS in all.
+ * then the flow tries the backends of the next table slots (see NLB_DNAT_SLOTS).
  * Returns NLB_PARSED with fwd, rev, rk and *backend_id set, or the drop reason.
  */
 static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_key *fk,
@@ -222,14 +227,18 @@ static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_k
 {
 	enum reply_key_use use;
 	struct nlb_backend *b;
-	int i, err;
+	__u32 id, busy = *backend_id;
+	int i, tried = 0, err;
 
-	for (i = 0; i < NLB_DNAT_ATTEMPTS; i++) {
+	for (i = 0; i < NLB_DNAT_SLOTS; i++) {
 		if (i > 0) {
-			b = nlb_select_backend(group, fk, flow_hash, i, backend_id);
+			b = nlb_select_backend(group, fk, flow_hash, i, &id);
 			if (!b)
 				return NLB_STAT_DROP_NO_BACKEND;
-			use_backend(b, *backend_id, fwd, rev, rk);
+			if (id == busy)
+				continue;
+			*backend_id = id;
+			use_backend(b, id, fwd, rev, rk);
 		}
 		/* A resting key is taken: a DNAT flow cannot choose its client port. */
 		err = insert_reply(rk, rev, fk, stale, now, REPLY_KEY_RESTING, &use);
@@ -237,6 +246,8 @@ static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_k
 			return NLB_PARSED;
 		if (err != -EEXIST)
 			return NLB_STAT_DROP_CT_FULL;
+		if (++tried == NLB_DNAT_ATTEMPTS)
+			break;
 	}
 	return NLB_STAT_DROP_REPLY_BUSY;
 }

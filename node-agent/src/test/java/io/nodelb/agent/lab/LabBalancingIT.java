@@ -32,6 +32,11 @@ class LabBalancingIT {
     private static final int CONNECTIONS = 600;
     private static final int DATAGRAMS = 600;
     private static final int ROUTED_CONNECTIONS = 100;
+    /** A second TCP listener of group web on each VIP. */
+    private static final int ALT_PORT = 8081;
+    private static final int SHARED_PORT_PAIRS = 12;
+    /** Client ports below the ephemeral range, so no other connection of the tests uses them. */
+    private static final int SHARED_PORT_BASE = 20100;
     private static final Map<String, Integer> WEB = weights("be1", 3, "be2", 2, "be3", 1);
     private static final Map<String, Integer> ECHO = weights("be1", 1, "be2", 2, "be3", 3);
     private static final Map<String, Integer> ONLY_BE3 = weights("be3", 1);
@@ -43,6 +48,8 @@ class LabBalancingIT {
             loadBalancer("lab", "DNAT", null,
                     listener("http", Lab.VIP_V4, 80, "TCP", "web", Lab.SECOND_CLIENT_V4 + "/32", "third"),
                     listener("http6", Lab.VIP_V6, 80, "TCP", "web", Lab.SECOND_CLIENT_V6 + "/128", "third"),
+                    listener("http-alt", Lab.VIP_V4, ALT_PORT, "TCP", "web"),
+                    listener("http6-alt", Lab.VIP_V6, ALT_PORT, "TCP", "web"),
                     listener("echo", Lab.VIP_V4, 9000, "UDP", "echo"),
                     listener("echo6", Lab.VIP_V6, 9000, "UDP", "echo")));
 
@@ -102,5 +109,35 @@ class LabBalancingIT {
 
     static String vip(String family) {
         return v4(family) ? Lab.VIP_V4 : Lab.VIP_V6;
+    }
+
+    /**
+     * Two open connections from one client address and port, to two listeners of one group. Both
+     * would land on one backend in about 4 tries in 10 (weights 3:2:1), and their replies would
+     * then share one conntrack key: the second goes to another backend instead, and each
+     * connection keeps answering from its own.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"IPv4", "IPv6"})
+    void connectionsFromOneClientPortToTwoListenersKeepTheirOwnReplies(String family) throws Exception {
+        InetAddress client = address(v4(family) ? Lab.CLIENT_V4 : Lab.CLIENT_V6);
+        InetSocketAddress http = new InetSocketAddress(address(vip(family)), 80);
+        InetSocketAddress alt = new InetSocketAddress(address(vip(family)), ALT_PORT);
+        int sameBackend = LAB.client().call(Duration.ofSeconds(60), () -> {
+            int same = 0;
+            for (int i = 0; i < SHARED_PORT_PAIRS; i++) {
+                InetSocketAddress from = new InetSocketAddress(client, SHARED_PORT_BASE + i);
+                try (Traffic.HttpConnection a = Traffic.HttpConnection.open(from, http);
+                        Traffic.HttpConnection b = Traffic.HttpConnection.open(from, alt)) {
+                    String first = a.get("/");
+                    String second = b.get("/");
+                    assertThat(a.get("/")).as("connection to %s from %s, again", http, from).isEqualTo(first);
+                    assertThat(b.get("/")).as("connection to %s from %s, again", alt, from).isEqualTo(second);
+                    same += first.equals(second) ? 1 : 0;
+                }
+            }
+            return same;
+        });
+        assertThat(sameBackend).as("pairs of live connections from one client port on one backend").isZero();
     }
 }

@@ -133,10 +133,16 @@ final class Traffic {
 
         /** Connects from {@code from} (any port) to {@code vip}; run it on the client's thread. */
         static HttpConnection open(InetAddress from, InetSocketAddress vip) throws IOException {
+            return open(new InetSocketAddress(from, 0), vip);
+        }
+
+        /** Connects from {@code from} to {@code vip}; the port may be shared with connections elsewhere. */
+        static HttpConnection open(InetSocketAddress from, InetSocketAddress vip) throws IOException {
             Socket socket = new Socket();
             try {
+                socket.setReuseAddress(true);
                 socket.setSoTimeout((int) TIMEOUT.toMillis());
-                socket.bind(new InetSocketAddress(from, 0));
+                socket.bind(from);
                 socket.connect(vip, (int) TIMEOUT.toMillis());
                 return new HttpConnection(socket);
             } catch (IOException e) {

@@ -36,7 +36,7 @@ class DnatReplyKeyIT extends DataPlaneFixture {
 
     /** Each DNAT listener of the standard node has a twin one port up, to the same group. */
     private static final int TWIN_OFFSET = 1;
-    private static final int ATTEMPTS = 4; // NLB_DNAT_ATTEMPTS
+    private static final int SLOTS = 16; // NLB_DNAT_SLOTS
 
     static Stream<StandardListener> dnatListeners() {
         return StandardListener.all().filter(l -> !l.isFullNat());
@@ -126,7 +126,7 @@ class DnatReplyKeyIT extends DataPlaneFixture {
         Abi.Listener listener = dataPlane.listener(flow.vip(), flow.vipPort(), flow.proto());
         int[] table = dataPlane.table(listener.group());
         int slot = DataPlaneHash.fastrange(flow.hash(), table.length);
-        for (int i = 1; i < ATTEMPTS; i++) {
+        for (int i = 1; i < SLOTS; i++) {
             int backend = table[(slot + i) % table.length];
             if (backend != taken) {
                 return backend;
