@@ -74,7 +74,7 @@ static __always_inline int forward_known(const struct nlb_packet *p, struct nlb_
 	return pass(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
 }
 
-/* Whether the forward entry f sends its flow out through the FullNAT reply key rk. */
+/* Whether the forward entry f is the flow whose replies come back on key rk (FullNAT or DNAT). */
 static __always_inline int forward_uses(const struct nlb_ct_entry *f, const struct nlb_ct_key *rk)
 {
 	return f->nat_sport == rk->dport && f->nat_dport == rk->sport && addr_equal(&f->nat_src, &rk->dst) &&
