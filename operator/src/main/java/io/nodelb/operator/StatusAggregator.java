@@ -36,6 +36,9 @@ public final class StatusAggregator {
   public static final String NODES_FAILING = "NodesFailing";
   public static final String NO_MATCHING_NODES = "NoMatchingNodes";
 
+  /** What a missing or invalid TargetGroup costs a LoadBalancer; the rest of it is programmed. */
+  static final String UNPROGRAMMED_REFS = "; listeners and routes whose TargetGroup is missing or invalid are not programmed";
+  private static final Set<String> GROUP_REASONS = Set.of(Problem.TARGET_GROUP_NOT_FOUND, Problem.TARGET_GROUP_INVALID);
   private static final KubernetesSerialization JSON = new KubernetesSerialization();
   private static final Set<String> REF_REASONS = Set.of(Problem.TARGET_GROUP_NOT_FOUND, Problem.TARGET_GROUP_INVALID,
       Problem.SERVICE_NOT_FOUND, Problem.SERVICE_PORT_NOT_FOUND);
@@ -57,7 +60,9 @@ public final class StatusAggregator {
         : Conditions.condition(ACCEPTED, Conditions.FALSE, invalid.getFirst().reason(), describe(invalid), generation));
     conditions.add(refs.isEmpty()
         ? Conditions.condition(RESOLVED_REFS, Conditions.TRUE, RESOLVED_REFS, "Every TargetGroup and Service exists.", generation)
-        : Conditions.condition(RESOLVED_REFS, Conditions.FALSE, refs.getFirst().reason(), describe(refs), generation));
+        : Conditions.condition(RESOLVED_REFS, Conditions.FALSE, refs.getFirst().reason(),
+            describe(refs) + (refs.stream().anyMatch(p -> GROUP_REASONS.contains(p.reason())) ? UNPROGRAMMED_REFS : ""),
+            generation));
 
     List<NodeAnswer> failing = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.NACKED).toList();
     long programmed = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.ACKED).count();

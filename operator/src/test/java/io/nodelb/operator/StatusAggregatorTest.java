@@ -83,8 +83,22 @@ class StatusAggregatorTest {
     assertThat(Conditions.find(status.conditions, "Accepted").getReason()).isEqualTo("Invalid");
     assertThat(Conditions.find(status.conditions, "Accepted").getMessage()).isEqualTo("spec: snatAddress is only used with natMode FullNAT");
     assertThat(Conditions.find(status.conditions, "ResolvedRefs").getReason()).isEqualTo("ServiceNotFound");
+    assertThat(Conditions.find(status.conditions, "ResolvedRefs").getMessage())
+        .isEqualTo("spec.services[0].name: Service shop/api not found");
     assertThat(Conditions.find(status.conditions, "Programmed").getStatus()).isEqualTo("False");
     assertThat(Conditions.find(status.conditions, "Ready").getReason()).isEqualTo("Invalid");
+  }
+
+  @Test
+  void aMissingTargetGroupSaysWhatIsNotProgrammed() {
+    var problems = List.of(new Problem("LoadBalancer", "shop/web", "spec.listeners[0].targetGroup",
+        Problem.TARGET_GROUP_NOT_FOUND, "TargetGroup shop/wbe not found; create it or fix the name"));
+    LoadBalancerStatus status = StatusAggregator.loadBalancer(lb(), problems,
+        List.of(answer("n1", SnapshotStore.Answer.PENDING)), T0).orElseThrow();
+
+    assertThat(Conditions.find(status.conditions, "ResolvedRefs").getMessage()).isEqualTo(
+        "spec.listeners[0].targetGroup: TargetGroup shop/wbe not found; create it or fix the name; "
+            + "listeners and routes whose TargetGroup is missing or invalid are not programmed");
   }
 
   @Test

@@ -108,7 +108,7 @@ final class LoadBalancerCompiler {
     CompiledGroup compiled = groups.apply(group);
     if (compiled == null) {
       problems.add(new Problem(KIND, lb.toString(), field, Problem.TARGET_GROUP_NOT_FOUND,
-          "TargetGroup " + group + " not found; create it or fix the name (this listener or route is not programmed)"));
+          "TargetGroup " + group + " not found; create it or fix the name"));
       return false;
     }
     if (compiled.group() == null) {
