@@ -14,7 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
+import io.nodelb.agent.dataplane.NodeProgrammer;
 import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Map;
 import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -25,11 +28,12 @@ import sun.misc.Signal;
 public final class Main {
 
     static final String USAGE = """
-            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--metrics-port N] [--node-name NAME]
+            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N] [--node-name NAME]
 
               --config FILE      LoadBalancer and TargetGroup documents (YAML); reloaded when the
                                  file changes or on SIGHUP
               --pin-path DIR     where maps and links are pinned (default /sys/fs/bpf/nodelb)
+              --state-dir DIR    saved ids and the host's original settings (default /run/nodelb/<pin path>)
               --metrics-port N   serve Prometheus metrics on :N/metrics (default: off)
               --node-name NAME   this node's name (default: the host name)
             """;
@@ -54,6 +58,7 @@ public final class Main {
         rest.pop();
         Path config = null;
         Path pinPath = Path.of("/sys/fs/bpf/nodelb");
+        Path stateDir = null;
         int metricsPort = 0;
         String nodeName = hostName();
         while (!rest.isEmpty()) {
@@ -65,6 +70,7 @@ public final class Main {
             switch (flag) {
                 case "--config" -> config = Path.of(value).toAbsolutePath();
                 case "--pin-path" -> pinPath = Path.of(value);
+                case "--state-dir" -> stateDir = Path.of(value);
                 case "--metrics-port" -> metricsPort = port(value);
                 case "--node-name" -> nodeName = value;
                 default -> throw new UsageException("unknown option " + flag);
@@ -77,53 +83,57 @@ public final class Main {
             System.err.println("nodelb-agent: cannot read " + config);
             return 1;
         }
-        return standalone(config, pinPath, metricsPort, nodeName);
+        return standalone(config, pinPath, stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath) : stateDir,
+                metricsPort, nodeName);
     }
 
-    private static int standalone(Path config, Path pinPath, int metricsPort, String nodeName) {
+    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort, String nodeName) {
         DesiredState.Limits limits = DesiredState.Limits.defaults();
         try {
             // Refuse a bad file before anything is loaded or attached.
             StandaloneAgent.check(config, nodeName, limits);
         } catch (ConfigException e) {
-            System.err.println("nodelb-agent: refusing " + config + ":");
-            e.problems().forEach(p -> System.err.println("  " + p));
+            printRefusal(config, e, "");
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
-        try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits)) {
-            SnapshotApplier applier = new SnapshotApplier(dataPlane.maps(), DesiredState.Host.system(), limits);
-            StandaloneAgent agent = new StandaloneAgent(config, nodeName, dataPlane, applier);
-            try {
-                agent.load();
-            } catch (ConfigException e) {
-                System.err.println("nodelb-agent: refusing " + config + ":");
-                e.problems().forEach(p -> System.err.println("  " + p));
-                return 1;
+        // Watch before the first read: a file replaced after the read is then always seen.
+        try (WatchService watch = FileSystems.getDefault().newWatchService()) {
+            config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
+                    StandardWatchEventKinds.ENTRY_CREATE);
+            try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, limits, Map.of())) {
+                SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
+                        limits, dataPlane.programmed(), dataPlane.stateDirectory());
+                StandaloneAgent agent = new StandaloneAgent(config, nodeName, new NodeProgrammer(dataPlane, applier));
+                FileReloader reloader = new FileReloader(agent, config);
+                if (!reloader.reloadIfChanged()) {
+                    return 1;
+                }
+                System.out.println("nodelb-agent: programmed version " + applier.appliedVersion()
+                        + " from " + config + " (pinned under " + dataPlane.pinDirectory() + ", programs "
+                        + dataPlane.programTags() + ")");
+                System.out.flush();
+                Signal.handle(new Signal("HUP"), sig -> Thread.ofPlatform().start(reloader::reloadIfChanged));
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    stopped.countDown();
+                    dataPlane.close();
+                }, "nodelb-shutdown"));
+                try (MetricsServer metrics = metricsPort > 0
+                        ? MetricsServer.start(metricsPort, dataPlane, applier) : null) {
+                    watchLoop(watch, config, reloader, stopped);
+                }
             }
-            System.out.println("nodelb-agent: programmed version " + applier.appliedVersion()
-                    + " from " + config + " (pinned under " + dataPlane.pinDirectory() + ")");
-            System.out.flush();
-            Runnable reload = () -> reload(agent, config);
-            Signal.handle(new Signal("HUP"), s -> Thread.ofPlatform().start(reload));
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                stopped.countDown();
-                dataPlane.close();
-            }, "nodelb-shutdown"));
-            try (MetricsServer metrics = metricsPort > 0 ? MetricsServer.start(metricsPort, dataPlane, applier) : null;
-                 WatchService watch = FileSystems.getDefault().newWatchService()) {
-                config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
-                        StandardWatchEventKinds.ENTRY_CREATE);
-                watchLoop(watch, config, reload, stopped);
-            } catch (IOException e) {
-                System.err.println("nodelb-agent: " + e.getMessage());
-                return 1;
-            }
+        } catch (BpfDataPlane.AgentRunningException e) {
+            System.err.println("nodelb-agent: " + e.getMessage());
+            return 1;
+        } catch (IOException e) {
+            System.err.println("nodelb-agent: " + e.getMessage());
+            return 1;
         }
         return 0;
     }
 
-    private static void watchLoop(WatchService watch, Path config, Runnable reload, CountDownLatch stopped) {
+    private static void watchLoop(WatchService watch, Path config, FileReloader reloader, CountDownLatch stopped) {
         try {
             while (stopped.getCount() > 0) {
                 var key = watch.poll(500, TimeUnit.MILLISECONDS);
@@ -136,7 +146,7 @@ public final class Main {
                 if (ours) {
                     // Editors write in several steps; let the file settle.
                     Thread.sleep(200);
-                    reload.run();
+                    reloader.reloadIfChanged();
                 }
             }
         } catch (InterruptedException | ClosedWatchServiceException e) {
@@ -144,23 +154,60 @@ public final class Main {
         }
     }
 
-    private static void reload(StandaloneAgent agent, Path config) {
-        String before = agent.applier().appliedVersion();
-        try {
-            agent.load();
-            if (!before.equals(agent.applier().appliedVersion())) {
-                System.out.println("nodelb-agent: programmed version " + agent.applier().appliedVersion()
-                        + " from " + config);
-            }
-        } catch (ConfigException e) {
-            System.err.println("nodelb-agent: refusing " + config + " (keeping version " + before + "):");
-            e.problems().forEach(p -> System.err.println("  " + p));
-        } catch (RuntimeException e) {
-            System.err.println("nodelb-agent: could not program " + config + " (keeping version " + before
-                    + "): " + e.getMessage());
+    /**
+     * Reloads by content, not by event: a file whose bytes equal the ones last seen (programmed
+     * or refused) is not looked at again, so an event seen twice applies nothing twice and a
+     * refused file is reported once.
+     */
+    static final class FileReloader {
+        private final StandaloneAgent agent;
+        private final Path config;
+        private byte[] lastSeen;
+
+        FileReloader(StandaloneAgent agent, Path config) {
+            this.agent = agent;
+            this.config = config;
         }
-        System.out.flush();
-        System.err.flush();
+
+        /** @return false when the file was refused */
+        synchronized boolean reloadIfChanged() {
+            byte[] content;
+            try {
+                content = Files.readAllBytes(config);
+            } catch (IOException e) {
+                System.err.println("nodelb-agent: cannot read " + config + ": " + e.getMessage());
+                return false;
+            }
+            if (Arrays.equals(content, lastSeen)) {
+                return true;
+            }
+            boolean first = lastSeen == null;
+            lastSeen = content;
+            String before = agent.applier().appliedVersion();
+            String keeping = first ? "" : " (keeping version " + before + ")";
+            try {
+                agent.load();
+                if (!first && !before.equals(agent.applier().appliedVersion())) {
+                    System.out.println("nodelb-agent: programmed version " + agent.applier().appliedVersion()
+                            + " from " + config);
+                }
+                return true;
+            } catch (ConfigException e) {
+                printRefusal(config, e, keeping);
+                return false;
+            } catch (RuntimeException e) {
+                System.err.println("nodelb-agent: could not program " + config + keeping + ": " + e.getMessage());
+                return false;
+            } finally {
+                System.out.flush();
+                System.err.flush();
+            }
+        }
+    }
+
+    private static void printRefusal(Path config, ConfigException e, String keeping) {
+        System.err.println("nodelb-agent: refusing " + config + keeping + ":");
+        e.problems().forEach(p -> System.err.println("  " + p));
     }
 
     private static int port(String value) {

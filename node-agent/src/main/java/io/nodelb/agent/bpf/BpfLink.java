@@ -95,6 +95,32 @@ public final class BpfLink implements AutoCloseable {
         LibBpf.linkDetach(fd(), description);
     }
 
+    /**
+     * Makes the link run {@code program} instead: one atomic swap for packets, so a new
+     * agent installs its code on an adopted link without a moment of detachment.
+     */
+    public synchronized void update(BpfProgram program) {
+        LibBpf.linkUpdate(fd(), program.fd(), description);
+    }
+
+    /** The kernel's id of the program the link runs now. */
+    public synchronized int programId() {
+        return Integer.parseInt(LibBpf.fdInfo(fd()).getOrDefault("prog_id", "0"));
+    }
+
+    /** The tag (hash of the instructions) of the program the link runs now. */
+    public synchronized String programTag() {
+        return LibBpf.fdInfo(fd()).getOrDefault("prog_tag", "");
+    }
+
+    /**
+     * The interface the link is attached to, or 0 when it is defunct (its interface was
+     * deleted, or it was detached).
+     */
+    public synchronized int ifindex() {
+        return Integer.parseInt(LibBpf.fdInfo(fd()).getOrDefault("ifindex", "0"));
+    }
+
     /** Closes our fd: detaches the program unless the link is pinned. Idempotent. */
     @Override
     public void close() {

@@ -126,6 +126,16 @@ public final class BpfProgram {
         return current;
     }
 
+    /** The kernel's id of the loaded program. */
+    public int id() {
+        return Integer.parseInt(LibBpf.fdInfo(fd()).getOrDefault("prog_id", "0"));
+    }
+
+    /** The tag of the loaded program: a hash of its instructions, as bpftool shows it. */
+    public String tag() {
+        return LibBpf.fdInfo(fd()).getOrDefault("prog_tag", "");
+    }
+
     /**
      * Attaches to the XDP hook of ifindex through a BPF link. A link never replaces what is
      * there: if the interface already has an XDP program (link or not) this fails with

@@ -133,6 +133,8 @@ public final class LibBpf {
             plain(LIBBPF, "bpf_link_create", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle bpf_link_detach =
             plain(LIBBPF, "bpf_link_detach", JAVA_INT, JAVA_INT);
+    private static final MethodHandle bpf_link_update =
+            plain(LIBBPF, "bpf_link_update", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle bpf_prog_test_run_opts =
             plain(LIBBPF, "bpf_prog_test_run_opts", JAVA_INT, JAVA_INT, ADDRESS);
 
@@ -615,6 +617,34 @@ public final class LibBpf {
             check((int) bpf_link_detach.invokeExact(linkFd), "bpf_link_detach", name);
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+    }
+
+    /** Swaps the program a link runs, atomically for packets (BPF_LINK_UPDATE). */
+    static void linkUpdate(int linkFd, int programFd, String name) {
+        try {
+            check((int) bpf_link_update.invokeExact(linkFd, programFd, MemorySegment.NULL), "bpf_link_update", name);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * The kernel's description of a BPF fd from /proc/self/fdinfo ("prog_id", "prog_tag",
+     * "link_id", "ifindex", ...): a text interface, so no struct layout of bpf_*_info to keep.
+     */
+    static java.util.Map<String, String> fdInfo(int fd) {
+        try {
+            java.util.Map<String, String> info = new java.util.LinkedHashMap<>();
+            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
+                int colon = line.indexOf(':');
+                if (colon > 0) {
+                    info.put(line.substring(0, colon).strip(), line.substring(colon + 1).strip());
+                }
+            }
+            return info;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read /proc/self/fdinfo/" + fd, e);
         }
     }
 

@@ -12,7 +12,10 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -33,33 +36,45 @@ public final class BpfDataPlane implements DataPlane {
     public static final String XDP_PROGRAM = "nlb_xdp";
     public static final String TC_PROGRAM = "nlb_tc_egress";
     private static final System.Logger LOG = System.getLogger(BpfDataPlane.class.getName());
-    private static final Path RESERVED_PORTS = Path.of("/proc/sys/net/ipv4/ip_local_reserved_ports");
+    /** Where agent state lives by default: a tmpfs, gone at reboot like the pins and the sysctls. */
+    public static final Path STATE_ROOT = Path.of("/run/nodelb");
     /** Every map of maps.h; both objects use the same instances. */
+    static final String XDP_LINK_PREFIX = "link_xdp_";
+    static final String TC_LINK_PREFIX = "link_tc_";
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
 
     private final Path pinDirectory;
+    private final Path stateDirectory;
     private final DesiredState.Limits limits;
     private final BpfObject xdp;
     private final BpfObject tc;
     private final Map<String, BpfMap> maps = new LinkedHashMap<>();
     private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
-    /** Sysctls of each attached interface before we changed them, to put back on detach. */
-    private final Map<String, Map<String, String>> sysctlsBefore = new LinkedHashMap<>();
-    /** ip_local_reserved_ports before we added the FullNAT port range; null while we added nothing. */
-    private String reservedPortsBefore;
+    private final HostSettings hostSettings;
+    private final FileChannel lock;
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
 
-    private BpfDataPlane(Path pinDirectory, DesiredState.Limits limits, BpfObject xdp, BpfObject tc) {
+    private BpfDataPlane(Path pinDirectory, Path stateDirectory, FileChannel lock, DesiredState.Limits limits,
+                         BpfObject xdp, BpfObject tc) {
         this.pinDirectory = pinDirectory;
+        this.stateDirectory = stateDirectory;
+        this.lock = lock;
         this.limits = limits;
         this.xdp = xdp;
         this.tc = tc;
+        this.hostSettings = HostSettings.system(stateDirectory);
         for (String name : MAPS) {
             maps.put(name, xdp.map(name));
         }
+    }
+
+    /** The default state directory of a pin path: {@code /run/nodelb/<pin path>}. */
+    public static Path stateDirectoryFor(Path pinPath) {
+        Path absolute = pinPath.toAbsolutePath().normalize();
+        return STATE_ROOT.resolve(absolute.getRoot().relativize(absolute).toString());
     }
 
     /**
@@ -72,13 +87,31 @@ public final class BpfDataPlane implements DataPlane {
 
     /** As {@link #load(Path, DesiredState.Limits)}, with extra read-only settings (tests shorten timeouts). */
     public static BpfDataPlane load(Path pinPath, DesiredState.Limits limits, Map<String, Long> rodata) {
+        return load(pinPath, stateDirectoryFor(pinPath), limits, rodata);
+    }
+
+    /**
+     * Loads both programs, keeping agent state (saved ids, original host settings, the lock
+     * that keeps a second agent off this data plane) in {@code stateDirectory}.
+     *
+     * @throws AgentRunningException when another agent holds this data plane
+     */
+    public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
+                                    Map<String, Long> rodata) {
         Path dir = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create pin directory " + dir, e);
         }
-        BpfObject xdp = BpfObject.openResource(XDP_OBJECT);
+        FileChannel lock = lock(stateDirectory, pinPath);
+        BpfObject xdp;
+        try {
+            xdp = BpfObject.openResource(XDP_OBJECT);
+        } catch (RuntimeException e) {
+            closeQuietly(lock);
+            throw e;
+        }
         BpfObject tc = null;
         try {
             List<String> abi = AbiCheck.differences(xdp.btf(), false);
@@ -97,14 +130,119 @@ public final class BpfDataPlane implements DataPlane {
                 tc.map(name).reuse(xdp.map(name));
             }
             tc.load();
-            return new BpfDataPlane(dir, limits, xdp, tc);
+            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, xdp, tc);
+            dataPlane.adoptLinks();
+            return dataPlane;
         } catch (RuntimeException e) {
             if (tc != null) {
                 tc.close();
             }
             xdp.close();
+            closeQuietly(lock);
             throw e;
         }
+    }
+
+    /**
+     * One agent per data plane: a lock in the state directory, held while the process lives
+     * (the kernel releases it when the process dies, however it dies).
+     */
+    private static FileChannel lock(Path stateDirectory, Path pinPath) {
+        Path file = stateDirectory.resolve("agent.lock");
+        FileChannel channel = null;
+        try {
+            Files.createDirectories(stateDirectory);
+            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            if (channel.tryLock() == null) {
+                channel.close();
+                throw new AgentRunningException(pinPath, file);
+            }
+            return channel;
+        } catch (OverlappingFileLockException e) {
+            closeQuietly(channel);
+            throw new AgentRunningException(pinPath, file);
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw new UncheckedIOException("cannot lock " + file, e);
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // nothing held to give back
+            }
+        }
+    }
+
+    /** Another agent runs on this pin path. */
+    public static final class AgentRunningException extends IllegalStateException {
+        AgentRunningException(Path pinPath, Path lockFile) {
+            super("another nodelb agent is running on the data plane pinned under " + pinPath + " (it holds "
+                    + lockFile + "); stop it first, or give this one another --pin-path");
+        }
+    }
+
+    /**
+     * Takes over the links a previous agent pinned: each is switched to the programs this agent
+     * loaded (one atomic link update, so packets never see a detached hook), or let go when its
+     * interface is gone or was re-created under the same name.
+     */
+    private void adoptLinks() {
+        Map<String, BpfLink> found = new java.util.TreeMap<>();
+        try (var pins = Files.list(pinDirectory)) {
+            for (Path pin : (Iterable<Path>) pins::iterator) {
+                String name = pin.getFileName().toString();
+                if (name.startsWith(XDP_LINK_PREFIX) || name.startsWith(TC_LINK_PREFIX)) {
+                    found.put(name, BpfLink.openPinned(pin));
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + pinDirectory, e);
+        }
+        Set<String> interfaces = new java.util.TreeSet<>();
+        found.keySet().forEach(n -> interfaces.add(n.substring(n.indexOf('_', 5) + 1)));
+        for (String ifname : interfaces) {
+            BpfLink xdpLink = found.remove(XDP_LINK_PREFIX + ifname);
+            BpfLink tcLink = found.remove(TC_LINK_PREFIX + ifname);
+            int ifindex = currentIfindex(ifname);
+            boolean usable = xdpLink != null && tcLink != null && ifindex > 0
+                    && xdpLink.ifindex() == ifindex && tcLink.ifindex() == ifindex;
+            if (!usable) {
+                LOG.log(System.Logger.Level.INFO, "letting go of the links a previous agent left on " + ifname
+                        + (ifindex == 0 ? " (the interface is gone)" : " (the interface was re-created)"));
+                for (BpfLink l : java.util.Arrays.asList(xdpLink, tcLink)) {
+                    if (l != null) {
+                        detach(l);
+                    }
+                }
+                hostSettings.restoreInterface(ifname);
+                continue;
+            }
+            xdpLink.update(xdpProgram());
+            tcLink.update(tcProgram());
+            links.put(ifname, List.of(xdpLink, tcLink));
+            LOG.log(System.Logger.Level.INFO, "adopted the links on " + ifname + "; they run programs "
+                    + xdpProgram().tag() + " (xdp) and " + tcProgram().tag() + " (tc) now");
+        }
+    }
+
+    private static int currentIfindex(String ifname) {
+        try {
+            return LibBpf.ifindex(ifname);
+        } catch (RuntimeException e) {
+            return 0;
+        }
+    }
+
+    public Path stateDirectory() {
+        return stateDirectory;
+    }
+
+    public HostSettings hostSettings() {
+        return hostSettings;
     }
 
     private static void configure(BpfObject object, DesiredState.Limits limits, Map<String, Long> rodata) {
@@ -154,103 +292,32 @@ public final class BpfDataPlane implements DataPlane {
             int ifindex = LibBpf.ifindex(ifname);
             List<BpfLink> attached = new ArrayList<>();
             try {
-                attached.add(linkFor("link_xdp_" + ifname, () -> xdpProgram().attachXdp(ifindex)));
-                attached.add(linkFor("link_tc_" + ifname,
+                attached.add(linkFor(XDP_LINK_PREFIX + ifname, () -> xdpProgram().attachXdp(ifindex)));
+                attached.add(linkFor(TC_LINK_PREFIX + ifname,
                         () -> tcProgram().attachTcx(ifindex, BpfProgram.TcxDirection.EGRESS)));
             } catch (RuntimeException e) {
                 attached.forEach(BpfDataPlane::detach);
+                if (e instanceof io.nodelb.agent.bpf.BpfException bpf && bpf.errno() == io.nodelb.agent.bpf.Errno.EBUSY) {
+                    throw new IllegalStateException(ifname + " already runs an XDP program that is not this agent's"
+                            + " (another nodelb agent with another --pin-path, or another tool's program);"
+                            + " see `bpftool net show dev " + ifname + "`", e);
+                }
                 throw e;
             }
             links.put(ifname, attached);
-            sysctlsBefore.put(ifname, relaxForNat(ifname));
-            reserveNatPorts();
         }
         for (String ifname : List.copyOf(links.keySet())) {
             if (!interfaces.contains(ifname)) {
                 links.remove(ifname).forEach(BpfDataPlane::detach);
-                restore(ifname, sysctlsBefore.remove(ifname));
+                hostSettings.restoreInterface(ifname);
             }
         }
-    }
-
-    /**
-     * IPv4 settings FullNAT needs on an interface where XDP rewrites: a forward
-     * packet leaves XDP with the SNAT address (this node's own) as its source, which
-     * input drops unless accept_local is set; a reply leaves it with the VIP as its
-     * source, which strict reverse-path filtering drops (loose is fine).
-     *
-     * @return the values they had, to put back on detach
-     */
-    private static Map<String, String> relaxForNat(String ifname) {
-        Map<String, String> before = new LinkedHashMap<>();
-        String acceptLocal = sysctl(ifname, "accept_local", "1");
-        if (acceptLocal != null) {
-            before.put("accept_local", acceptLocal);
+        // Also for adopted links: a previous agent may have died before it set them.
+        for (String ifname : links.keySet()) {
+            hostSettings.relaxForNat(ifname);
         }
-        String rpFilter = sysctl(ifname, "rp_filter", null);
-        if ("1".equals(rpFilter)) {
-            before.put("rp_filter", sysctl(ifname, "rp_filter", "2"));
-        }
-        return before;
-    }
-
-    /**
-     * Keeps this node's own connections off the FullNAT source ports: a local socket on one
-     * of them could share its 5-tuple with a translated flow, whose reply entry would then
-     * take the socket's packets. Reserved ports are skipped by ephemeral port allocation
-     * only; an explicit bind still works.
-     */
-    private void reserveNatPorts() {
-        if (reservedPortsBefore != null) {
-            return;
-        }
-        try {
-            String before = Files.readString(RESERVED_PORTS).strip();
-            if (!PortRanges.covers(before, limits.snatPortMin(), limits.snatPortMax())) {
-                String range = limits.snatPortMin() + "-" + limits.snatPortMax();
-                Files.writeString(RESERVED_PORTS, before.isEmpty() ? range : before + "," + range);
-                reservedPortsBefore = before;
-            }
-        } catch (IOException e) {
-            LOG.log(System.Logger.Level.WARNING, "cannot reserve the FullNAT source ports "
-                    + limits.snatPortMin() + "-" + limits.snatPortMax() + " in " + RESERVED_PORTS
-                    + " (" + e.getMessage() + "); local connections may take them");
-        }
-    }
-
-    private void releaseNatPorts() {
-        if (reservedPortsBefore != null) {
-            try {
-                // An empty write is ignored; a newline clears the list.
-                Files.writeString(RESERVED_PORTS, reservedPortsBefore + "\n");
-            } catch (IOException e) {
-                // The namespace is gone, and the setting with it.
-            }
-            reservedPortsBefore = null;
-        }
-    }
-
-    private static void restore(String ifname, Map<String, String> before) {
-        if (before != null) {
-            before.forEach((knob, value) -> sysctl(ifname, knob, value));
-        }
-    }
-
-    /**
-     * Reads {@code net.ipv4.conf.<if>.<knob>} and, when {@code value} is not null, sets it.
-     *
-     * @return the value it had, or null when the interface is gone (its namespace was deleted)
-     */
-    private static String sysctl(String ifname, String knob, String value) {
-        Path file = Path.of("/proc/sys/net/ipv4/conf", ifname, knob);
-        try {
-            String before = Files.readString(file).strip();
-            if (value != null && !value.equals(before)) {
-                Files.writeString(file, value);
-            }
-            return before;
-        } catch (IOException e) {
-            return null;
+        if (!links.isEmpty()) {
+            hostSettings.reservePorts(limits.snatPortMin(), limits.snatPortMax());
         }
     }
 
@@ -271,6 +338,35 @@ public final class BpfDataPlane implements DataPlane {
             link.detach();
             link.close();
         }
+    }
+
+    @Override
+    public synchronized List<String> problems(Set<String> interfaces) {
+        List<String> problems = new ArrayList<>();
+        for (String ifname : interfaces) {
+            List<BpfLink> attached = links.get(ifname);
+            if (attached == null) {
+                problems.add(ifname + ": programs not attached");
+                continue;
+            }
+            int ifindex = currentIfindex(ifname);
+            try {
+                if (ifindex == 0 || attached.stream().anyMatch(l -> l.ifindex() != ifindex)) {
+                    problems.add(ifname + ": the interface is gone or was re-created; its links are defunct");
+                } else if (attached.get(0).programId() != xdpProgram().id()
+                        || attached.get(1).programId() != tcProgram().id()) {
+                    problems.add(ifname + ": the links run programs other than this agent's");
+                }
+            } catch (RuntimeException e) {
+                problems.add(ifname + ": " + e.getMessage());
+            }
+        }
+        return problems;
+    }
+
+    /** The tags of the loaded programs (bpftool's "tag"): which code runs. */
+    public Map<String, String> programTags() {
+        return Map.of("xdp", xdpProgram().tag(), "tc", tcProgram().tag());
     }
 
     public synchronized Set<String> attachedInterfaces() {
@@ -325,10 +421,9 @@ public final class BpfDataPlane implements DataPlane {
                     failures.add(e);
                 }
             }
-            restore(attached.getKey(), sysctlsBefore.get(attached.getKey()));
         }
         links.clear();
-        releaseNatPorts();
+        hostSettings.restoreAll();
         for (BpfMap map : maps.values()) {
             try {
                 map.unpin();
@@ -341,14 +436,137 @@ public final class BpfDataPlane implements DataPlane {
         try {
             Files.deleteIfExists(pinDirectory);
             Files.deleteIfExists(pinDirectory.getParent());
+            // The saved ids and snapshot describe maps that are gone now.
+            for (String file : List.of("ids.properties", "applied-snapshot.pb", "host-settings.properties")) {
+                Files.deleteIfExists(stateDirectory.resolve(file));
+            }
         } catch (IOException e) {
             failures.add(new UncheckedIOException("could not remove " + pinDirectory, e));
         }
+        closeQuietly(lock);
+        removeStateDirectory();
         if (!failures.isEmpty()) {
             RuntimeException first = failures.getFirst();
             failures.stream().skip(1).forEach(first::addSuppressed);
             throw first;
         }
+    }
+
+    /** The lock file and the state directory, with its empty parents up to {@link #STATE_ROOT}. */
+    private void removeStateDirectory() {
+        try {
+            Files.deleteIfExists(stateDirectory.resolve("agent.lock"));
+            for (Path dir = stateDirectory; dir != null && dir.startsWith(STATE_ROOT) && !dir.equals(STATE_ROOT);
+                 dir = dir.getParent()) {
+                try (var entries = Files.list(dir)) {
+                    if (entries.findAny().isPresent()) {
+                        return;
+                    }
+                }
+                Files.delete(dir);
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "leaving " + stateDirectory + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * What the maps and links hold now, in the applier's terms: after a restart this is the
+     * state the first snapshot is diffed against, so whatever an earlier agent programmed and
+     * is no longer wanted gets removed, and what is unchanged is not written again.
+     */
+    public synchronized DesiredState programmed() {
+        Map<Abi.ListenerKey, Abi.Listener> listeners = new LinkedHashMap<>();
+        Map<Integer, Integer> familyOfListener = new java.util.HashMap<>();
+        maps.get("nlb_listeners").forEachEntry(256, (k, v) -> {
+            Abi.ListenerKey key = Abi.ListenerKey.readFrom(k);
+            Abi.Listener listener = Abi.Listener.readFrom(v, key.family());
+            listeners.put(key, listener);
+            familyOfListener.put(listener.id(), key.family());
+        });
+        Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
+        maps.get("nlb_routes").forEachEntry(256, (k, v) -> {
+            int listener = k.get(ValueLayout.JAVA_INT, 4);
+            // An orphan route's family is unknown; its bytes, hence its key, are the same either way.
+            int family = familyOfListener.getOrDefault(listener, Abi.FAMILY_IPV6);
+            routes.put(Abi.RouteKey.readFrom(k, family), Abi.Route.readFrom(v).group());
+        });
+        Map<Integer, Abi.Timeouts> timeouts = new LinkedHashMap<>();
+        readArray("nlb_timeouts", v -> Abi.Timeouts.readFrom(v), timeouts);
+        Map<Integer, Abi.Group> groups = new LinkedHashMap<>();
+        readArray("nlb_groups", v -> Abi.Group.readFrom(v), groups);
+        // A group without members is all zeros, like an unused entry: listeners and routes say it is live.
+        listeners.values().forEach(l -> groups.putIfAbsent(l.group(), new Abi.Group(0, 0)));
+        routes.values().forEach(g -> groups.putIfAbsent(g, new Abi.Group(0, 0)));
+        Map<Integer, int[]> tables = new LinkedHashMap<>();
+        for (int group : groups.keySet()) {
+            tables.put(group, readTable(group));
+        }
+        Map<Integer, Abi.Backend> backends = new LinkedHashMap<>();
+        readArray("nlb_backends", v -> Abi.Backend.readFrom(v), backends);
+        return new DesiredState(listeners, routes, timeouts, groups, tables, backends,
+                PortFilter.ofWords(readWords("nlb_dports")), PortFilter.ofWords(readWords("nlb_sports")),
+                new java.util.TreeSet<>(links.keySet()));
+    }
+
+    /** The non-zero entries of an array map, by index. */
+    private <V> void readArray(String name, java.util.function.Function<MemorySegment, V> read, Map<Integer, V> into) {
+        maps.get(name).forEachEntry(4096, (k, v) -> {
+            if (!isZero(v)) {
+                into.put(k.get(ValueLayout.JAVA_INT, 0), read.apply(v));
+            }
+        });
+    }
+
+    private static boolean isZero(MemorySegment v) {
+        for (long i = 0; i < v.byteSize(); i++) {
+            if (v.get(ValueLayout.JAVA_BYTE, i) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private long[] readWords(String name) {
+        long[] words = new long[PortFilter.WORDS];
+        maps.get(name).forEachEntry(PortFilter.WORDS, (k, v) -> {
+            int index = k.get(ValueLayout.JAVA_INT, 0);
+            if (index < words.length) {
+                words[index] = v.get(ValueLayout.JAVA_LONG, 0);
+            }
+        });
+        return words;
+    }
+
+    /** One group's slots, in one batch read that starts right after the previous group's last slot. */
+    private int[] readTable(int group) {
+        BpfMap table = maps.get("nlb_tables");
+        int size = limits.tableSize();
+        int[] slots = new int[size];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocate(table.batchTokenSize(), 8);
+            MemorySegment out = arena.allocate(table.batchTokenSize(), 8);
+            MemorySegment keys = arena.allocate(ValueLayout.JAVA_INT, size);
+            MemorySegment values = arena.allocate(ValueLayout.JAVA_INT, size);
+            int first = group * size;
+            in.set(ValueLayout.JAVA_INT, 0, first - 1);
+            int read = 0;
+            while (read < size) {
+                BpfMap.Batch batch = table.lookupBatch(in, out, keys, values, size - read);
+                for (int i = 0; i < batch.count(); i++) {
+                    int slot = keys.getAtIndex(ValueLayout.JAVA_INT, i) - first;
+                    if (slot >= 0 && slot < size) {
+                        slots[slot] = values.getAtIndex(ValueLayout.JAVA_INT, i);
+                    }
+                }
+                read += batch.count();
+                if (!batch.more() || batch.count() == 0) {
+                    break;
+                }
+                MemorySegment.copy(out, 0, in, 0, in.byteSize());
+            }
+        }
+        return slots;
     }
 
     /** Writes through the Abi records: one map operation per call. */

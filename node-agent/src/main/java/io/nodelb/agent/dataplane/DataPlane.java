@@ -19,6 +19,12 @@ public interface DataPlane extends AutoCloseable {
     /** Packets per {@code enum nlb_stat} reason, summed over CPUs. */
     long[] packetStats();
 
+    /**
+     * What keeps this data plane from serving {@code interfaces} as this agent programmed it
+     * (a program not attached, a link running other code, an interface gone); empty when ready.
+     */
+    java.util.List<String> problems(Set<String> interfaces);
+
     /** Detaches and removes every pin this data plane made. Idempotent. */
     @Override
     void close();

@@ -42,7 +42,7 @@ public record DesiredState(
         PortFilter egressPorts,
         Set<String> interfaces) {
 
-    static DesiredState empty() {
+    public static DesiredState empty() {
         return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
                 new PortFilter(), new PortFilter(), Set.of());
     }
@@ -102,6 +102,58 @@ public record DesiredState(
         Ids copy() {
             return new Ids(listeners.copy(), groups.copy(), backends.copy());
         }
+
+        /** As {@code kind.name=id} entries, for the state file. */
+        Map<String, String> toEntries() {
+            Map<String, String> out = new java.util.TreeMap<>();
+            listeners.assigned().forEach((n, id) -> out.put("listener." + n, id.toString()));
+            groups.assigned().forEach((n, id) -> out.put("group." + n, id.toString()));
+            backends.assigned().forEach((n, id) -> out.put("backend." + n, id.toString()));
+            return out;
+        }
+
+        /** The ids of {@link #toEntries}; entries of another kind are ignored. */
+        static Ids fromEntries(Limits limits, Map<String, String> entries) {
+            Ids ids = new Ids(limits);
+            entries.forEach((key, id) -> {
+                int dot = key.indexOf('.');
+                IdAllocator allocator = switch (dot < 0 ? "" : key.substring(0, dot)) {
+                    case "listener" -> ids.listeners;
+                    case "group" -> ids.groups;
+                    case "backend" -> ids.backends;
+                    default -> null;
+                };
+                if (allocator != null) {
+                    allocator.assign(key.substring(dot + 1), Integer.parseInt(id));
+                }
+            });
+            return ids;
+        }
+
+        /** Reserves every id {@code programmed} uses that no name owns (see {@link IdAllocator#reserve}). */
+        void reserveProgrammed(DesiredState programmed) {
+            programmed.listeners().values().forEach(l -> listeners.reserve(l.id()));
+            programmed.timeouts().keySet().forEach(listeners::reserve);
+            programmed.groups().keySet().forEach(groups::reserve);
+            programmed.backends().keySet().forEach(backends::reserve);
+        }
+
+        void releaseUnnamed() {
+            listeners.releaseUnnamed();
+            groups.releaseUnnamed();
+            backends.releaseUnnamed();
+        }
+    }
+
+    /** Equal content, tables compared by value (a record compares arrays by identity). */
+    public boolean sameAs(DesiredState other) {
+        if (!listeners.equals(other.listeners) || !routes.equals(other.routes) || !timeouts.equals(other.timeouts)
+                || !groups.equals(other.groups) || !backends.equals(other.backends)
+                || !ingressPorts.equals(other.ingressPorts) || !egressPorts.equals(other.egressPorts)
+                || !interfaces.equals(other.interfaces) || !tables.keySet().equals(other.tables.keySet())) {
+            return false;
+        }
+        return tables.entrySet().stream().allMatch(e -> java.util.Arrays.equals(e.getValue(), other.tables.get(e.getKey())));
     }
 
     /**

@@ -69,6 +69,40 @@ final class IdAllocator {
         return ids.size();
     }
 
+    /** Names and their ids, to persist. */
+    Map<String, Integer> assigned() {
+        return Map.copyOf(ids);
+    }
+
+    /** Gives {@code name} the id it had before a restart. */
+    void assign(String name, int id) {
+        if (id < 1 || id >= capacity || used[id]) {
+            throw new IllegalArgumentException(what + " id " + id + " of " + name + " is out of range or taken");
+        }
+        used[id] = true;
+        ids.put(name, id);
+    }
+
+    /**
+     * Keeps an id that the maps use but no name owns (found programmed after a restart) from
+     * being given out, so a new name never takes over its entries while they are replaced.
+     */
+    void reserve(int id) {
+        if (id > 0 && id < capacity) {
+            used[id] = true;
+        }
+    }
+
+    /** Frees the ids reserved with {@link #reserve}: their entries are gone. */
+    void releaseUnnamed() {
+        java.util.Set<Integer> named = new java.util.HashSet<>(ids.values());
+        for (int id = 1; id < capacity; id++) {
+            if (used[id] && !named.contains(id)) {
+                used[id] = false;
+            }
+        }
+    }
+
     /** A copy, so that planning can allocate speculatively and be thrown away on error. */
     IdAllocator copy() {
         IdAllocator c = new IdAllocator(what, capacity);

@@ -20,6 +20,13 @@ public final class PortFilter {
 
     private final long[] words = new long[WORDS];
 
+    /** The filter as the maps hold it, word by word. */
+    public static PortFilter ofWords(long[] words) {
+        PortFilter f = new PortFilter();
+        System.arraycopy(words, 0, f.words, 0, WORDS);
+        return f;
+    }
+
     public void add(int port) {
         words[port >>> 6] |= 1L << (port & 63);
     }

@@ -3,6 +3,10 @@ package io.nodelb.agent.dataplane;
 import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DesiredState.Limits;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
@@ -13,6 +17,12 @@ import java.util.Objects;
  * before the tables that point at them, tables before the groups and listeners
  * that lead to them; removals run in the opposite order. If a write fails, the
  * previous state is written back, so a snapshot is either applied or not at all.
+ *
+ * <p>After a restart the applier starts from what the maps hold ({@link #adopting}), not
+ * from nothing: the first snapshot then removes whatever the previous agent programmed
+ * that is no longer wanted, and rewrites nothing that is unchanged. The ids of names are
+ * kept in a state file, written before the maps, so an agent killed mid-apply leaves ids
+ * that the next one completes the apply with.
  */
 public final class SnapshotApplier {
 
@@ -22,12 +32,60 @@ public final class SnapshotApplier {
     private DesiredState.Ids ids;
     private DesiredState applied = DesiredState.empty();
     private String appliedVersion = "";
+    /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
+    private final Path stateDirectory;
 
     public SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits) {
+        this(maps, host, limits, null);
+    }
+
+    private SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits, Path stateDirectory) {
         this.maps = maps;
         this.host = host;
         this.limits = limits;
         this.ids = new DesiredState.Ids(limits);
+        this.stateDirectory = stateDirectory;
+    }
+
+    /**
+     * An applier that takes over a data plane holding {@code programmed}: the ids come from
+     * the state directory, and the version of the last snapshot applied there is believed
+     * only when that snapshot, planned again, equals what the maps hold exactly.
+     */
+    public static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits,
+                                           DesiredState programmed, Path stateDirectory) {
+        SnapshotApplier applier = new SnapshotApplier(maps, host, limits, stateDirectory);
+        DesiredState.Ids ids;
+        try {
+            ids = DesiredState.Ids.fromEntries(limits, StateFiles.read(stateDirectory.resolve(IDS_FILE)));
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "ignoring the saved ids (" + e.getMessage()
+                    + "); every name gets a new id");
+            ids = new DesiredState.Ids(limits);
+        }
+        applier.applied = programmed;
+        applier.appliedVersion = applier.verifiedVersion(programmed, ids);
+        ids.reserveProgrammed(programmed);
+        applier.ids = ids;
+        return applier;
+    }
+
+    private static final System.Logger LOG = System.getLogger(SnapshotApplier.class.getName());
+    private static final String IDS_FILE = "ids.properties";
+    private static final String SNAPSHOT_FILE = "applied-snapshot.pb";
+
+    /** The saved snapshot's version if it is exactly what is programmed, else "". */
+    private String verifiedVersion(DesiredState programmed, DesiredState.Ids ids) {
+        Path file = stateDirectory.resolve(SNAPSHOT_FILE);
+        try {
+            if (!Files.exists(file)) {
+                return "";
+            }
+            NodeSnapshot saved = NodeSnapshot.parseFrom(Files.readAllBytes(file));
+            return DesiredState.of(saved, host, limits, ids.copy()).sameAs(programmed) ? saved.getVersion() : "";
+        } catch (IOException | RuntimeException e) {
+            return ""; // unreadable or no longer valid here: the next snapshot is applied in full diff
+        }
     }
 
     /** Checks a snapshot against this node without changing anything. */
@@ -45,21 +103,46 @@ public final class SnapshotApplier {
         DesiredState.Ids nextIds = ids.copy();
         DesiredState next = DesiredState.of(snapshot, host, limits, nextIds);
         CountingMaps counting = new CountingMaps(maps);
+        saveIds(nextIds); // before the maps: a killed agent's successor completes this apply with the same ids
         try {
             transition(counting, applied, next);
         } catch (RuntimeException e) {
             // Written entries are a mix of old and new: write the old state back over them.
             try {
                 transition(maps, next, applied);
+                saveIds(ids);
             } catch (RuntimeException rollback) {
                 e.addSuppressed(rollback);
             }
             throw e;
         }
+        nextIds.releaseUnnamed(); // what a previous agent left is gone from the maps now
         applied = next;
         ids = nextIds;
         appliedVersion = snapshot.getVersion();
+        saveSnapshot(snapshot);
         return counting.writes;
+    }
+
+    private void saveIds(DesiredState.Ids which) {
+        if (stateDirectory != null) {
+            StateFiles.write(stateDirectory.resolve(IDS_FILE), which.toEntries());
+        }
+    }
+
+    private void saveSnapshot(NodeSnapshot snapshot) {
+        if (stateDirectory == null) {
+            return;
+        }
+        Path file = stateDirectory.resolve(SNAPSHOT_FILE);
+        Path tmp = stateDirectory.resolve(SNAPSHOT_FILE + ".tmp");
+        try {
+            Files.write(tmp, snapshot.toByteArray());
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            // Only costs a full diff on the next start.
+            LOG.log(System.Logger.Level.WARNING, "cannot save the applied snapshot to " + file + ": " + e.getMessage());
+        }
     }
 
     public DesiredState applied() {

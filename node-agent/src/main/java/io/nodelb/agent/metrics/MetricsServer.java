@@ -48,7 +48,11 @@ public final class MetricsServer implements AutoCloseable {
                 .description("Backends programmed on this node").register(registry);
         server = HttpServer.create(new InetSocketAddress(port), 0);
         server.createContext("/metrics", this::scrape);
-        server.createContext("/healthz", ex -> respond(ex, 200, "ok\n"));
+        // Liveness: the process answers. Readiness (and the older /healthz): the data plane
+        // serves what was programmed, with this agent's code.
+        server.createContext("/livez", ex -> respond(ex, 200, "ok\n"));
+        server.createContext("/readyz", this::ready);
+        server.createContext("/healthz", this::ready);
         server.start();
     }
 
@@ -88,6 +92,12 @@ public final class MetricsServer implements AutoCloseable {
                           ToDoubleFunction<DataPlane.BackendCounters> field) {
         return FunctionCounter.builder(metric, dataPlane, dp -> field.applyAsDouble(dp.backendCounters(id)))
                 .description(description).tag("backend", backend).register(registry);
+    }
+
+    private void ready(HttpExchange exchange) throws IOException {
+        List<String> problems = dataPlane.problems(applier.applied().interfaces());
+        respond(exchange, problems.isEmpty() ? 200 : 503,
+                problems.isEmpty() ? "ok\n" : String.join("\n", problems) + "\n");
     }
 
     private static void respond(HttpExchange exchange, int status, String body) throws IOException {

@@ -1,6 +1,6 @@
 package io.nodelb.agent.standalone;
 
-import io.nodelb.agent.dataplane.DataPlane;
+import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.agent.dataplane.SnapshotRejectedException;
@@ -22,39 +22,27 @@ public final class StandaloneAgent {
 
     private final Path config;
     private final String nodeName;
-    private final DataPlane dataPlane;
-    private final SnapshotApplier applier;
+    private final NodeProgrammer programmer;
 
-    public StandaloneAgent(Path config, String nodeName, DataPlane dataPlane, SnapshotApplier applier) {
+    public StandaloneAgent(Path config, String nodeName, NodeProgrammer programmer) {
         this.config = config;
         this.nodeName = nodeName;
-        this.dataPlane = dataPlane;
-        this.applier = applier;
+        this.programmer = programmer;
     }
 
     /** Reads, checks and programs the file. */
     public synchronized NodeSnapshot load() throws ConfigException {
-        NodeSnapshot snapshot = snapshotOf(config, nodeName);
-        if (snapshot.getVersion().equals(applier.appliedVersion())) {
-            return snapshot;
-        }
-        DesiredState planned;
+        return program(snapshotOf(config, nodeName));
+    }
+
+    /** Programs a snapshot of the file read earlier (the caller compared its content). */
+    public synchronized NodeSnapshot program(NodeSnapshot snapshot) throws ConfigException {
         try {
-            planned = applier.plan(snapshot);
+            programmer.program(snapshot);
         } catch (SnapshotRejectedException e) {
             throw new ConfigException(List.of(config.getFileName() + ": " + e.getMessage()));
         }
-        // New interfaces are attached before the maps point at them; old ones are let go after.
-        var interfaces = new java.util.TreeSet<>(applier.applied().interfaces());
-        interfaces.addAll(planned.interfaces());
-        dataPlane.attach(interfaces);
-        try {
-            applier.apply(snapshot);
-        } catch (SnapshotRejectedException e) {
-            dataPlane.attach(applier.applied().interfaces());
-            throw new ConfigException(List.of(config.getFileName() + ": " + e.getMessage()));
-        }
-        dataPlane.attach(planned.interfaces());
+        SnapshotApplier applier = programmer.applier();
         LOG.log(System.Logger.Level.INFO, "programmed version {0}: {1} listeners, {2} backends",
                 snapshot.getVersion().substring(0, 12), applier.applied().listeners().size(),
                 applier.applied().backends().size());
@@ -72,7 +60,7 @@ public final class StandaloneAgent {
     }
 
     /** Reads the file and compiles it for this node, without touching anything. */
-    static NodeSnapshot snapshotOf(Path config, String nodeName) throws ConfigException {
+    public static NodeSnapshot snapshotOf(Path config, String nodeName) throws ConfigException {
         ConfigFile.Documents docs = ConfigFile.read(config);
         try {
             return ModelCompiler.compileStandalone(docs.loadBalancers(), docs.targetGroups(), nodeName);
@@ -82,6 +70,6 @@ public final class StandaloneAgent {
     }
 
     public SnapshotApplier applier() {
-        return applier;
+        return programmer.applier();
     }
 }

@@ -52,13 +52,15 @@ final class Agent {
      * {@code nodeNamespace}, pinning under {@code pinPath}. Returns at once: use
      * {@link #awaitProgrammed} or {@link #awaitExit}.
      */
-    static Agent start(String name, Path top, String nodeNamespace, Path config, Path pinPath, String yaml)
-            throws IOException {
+    static Agent start(String name, Path top, String nodeNamespace, Path config, Path pinPath, String yaml,
+            String... extraArgs) throws IOException {
         Files.createDirectories(config.getParent());
         Files.writeString(config, yaml);
-        ProcessBuilder builder = new ProcessBuilder("nsenter", "--net=/run/netns/" + nodeNamespace,
+        List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + nodeNamespace,
                 top.resolve("bin/nodelb-agent").toString(), "standalone",
-                "--config", config.toString(), "--pin-path", pinPath.toString(), "--node-name", "lab-node");
+                "--config", config.toString(), "--pin-path", pinPath.toString(), "--node-name", "lab-node"));
+        command.addAll(List.of(extraArgs));
+        ProcessBuilder builder = new ProcessBuilder(command);
         // The launcher runs the JDK these tests run on.
         builder.environment().put("NODELB_JAVA_HOME", System.getProperty("java.home"));
         builder.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
@@ -165,6 +167,14 @@ final class Agent {
             }
         }
         return process.exitValue();
+    }
+
+    /** SIGKILL to the agent's PID, as an OOM kill or a crash would end it; waits for the exit. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        if (!process.waitFor(10, TimeUnit.SECONDS)) {
+            throw new AssertionError(name + " (pid " + pid() + ") still runs 10 s after SIGKILL");
+        }
     }
 
     synchronized List<String> stderr() {

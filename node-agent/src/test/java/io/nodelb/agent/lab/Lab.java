@@ -134,11 +134,30 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
 
     /** Starts an agent on {@code yaml} without waiting for anything (e.g. a file it must refuse). */
     Agent launchAgent(String yaml) throws IOException {
+        return launchAgent(yaml, pinPath());
+    }
+
+    /**
+     * Starts an agent pinning under {@code pinPath}, with {@code extraArgs}. Its state
+     * (saved ids, the host's original settings) lives in the lab's run directory, one per pin
+     * path, so a restarted agent finds what the one before it saved.
+     */
+    Agent launchAgent(String yaml, Path pinPath, String... extraArgs) throws IOException {
         String name = "agent-" + (agents.size() + 1);
         Path config = runDir().resolve(name).resolve("lab.yaml");
-        Agent agent = Agent.start(name, top, node(), config, pinPath(), yaml);
+        List<String> args = new ArrayList<>(List.of("--state-dir",
+                runDir().resolve("state-" + pinPath.getFileName()).toString()));
+        args.addAll(List.of(extraArgs));
+        Agent agent = Agent.start(name, top, node(), config, pinPath, yaml, args.toArray(String[]::new));
         agents.add(agent);
         return agent;
+    }
+
+    /** SIGTERM to every agent still running, so the next test starts on a bare node. */
+    void stopAgents() throws InterruptedException {
+        for (Agent agent : agents) {
+            agent.stop();
+        }
     }
 
     /** The ids of the BPF links pinned under the pin path now, kept to check at the end that they are gone. */

@@ -40,6 +40,9 @@ class MetricsServerTest {
 
         @Override public DataPlaneMaps maps() { return maps; }
         @Override public void attach(Set<String> interfaces) {}
+        @Override public List<String> problems(Set<String> interfaces) {
+            return interfaces.contains("gone0") ? List.of("gone0: not attached") : List.of();
+        }
         @Override public BackendCounters backendCounters(int id) {
             return new BackendCounters(100 + id, 1000 + id, 10 + id, 200 + id, 2000 + id);
         }
@@ -84,6 +87,7 @@ class MetricsServerTest {
         assertThat(get("/metrics")).as("a removed backend's series go with it")
                 .doesNotContain("fd00:1:2::11").contains("backend=\"10.1.2.11:8080\"");
         assertThat(get("/healthz")).isEqualTo("ok\n");
+        assertThat(get("/livez")).isEqualTo("ok\n");
     }
 
     private int backendId(String address) {

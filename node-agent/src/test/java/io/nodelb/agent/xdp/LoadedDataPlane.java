@@ -85,6 +85,10 @@ final class LoadedDataPlane implements AutoCloseable {
         return pinPath;
     }
 
+    BpfDataPlane dataPlane() {
+        return dataPlane;
+    }
+
     void apply(NodeSnapshot snapshot) {
         applier.apply(snapshot);
     }
