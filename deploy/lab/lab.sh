@@ -3,7 +3,9 @@
 # namespace, joined by veth pairs. Everything a run creates carries its id in
 # its name, so two runs never collide, and `down` removes all of it.
 #
-#   lab.sh up ID [BACKENDS]   build the topology (default 3 backends)
+#   lab.sh up ID [BACKENDS] [NODES]
+#                             build the topology (default 3 backends, 1 node; 2 nodes
+#                             for the cluster tests)
 #   lab.sh servers ID         start nginx in every backend (HTTP :8080, UDP :9000 and :9001)
 #   lab.sh down ID            stop what runs inside, delete namespaces and pins
 #   lab.sh list               ids of labs that exist
@@ -13,6 +15,12 @@
 #      10.1.0.3 (2nd source)                                                      VIP on lo for the ECMP baseline
 #   IPv6: fd00:1:0::/64 client side, fd00:1:2::/64 backend side
 #   VIPs (routed to the node): 10.1.1.1 and fd00:1:1::1
+#
+# With NODES=2 a second node (nlb-ID-node2) stands beside the first, in front of
+# the same backends, with interfaces of the same names:
+#   c1 10.1.3.2/24 ──── n0 10.1.3.1/24 (node2)   n1 10.1.2.2/24 ──── br0
+#   IPv6: fd00:1:3::/64; the client sends what it sends from 10.1.3.x through node2
+#   (a source rule), and backends route 10.1.3.0/24 back through node2.
 #
 # The node forwards; nodelb attaches XDP to n0 and n1 and TC egress to n0.
 # Backends route the client side through the node (DNAT replies must), unless
@@ -39,10 +47,60 @@ plain_frames() {
 
 sysctl_ns() { in_ns "$1" sysctl -qw "$2" >/dev/null; }
 
+# A node namespace: forwarding on, checksums as a NIC would hand them over.
+node_up() {
+  local node=$1
+  sysctl_ns "$node" net.ipv4.ip_forward=1
+  sysctl_ns "$node" net.ipv6.conf.all.forwarding=1
+  sysctl_ns "$node" net.ipv4.conf.all.rp_filter=0
+  sysctl_ns "$node" net.ipv4.conf.default.rp_filter=0
+  plain_frames "$node" n0
+  plain_frames "$node" n1
+}
+
+# The second node: its own link to the client, its own leg on the backends' bridge.
+second_node() {
+  local id=$1 backends=$2 client node2 lan k
+  client=$(ns "$id" client) node2=$(ns "$id" node2) lan=$(ns "$id" lan)
+  ip netns add "$node2"
+  in_ns "$node2" ip link set lo up
+  sysctl_ns "$node2" net.ipv6.conf.all.accept_dad=0
+  sysctl_ns "$node2" net.ipv6.conf.default.accept_dad=0
+  ip link add c1 netns "$client" type veth peer name n0 netns "$node2"
+  in_ns "$client" ip addr add 10.1.3.2/24 dev c1
+  in_ns "$client" ip -6 addr add fd00:1:3::2/64 dev c1 nodad
+  in_ns "$client" ip link set c1 up
+  in_ns "$client" ip rule add from 10.1.3.0/24 table 102
+  in_ns "$client" ip route add default via 10.1.3.1 table 102
+  in_ns "$client" ip -6 rule add from fd00:1:3::/64 table 102
+  in_ns "$client" ip -6 route add default via fd00:1:3::1 table 102
+  plain_frames "$client" c1
+  ip link add n1 netns "$node2" type veth peer name up1 netns "$lan"
+  in_ns "$node2" ip addr add 10.1.3.1/24 dev n0
+  in_ns "$node2" ip -6 addr add fd00:1:3::1/64 dev n0 nodad
+  in_ns "$node2" ip addr add 10.1.2.2/24 dev n1
+  in_ns "$node2" ip -6 addr add fd00:1:2::2/64 dev n1 nodad
+  in_ns "$node2" ip link set n0 up
+  in_ns "$node2" ip link set n1 up
+  node_up "$node2"
+  in_ns "$lan" ip link set up1 master br0
+  in_ns "$lan" ip link set up1 up
+  plain_frames "$lan" up1
+  for k in $(seq 1 "$backends"); do
+    in_ns "$(ns "$id" "be$k")" ip route add 10.1.3.0/24 via 10.1.2.2
+    in_ns "$(ns "$id" "be$k")" ip -6 route add fd00:1:3::/64 via fd00:1:2::2
+    in_ns "$node2" ping -c1 -W1 "10.1.2.$((10 + k))" >/dev/null 2>&1 || true
+    in_ns "$node2" ping -6 -c1 -W1 "fd00:1:2::$((10 + k))" >/dev/null 2>&1 || true
+  done
+  in_ns "$client" ping -c1 -W1 10.1.3.1 >/dev/null 2>&1 || true
+  in_ns "$client" ping -6 -c1 -W1 fd00:1:3::1 >/dev/null 2>&1 || true
+}
+
 up() {
-  local id=$1 backends=${2:-3}
+  local id=$1 backends=${2:-3} nodes=${3:-1}
   check_id "$id"
   [[ "$backends" =~ ^[1-9]$ ]] || die "backends must be 1-9"
+  [[ "$nodes" =~ ^[12]$ ]] || die "nodes must be 1 or 2"
   ip netns list | grep -q "^$(ns "$id" node)\b" && die "lab $id already exists"
   local client node lan
   client=$(ns "$id" client) node=$(ns "$id" node) lan=$(ns "$id" lan)
@@ -72,12 +130,7 @@ up() {
   in_ns "$node" ip -6 addr add fd00:1:2::1/64 dev n1 nodad
   in_ns "$node" ip link set n0 up
   in_ns "$node" ip link set n1 up
-  sysctl_ns "$node" net.ipv4.ip_forward=1
-  sysctl_ns "$node" net.ipv6.conf.all.forwarding=1
-  sysctl_ns "$node" net.ipv4.conf.all.rp_filter=0
-  sysctl_ns "$node" net.ipv4.conf.default.rp_filter=0
-  plain_frames "$node" n0
-  plain_frames "$node" n1
+  node_up "$node"
 
   in_ns "$lan" ip link add br0 type bridge
   in_ns "$lan" ip link set up0 master br0
@@ -113,9 +166,12 @@ up() {
   done
   in_ns "$client" ping -c1 -W1 10.1.0.1 >/dev/null 2>&1 || true
   in_ns "$client" ping -6 -c1 -W1 fd00:1:0::1 >/dev/null 2>&1 || true
+  if [ "$nodes" -eq 2 ]; then
+    second_node "$id" "$backends"
+  fi
   mkdir -p "$RUN_DIR/$id"
   echo "$backends" >"$RUN_DIR/$id/backends"
-  echo "lab $id: client $(ns "$id" client), node $(ns "$id" node), $backends backends"
+  echo "lab $id: client $(ns "$id" client), $nodes node(s) $(ns "$id" node)$([ "$nodes" -eq 2 ] && echo " $(ns "$id" node2)"), $backends backends"
 }
 
 servers() {
@@ -151,7 +207,7 @@ down() {
     for pid in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$n"
   done
-  rm -rf "/sys/fs/bpf/nodelb-lab-$id" "$RUN_DIR/$id"
+  rm -rf "/sys/fs/bpf/nodelb-lab-$id" "/sys/fs/bpf/nodelb-lab-$id-node2" "$RUN_DIR/$id"
 }
 
 list() {
@@ -166,5 +222,5 @@ case "$cmd" in
   servers) servers "$@" ;;
   down) down "$@" ;;
   list) list ;;
-  *) die "usage: lab.sh up ID [BACKENDS] | servers ID | down ID | list" ;;
+  *) die "usage: lab.sh up ID [BACKENDS] [NODES] | servers ID | down ID | list" ;;
 esac

@@ -53,12 +53,15 @@ public final class BpfDataPlane implements DataPlane {
     private final Map<String, List<BpfLink>> links = new LinkedHashMap<>();
     private final HostSettings hostSettings;
     private final FileChannel lock;
+    /** Read-only settings given at load (tests shorten timeouts); the programs' defaults otherwise. */
+    private final Map<String, Long> rodata;
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
 
     private BpfDataPlane(Path pinDirectory, Path stateDirectory, FileChannel lock, DesiredState.Limits limits,
-                         BpfObject xdp, BpfObject tc) {
+                         Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
+        this.rodata = Map.copyOf(rodata);
         this.pinDirectory = pinDirectory;
         this.stateDirectory = stateDirectory;
         this.lock = lock;
@@ -130,7 +133,7 @@ public final class BpfDataPlane implements DataPlane {
                 tc.map(name).reuse(xdp.map(name));
             }
             tc.load();
-            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, xdp, tc);
+            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, rodata, xdp, tc);
             dataPlane.adoptLinks();
             return dataPlane;
         } catch (RuntimeException e) {
@@ -362,6 +365,38 @@ public final class BpfDataPlane implements DataPlane {
             }
         }
         return problems;
+    }
+
+    /**
+     * Live flows per backend id, counted in conntrack: forward entries that have not passed
+     * their idle timeout and have seen no FIN or RST. Reply entries are the same flows again.
+     * The entries of closed flows stay in the LRU table until reused, hence the timeouts.
+     */
+    public synchronized Map<Integer, Long> liveFlowsByBackend() {
+        Map<Integer, Long> flows = new java.util.HashMap<>();
+        Map<Integer, Abi.Timeouts> perListener = new java.util.HashMap<>();
+        readArray("nlb_timeouts", v -> Abi.Timeouts.readFrom(v), perListener);
+        long now = System.nanoTime(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns
+        maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> {
+            Abi.CtEntry e = Abi.CtEntry.readFrom(v, Abi.CtKey.readFrom(k).family());
+            if ((e.flags() & Abi.CT_REPLY) != 0 || e.state() == Abi.CT_CLOSING) {
+                return;
+            }
+            if (now - e.lastSeenNs() < idleTimeout(e, perListener.get(e.listener()))) {
+                flows.merge(e.backend(), 1L, Long::sum);
+            }
+        });
+        return flows;
+    }
+
+    private long idleTimeout(Abi.CtEntry e, Abi.Timeouts set) {
+        return switch (e.state()) {
+            case Abi.CT_SYN -> rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
+            case Abi.CT_ESTABLISHED -> set != null && set.establishedNs() > 0 ? set.establishedNs()
+                    : rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
+            default -> set != null && set.udpNs() > 0 ? set.udpNs()
+                    : rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
+        };
     }
 
     /** The tags of the loaded programs (bpftool's "tag"): which code runs. */
