@@ -13,8 +13,11 @@ start_agent() {
   top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   # Not ip netns exec: it remounts /sys, and the agent must see the real bpffs.
   # nsenter and bin/nodelb-agent both exec, so $! is the JVM's PID.
+  # The agent's state (saved ids, the node's original sysctls) lives in the lab's run
+  # directory, which lab.sh down removes with the pins.
+  local state="${NODELB_LAB_RUN_DIR:-/run/nodelb-lab}/${pin_dir##*/nodelb-lab-}/agent-state"
   nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$config" \
-    --pin-path "$pin_dir" "$@" >"$log" 2>&1 &
+    --pin-path "$pin_dir" --state-dir "$state" "$@" >"$log" 2>&1 &
   agent_pid=$!
   for tries in $(seq 1 300); do
     grep -q "programmed version" "$log" && return 0

@@ -14,7 +14,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
+import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.NodeProgrammer;
+import io.nodelb.agent.dataplane.Uninstaller;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Map;
@@ -28,7 +30,14 @@ import sun.misc.Signal;
 public final class Main {
 
     static final String USAGE = """
-            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N] [--node-name NAME]
+            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N]
+                                      [--node-name NAME] [--uninstall-on-stop]
+                   nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR]
+
+              standalone         program the data plane from a file; SIGTERM leaves it running
+                                 for the next agent, which adopts it
+              uninstall          detach nodelb's programs, remove its pins, put back the host
+                                 settings it changed (refused while an agent runs)
 
               --config FILE      LoadBalancer and TargetGroup documents (YAML); reloaded when the
                                  file changes or on SIGHUP
@@ -36,6 +45,7 @@ public final class Main {
               --state-dir DIR    saved ids and the host's original settings (default /run/nodelb/<pin path>)
               --metrics-port N   serve Prometheus metrics on :N/metrics (default: off)
               --node-name NAME   this node's name (default: the host name)
+              --uninstall-on-stop  on SIGTERM, uninstall instead of leaving the data plane running
             """;
 
     private Main() {}
@@ -52,17 +62,22 @@ public final class Main {
 
     static int run(String[] args) {
         Deque<String> rest = new ArrayDeque<>(List.of(args));
-        if (rest.isEmpty() || !"standalone".equals(rest.peek())) {
-            throw new UsageException(rest.isEmpty() ? "no command" : "unknown command " + rest.peek());
+        String command = rest.isEmpty() ? "" : rest.pop();
+        if (!List.of("standalone", "uninstall").contains(command)) {
+            throw new UsageException(command.isEmpty() ? "no command" : "unknown command " + command);
         }
-        rest.pop();
         Path config = null;
         Path pinPath = Path.of("/sys/fs/bpf/nodelb");
         Path stateDir = null;
         int metricsPort = 0;
         String nodeName = hostName();
+        boolean uninstallOnStop = false;
         while (!rest.isEmpty()) {
             String flag = rest.pop();
+            if (flag.equals("--uninstall-on-stop")) {
+                uninstallOnStop = true;
+                continue;
+            }
             if (rest.isEmpty()) {
                 throw new UsageException(flag + " needs a value");
             }
@@ -76,6 +91,10 @@ public final class Main {
                 default -> throw new UsageException("unknown option " + flag);
             }
         }
+        Path state = stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath) : stateDir;
+        if (command.equals("uninstall")) {
+            return uninstall(pinPath, state);
+        }
         if (config == null) {
             throw new UsageException("--config is required");
         }
@@ -83,11 +102,24 @@ public final class Main {
             System.err.println("nodelb-agent: cannot read " + config);
             return 1;
         }
-        return standalone(config, pinPath, stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath) : stateDir,
-                metricsPort, nodeName);
+        return standalone(config, pinPath, state, metricsPort, nodeName, uninstallOnStop);
     }
 
-    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort, String nodeName) {
+    /** Shutdown: removes the data plane pinned under pinPath and puts back the host settings. */
+    private static int uninstall(Path pinPath, Path stateDir) {
+        try {
+            List<String> done = Uninstaller.uninstall(pinPath, stateDir);
+            done.forEach(line -> System.out.println("nodelb-agent: " + line));
+            System.out.println("nodelb-agent: uninstalled " + pinPath + (done.isEmpty() ? " (nothing was there)" : ""));
+            return 0;
+        } catch (AgentLock.AgentRunningException e) {
+            System.err.println("nodelb-agent: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort, String nodeName,
+                                  boolean uninstallOnStop) {
         DesiredState.Limits limits = DesiredState.Limits.defaults();
         try {
             // Refuse a bad file before anything is loaded or attached.
@@ -102,11 +134,15 @@ public final class Main {
             config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
                     StandardWatchEventKinds.ENTRY_CREATE);
             try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, limits, Map.of())) {
+                DesiredState found = dataPlane.programmed();
                 SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
-                        limits, dataPlane.programmed(), dataPlane.stateDirectory());
+                        limits, found, dataPlane.stateDirectory());
                 StandaloneAgent agent = new StandaloneAgent(config, nodeName, new NodeProgrammer(dataPlane, applier));
                 FileReloader reloader = new FileReloader(agent, config);
                 if (!reloader.reloadIfChanged()) {
+                    if (found.sameAs(DesiredState.empty())) {
+                        dataPlane.uninstall(); // nothing was running before: leave nothing behind
+                    }
                     return 1;
                 }
                 System.out.println("nodelb-agent: programmed version " + applier.appliedVersion()
@@ -114,16 +150,21 @@ public final class Main {
                         + dataPlane.programTags() + ")");
                 System.out.flush();
                 Signal.handle(new Signal("HUP"), sig -> Thread.ofPlatform().start(reloader::reloadIfChanged));
+                // SIGTERM finishes: the data plane keeps running for the next agent, unless told to uninstall.
                 Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                     stopped.countDown();
-                    dataPlane.close();
+                    if (uninstallOnStop) {
+                        dataPlane.uninstall();
+                    } else {
+                        dataPlane.close();
+                    }
                 }, "nodelb-shutdown"));
                 try (MetricsServer metrics = metricsPort > 0
                         ? MetricsServer.start(metricsPort, dataPlane, applier) : null) {
                     watchLoop(watch, config, reloader, stopped);
                 }
             }
-        } catch (BpfDataPlane.AgentRunningException e) {
+        } catch (AgentLock.AgentRunningException e) {
             System.err.println("nodelb-agent: " + e.getMessage());
             return 1;
         } catch (IOException e) {

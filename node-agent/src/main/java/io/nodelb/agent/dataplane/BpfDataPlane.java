@@ -13,9 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.channels.FileChannel;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -97,7 +95,7 @@ public final class BpfDataPlane implements DataPlane {
      * Loads both programs, keeping agent state (saved ids, original host settings, the lock
      * that keeps a second agent off this data plane) in {@code stateDirectory}.
      *
-     * @throws AgentRunningException when another agent holds this data plane
+     * @throws AgentLock.AgentRunningException when another agent holds this data plane
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
@@ -107,12 +105,12 @@ public final class BpfDataPlane implements DataPlane {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create pin directory " + dir, e);
         }
-        FileChannel lock = lock(stateDirectory, pinPath);
+        FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
         BpfObject xdp;
         try {
             xdp = BpfObject.openResource(XDP_OBJECT);
         } catch (RuntimeException e) {
-            closeQuietly(lock);
+            AgentLock.release(lock);
             throw e;
         }
         BpfObject tc = null;
@@ -141,50 +139,8 @@ public final class BpfDataPlane implements DataPlane {
                 tc.close();
             }
             xdp.close();
-            closeQuietly(lock);
+            AgentLock.release(lock);
             throw e;
-        }
-    }
-
-    /**
-     * One agent per data plane: a lock in the state directory, held while the process lives
-     * (the kernel releases it when the process dies, however it dies).
-     */
-    private static FileChannel lock(Path stateDirectory, Path pinPath) {
-        Path file = stateDirectory.resolve("agent.lock");
-        FileChannel channel = null;
-        try {
-            Files.createDirectories(stateDirectory);
-            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            if (channel.tryLock() == null) {
-                channel.close();
-                throw new AgentRunningException(pinPath, file);
-            }
-            return channel;
-        } catch (OverlappingFileLockException e) {
-            closeQuietly(channel);
-            throw new AgentRunningException(pinPath, file);
-        } catch (IOException e) {
-            closeQuietly(channel);
-            throw new UncheckedIOException("cannot lock " + file, e);
-        }
-    }
-
-    private static void closeQuietly(java.io.Closeable c) {
-        if (c != null) {
-            try {
-                c.close();
-            } catch (IOException ignored) {
-                // nothing held to give back
-            }
-        }
-    }
-
-    /** Another agent runs on this pin path. */
-    public static final class AgentRunningException extends IllegalStateException {
-        AgentRunningException(Path pinPath, Path lockFile) {
-            super("another nodelb agent is running on the data plane pinned under " + pinPath + " (it holds "
-                    + lockFile + "); stop it first, or give this one another --pin-path");
         }
     }
 
@@ -440,69 +396,33 @@ public final class BpfDataPlane implements DataPlane {
         return out;
     }
 
-    /** Detaches every link, unloads the programs and removes every pin of this data plane. */
+    /**
+     * Finish: lets go of this data plane and leaves it running. The programs stay attached
+     * through their pinned links, the maps keep every flow, and the next agent adopts them.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
-        List<RuntimeException> failures = new ArrayList<>();
-        for (var attached : links.entrySet()) {
-            for (BpfLink link : attached.getValue()) {
-                try {
-                    detach(link);
-                } catch (RuntimeException e) {
-                    failures.add(e);
-                }
-            }
-        }
-        links.clear();
-        hostSettings.restoreAll();
-        for (BpfMap map : maps.values()) {
-            try {
-                map.unpin();
-            } catch (RuntimeException e) {
-                failures.add(e);
-            }
-        }
-        tc.close();
-        xdp.close();
         try {
-            Files.deleteIfExists(pinDirectory);
-            Files.deleteIfExists(pinDirectory.getParent());
-            // The saved ids and snapshot describe maps that are gone now.
-            for (String file : List.of("ids.properties", "applied-snapshot.pb", "host-settings.properties")) {
-                Files.deleteIfExists(stateDirectory.resolve(file));
-            }
-        } catch (IOException e) {
-            failures.add(new UncheckedIOException("could not remove " + pinDirectory, e));
-        }
-        closeQuietly(lock);
-        removeStateDirectory();
-        if (!failures.isEmpty()) {
-            RuntimeException first = failures.getFirst();
-            failures.stream().skip(1).forEach(first::addSuppressed);
-            throw first;
+            links.values().forEach(attached -> attached.forEach(BpfLink::close));
+            links.clear();
+            tc.close();
+            xdp.close();
+        } finally {
+            AgentLock.release(lock);
         }
     }
 
-    /** The lock file and the state directory, with its empty parents up to {@link #STATE_ROOT}. */
-    private void removeStateDirectory() {
-        try {
-            Files.deleteIfExists(stateDirectory.resolve("agent.lock"));
-            for (Path dir = stateDirectory; dir != null && dir.startsWith(STATE_ROOT) && !dir.equals(STATE_ROOT);
-                 dir = dir.getParent()) {
-                try (var entries = Files.list(dir)) {
-                    if (entries.findAny().isPresent()) {
-                        return;
-                    }
-                }
-                Files.delete(dir);
-            }
-        } catch (IOException e) {
-            LOG.log(System.Logger.Level.DEBUG, "leaving " + stateDirectory + ": " + e.getMessage());
-        }
+    /**
+     * Shutdown: detaches our programs, removes our pins and puts back the host settings (see
+     * {@link Uninstaller}).
+     */
+    public synchronized List<String> uninstall() {
+        close();
+        return Uninstaller.uninstall(pinDirectory.getParent(), stateDirectory);
     }
 
     /**

@@ -164,7 +164,7 @@ public final class BpfNsPerPacket {
                 + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
         DesiredState.Limits limits = DesiredState.Limits.defaults();
         BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits);
-        Thread cleanup = new Thread(dataPlane::close, "nodelb-bench-cleanup");
+        Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         try (BpfObject xdpFloor = BpfObject.openResource("io/nodelb/bpf/xdp_pass.bpf.o");
                 BpfObject tcFloor = options.tcFloor() == null ? null : BpfObject.openFile(options.tcFloor())) {
@@ -181,7 +181,7 @@ public final class BpfNsPerPacket {
                 System.out.println("written to " + options.out());
             }
         } finally {
-            dataPlane.close();
+            dataPlane.uninstall();
             Runtime.getRuntime().removeShutdownHook(cleanup);
         }
     }
@@ -395,7 +395,8 @@ public final class BpfNsPerPacket {
 
         Path pin = Path.of("/sys/fs/bpf", "nodelb-bench-stale-" + ProcessHandle.current().pid());
         DesiredState.Limits limits = DesiredState.Limits.defaults();
-        try (BpfDataPlane stale = BpfDataPlane.load(pin, limits, Map.of("cfg_timeout_syn_ns", -1L))) {
+        BpfDataPlane stale = BpfDataPlane.load(pin, limits, Map.of("cfg_timeout_syn_ns", -1L));
+        try {
             Backend self = Backend.newBuilder().setAddress(bytes(VIP4)).setPort(HTTP).setWeight(1)
                     .setState(BackendState.ACTIVE).setOrigin("static").build();
             new SnapshotApplier(stale.maps(), BpfNsPerPacket::host, limits).apply(NodeSnapshot.newBuilder()
@@ -411,6 +412,8 @@ public final class BpfNsPerPacket {
             }
             row(out, "new flow, IPv4 TCP SYN (stale entries updated in place)",
                     repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW), floor);
+        } finally {
+            stale.uninstall();
         }
         return out.toString();
     }

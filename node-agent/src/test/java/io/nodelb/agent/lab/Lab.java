@@ -145,15 +145,26 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     Agent launchAgent(String yaml, Path pinPath, String... extraArgs) throws IOException {
         String name = "agent-" + (agents.size() + 1);
         Path config = runDir().resolve(name).resolve("lab.yaml");
-        List<String> args = new ArrayList<>(List.of("--state-dir",
-                runDir().resolve("state-" + pinPath.getFileName()).toString()));
+        List<String> args = new ArrayList<>(List.of("--state-dir", stateDirectory(pinPath).toString()));
         args.addAll(List.of(extraArgs));
         Agent agent = Agent.start(name, top, node(), config, pinPath, yaml, args.toArray(String[]::new));
         agents.add(agent);
         return agent;
     }
 
-    /** SIGTERM to every agent still running, so the next test starts on a bare node. */
+    /** {@code nodelb-agent uninstall} in the node for the data plane under {@code pinPath}; its output. */
+    String uninstall(Path pinPath) throws IOException, InterruptedException, TimeoutException {
+        return Command.run("nsenter", "--net=/run/netns/" + node(), top.resolve("bin/nodelb-agent").toString(),
+                "uninstall", "--pin-path", pinPath.toString(),
+                "--state-dir", stateDirectory(pinPath).toString());
+    }
+
+    /** Where the lab's agents on {@code pinPath} keep their state. */
+    Path stateDirectory(Path pinPath) {
+        return runDir().resolve("state-" + pinPath.getFileName());
+    }
+
+    /** SIGTERM to every agent still running (they finish: the data plane stays for the next one). */
     void stopAgents() throws InterruptedException {
         for (Agent agent : agents) {
             agent.stop();

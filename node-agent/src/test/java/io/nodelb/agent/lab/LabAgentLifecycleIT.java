@@ -23,8 +23,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The agent process from start to end: a file it cannot use is refused before anything is
- * loaded or attached, and a good one attaches XDP and TC to both interfaces, serves the VIP,
- * and SIGTERM takes every attachment and pin away again.
+ * loaded or attached, and a good one attaches XDP and TC to both interfaces and serves the VIP;
+ * SIGTERM leaves the data plane serving for the next agent, and uninstall takes every
+ * attachment, pin and host setting of ours away again.
  */
 @Privileged
 class LabAgentLifecycleIT {
@@ -68,32 +69,39 @@ class LabAgentLifecycleIT {
     }
 
     @Test
-    void aGoodFileAttachesAndSigtermTakesEverythingAway() throws Exception {
+    void sigtermLeavesTheDataPlaneServingAndUninstallTakesEverythingAway() throws Exception {
         String reservedBefore = reservedPorts();
         Agent agent = LAB.startAgent(GOOD);
         List<Integer> links = LAB.pinnedLinkIds();
 
         assertThat(reservedPorts()).as("the node's reserved ports while the agent runs")
                 .isEqualTo(reservedBefore.isEmpty() ? "61000-65535" : reservedBefore + ",61000-65535");
-
         assertThat(LAB.hasXdp("n0")).as("XDP on n0").isTrue();
         assertThat(LAB.hasXdp("n1")).as("XDP on n1").isTrue();
         assertThat(links).as("pinned links: XDP and TC egress on n0 and n1").hasSize(4);
-        assertThat(LAB.client().call(() -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/")))
-                .isEqualTo("be1");
+        assertThat(get()).isEqualTo("be1");
 
-        int exitCode = agent.stop();
+        assertThat(agent.stop()).as("exit code after SIGTERM").isIn(0, 143);
 
-        assertThat(exitCode).as("exit code after SIGTERM").isIn(0, 143);
-        assertThat(LAB.hasXdp("n0")).as("XDP on n0 after SIGTERM").isFalse();
-        assertThat(LAB.hasXdp("n1")).as("XDP on n1 after SIGTERM").isFalse();
-        assertThat(LAB.pinPath()).as("pin directory after SIGTERM").doesNotExist();
-        assertThat(Lab.linksStillThere(links)).as("BPF links still in the kernel after SIGTERM").isEmpty();
-        assertThat(reservedPorts()).as("the node's reserved ports after SIGTERM").isEqualTo(reservedBefore);
+        assertThat(LAB.hasXdp("n0")).as("XDP on n0 after SIGTERM (finish)").isTrue();
+        assertThat(LAB.pinnedLinkIds()).as("pinned links after SIGTERM").isEqualTo(links);
+        assertThat(get()).as("the VIP with no agent running").isEqualTo("be1");
+
+        String output = LAB.uninstall(LAB.pinPath());
+
+        assertThat(output).contains("uninstalled " + LAB.pinPath());
+        assertThat(LAB.hasXdp("n0")).as("XDP on n0 after uninstall").isFalse();
+        assertThat(LAB.hasXdp("n1")).as("XDP on n1 after uninstall").isFalse();
+        assertThat(LAB.pinPath()).as("pin directory after uninstall").doesNotExist();
+        assertThat(LAB.stateDirectory(LAB.pinPath())).as("state directory after uninstall").doesNotExist();
+        assertThat(Lab.linksStillThere(links)).as("BPF links still in the kernel after uninstall").isEmpty();
+        assertThat(reservedPorts()).as("the node's reserved ports after uninstall").isEqualTo(reservedBefore);
         // Nothing translates the VIP any more: the node has no route for it.
-        assertThatThrownBy(() -> LAB.client().call(
-                () -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/")))
-                .isInstanceOf(IOException.class);
+        assertThatThrownBy(LabAgentLifecycleIT::get).isInstanceOf(IOException.class);
+    }
+
+    private static String get() throws Exception {
+        return LAB.client().call(() -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), VIP, "/"));
     }
 
     /** The node namespace's net.ipv4.ip_local_reserved_ports: the agent keeps local sockets off its FullNAT ports. */

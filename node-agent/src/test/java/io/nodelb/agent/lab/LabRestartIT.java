@@ -54,8 +54,9 @@ class LabRestartIT {
             .replace("interfaces: [n0, n1]", "interfaces: [n0]");
 
     @AfterEach
-    void stopAgents() throws InterruptedException {
+    void stopAgents() throws Exception {
         LAB.stopAgents();
+        LAB.uninstall(LAB.pinPath());
     }
 
     @Test
@@ -94,6 +95,7 @@ class LabRestartIT {
         // What the adopting agent programmed equals what a fresh start programs.
         Map<String, String> adopted = listenersAndPorts();
         assertThat(second.stop()).isIn(0, 143);
+        LAB.uninstall(LAB.pinPath());
         LAB.startAgent(AFTER);
         assertThat(listenersAndPorts()).as("maps after a fresh start").isEqualTo(adopted);
     }
@@ -115,8 +117,10 @@ class LabRestartIT {
         Agent second = LAB.startAgent(BEFORE);
         assertThat(settings()).as("while the restarted agent runs").isEqualTo(running);
         assertThat(second.stop()).isIn(0, 143);
+        assertThat(settings()).as("after SIGTERM: the data plane still runs and needs them").isEqualTo(running);
 
-        assertThat(settings()).as("after the restarted agent stopped: the admin's values").isEqualTo(admins);
+        LAB.uninstall(LAB.pinPath());
+        assertThat(settings()).as("after uninstall: the admin's values").isEqualTo(admins);
     }
 
     @Test

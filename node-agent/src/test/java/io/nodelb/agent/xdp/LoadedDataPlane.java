@@ -300,12 +300,12 @@ final class LoadedDataPlane implements AutoCloseable {
     @Override
     public void close() {
         try {
-            dataPlane.close();
+            dataPlane.uninstall();
         } finally {
             boolean left = Files.exists(pinPath);
             removeLeftovers(pinPath);
             if (left) {
-                throw new AssertionError("BpfDataPlane.close() left " + pinPath + " behind");
+                throw new AssertionError("BpfDataPlane.uninstall() left " + pinPath + " behind");
             }
         }
     }
