@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  * remount /sys). Its stdout and stderr are kept line by line: the tests wait for
  * "programmed version" and "refusing" lines, and failures show the whole output.
  */
-final class Agent {
+public final class Agent {
     /** The longest wait for the agent to program a file or to refuse it. */
     static final Duration PROGRAM_TIMEOUT = Duration.ofSeconds(20);
 
@@ -72,26 +72,41 @@ final class Agent {
         return agent;
     }
 
-    String name() {
+    /**
+     * Runs {@code command} (already wrapped in nsenter by the caller) as an agent named
+     * {@code name} whose output is kept; for cluster mode, which has no file to program.
+     */
+    public static Agent launch(String name, List<String> command) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command);
+        builder.environment().put("NODELB_JAVA_HOME", System.getProperty("java.home"));
+        builder.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Agent agent = new Agent(name, null, builder.start(), null);
+        agent.keep(agent.process.getInputStream(), agent.stdout, "out");
+        agent.keep(agent.process.getErrorStream(), agent.stderr, "err");
+        agent.process.onExit().thenRun(agent::wakeUp);
+        return agent;
+    }
+
+    public String name() {
         return name;
     }
 
     /** The agent's PID: nsenter and the launcher exec, so this is the JVM's. */
-    long pid() {
+    public long pid() {
         return process.pid();
     }
 
-    boolean isAlive() {
+    public boolean isAlive() {
         return process.isAlive();
     }
 
     /** Versions programmed so far, in order: the start and every reload that changed something. */
-    synchronized List<String> versions() {
+    public synchronized List<String> versions() {
         return stdout.stream().map(PROGRAMMED::matcher).filter(Matcher::find).map(m -> m.group(1)).toList();
     }
 
     /** The version programmed last. */
-    String version() {
+    public String version() {
         List<String> versions = versions();
         if (versions.isEmpty()) {
             throw new AssertionError(name + " has not programmed anything yet");
@@ -100,7 +115,7 @@ final class Agent {
     }
 
     /** Waits until the agent has programmed more than {@code seen} versions; returns the newest. */
-    String awaitProgrammed(int seen) throws InterruptedException {
+    public String awaitProgrammed(int seen) throws InterruptedException {
         awaitLine(stdout, seen == 0 ? 0 : indexAfterVersions(seen), line -> PROGRAMMED.matcher(line).find(),
                 "a \"programmed version\" line");
         return version();
@@ -146,7 +161,7 @@ final class Agent {
     }
 
     /** Waits for the process to end (it must, e.g. after refusing its file); returns its exit code. */
-    int awaitExit(Duration timeout) throws InterruptedException {
+    public int awaitExit(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new AssertionError(name + " still runs after " + timeout);
         }
@@ -157,7 +172,7 @@ final class Agent {
      * SIGTERM to the agent's PID (what {@link Process#destroy} sends on Linux), then waits
      * up to 15 s for it to detach and exit; SIGKILL if it does not. Returns the exit code.
      */
-    int stop() throws InterruptedException {
+    public int stop() throws InterruptedException {
         if (process.isAlive()) {
             process.destroy();
             if (!process.waitFor(15, TimeUnit.SECONDS)) {
@@ -170,23 +185,23 @@ final class Agent {
     }
 
     /** SIGKILL to the agent's PID, as an OOM kill or a crash would end it; waits for the exit. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.destroyForcibly();
         if (!process.waitFor(10, TimeUnit.SECONDS)) {
             throw new AssertionError(name + " (pid " + pid() + ") still runs 10 s after SIGKILL");
         }
     }
 
-    synchronized List<String> stderr() {
+    public synchronized List<String> stderr() {
         return List.copyOf(stderr);
     }
 
-    synchronized List<String> stdout() {
+    public synchronized List<String> stdout() {
         return List.copyOf(stdout);
     }
 
     /** Everything the agent printed, stdout and stderr interleaved as read. */
-    synchronized String log() {
+    public synchronized String log() {
         String state = process.isAlive() ? "running" : "exited " + process.exitValue();
         return "--- " + name + " (pid " + pid() + ", " + state + ") ---\n" + String.join("\n", log);
     }

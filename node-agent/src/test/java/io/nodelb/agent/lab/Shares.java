@@ -16,8 +16,8 @@ import java.util.TreeSet;
  * lab run of a few dozen such checks about once in a thousand runs (three deviations would
  * be about once in twenty runs).
  */
-final class Shares {
-    static final double SIGMAS = 4;
+public final class Shares {
+    public static final double SIGMAS = 4;
 
     private Shares() {}
 
@@ -25,7 +25,7 @@ final class Shares {
      * {@code answers} (backend name to count) must come only from backends with a positive
      * weight in {@code weights}, each within {@value #SIGMAS} standard deviations of its share.
      */
-    static void assertFollowWeights(String what, Map<String, Integer> answers, Map<String, Integer> weights) {
+    public static void assertFollowWeights(String what, Map<String, Integer> answers, Map<String, Integer> weights) {
         int total = answers.values().stream().mapToInt(Integer::intValue).sum();
         int weightSum = weights.values().stream().mapToInt(Integer::intValue).sum();
         StringBuilder table = new StringBuilder(String.format("%s: %d answers%n  %-8s %6s %8s %9s %9s%n",
@@ -51,7 +51,7 @@ final class Shares {
     }
 
     /** Weights by backend name, from pairs: {@code weights("be1", 3, "be2", 1)}. */
-    static Map<String, Integer> weights(Object... nameWeightPairs) {
+    public static Map<String, Integer> weights(Object... nameWeightPairs) {
         Map<String, Integer> weights = new TreeMap<>();
         for (int i = 0; i < nameWeightPairs.length; i += 2) {
             weights.put((String) nameWeightPairs[i], (Integer) nameWeightPairs[i + 1]);

@@ -23,12 +23,12 @@ import java.util.TreeMap;
  * afterwards. Every socket has a timeout, so nothing here waits longer than
  * {@link #TIMEOUT} per step.
  */
-final class Traffic {
-    static final Duration TIMEOUT = Duration.ofSeconds(2);
+public final class Traffic {
+    public static final Duration TIMEOUT = Duration.ofSeconds(2);
 
     private Traffic() {}
 
-    static InetAddress address(String literal) {
+    public static InetAddress address(String literal) {
         try {
             return InetAddress.getByName(literal); // a literal: no lookup
         } catch (IOException e) {
@@ -42,12 +42,12 @@ final class Traffic {
      * handshake completing proves the replies came from the VIP: the connected socket
      * would answer anything else with a reset.
      */
-    static String get(InetSocketAddress from, InetSocketAddress vip, String path) throws IOException {
+    public static String get(InetSocketAddress from, InetSocketAddress vip, String path) throws IOException {
         return get(from, vip, path, TIMEOUT);
     }
 
     /** As {@link #get(InetSocketAddress, InetSocketAddress, String)}, waiting at most {@code timeout} per step. */
-    static String get(InetSocketAddress from, InetSocketAddress vip, String path, Duration timeout)
+    public static String get(InetSocketAddress from, InetSocketAddress vip, String path, Duration timeout)
             throws IOException {
         try (Socket socket = new Socket()) {
             socket.setReuseAddress(true);
@@ -70,7 +70,7 @@ final class Traffic {
     }
 
     /** {@code count} requests to {@code /}, each on a new connection from an ephemeral port; answers by body. */
-    static Map<String, Integer> countTcp(InetAddress from, InetSocketAddress vip, int count) throws IOException {
+    public static Map<String, Integer> countTcp(InetAddress from, InetSocketAddress vip, int count) throws IOException {
         Map<String, Integer> answers = new TreeMap<>();
         for (int i = 0; i < count; i++) {
             answers.merge(get(new InetSocketAddress(from, 0), vip, "/"), 1, Integer::sum);
@@ -79,14 +79,14 @@ final class Traffic {
     }
 
     /** A datagram's answer and the address it came from. */
-    record UdpAnswer(String text, InetSocketAddress source) {}
+    public record UdpAnswer(String text, InetSocketAddress source) {}
 
     /**
      * Sends one datagram from a new socket (so a new source port) on {@code from} to
      * {@code vip} and returns the first answer. The socket is not connected, so an answer
      * from any address is received and its source can be checked.
      */
-    static UdpAnswer udp(InetAddress from, InetSocketAddress vip, String payload) throws IOException {
+    public static UdpAnswer udp(InetAddress from, InetSocketAddress vip, String payload) throws IOException {
         try (DatagramSocket socket = new DatagramSocket(new InetSocketAddress(from, 0))) {
             socket.setSoTimeout((int) TIMEOUT.toMillis());
             byte[] bytes = payload.getBytes(StandardCharsets.US_ASCII);
@@ -108,7 +108,7 @@ final class Traffic {
      * {@code count} datagrams, each from a new source port; every answer must come from
      * {@code vip} itself. Answers counted by text.
      */
-    static Map<String, Integer> countUdp(InetAddress from, InetSocketAddress vip, int count) throws IOException {
+    public static Map<String, Integer> countUdp(InetAddress from, InetSocketAddress vip, int count) throws IOException {
         Map<String, Integer> answers = new TreeMap<>();
         for (int i = 0; i < count; i++) {
             UdpAnswer answer = udp(from, vip, "ping " + i);
@@ -122,7 +122,7 @@ final class Traffic {
     }
 
     /** A kept-alive HTTP/1.1 connection: several requests on one TCP connection. */
-    static final class HttpConnection implements AutoCloseable {
+    public static final class HttpConnection implements AutoCloseable {
         private final Socket socket;
         private final InputStream in;
 
@@ -132,12 +132,12 @@ final class Traffic {
         }
 
         /** Connects from {@code from} (any port) to {@code vip}; run it on the client's thread. */
-        static HttpConnection open(InetAddress from, InetSocketAddress vip) throws IOException {
+        public static HttpConnection open(InetAddress from, InetSocketAddress vip) throws IOException {
             return open(new InetSocketAddress(from, 0), vip);
         }
 
         /** Connects from {@code from} to {@code vip}; the port may be shared with connections elsewhere. */
-        static HttpConnection open(InetSocketAddress from, InetSocketAddress vip) throws IOException {
+        public static HttpConnection open(InetSocketAddress from, InetSocketAddress vip) throws IOException {
             Socket socket = new Socket();
             try {
                 socket.setReuseAddress(true);
@@ -152,11 +152,11 @@ final class Traffic {
         }
 
         /** One more request on this same connection; the body without its line end. */
-        String get(String path) throws IOException {
+        public String get(String path) throws IOException {
             return request(socket.getOutputStream(), in, path, false);
         }
 
-        InetSocketAddress localAddress() {
+        public InetSocketAddress localAddress() {
             return (InetSocketAddress) socket.getLocalSocketAddress();
         }
 
