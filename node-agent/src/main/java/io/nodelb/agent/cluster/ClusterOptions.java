@@ -69,17 +69,23 @@ public record ClusterOptions(
             (flag.value == null ? tlsMissing : tlsGiven).add(flag.name + " (" + ENV.get(flag.name) + ")");
         }
         if (plaintext && !tlsGiven.isEmpty()) {
-            throw new UsageException("--plaintext contradicts " + String.join(", ", tlsGiven)
+            throw new UsageException("--plaintext contradicts " + listed(tlsGiven)
                     + ": choose TLS or plaintext");
         }
         if (!plaintext && !tlsMissing.isEmpty()) {
-            throw new UsageException("the connection to the operator needs TLS, but " + String.join(", ", tlsMissing)
+            throw new UsageException("the connection to the operator needs TLS, but " + listed(tlsMissing)
                     + (tlsMissing.size() == 1 ? " is" : " are") + " not given; only a lab may run without TLS,"
                     + " with --plaintext (NODELB_PLAINTEXT=true)");
         }
     }
 
     private record Flag(String name, Object value) {}
+
+    /** "a", "a and b", "a, b and c". */
+    private static String listed(List<String> items) {
+        return items.size() == 1 ? items.getFirst()
+                : String.join(", ", items.subList(0, items.size() - 1)) + " and " + items.getLast();
+    }
 
     /**
      * Parses the arguments that follow {@code cluster} on the command line.

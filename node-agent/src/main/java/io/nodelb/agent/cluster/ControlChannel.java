@@ -375,7 +375,7 @@ public final class ControlChannel implements AutoCloseable {
         Attempt outcome() {
             Throwable failure = ended.getNow(null);
             Duration connectedFor = connectedAt == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - connectedAt);
-            String how = failure == null ? "the operator ended the stream" : FailureText.of(failure);
+            String how = failure == null ? "the operator ended the stream" : FailureText.of(failure, options.plaintext());
             return connectedAt == 0
                     ? new Attempt("cannot connect to the operator at " + options.operator() + ": " + how,
                             connectedFor, failure == null)

@@ -82,7 +82,7 @@ class ClusterOptionsTest {
         assertThatThrownBy(() -> ClusterOptions.parse(
                 args("--operator", "op:9443", "--node-name", "n", "--ca-file", "/ca"), Map.of()))
                 .isInstanceOf(UsageException.class)
-                .hasMessageContaining("--cert-file (NODELB_CERT_FILE), --key-file (NODELB_KEY_FILE) are not given")
+                .hasMessageContaining("--cert-file (NODELB_CERT_FILE) and --key-file (NODELB_KEY_FILE) are not given")
                 .hasMessageContaining("--plaintext")
                 .hasMessageNotContaining("--ca-file (");
     }
