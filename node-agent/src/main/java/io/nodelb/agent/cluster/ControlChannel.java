@@ -274,6 +274,9 @@ public final class ControlChannel implements AutoCloseable {
             return;
         }
         lastReportFailure = "";
+        if (report == null) {
+            return; // nothing to say yet
+        }
         if (report.getAppliedVersion().isEmpty()) {
             report = report.toBuilder().setAppliedVersion(queue.appliedVersion()).build();
         }

@@ -20,7 +20,7 @@ final class FailureText {
     private static final List<Pattern> NOISE = List.of(
             Pattern.compile("(?:[a-zA-Z_$][\\w$]*\\.)+[A-Z][\\w$]*(?:Exception|Error): "), // qualified class names
             Pattern.compile("error:[0-9a-fA-F]+:SSL routines:\\w+:"), // BoringSSL's error code
-            Pattern.compile("General OpenSslEngine problem: "),
+            Pattern.compile("General OpenSslEngine problem(?:: )?"),
             Pattern.compile("finishConnect\\(\\.\\.\\) failed(?: with error\\(-?\\d+\\))?: "));
     private static final Pattern HEX_DUMP = Pattern.compile(": [0-9a-fA-F]{16,}");
     private static final List<String> CLIENT_CERT_ALERTS = List.of("certificate_required", "bad_certificate",

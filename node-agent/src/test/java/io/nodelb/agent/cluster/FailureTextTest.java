@@ -73,6 +73,18 @@ class FailureTextTest {
     }
 
     @Test
+    void openSslsWrapperSaysNothingOfItsOwn() {
+        var pkix = new SSLHandshakeException("General OpenSslEngine problem");
+        pkix.initCause(new Exception("PKIX path building failed: sun.security.provider.certpath"
+                + ".SunCertPathBuilderException: unable to find valid certification path to requested target"));
+
+        assertThat(FailureText.of(Status.UNAVAILABLE.withDescription("ssl exception").withCause(pkix)
+                .asRuntimeException(), false))
+                .isEqualTo("UNAVAILABLE: PKIX path building failed: unable to find valid certification path to"
+                        + " requested target (the operator's certificate is not signed by a CA in --ca-file)");
+    }
+
+    @Test
     void thePipelineListingAndHexDumpsAreLeftOut() {
         var status = Status.UNAVAILABLE.withDescription("io exception\nChannel Pipeline: [SslHandler#0,"
                         + " ProtocolNegotiators$ClientTlsHandler#0, WriteBufferingAndExceptionHandler#0]")
