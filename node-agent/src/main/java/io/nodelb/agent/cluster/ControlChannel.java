@@ -71,6 +71,11 @@ public final class ControlChannel implements AutoCloseable {
                     keepAliveTimeout, closeTimeout);
         }
 
+        public Settings withKeepAlive(Duration time, Duration timeout) {
+            return new Settings(backoffInitial, backoffCap, backoffResetAfter, reportPoll, reportMaxInterval, time,
+                    timeout, closeTimeout);
+        }
+
         public Settings withReports(Duration poll, Duration maxInterval) {
             return new Settings(backoffInitial, backoffCap, backoffResetAfter, poll, maxInterval, keepAliveTime,
                     keepAliveTimeout, closeTimeout);
@@ -165,16 +170,19 @@ public final class ControlChannel implements AutoCloseable {
         }
         long deadline = System.nanoTime() + settings.closeTimeout().toNanos();
         if (session != null) {
-            session.halfClose();
             try {
-                session.awaitEnd(remaining(deadline));
-                session.channel.shutdown();
-                if (!session.channel.awaitTermination(remaining(deadline).toNanos(), TimeUnit.NANOSECONDS)) {
-                    session.channel.shutdownNow();
+                // Only a stream that is up has an operator to wait for; an attempt still
+                // connecting is simply cancelled.
+                if (session.connectedAt != 0) {
+                    session.halfClose();
+                    session.awaitEnd(remaining(deadline));
+                    session.channel.shutdown();
+                    session.channel.awaitTermination(remaining(deadline).toNanos(), TimeUnit.NANOSECONDS);
                 }
             } catch (InterruptedException e) {
-                session.channel.shutdownNow();
                 Thread.currentThread().interrupt();
+            } finally {
+                session.channel.shutdownNow(); // nothing left to do if it already terminated
             }
         }
         controlThread.interrupt(); // out of a backoff wait

@@ -264,6 +264,26 @@ class ControlChannelIT {
     }
 
     @Test
+    void anOperatorThatGoesSilentIsNoticedByKeepalive() throws Exception {
+        FakeOperator operator = tlsOperator(0);
+        FreezableProxy proxy = track(new FreezableProxy(operator.port()));
+        // gRPC raises the 5 s ping interval to its floor of 10 s; a 1 s ping timeout keeps the test short.
+        ControlChannel channel = track(ControlChannel.start(tlsOptions(proxy.port(), clientCert), sink, report::get,
+                FAST.withKeepAlive(Duration.ofSeconds(5), Duration.ofSeconds(1))));
+        helloAndReport(operator);
+        await().atMost(WAIT).until(() -> channel.state().connected());
+
+        long frozen = System.nanoTime();
+        proxy.freeze();
+        await().atMost(Duration.ofSeconds(15)).until(() -> !channel.state().connected());
+
+        assertThat(Duration.ofNanos(System.nanoTime() - frozen))
+                .as("noticed by a ping, not by anything faster").isGreaterThan(Duration.ofSeconds(5))
+                .isLessThan(Duration.ofSeconds(13));
+        assertThat(channel.state().lastConnectError()).containsIgnoringCase("keepalive");
+    }
+
+    @Test
     void closeEndsTheStreamPolitelyAndStopsDialing() throws Exception {
         FakeOperator operator = tlsOperator(0);
         ControlChannel channel = start(tlsOptions(operator.port(), clientCert));
