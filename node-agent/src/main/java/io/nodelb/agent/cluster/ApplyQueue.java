@@ -141,16 +141,19 @@ final class ApplyQueue {
         }
     }
 
+    // Counted before sending, so whoever saw the answer also sees it counted.
+
     private void ack(Replies replies, OperatorMessage message) {
         String version = message.getSnapshot().getVersion();
+        ackedVersion = version;
+        acks.increment();
         replies.send(AgentMessage.newBuilder()
                 .setAck(Ack.newBuilder().setVersion(version).setNonce(message.getNonce()))
                 .build());
-        ackedVersion = version;
-        acks.increment();
     }
 
     private void nack(Replies replies, OperatorMessage message, String error) {
+        nacks.increment();
         replies.send(AgentMessage.newBuilder()
                 .setNack(Nack.newBuilder()
                         .setVersion(message.getSnapshot().getVersion())
@@ -158,6 +161,5 @@ final class ApplyQueue {
                         .setError(error)
                         .setKeptVersion(appliedVersion))
                 .build());
-        nacks.increment();
     }
 }

@@ -258,6 +258,10 @@ public final class ControlChannel implements AutoCloseable {
             return session.outcome();
         } catch (InterruptedException e) {
             return null; // closed
+        } catch (RuntimeException e) {
+            // A bug, but the control thread must live on: without it the agent never reconnects.
+            LOG.log(Level.ERROR, "the control stream failed unexpectedly", e);
+            return new Attempt("the control stream failed unexpectedly: " + e, session.connectedFor(), false);
         } finally {
             synchronized (lock) {
                 current = null;
@@ -288,7 +292,7 @@ public final class ControlChannel implements AutoCloseable {
         if (report.getAppliedVersion().isEmpty()) {
             report = report.toBuilder().setAppliedVersion(queue.appliedVersion()).build();
         }
-        if (session.reports.admit(report, System.nanoTime())) {
+        if (session.reportGate.admit(report, System.nanoTime())) {
             session.send(AgentMessage.newBuilder().setReport(report).build());
         }
     }
@@ -317,7 +321,7 @@ public final class ControlChannel implements AutoCloseable {
     private final class Session implements ClientResponseObserver<AgentMessage, OperatorMessage>, ApplyQueue.Replies {
 
         final ManagedChannel channel;
-        final ReportGate reports = new ReportGate(settings.reportMaxInterval());
+        final ReportGate reportGate = new ReportGate(settings.reportMaxInterval());
         private final CompletableFuture<Throwable> ended = new CompletableFuture<>(); // null: ended by the operator
         private ClientCallStreamObserver<AgentMessage> requests;
         private volatile long connectedAt;
@@ -383,9 +387,13 @@ public final class ControlChannel implements AutoCloseable {
             }
         }
 
+        Duration connectedFor() {
+            return connectedAt == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - connectedAt);
+        }
+
         Attempt outcome() {
             Throwable failure = ended.getNow(null);
-            Duration connectedFor = connectedAt == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - connectedAt);
+            Duration connectedFor = connectedFor();
             String how = failure == null ? "the operator ended the stream" : FailureText.of(failure, options.plaintext());
             return connectedAt == 0
                     ? new Attempt("cannot connect to the operator at " + options.operator() + ": " + how,
