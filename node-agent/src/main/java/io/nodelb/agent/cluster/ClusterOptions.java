@@ -1,0 +1,237 @@
+package io.nodelb.agent.cluster;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+
+/**
+ * What {@code nodelb-agent cluster} needs to reach the operator. Every flag but the common
+ * ones has an environment variable as its fallback, so a DaemonSet can set everything through
+ * {@code env}; a flag on the command line wins over its variable.
+ *
+ * <p>TLS is the default and needs all three of CA, certificate and key; running without it
+ * takes an explicit {@code --plaintext}, meant for a lab.
+ *
+ * @param caFile   PEM CA certificates that sign the operator's certificate; null with plaintext
+ * @param certFile PEM certificate chain this agent presents; null with plaintext
+ * @param keyFile  unencrypted PKCS#8 PEM key of {@code certFile}; null with plaintext
+ * @param tokenFile projected ServiceAccount token, read afresh on every connect
+ * @param pinPath  the agent's common {@code --pin-path}, as in standalone mode
+ * @param metricsPort the agent's common {@code --metrics-port}; 0 = no metrics server
+ */
+public record ClusterOptions(
+        OperatorAddress operator,
+        String nodeName,
+        Path caFile,
+        Path certFile,
+        Path keyFile,
+        Path tokenFile,
+        boolean plaintext,
+        Path pinPath,
+        int metricsPort) {
+
+    public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
+    public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
+
+    /** The flag → environment variable fallbacks, in the order the usage lists them. */
+    private static final Map<String, String> ENV = Map.of(
+            "--operator", "NODELB_OPERATOR",
+            "--node-name", "NODE_NAME",
+            "--ca-file", "NODELB_CA_FILE",
+            "--cert-file", "NODELB_CERT_FILE",
+            "--key-file", "NODELB_KEY_FILE",
+            "--token-file", "NODELB_TOKEN_FILE");
+
+    public ClusterOptions {
+        if (operator == null) {
+            throw new UsageException("--operator HOST:PORT is required (or set NODELB_OPERATOR)");
+        }
+        if (nodeName == null || nodeName.isBlank()) {
+            throw new UsageException("--node-name NAME is required (or set NODE_NAME, in a DaemonSet from the"
+                    + " pod's spec.nodeName)");
+        }
+        Objects.requireNonNull(tokenFile, "tokenFile");
+        Objects.requireNonNull(pinPath, "pinPath");
+        if (metricsPort < 0 || metricsPort > 65535) {
+            throw new UsageException("--metrics-port must be a port number (1-65535), got " + metricsPort);
+        }
+        List<String> tlsGiven = new ArrayList<>();
+        List<String> tlsMissing = new ArrayList<>();
+        for (var flag : List.of(new Flag("--ca-file", caFile), new Flag("--cert-file", certFile),
+                new Flag("--key-file", keyFile))) {
+            (flag.value == null ? tlsMissing : tlsGiven).add(flag.name + " (" + ENV.get(flag.name) + ")");
+        }
+        if (plaintext && !tlsGiven.isEmpty()) {
+            throw new UsageException("--plaintext contradicts " + listed(tlsGiven)
+                    + ": choose TLS or plaintext");
+        }
+        if (!plaintext && !tlsMissing.isEmpty()) {
+            throw new UsageException("the connection to the operator needs TLS, but " + listed(tlsMissing)
+                    + (tlsMissing.size() == 1 ? " is" : " are") + " not given; only a lab may run without TLS,"
+                    + " with --plaintext (NODELB_PLAINTEXT=true)");
+        }
+    }
+
+    private record Flag(String name, Object value) {}
+
+    /** "a", "a and b", "a, b and c". */
+    private static String listed(List<String> items) {
+        return items.size() == 1 ? items.getFirst()
+                : String.join(", ", items.subList(0, items.size() - 1)) + " and " + items.getLast();
+    }
+
+    /**
+     * Parses the arguments that follow {@code cluster} on the command line.
+     *
+     * @param env the process environment ({@code System.getenv()}), for the fallbacks
+     * @throws UsageException with a message that names the flag and what is wrong with it
+     */
+    public static ClusterOptions parse(List<String> args, Map<String, String> env) {
+        Flags flags = new Flags();
+        CommandLine line = commandLine(flags).setDefaultValueProvider(spec ->
+                spec instanceof OptionSpec option && ENV.containsKey(option.longestName())
+                        ? nonBlank(env.get(ENV.get(option.longestName())))
+                        : null);
+        try {
+            line.parseArgs(args.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            throw new UsageException(e.getMessage());
+        }
+        return new ClusterOptions(
+                flags.operator == null ? null : OperatorAddress.parse(flags.operator),
+                flags.nodeName,
+                flags.caFile, flags.certFile, flags.keyFile,
+                flags.tokenFile == null ? DEFAULT_TOKEN_FILE : flags.tokenFile,
+                flags.plaintext || plaintextFromEnv(env),
+                flags.pinPath == null ? DEFAULT_PIN_PATH : flags.pinPath,
+                flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort));
+    }
+
+    /** The options and their environment variables, for a usage message. */
+    public static String usage() {
+        return commandLine(new Flags()).getUsageMessage(CommandLine.Help.Ansi.OFF);
+    }
+
+    private static CommandLine commandLine(Flags flags) {
+        return new CommandLine(flags).setOverwrittenOptionsAllowed(false).setCaseInsensitiveEnumValuesAllowed(true);
+    }
+
+    private static boolean plaintextFromEnv(Map<String, String> env) {
+        String value = nonBlank(env.get("NODELB_PLAINTEXT"));
+        if (value == null) {
+            return false;
+        }
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new UsageException("NODELB_PLAINTEXT must be true or false, got '" + value + "'");
+        };
+    }
+
+    private static int checkedPort(int port) {
+        if (port < 1 || port > 65535) {
+            throw new UsageException("--metrics-port must be a port number (1-65535), got " + port);
+        }
+        return port;
+    }
+
+    private static String nonBlank(String value) {
+        return value == null || value.isBlank() ? null : value.strip();
+    }
+
+    /** Where the operator listens: a host name or address and a port. */
+    public record OperatorAddress(String host, int port) {
+
+        public OperatorAddress {
+            if (host == null || host.isBlank()) {
+                throw new UsageException("--operator needs a host");
+            }
+            if (port < 1 || port > 65535) {
+                throw new UsageException("--operator port must be 1-65535, got " + port);
+            }
+        }
+
+        /** {@code host:port}, {@code 10.0.0.1:9443} or {@code [fd00::1]:9443}. */
+        public static OperatorAddress parse(String value) {
+            String v = value.strip();
+            int colon = v.lastIndexOf(':');
+            String host = colon < 0 ? "" : v.substring(0, colon);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+            } else if (host.contains(":")) {
+                host = ""; // an IPv6 address without brackets: its port cannot be told apart
+            }
+            if (host.isEmpty() || colon == v.length() - 1) {
+                throw new UsageException("--operator must be HOST:PORT (for example"
+                        + " nodelb-operator.nodelb-system.svc:9443, or [fd00::1]:9443), got '" + value + "'");
+            }
+            try {
+                return new OperatorAddress(host, Integer.parseInt(v.substring(colon + 1)));
+            } catch (NumberFormatException e) {
+                throw new UsageException("--operator port must be a number, got '" + v.substring(colon + 1) + "'");
+            }
+        }
+
+        @Override
+        public String toString() {
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        }
+    }
+
+    /** A command line a person has to correct; the message says what and how. */
+    public static final class UsageException extends IllegalArgumentException {
+        public UsageException(String message) {
+            super(message);
+        }
+    }
+
+    @Command(name = "nodelb-agent cluster", sortOptions = false, usageHelpWidth = 100,
+            description = "Runs the agent under the operator: dials it, applies the snapshots it sends for"
+                    + " this node, answers each with an ACK or NACK and reports what the node sees.")
+    private static final class Flags {
+        @Option(names = "--operator", paramLabel = "HOST:PORT",
+                description = "the operator's gRPC endpoint (env NODELB_OPERATOR); required")
+        String operator;
+
+        @Option(names = "--node-name", paramLabel = "NAME",
+                description = "this node's name (env NODE_NAME); required")
+        String nodeName;
+
+        @Option(names = "--ca-file", paramLabel = "FILE",
+                description = "PEM CA certificates that sign the operator's certificate (env NODELB_CA_FILE)")
+        Path caFile;
+
+        @Option(names = "--cert-file", paramLabel = "FILE",
+                description = "PEM certificate chain of this agent (env NODELB_CERT_FILE)")
+        Path certFile;
+
+        @Option(names = "--key-file", paramLabel = "FILE",
+                description = "its unencrypted PKCS#8 PEM key (env NODELB_KEY_FILE)")
+        Path keyFile;
+
+        @Option(names = "--token-file", paramLabel = "FILE",
+                description = "projected ServiceAccount token, read at every connect (env NODELB_TOKEN_FILE;"
+                        + " default /var/run/secrets/nodelb/token)")
+        Path tokenFile;
+
+        @Option(names = "--plaintext",
+                description = "no TLS, for a lab only (env NODELB_PLAINTEXT=true); without it the three TLS"
+                        + " files are required")
+        boolean plaintext;
+
+        @Option(names = "--pin-path", paramLabel = "DIR",
+                description = "where maps and links are pinned (default /sys/fs/bpf/nodelb)")
+        Path pinPath;
+
+        @Option(names = "--metrics-port", paramLabel = "N",
+                description = "serve Prometheus metrics on :N/metrics (default: off)")
+        Integer metricsPort;
+    }
+}
