@@ -14,6 +14,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
+import io.nodelb.agent.cluster.ClusterAgent;
+import io.nodelb.agent.cluster.ClusterOptions;
 import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.Uninstaller;
@@ -26,12 +28,13 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import sun.misc.Signal;
 
-/** {@code nodelb-agent standalone --config FILE [--pin-path DIR] [--metrics-port N] [--node-name NAME]} */
+/** {@code nodelb-agent standalone|cluster|uninstall ...}: see {@link #USAGE}. */
 public final class Main {
 
     static final String USAGE = """
             usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N]
                                       [--node-name NAME] [--uninstall-on-stop]
+                   nodelb-agent cluster --operator HOST:PORT --node-name NAME ...  (cluster --help: every flag)
                    nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR]
 
               standalone         program the data plane from a file; SIGTERM leaves it running
@@ -63,6 +66,15 @@ public final class Main {
     static int run(String[] args) {
         Deque<String> rest = new ArrayDeque<>(List.of(args));
         String command = rest.isEmpty() ? "" : rest.pop();
+        if (command.equals("cluster")) {
+            try {
+                return ClusterAgent.run(ClusterOptions.parse(List.copyOf(rest), System.getenv()));
+            } catch (ClusterOptions.UsageException e) {
+                System.err.println("nodelb-agent: " + e.getMessage());
+                System.err.print(ClusterOptions.usage());
+                return 2;
+            }
+        }
         if (!List.of("standalone", "uninstall").contains(command)) {
             throw new UsageException(command.isEmpty() ? "no command" : "unknown command " + command);
         }

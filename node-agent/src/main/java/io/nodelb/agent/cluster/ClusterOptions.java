@@ -25,6 +25,9 @@ import picocli.CommandLine.Option;
  * @param tokenFile projected ServiceAccount token, read afresh on every connect
  * @param pinPath  the agent's common {@code --pin-path}, as in standalone mode
  * @param metricsPort the agent's common {@code --metrics-port}; 0 = no metrics server
+ * @param stateDir the agent's common {@code --state-dir}; null: the default of the pin path
+ * @param maxBackends how many backends this node's data plane may hold; 0: the default
+ * @param uninstallOnStop on SIGTERM, uninstall instead of leaving the data plane running
  */
 public record ClusterOptions(
         OperatorAddress operator,
@@ -35,7 +38,10 @@ public record ClusterOptions(
         Path tokenFile,
         boolean plaintext,
         Path pinPath,
-        int metricsPort) {
+        int metricsPort,
+        Path stateDir,
+        int maxBackends,
+        boolean uninstallOnStop) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -59,6 +65,9 @@ public record ClusterOptions(
         }
         Objects.requireNonNull(tokenFile, "tokenFile");
         Objects.requireNonNull(pinPath, "pinPath");
+        if (maxBackends < 0) {
+            throw new UsageException("--max-backends must be positive, got " + maxBackends);
+        }
         if (metricsPort < 0 || metricsPort > 65535) {
             throw new UsageException("--metrics-port must be a port number (1-65535), got " + metricsPort);
         }
@@ -111,7 +120,8 @@ public record ClusterOptions(
                 flags.tokenFile == null ? DEFAULT_TOKEN_FILE : flags.tokenFile,
                 flags.plaintext || plaintextFromEnv(env),
                 flags.pinPath == null ? DEFAULT_PIN_PATH : flags.pinPath,
-                flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort));
+                flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort),
+                flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop);
     }
 
     /** The options and their environment variables, for a usage message. */
@@ -233,5 +243,19 @@ public record ClusterOptions(
         @Option(names = "--metrics-port", paramLabel = "N",
                 description = "serve Prometheus metrics on :N/metrics (default: off)")
         Integer metricsPort;
+
+        @Option(names = "--state-dir", paramLabel = "DIR",
+                description = "saved ids and the host's original settings (default /run/nodelb/<pin path>)")
+        Path stateDir;
+
+        @Option(names = "--max-backends", paramLabel = "N",
+                description = "the most backends this node's data plane holds (default 65535); a snapshot"
+                        + " with more is refused with a NACK")
+        Integer maxBackends;
+
+        @Option(names = "--uninstall-on-stop",
+                description = "on SIGTERM, remove the data plane instead of leaving it running for the next"
+                        + " agent")
+        boolean uninstallOnStop;
     }
 }

@@ -61,6 +61,12 @@ public record DesiredState(
         public static Limits defaults() {
             return new Limits(4093, 4096, 1024, 65536, 61000, 65535);
         }
+
+        /** These limits with room for at most {@code backends} backends (ids 1..backends). */
+        public Limits withMaxBackends(int backends) {
+            return new Limits(tableSize, maxListeners, maxGroups, Math.min(backends + 1, maxBackends), snatPortMin,
+                    snatPortMax);
+        }
     }
 
     /** What the applier needs to know about this host. */

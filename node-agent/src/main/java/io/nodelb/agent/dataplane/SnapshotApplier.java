@@ -30,8 +30,9 @@ public final class SnapshotApplier {
     private final DesiredState.Host host;
     private final Limits limits;
     private DesiredState.Ids ids;
-    private DesiredState applied = DesiredState.empty();
-    private String appliedVersion = "";
+    // Read by report and metrics threads while the apply thread writes them.
+    private volatile DesiredState applied = DesiredState.empty();
+    private volatile String appliedVersion = "";
     /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
     private final Path stateDirectory;
 
