@@ -32,23 +32,27 @@ import org.opentest4j.TestAbortedException;
  * checks that nothing of the lab is left: namespaces, run directory, pins, and the BPF links
  * the agents had pinned.
  */
-final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExceptionHandler,
+public final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExceptionHandler,
         LifecycleMethodExecutionExceptionHandler {
 
-    static final String CLIENT_V4 = "10.1.0.2";
-    static final String SECOND_CLIENT_V4 = "10.1.0.3";
-    static final String CLIENT_V6 = "fd00:1:0::2";
-    static final String SECOND_CLIENT_V6 = "fd00:1:0::3";
-    static final String VIP_V4 = "10.1.1.1";
-    static final String VIP_V6 = "fd00:1:1::1";
-    static final String NODE_LAN_V4 = "10.1.2.1";
-    static final String NODE_LAN_V6 = "fd00:1:2::1";
+    public static final String CLIENT_V4 = "10.1.0.2";
+    public static final String SECOND_CLIENT_V4 = "10.1.0.3";
+    public static final String CLIENT_V6 = "fd00:1:0::2";
+    public static final String SECOND_CLIENT_V6 = "fd00:1:0::3";
+    public static final String VIP_V4 = "10.1.1.1";
+    public static final String VIP_V6 = "fd00:1:1::1";
+    public static final String NODE_LAN_V4 = "10.1.2.1";
+    public static final String NODE_LAN_V6 = "fd00:1:2::1";
+    /** The client's address on its link to node 2 (lab.sh up ID BACKENDS 2): sources there go through node 2. */
+    public static final String CLIENT_NODE2_V4 = "10.1.3.2";
+    public static final String NODE2_LAN_V4 = "10.1.2.2";
     static final Path RUN_DIR = Path.of("/run/nodelb-lab");
 
     private static final Duration LAB_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern LINK_ID = Pattern.compile("\"id\":(\\d+)");
 
     private final int backends;
+    private final int nodes;
     private final List<Agent> agents = new ArrayList<>();
     private final List<Integer> linkIds = new ArrayList<>();
     private String id;
@@ -57,68 +61,105 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     private Thread shutdownHook;
     private volatile boolean down;
 
-    private Lab(int backends) {
+    private Lab(int backends, int nodes) {
         this.backends = backends;
+        this.nodes = nodes;
     }
 
-    static Lab withBackends(int backends) {
-        return new Lab(backends);
+    public static Lab withBackends(int backends) {
+        return new Lab(backends, 1);
+    }
+
+    /** Two nodes in front of the same backends (lab.sh up ID BACKENDS 2): see deploy/lab/lab.sh. */
+    public static Lab withTwoNodes(int backends) {
+        return new Lab(backends, 2);
     }
 
     // ---- names and addresses ----
 
-    String id() {
+    public String id() {
         return id;
     }
 
-    String namespace(String role) {
+    public String namespace(String role) {
         return "nlb-" + id + "-" + role;
     }
 
-    String node() {
+    public String node() {
         return namespace("node");
     }
 
-    String backend(int k) {
+    public String backend(int k) {
         return namespace("be" + k);
     }
 
-    static String backendV4(int k) {
+    public static String backendV4(int k) {
         return "10.1.2." + (10 + k);
     }
 
-    static String backendV6(int k) {
+    public static String backendV6(int k) {
         return "fd00:1:2::" + (10 + k);
     }
 
-    Path pinPath() {
+    public Path pinPath() {
         return Path.of("/sys/fs/bpf/nodelb-lab-" + id);
     }
 
-    Path runDir() {
+    /** The namespace of node 1 or 2. */
+    public String node(int k) {
+        return k == 1 ? node() : namespace("node" + k);
+    }
+
+    /** The pin path of the agent on node 1 or 2 (lab.sh down removes both). */
+    public Path pinPath(int k) {
+        return k == 1 ? pinPath() : Path.of(pinPath() + "-node" + k);
+    }
+
+    /** The repository root. */
+    public Path top() {
+        return top;
+    }
+
+    /**
+     * Starts {@code bin/nodelb-agent ARGS} in node {@code k}, pinning under {@link #pinPath(int)}
+     * with its state in the lab's run directory; returns at once.
+     */
+    public Agent launchAgentCommand(int k, String... args) throws IOException {
+        String name = "agent-" + (agents.size() + 1) + "-node" + k;
+        List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + node(k),
+                top.resolve("bin/nodelb-agent").toString()));
+        command.addAll(List.of(args));
+        command.addAll(List.of("--pin-path", pinPath(k).toString(),
+                "--state-dir", stateDirectory(pinPath(k)).toString()));
+        Agent agent = Agent.launch(name, command);
+        agents.add(agent);
+        return agent;
+    }
+
+    public Path runDir() {
         return RUN_DIR.resolve(id);
     }
 
     /** A thread inside the client namespace: open client sockets there. */
-    NetnsThread client() {
+    public NetnsThread client() {
         return client;
     }
 
     // ---- commands ----
 
     /** {@code ip -n <namespace> args...}; fails on a non-zero exit. */
-    String ip(String namespace, String... args) throws IOException, InterruptedException, TimeoutException {
+    public String ip(String namespace, String... args) throws IOException, InterruptedException, TimeoutException {
         return Command.run(Stream.concat(Stream.of("ip", "-n", namespace), Stream.of(args)).toArray(String[]::new));
     }
 
     /** {@code ip netns exec <namespace> command...}; fails on a non-zero exit. */
-    String exec(String namespace, String... command) throws IOException, InterruptedException, TimeoutException {
+    public String exec(String namespace, String... command) throws IOException, InterruptedException, TimeoutException {
         return Command.run(Stream.concat(Stream.of("ip", "netns", "exec", namespace), Stream.of(command))
                 .toArray(String[]::new));
     }
 
     /** Whether XDP is attached to an interface of the node, as {@code ip link} shows it. */
-    boolean hasXdp(String ifname) throws IOException, InterruptedException, TimeoutException {
+    public boolean hasXdp(String ifname) throws IOException, InterruptedException, TimeoutException {
         return ip(node(), "link", "show", "dev", ifname).contains(" xdp");
     }
 
@@ -153,26 +194,26 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     }
 
     /** {@code nodelb-agent uninstall} in the node for the data plane under {@code pinPath}; its output. */
-    String uninstall(Path pinPath) throws IOException, InterruptedException, TimeoutException {
+    public String uninstall(Path pinPath) throws IOException, InterruptedException, TimeoutException {
         return Command.run("nsenter", "--net=/run/netns/" + node(), top.resolve("bin/nodelb-agent").toString(),
                 "uninstall", "--pin-path", pinPath.toString(),
                 "--state-dir", stateDirectory(pinPath).toString());
     }
 
     /** Where the lab's agents on {@code pinPath} keep their state. */
-    Path stateDirectory(Path pinPath) {
+    public Path stateDirectory(Path pinPath) {
         return runDir().resolve("state-" + pinPath.getFileName());
     }
 
     /** SIGTERM to every agent still running (they finish: the data plane stays for the next one). */
-    void stopAgents() throws InterruptedException {
+    public void stopAgents() throws InterruptedException {
         for (Agent agent : agents) {
             agent.stop();
         }
     }
 
     /** The ids of the BPF links pinned under the pin path now, kept to check at the end that they are gone. */
-    List<Integer> pinnedLinkIds() throws IOException, InterruptedException, TimeoutException {
+    public List<Integer> pinnedLinkIds() throws IOException, InterruptedException, TimeoutException {
         List<Integer> ids = new ArrayList<>();
         if (!Files.isDirectory(pinPath())) {
             return ids;
@@ -191,7 +232,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     }
 
     /** Whether the kernel still has a BPF link with this id. */
-    static boolean linkExists(int linkId) throws IOException, InterruptedException, TimeoutException {
+    public static boolean linkExists(int linkId) throws IOException, InterruptedException, TimeoutException {
         return Command.result("bpftool", "link", "show", "id", Integer.toString(linkId)).succeeded();
     }
 
@@ -199,7 +240,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
      * Which of these BPF links the kernel still has, after waiting up to 5 s for them to go
      * (a link is freed asynchronously once its last reference is dropped).
      */
-    static List<Integer> linksStillThere(List<Integer> ids) throws IOException, InterruptedException, TimeoutException {
+    public static List<Integer> linksStillThere(List<Integer> ids) throws IOException, InterruptedException, TimeoutException {
         List<Integer> left = new ArrayList<>(ids);
         long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
         while (!left.isEmpty()) {
@@ -227,7 +268,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
     }
 
     /** Everything every agent of this lab printed. */
-    String agentLogs() {
+    public String agentLogs() {
         StringBuilder logs = new StringBuilder();
         for (Agent agent : agents) {
             logs.append('\n').append(agent.log());
@@ -249,7 +290,7 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
         shutdownHook = new Thread(this::downQuietly, "lab-" + id + "-down");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         try {
-            lab("up", id, Integer.toString(backends));
+            lab("up", id, Integer.toString(backends), Integer.toString(nodes));
             lab("servers", id);
             client = NetnsThread.enter(namespace("client"));
         } catch (Exception | Error e) {
@@ -299,8 +340,10 @@ final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecutionExc
                 left.add("namespace " + line.split(" ")[0]);
             }
         }
-        if (Files.exists(pinPath())) {
-            left.add("pin directory " + pinPath());
+        for (int k = 1; k <= nodes; k++) {
+            if (Files.exists(pinPath(k))) {
+                left.add("pin directory " + pinPath(k));
+            }
         }
         if (Files.exists(runDir())) {
             left.add("run directory " + runDir());
