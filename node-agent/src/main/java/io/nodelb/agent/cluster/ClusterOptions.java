@@ -28,6 +28,8 @@ import picocli.CommandLine.Option;
  * @param stateDir the agent's common {@code --state-dir}; null: the default of the pin path
  * @param maxBackends how many backends this node's data plane may hold; 0: the default
  * @param uninstallOnStop on SIGTERM, uninstall instead of leaving the data plane running
+ * @param serverName the name the operator's certificate is checked against, when it is not the
+ *     host dialed (a node-local address in front of the operator's Service, a lab); null: the host
  */
 public record ClusterOptions(
         OperatorAddress operator,
@@ -41,7 +43,8 @@ public record ClusterOptions(
         int metricsPort,
         Path stateDir,
         int maxBackends,
-        boolean uninstallOnStop) {
+        boolean uninstallOnStop,
+        String serverName) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -53,7 +56,8 @@ public record ClusterOptions(
             "--ca-file", "NODELB_CA_FILE",
             "--cert-file", "NODELB_CERT_FILE",
             "--key-file", "NODELB_KEY_FILE",
-            "--token-file", "NODELB_TOKEN_FILE");
+            "--token-file", "NODELB_TOKEN_FILE",
+            "--operator-server-name", "NODELB_OPERATOR_SERVER_NAME");
 
     public ClusterOptions {
         if (operator == null) {
@@ -121,7 +125,8 @@ public record ClusterOptions(
                 flags.plaintext || plaintextFromEnv(env),
                 flags.pinPath == null ? DEFAULT_PIN_PATH : flags.pinPath,
                 flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort),
-                flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop);
+                flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
+                flags.serverName);
     }
 
     /** The options and their environment variables, for a usage message. */
@@ -209,6 +214,11 @@ public record ClusterOptions(
         @Option(names = "--operator", paramLabel = "HOST:PORT",
                 description = "the operator's gRPC endpoint (env NODELB_OPERATOR); required")
         String operator;
+
+        @Option(names = "--operator-server-name", paramLabel = "NAME",
+                description = "the name the operator's certificate must carry when it is not the HOST of"
+                        + " --operator (env NODELB_OPERATOR_SERVER_NAME)")
+        String serverName;
 
         @Option(names = "--node-name", paramLabel = "NAME",
                 description = "this node's name (env NODE_NAME); required")

@@ -55,7 +55,12 @@ final class Dialer {
     ManagedChannel open() throws DialException {
         ChannelCredentials credentials = options.plaintext() ? InsecureChannelCredentials.create() : tls();
         try {
-            return Grpc.newChannelBuilderForAddress(options.operator().host(), options.operator().port(), credentials)
+            var builder = Grpc.newChannelBuilderForAddress(options.operator().host(), options.operator().port(),
+                    credentials);
+            if (options.serverName() != null) {
+                builder.overrideAuthority(options.serverName() + ":" + options.operator().port());
+            }
+            return builder
                     // Pings find a dead operator or a silently dropped connection. gRPC raises a
                     // time under 10 s to 10 s, so a dead peer is noticed in 10-15 s; the operator's
                     // server must permit pings this often (permitKeepAliveTime <= 5 s, and
