@@ -35,6 +35,7 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   private final Map<String, String> ackedVersions = new HashMap<>();
   private final Map<String, Rejection> rejections = new HashMap<>();
   private final Map<String, Agent> agents = new HashMap<>();
+  private final Map<String, String> emptyVersions = new HashMap<>();
   private Instant termStart;
 
   private record Rejection(String version, String error) {}
@@ -94,7 +95,8 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   @Override
   public synchronized NodeState state(String node) {
     NodeSnapshot snapshot = snapshots.get(node);
-    String desired = snapshot == null ? "" : snapshot.getVersion();
+    String desired = snapshot == null ? emptyVersions.computeIfAbsent(node, n -> SnapshotStore.emptySnapshot(n).getVersion())
+        : snapshot.getVersion();
     Agent agent = agents.get(node);
     if (agent == null) {
       Instant graceEnds = termStart.plus(connectGrace);

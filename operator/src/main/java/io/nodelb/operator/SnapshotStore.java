@@ -2,6 +2,7 @@ package io.nodelb.operator;
 
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.compiler.Snapshots;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
@@ -19,6 +20,14 @@ public interface SnapshotStore {
   void publish(Map<String, NodeSnapshot> changed, Set<String> removed);
 
   Optional<NodeSnapshot> snapshot(String node);
+
+  /**
+   * What a node the model does not know runs: nothing. Its agent gets this (so it clears listeners
+   * it may have had), and its ACK counts against this version.
+   */
+  static NodeSnapshot emptySnapshot(String node) {
+    return Snapshots.withVersion(NodeSnapshot.newBuilder().setNode(node).build());
+  }
 
   /** Desired version per node. */
   Map<String, String> versions();

@@ -12,7 +12,6 @@ import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
@@ -69,6 +68,15 @@ public final class ChannelCertificates {
         throw new IllegalStateException(e);
       }
     }
+  }
+
+  /** The three PEM texts of one of these Secrets: what an agent needs for --ca-file, --cert-file, --key-file. */
+  public record Pems(String caCertificate, String certificate, String privateKey) {}
+
+  /** Reads a Secret with tls.crt, tls.key and ca.crt, e.g. {@value #AGENT_SECRET}; null when it does not exist. */
+  public static Pems pems(KubernetesClient client, String namespace, String secretName) {
+    Secret secret = client.secrets().inNamespace(namespace).withName(secretName).get();
+    return secret == null ? null : new Pems(text(secret, CA_CRT), text(secret, TLS_CRT), text(secret, TLS_KEY));
   }
 
   public ChannelCertificates(KubernetesClient client, ChannelSettings settings, Clock clock) {
@@ -264,9 +272,5 @@ public final class ChannelCertificates {
       return secret.getStringData().get(key);
     }
     return null;
-  }
-
-  Instant now() {
-    return clock.instant();
   }
 }

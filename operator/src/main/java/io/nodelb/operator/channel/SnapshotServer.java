@@ -23,7 +23,6 @@ import io.nodelb.dataplane.v1alpha1.AgentMessage;
 import io.nodelb.dataplane.v1alpha1.DataPlaneGrpc;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.OperatorMessage;
-import io.nodelb.model.compiler.Snapshots;
 import io.nodelb.operator.SnapshotStore;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -63,10 +62,14 @@ public final class SnapshotServer implements AutoCloseable {
 
   /** The data-plane layout (NLB_LAYOUT_VERSION) this operator's snapshots are for. */
   public static final int LAYOUT_VERSION = 1;
-  /** Server pings an idle connection this often and drops it when the ping is not answered in time: a dead agent is noticed within ~10 s. */
-  static final Duration KEEPALIVE_TIME = Duration.ofSeconds(5);
-  static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(5);
-  /** Agents may ping every 5 s; allow a little jitter below that. */
+  /**
+   * The server pings a connection that has been quiet this long, and drops it when the ping is not
+   * answered in {@link #KEEPALIVE_TIMEOUT}: an agent whose node or network died is noticed at most
+   * 13 s after its last byte. 10 s is grpc-java's floor (a smaller keepalive time is raised to it).
+   */
+  static final Duration KEEPALIVE_TIME = Duration.ofSeconds(10);
+  static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(3);
+  /** Agents may ping every 5 s (grpc-java clients: every 10 s at most); a little jitter below that is fine. */
   static final Duration PERMIT_KEEPALIVE_TIME = Duration.ofSeconds(4);
   static final Duration WARM_PROBE = Duration.ofMillis(200);
   static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
@@ -241,8 +244,7 @@ public final class SnapshotServer implements AutoCloseable {
 
   /** The node's desired snapshot; a node the model does not know gets an empty one, so its agent clears what it had. */
   NodeSnapshot snapshotFor(String node) {
-    return store.snapshot(node).orElseGet(() -> emptySnapshots.computeIfAbsent(node,
-        n -> Snapshots.withVersion(NodeSnapshot.newBuilder().setNode(n).build())));
+    return store.snapshot(node).orElseGet(() -> emptySnapshots.computeIfAbsent(node, SnapshotStore::emptySnapshot));
   }
 
   /** One stream per node: a newer stream replaces (cancels) the older. False when this replica does not lead. */
