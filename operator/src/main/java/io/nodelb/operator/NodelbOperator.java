@@ -61,7 +61,8 @@ public final class NodelbOperator implements AutoCloseable {
     return create(client, settings, store, targetGroupNamespaces, null);
   }
 
-  private static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
+  /** For tests: {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)} with a snapshot server. */
+  static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
       Set<String> targetGroupNamespaces, ChannelSettings channel) {
     ClusterModel model = new ClusterModel(store);
     SnapshotServer server = channel == null ? null : snapshotServer(client, channel, store, model);
