@@ -180,6 +180,14 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     }
   }
 
+  /** Called {@link SnapshotServer#HELLO_TIMEOUT} after the stream opened. */
+  synchronized void helloTimeout() {
+    if (node == null && !closed) {
+      LOG.log(Level.WARNING, "Ending a stream from {0}: no Hello within {1}", peer, SnapshotServer.HELLO_TIMEOUT);
+      fail(Status.INVALID_ARGUMENT.withDescription("no Hello within " + SnapshotServer.HELLO_TIMEOUT.toSeconds() + " s"));
+    }
+  }
+
   /** Ends the stream from the operator's side with {@code status}. */
   synchronized void fail(Status status) {
     if (closed) {

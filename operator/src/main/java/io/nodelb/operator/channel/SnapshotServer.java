@@ -72,6 +72,8 @@ public final class SnapshotServer implements AutoCloseable {
   /** Agents may ping every 5 s (grpc-java clients: every 10 s at most); a little jitter below that is fine. */
   static final Duration PERMIT_KEEPALIVE_TIME = Duration.ofSeconds(4);
   static final Duration WARM_PROBE = Duration.ofMillis(200);
+  /** A stream that has not said Hello by then is ended: it holds resources and says nothing. */
+  static final Duration HELLO_TIMEOUT = Duration.ofSeconds(30);
   static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
   static final Status NOT_THE_LEADER = Status.UNAVAILABLE.withDescription(
       "not the leader: this operator replica does not serve snapshots now; retry to reach the leader");
@@ -253,6 +255,10 @@ public final class SnapshotServer implements AutoCloseable {
       return false;
     }
     AgentSession older = sessions.put(session.node(), session);
+    if (!leader) { // lost the lead meanwhile: leading(false) may not have seen this one
+      sessions.remove(session.node(), session);
+      return false;
+    }
     if (older != null && older != session) {
       LOG.log(Level.INFO, "Node {0}: a newer stream replaces the older one", session.node());
       // Not under this session's lock: the older one takes its own.
@@ -357,7 +363,9 @@ public final class SnapshotServer implements AutoCloseable {
           public void onCompleted() {}
         };
       }
-      return new AgentSession(SnapshotServer.this, call, TOKEN.get(), PEER.get());
+      AgentSession session = new AgentSession(SnapshotServer.this, call, TOKEN.get(), PEER.get());
+      scheduler.schedule(session::helloTimeout, HELLO_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+      return session;
     }
   }
 }

@@ -58,8 +58,8 @@ class ChannelCertificatesIT {
     return server;
   }
 
-  private TestAgent agent(ChannelCertificates.Pems pems, CapturingTrust trust) {
-    TestAgent agent = TestAgent.connect(TestAgent.tls(server.port(), trust, pems), null, TestAgent.hello("n1"));
+  private TestAgent agent(ChannelCertificates.Pems pems, CapturingTrust trust, String node) {
+    TestAgent agent = TestAgent.connect(TestAgent.tls(server.port(), trust, pems), null, TestAgent.hello(node));
     agents.add(agent);
     return agent;
   }
@@ -92,7 +92,7 @@ class ChannelCertificatesIT {
 
     ChannelCertificates.Pems agentPems = ChannelCertificates.pems(client, NS, ChannelCertificates.AGENT_SECRET);
     CapturingTrust trust = new CapturingTrust(ca.caCertificate());
-    TestAgent before = agent(agentPems, trust);
+    TestAgent before = agent(agentPems, trust, "n1");
     before.next(WAIT);
     X509Certificate oldServerCertificate = trust.last;
     assertThat(CertificateAuthority.alternativeNames(oldServerCertificate)).contains(
@@ -104,11 +104,12 @@ class ChannelCertificatesIT {
     ChannelCertificates.Pems renewedAgent = ChannelCertificates.pems(client, NS, ChannelCertificates.AGENT_SECRET);
     assertThat(renewedAgent.certificate()).isNotEqualTo(agentPems.certificate());
     assertThat(ChannelCertificates.pems(client, NS, ChannelCertificates.CA_SECRET)).as("the CA stays").isEqualTo(ca);
-    TestAgent after = agent(renewedAgent, trust);
+    TestAgent after = agent(renewedAgent, trust, "n2");
     after.next(WAIT);
     assertThat(trust.last.getSerialNumber()).as("new handshakes get the renewed certificate")
         .isNotEqualTo(oldServerCertificate.getSerialNumber());
     assertThat(CertificateAuthority.needsRenewal(trust.last, now)).isFalse();
+    assertThat(before.poll(Duration.ofMillis(300))).isEmpty();
     assertThat(before.isClosed()).as("the stream opened before the renewal stays").isFalse();
   }
 
@@ -130,7 +131,7 @@ class ChannelCertificatesIT {
     start(ChannelSettings.forTests(NS).withTlsSecret("operator-cert"), Clock.systemUTC());
 
     CapturingTrust trust = new CapturingTrust(ca.certificatePem());
-    agent(new ChannelCertificates.Pems(ca.certificatePem(), agentLeaf.certificatePem(), agentLeaf.keyPem()), trust)
+    agent(new ChannelCertificates.Pems(ca.certificatePem(), agentLeaf.certificatePem(), agentLeaf.keyPem()), trust, "n1")
         .next(WAIT);
     assertThat(trust.last).isEqualTo(serverLeaf.certificate());
     assertThat(secret(ChannelCertificates.CA_SECRET)).as("no CA of its own").isNull();
