@@ -27,7 +27,7 @@ import java.util.Set;
 
 /**
  * Feeds a BackendDrain into the model (its backends become DRAINING in every snapshot) and moves
- * its phase. Deleting it undrains: the finalizer takes it out of the model first.
+ * its phase from what the nodes' agents report (live connections to the drained backends). Deleting it undrains: the finalizer takes it out of the model first.
  */
 @ControllerConfiguration(name = "backenddrain", finalizerName = BackendDrainReconciler.FINALIZER)
 public final class BackendDrainReconciler implements Reconciler<BackendDrain>, Cleaner<BackendDrain> {
@@ -72,6 +72,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
             && service.name().equals(s.getMetadata().getLabels().get(ModelCompiler.SERVICE_NAME_LABEL))).toList();
       }
     };
+    model.observeDrainsAndCluster(() -> context.getPrimaryCache().list().toList(), cluster);
     return List.of(modelEvents, groups, services, slices);
   }
 
@@ -92,11 +93,11 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
       return UpdateControl.noUpdate();
     }
     ObjectKey key = ObjectKey.of(drain);
-    model.update(compiler -> compiler.putBackendDrain(drain));
+    model.putBackendDrain(drain);
     boolean current = model.reflects(cluster);
     int draining = model.read(c -> c.backendsDrainedBy(key));
     var before = drain.getStatus() == null ? null : drain.getStatus().phase;
-    DrainProgress.Step step = DrainProgress.step(drain, current, draining, Instant.now());
+    DrainProgress.Step step = DrainProgress.step(drain, current, draining, model.nodeCounts(key), Instant.now());
     UpdateControl<BackendDrain> control = step.status()
         .map(status -> {
           if (before != status.phase) {
@@ -116,7 +117,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
 
   @Override
   public DeleteControl cleanup(BackendDrain drain, Context<BackendDrain> context) {
-    model.update(compiler -> compiler.removeBackendDrain(ObjectKey.of(drain)));
+    model.removeBackendDrain(ObjectKey.of(drain));
     return DeleteControl.defaultDelete();
   }
 }

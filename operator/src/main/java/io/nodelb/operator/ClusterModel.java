@@ -1,8 +1,16 @@
 package io.nodelb.operator;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.nodelb.api.v1alpha1.BackendDrain;
+import io.nodelb.api.v1alpha1.LoadBalancer;
 import io.nodelb.api.v1alpha1.TargetGroup;
+import io.nodelb.dataplane.v1alpha1.BackendFlows;
+import io.nodelb.dataplane.v1alpha1.NodeReport;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.compiler.BackendAddress;
 import io.nodelb.model.compiler.CompiledGroup;
 import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ObjectKey;
@@ -16,6 +24,7 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * The operator's single model: reconcilers feed it what they read, it compiles, publishes the
@@ -38,6 +47,13 @@ public final class ClusterModel {
   /** Per Service a TargetGroup names: the resourceVersion of each of its EndpointSlices as fed, by slice name. */
   private final Map<ObjectKey, Map<String, String>> fedSlices = new HashMap<>();
   private static final String ABSENT = "";
+  /** Per LoadBalancer and per BackendDrain: uid and generation as fed. */
+  private final Map<ObjectKey, String> fedLoadBalancers = new HashMap<>();
+  private final Map<ObjectKey, String> fedDrains = new HashMap<>();
+  // What the informers hold, for warm(); set once the reconcilers prepared their event sources.
+  private volatile Supplier<List<LoadBalancer>> loadBalancerCache;
+  private volatile Supplier<List<BackendDrain>> drainCache;
+  private volatile ClusterView clusterCache;
 
   /**
    * The cluster as the caller's informers see it now: the objects that decide which backends exist.
@@ -60,19 +76,32 @@ public final class ClusterModel {
 
   public ClusterModel(SnapshotStore store) {
     this.store = store;
-    store.addListener(node -> {
-      // An agent answered: the LoadBalancers on that node may now be Programmed.
-      Set<ObjectKey> affected = read(c -> {
-        Set<ObjectKey> lbs = new HashSet<>();
-        c.loadBalancerKeys().forEach(k -> {
-          if (c.nodesOf(k).contains(node)) {
-            lbs.add(k);
-          }
-        });
-        return lbs;
+    store.addListener((node, change) -> {
+      // An agent answered or came or went: the LoadBalancers on that node may now be Programmed (or not).
+      // It reported or came or went: the drains whose backends it carries may have progressed.
+      boolean lbs = change != SnapshotStore.Change.REPORT;
+      boolean drains = change != SnapshotStore.Change.ANSWER;
+      Changes affected = read(c -> {
+        Set<ObjectKey> onNode = new HashSet<>();
+        if (lbs) {
+          c.loadBalancerKeys().forEach(k -> {
+            if (c.nodesOf(k).contains(node)) {
+              onNode.add(k);
+            }
+          });
+        }
+        Set<ObjectKey> drainsOnNode = new HashSet<>();
+        if (drains) {
+          c.backendDrainKeys().forEach(k -> {
+            if (c.drainedBackendsByNode(k).containsKey(node)) {
+              drainsOnNode.add(k);
+            }
+          });
+        }
+        return new Changes(onNode, Set.of(), drainsOnNode);
       });
       if (!affected.isEmpty()) {
-        notifyListeners(new Changes(affected, Set.of(), Set.of()));
+        notifyListeners(affected);
       }
     });
   }
@@ -128,6 +157,122 @@ public final class ClusterModel {
       compiler.removeTargetGroup(key);
       fedGroups.remove(key);
     });
+  }
+
+  /** Feeds a LoadBalancer with the current Nodes and remembers its version for {@link #warm}. */
+  public Changes putLoadBalancer(LoadBalancer lb, List<Node> nodes) {
+    return update(compiler -> {
+      compiler.replaceNodes(nodes);
+      compiler.putLoadBalancer(lb);
+      fedLoadBalancers.put(ObjectKey.of(lb), version(lb));
+    });
+  }
+
+  public Changes removeLoadBalancer(ObjectKey key) {
+    return update(compiler -> {
+      compiler.removeLoadBalancer(key);
+      fedLoadBalancers.remove(key);
+    });
+  }
+
+  public Changes putBackendDrain(BackendDrain drain) {
+    return update(compiler -> {
+      compiler.putBackendDrain(drain);
+      fedDrains.put(ObjectKey.of(drain), version(drain));
+    });
+  }
+
+  public Changes removeBackendDrain(ObjectKey key) {
+    return update(compiler -> {
+      compiler.removeBackendDrain(key);
+      fedDrains.remove(key);
+    });
+  }
+
+  /** The LoadBalancer reconciler's cache, for {@link #warm}. */
+  public void observeLoadBalancers(Supplier<List<LoadBalancer>> cache) {
+    loadBalancerCache = cache;
+  }
+
+  /** The BackendDrain reconciler's cache and its view of the groups, Services and slices, for {@link #warm}. */
+  public void observeDrainsAndCluster(Supplier<List<BackendDrain>> drains, ClusterView cluster) {
+    drainCache = drains;
+    clusterCache = cluster;
+  }
+
+  /**
+   * Whether the snapshots may be served: every LoadBalancer, BackendDrain and TargetGroup the
+   * informers hold (except those being deleted) was fed at its generation, and every Service those
+   * groups name was fed (slices at any version: a later slice change is an ordinary update). Until
+   * then a snapshot may lack listeners or backends the cluster has, and an agent that applied it
+   * would drop traffic: right after a start or failover the model is built from nothing.
+   */
+  public synchronized boolean warm() {
+    Supplier<List<LoadBalancer>> lbs = loadBalancerCache;
+    Supplier<List<BackendDrain>> drains = drainCache;
+    ClusterView cluster = clusterCache;
+    if (lbs == null || drains == null || cluster == null) {
+      return false;
+    }
+    for (LoadBalancer lb : lbs.get()) {
+      if (lb.getMetadata().getDeletionTimestamp() == null
+          && !version(lb).equals(fedLoadBalancers.get(ObjectKey.of(lb)))) {
+        return false;
+      }
+    }
+    for (BackendDrain drain : drains.get()) {
+      if (drain.getMetadata().getDeletionTimestamp() == null
+          && !version(drain).equals(fedDrains.get(ObjectKey.of(drain)))) {
+        return false;
+      }
+    }
+    for (TargetGroup tg : cluster.targetGroups()) {
+      if (tg.getMetadata().getDeletionTimestamp() != null) {
+        continue;
+      }
+      ObjectKey key = ObjectKey.of(tg);
+      if (!groupVersion(tg).equals(fedGroups.get(key))) {
+        return false;
+      }
+      for (String name : TargetGroupReconciler.servicesOf(tg)) {
+        if (!fedServices.containsKey(new ObjectKey(key.namespace(), name))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * What the nodes that carry a drain's backends report: per node whose connected agent reported on
+   * the node's current desired version, the live flows to those backends (a backend the report does
+   * not list has none); the other nodes as unreported.
+   */
+  public DrainProgress.NodeCounts nodeCounts(ObjectKey drain) {
+    Map<String, Set<BackendAddress>> byNode = read(c -> c.drainedBackendsByNode(drain));
+    Map<String, Long> reported = new HashMap<>();
+    Set<String> unreported = new HashSet<>();
+    byNode.forEach((node, backends) -> {
+      String desired = store.snapshot(node).map(NodeSnapshot::getVersion).orElse("");
+      NodeReport report = store.agent(node).filter(SnapshotStore.Agent::connected)
+          .map(SnapshotStore.Agent::lastReport).orElse(null);
+      if (report == null || desired.isEmpty() || !desired.equals(report.getAppliedVersion())) {
+        unreported.add(node);
+        return;
+      }
+      long flows = 0;
+      for (BackendFlows f : report.getBackendFlowsList()) {
+        if (backends.contains(new BackendAddress(f.getAddress(), f.getPort()))) {
+          flows += f.getFlows();
+        }
+      }
+      reported.put(node, flows);
+    });
+    return new DrainProgress.NodeCounts(reported, unreported);
+  }
+
+  private static String version(HasMetadata object) {
+    return object.getMetadata().getUid() + "/" + object.getMetadata().getGeneration();
   }
 
   /**
@@ -194,8 +339,8 @@ public final class ClusterModel {
           key, tgs, seen);
     }
     for (ObjectKey key : compiler.backendDrainKeys()) {
-      record DrainOutcome(ObjectKey key, int draining) {}
-      track(new DrainOutcome(key, compiler.backendsDrainedBy(key)), key, bds, seen);
+      record DrainOutcome(ObjectKey key, int draining, Object byNode) {}
+      track(new DrainOutcome(key, compiler.backendsDrainedBy(key), compiler.drainedBackendsByNode(key)), key, bds, seen);
     }
     outcomes.keySet().removeIf(k -> !seen.contains(k));
     return new Changes(lbs, tgs, bds);

@@ -17,7 +17,9 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.nodelb.api.v1alpha1.LoadBalancer;
 import io.nodelb.api.v1alpha1.LoadBalancerStatus;
 import io.nodelb.model.compiler.ObjectKey;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.stream.Collectors;
@@ -52,32 +54,36 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
         .withSecondaryToPrimaryMapper((Node n) -> context.getPrimaryCache().list()
             .map(ResourceID::fromResource).collect(Collectors.toSet()))
         .build(), context);
+    model.observeLoadBalancers(() -> context.getPrimaryCache().list().toList());
     return List.of(nodes, modelEvents);
   }
 
   @Override
   public UpdateControl<LoadBalancer> reconcile(LoadBalancer lb, Context<LoadBalancer> context) {
     ObjectKey key = ObjectKey.of(lb);
-    List<Node> currentNodes = nodes.list(n -> true).toList();
-    model.update(compiler -> {
-      compiler.replaceNodes(currentNodes);
-      compiler.putLoadBalancer(lb);
-    });
+    model.putLoadBalancer(lb, nodes.list(n -> true).toList());
     var problems = model.read(c -> c.problemsOf(key));
+    List<SnapshotStore.NodeState> states = new ArrayList<>();
     var answers = model.read(c -> c.nodesOf(key)).stream()
         .map(node -> {
           SnapshotStore.NodeState state = model.store().state(node);
+          states.add(state);
           return new StatusAggregator.NodeAnswer(node, state.answer(), state.error());
         })
         .toList();
     LoadBalancerStatus previous = lb.getStatus();
-    return StatusAggregator.loadBalancer(lb, problems, answers, Instant.now())
+    Instant now = Instant.now();
+    UpdateControl<LoadBalancer> control = StatusAggregator.loadBalancer(lb, problems, answers, now)
         .map(status -> {
           recordTransitions(lb, previous == null ? List.of() : previous.conditions, status.conditions);
           lb.setStatus(status);
           return UpdateControl.patchStatus(lb);
         })
         .orElseGet(UpdateControl::noUpdate);
+    // An agent that has not connected yet is Pending until the term's connect grace ends; then look again.
+    states.stream().map(SnapshotStore.NodeState::graceEnds).filter(Objects::nonNull).min(Instant::compareTo)
+        .ifPresent(end -> control.rescheduleAfter(Duration.between(now, end).plusMillis(100)));
+    return control;
   }
 
   private void recordTransitions(LoadBalancer lb, List<Condition> before, List<Condition> after) {
@@ -93,7 +99,7 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
 
   @Override
   public DeleteControl cleanup(LoadBalancer lb, Context<LoadBalancer> context) {
-    model.update(compiler -> compiler.removeLoadBalancer(ObjectKey.of(lb)));
+    model.removeLoadBalancer(ObjectKey.of(lb));
     events.normal(lb, "Removed", "Removed from every node's snapshot.");
     return DeleteControl.defaultDelete();
   }

@@ -3,27 +3,53 @@ package io.nodelb.operator;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RegisteredController;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Constants;
 import io.nodelb.api.v1alpha1.TargetGroup;
+import io.nodelb.operator.channel.AgentAuthenticator;
+import io.nodelb.operator.channel.ChannelCertificates;
+import io.nodelb.operator.channel.ChannelSettings;
+import io.nodelb.operator.channel.SnapshotServer;
+import io.nodelb.operator.channel.TokenReviewAuthenticator;
+import java.time.Clock;
 import java.util.Set;
 
-/** Assembles the JOSDK operator: the model, the snapshot store and the five reconcilers. */
+/**
+ * Assembles the JOSDK operator: the model, the snapshot store, the five reconcilers and, when
+ * given {@link ChannelSettings}, the snapshot server that agents stream from. The server follows
+ * the operator's lifecycle: it binds in {@link #start}, serves while this replica leads, and
+ * {@link #close} ends the streams before the operator stops.
+ */
 public final class NodelbOperator implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(NodelbOperator.class.getName());
+
   private final Operator operator;
   private final ClusterModel model;
   private final RegisteredController<TargetGroup> targetGroups;
+  private final SnapshotServer server;
+  private final boolean leaderElection;
 
-  private NodelbOperator(Operator operator, ClusterModel model, RegisteredController<TargetGroup> targetGroups) {
+  private NodelbOperator(Operator operator, ClusterModel model, RegisteredController<TargetGroup> targetGroups,
+      SnapshotServer server, boolean leaderElection) {
     this.operator = operator;
     this.model = model;
     this.targetGroups = targetGroups;
+    this.server = server;
+    this.leaderElection = leaderElection;
   }
 
+  /** The operator without a snapshot server (the store is only read by whoever holds it). */
   public static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store) {
-    return create(client, settings, store, Constants.WATCH_ALL_NAMESPACE_SET);
+    return create(client, settings, store, Constants.WATCH_ALL_NAMESPACE_SET, null);
+  }
+
+  /** The operator with its snapshot server, as it runs in a cluster. */
+  public static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
+      ChannelSettings channel) {
+    return create(client, settings, store, Constants.WATCH_ALL_NAMESPACE_SET, channel);
   }
 
   /**
@@ -32,6 +58,27 @@ public final class NodelbOperator implements AutoCloseable {
    */
   static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
       Set<String> targetGroupNamespaces) {
+    return create(client, settings, store, targetGroupNamespaces, null);
+  }
+
+  /** For tests: {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)} with a snapshot server. */
+  static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
+      Set<String> targetGroupNamespaces, ChannelSettings channel) {
+    ClusterModel model = new ClusterModel(store);
+    SnapshotServer server = channel == null ? null : snapshotServer(client, channel, store, model);
+    // The server learns of the lead from JOSDK's election (its callbacks run before JOSDK's own).
+    LeaderCallbacks callbacks = new LeaderCallbacks(
+        () -> {
+          if (server != null) {
+            server.leading(true);
+          }
+        },
+        () -> {
+          if (server != null) {
+            server.leading(false);
+          }
+        },
+        leader -> LOG.log(System.Logger.Level.INFO, "The leader is {0}", leader));
     Operator operator = new Operator(o -> {
       o.withKubernetesClient(client)
           .withUseSSAToPatchPrimaryResource(settings.serverSideApplyForStatus())
@@ -41,10 +88,9 @@ public final class NodelbOperator implements AutoCloseable {
         o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME,
             settings.operatorNamespace(), LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
             LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE, LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
-            null, null, settings.exitWhenLeadershipLost()));
+            null, callbacks, settings.exitWhenLeadershipLost()));
       }
     });
-    ClusterModel model = new ClusterModel(store);
     EventRecorder events = new EventRecorder(client);
     RegisteredController<TargetGroup> targetGroups = operator.register(new TargetGroupReconciler(model),
         c -> c.settingNamespaces(targetGroupNamespaces));
@@ -56,11 +102,35 @@ public final class NodelbOperator implements AutoCloseable {
     operator.register(new NodeDrainReconciler(events, settings.operatorNamespace()), c -> c
         .withOnAddFilter(DrainAnnotations::wantsDrain)
         .withOnUpdateFilter((Node fresh, Node old) -> DrainAnnotations.drainAnnotationsChanged(fresh, old)));
-    return new NodelbOperator(operator, model, targetGroups);
+    return new NodelbOperator(operator, model, targetGroups, server, settings.leaderElection());
   }
 
+  private static SnapshotServer snapshotServer(KubernetesClient client, ChannelSettings channel, SnapshotStore store,
+      ClusterModel model) {
+    Clock clock = Clock.systemUTC();
+    AgentAuthenticator authenticator = channel.plaintext() ? AgentAuthenticator.trustingHello()
+        : new TokenReviewAuthenticator(client, channel.agentUsername(), channel.tokenAudience(), clock);
+    return new SnapshotServer(channel, store, model::warm, authenticator, new ChannelCertificates(client, channel, clock),
+        clock);
+  }
+
+  /** Binds the snapshot server (certificates first: a TLS problem stops the start), then runs the operator. */
   public void start() {
+    if (server != null) {
+      server.start();
+    }
     operator.start();
+    if (server != null && !leaderElection) {
+      server.leading(true); // the only replica
+    }
+  }
+
+  /** The snapshot server; only for an operator created with {@link ChannelSettings}. */
+  public SnapshotServer snapshotServer() {
+    if (server == null) {
+      throw new IllegalStateException("created without ChannelSettings: no snapshot server");
+    }
+    return server;
   }
 
   /** For tests: see {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)}. */
@@ -76,8 +146,12 @@ public final class NodelbOperator implements AutoCloseable {
     return model.store();
   }
 
+  /** Stops serving first (agents go to the next leader), then the operator (which hands the Lease over). */
   @Override
   public void close() {
+    if (server != null) {
+      server.close();
+    }
     operator.stop();
   }
 }

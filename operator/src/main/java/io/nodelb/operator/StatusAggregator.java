@@ -32,7 +32,8 @@ public final class StatusAggregator {
   public static final String RESOLVED_REFS = "ResolvedRefs";
   public static final String PROGRAMMED = "Programmed";
   public static final String READY = "Ready";
-  public static final String AWAITING_NODE_ACKS = "AwaitingNodeAcks";
+  /** Programmed=Unknown while connected agents have not answered yet (Gateway API's reason for the same). */
+  public static final String PENDING = "Pending";
   public static final String NODES_FAILING = "NodesFailing";
   public static final String NO_MATCHING_NODES = "NoMatchingNodes";
 
@@ -64,7 +65,9 @@ public final class StatusAggregator {
             describe(refs) + (refs.stream().anyMatch(p -> GROUP_REASONS.contains(p.reason())) ? UNPROGRAMMED_REFS : ""),
             generation));
 
-    List<NodeAnswer> failing = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.NACKED).toList();
+    // A node is failing when its agent refused the version or no agent is connected to take it.
+    List<NodeAnswer> failing = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.NACKED
+        || n.answer() == SnapshotStore.Answer.NOT_CONNECTED).toList();
     long programmed = nodes.stream().filter(n -> n.answer() == SnapshotStore.Answer.ACKED).count();
     Condition programmedCondition;
     if (!invalid.isEmpty()) {
@@ -76,13 +79,13 @@ public final class StatusAggregator {
           generation);
     } else if (!failing.isEmpty()) {
       programmedCondition = Conditions.condition(PROGRAMMED, Conditions.FALSE, NODES_FAILING,
-          failing.size() + " of " + nodes.size() + " node(s) refused the snapshot: "
+          failing.size() + " of " + nodes.size() + " node(s) not programmed: "
               + failing.stream().map(f -> f.node() + ": " + f.error()).collect(Collectors.joining("; ")), generation);
     } else if (programmed == nodes.size()) {
       programmedCondition = Conditions.condition(PROGRAMMED, Conditions.TRUE, PROGRAMMED,
           "All " + nodes.size() + " node(s) applied the snapshot.", generation);
     } else {
-      programmedCondition = Conditions.condition(PROGRAMMED, Conditions.UNKNOWN, AWAITING_NODE_ACKS,
+      programmedCondition = Conditions.condition(PROGRAMMED, Conditions.UNKNOWN, PENDING,
           "Waiting for " + (nodes.size() - programmed) + " of " + nodes.size()
               + " node agent(s) to acknowledge their snapshot.", generation);
     }

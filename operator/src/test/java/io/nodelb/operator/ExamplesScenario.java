@@ -98,7 +98,7 @@ final class ExamplesScenario {
         assertThat(status(current.getStatus().conditions, "Accepted")).as(name).isEqualTo("True");
         assertThat(status(current.getStatus().conditions, "ResolvedRefs")).as(name).isEqualTo("True");
         Condition programmed = Conditions.find(current.getStatus().conditions, "Programmed");
-        assertThat(programmed.getReason()).as(name).isEqualTo("AwaitingNodeAcks");
+        assertThat(programmed.getReason()).as(name).isEqualTo("Pending");
         assertThat(current.getStatus().nodes.desired).as(name).isEqualTo(1);
         assertThat(current.getMetadata().getFinalizers()).as(name).contains(LoadBalancerReconciler.FINALIZER);
         assertThat(current.getStatus().observedGeneration).as(name).isEqualTo(current.getMetadata().getGeneration());
@@ -133,8 +133,9 @@ final class ExamplesScenario {
     });
   }
 
-  /** The node's agent (simulated: the snapshot server does not exist yet) ACKs: everything is Ready. */
+  /** The node's agent (simulated: what the snapshot server records) connects and ACKs: everything is Ready. */
   void acknowledgeAndCheckReady(SnapshotStore store) {
+    store.agentConnected(nodeName, "test", java.time.Instant.now());
     await().atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
       store.acknowledge(nodeName, store.versions().get(nodeName));
       for (HasMetadata lb : ofKind("LoadBalancer")) {

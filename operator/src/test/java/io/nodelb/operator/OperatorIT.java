@@ -164,7 +164,7 @@ class OperatorIT {
   // ---- tests ----
 
   @Test
-  void staticLoadBalancerIsCompiledPerNodeAndReportsAwaitingNodeAcksUntilAgentsAnswer() {
+  void staticLoadBalancerIsCompiledPerNodeAndReportsPendingUntilAgentsAnswer() {
     createStaticGroup("web", new StaticBackend("10.1.2.2", 8080, 3), new StaticBackend("10.1.3.2", 8080, 1));
     createLoadBalancer("web", Map.of("pool", "edge"), listener("http", "10.1.1.1", 80, "web"));
 
@@ -184,13 +184,15 @@ class OperatorIT {
       assertThat(condition(lb.getStatus().conditions, "ResolvedRefs").getStatus()).isEqualTo("True");
       Condition programmed = condition(lb.getStatus().conditions, "Programmed");
       assertThat(programmed.getStatus()).isEqualTo("Unknown");
-      assertThat(programmed.getReason()).isEqualTo("AwaitingNodeAcks");
+      assertThat(programmed.getReason()).isEqualTo("Pending");
       assertThat(programmed.getLastTransitionTime()).isNotBlank();
       assertThat(condition(lb.getStatus().conditions, "Ready").getStatus()).isEqualTo("False");
       assertThat(targetGroup("web").getStatus().endpoints.staticBackends).isEqualTo(2);
     });
 
-    // What the snapshot server will do when agents ACK: the LoadBalancer becomes Programmed and Ready.
+    // What the snapshot server does when agents connect and ACK: the LoadBalancer becomes Programmed and Ready.
+    store.agentConnected("n1", "test", java.time.Instant.now());
+    store.agentConnected("n2", "test", java.time.Instant.now());
     store.acknowledge("n1", store.versions().get("n1"));
     store.reject("n2", store.versions().get("n2"), "interface eth0 not found");
     await().atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
@@ -209,7 +211,7 @@ class OperatorIT {
       assertThat(condition(lb.getStatus().conditions, "Ready").getStatus()).isEqualTo("True");
     });
     assertThat(client.v1().events().inNamespace(NS).list().getItems())
-        .extracting(e -> e.getReason()).contains("AwaitingNodeAcks", "Programmed");
+        .extracting(e -> e.getReason()).contains("Pending", "NodesFailing", "Programmed");
   }
 
   @Test

@@ -41,16 +41,16 @@ class StatusAggregatorTest {
   }
 
   @Test
-  void noAgentAnswerYetMeansProgrammedUnknownAwaitingNodeAcks() {
+  void noAgentAnswerYetMeansProgrammedUnknownPending() {
     LoadBalancerStatus status = StatusAggregator.loadBalancer(lb(), List.of(),
         List.of(answer("n1", SnapshotStore.Answer.PENDING), answer("n2", SnapshotStore.Answer.ACKED)), T0).orElseThrow();
 
     var programmed = Conditions.find(status.conditions, "Programmed");
     assertThat(programmed.getStatus()).isEqualTo("Unknown");
-    assertThat(programmed.getReason()).isEqualTo("AwaitingNodeAcks");
+    assertThat(programmed.getReason()).isEqualTo("Pending");
     assertThat(programmed.getMessage()).contains("1 of 2");
     assertThat(programmed.getObservedGeneration()).isEqualTo(3L);
-    assertThat(Conditions.find(status.conditions, "Ready").getReason()).isEqualTo("AwaitingNodeAcks");
+    assertThat(Conditions.find(status.conditions, "Ready").getReason()).isEqualTo("Pending");
     assertThat(status.nodes.desired).isEqualTo(2);
     assertThat(status.nodes.programmed).isEqualTo(1);
     assertThat(status.listeners).isEqualTo("10.1.1.1:80/TCP,[2001:db8::7]:443/TCP,*:8080/TCP");
@@ -108,5 +108,22 @@ class StatusAggregatorTest {
 
     assertThat(Conditions.find(status.conditions, "Programmed").getReason()).isEqualTo("NodesFailing");
     assertThat(status.nodes.failing).singleElement().satisfies(f -> assertThat(f.reason).isEqualTo("eth0 missing"));
+  }
+
+  @Test
+  void aNodeWithoutAgentIsNotProgrammedAndNamedWithTheNackedOnes() {
+    LoadBalancerStatus status = StatusAggregator.loadBalancer(lb(), List.of(), List.of(
+        answer("n1", SnapshotStore.Answer.NACKED),
+        new StatusAggregator.NodeAnswer("n2", SnapshotStore.Answer.NOT_CONNECTED, "agent not connected"),
+        answer("n3", SnapshotStore.Answer.ACKED),
+        answer("n4", SnapshotStore.Answer.PENDING)), T0).orElseThrow();
+
+    var programmed = Conditions.find(status.conditions, "Programmed");
+    assertThat(programmed.getStatus()).isEqualTo("False");
+    assertThat(programmed.getReason()).isEqualTo("NodesFailing");
+    assertThat(programmed.getMessage()).isEqualTo("2 of 4 node(s) not programmed: n1: eth0 missing; n2: agent not connected");
+    assertThat(status.nodes.programmed).isEqualTo(1);
+    assertThat(status.nodes.failing).extracting(f -> f.node + "=" + f.reason)
+        .containsExactly("n1=eth0 missing", "n2=agent not connected");
   }
 }

@@ -14,6 +14,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @ShortNames("bd")
 @AdditionalPrinterColumn(name = "Phase", jsonPath = ".status.phase", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Target", jsonPath = ".status.target", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(name = "Remaining", jsonPath = ".status.totalRemaining", type = AdditionalPrinterColumn.Type.INTEGER)
 @AdditionalPrinterColumn(name = "Timeout", jsonPath = ".spec.timeout", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
 public class BackendDrain extends CustomResource<BackendDrainSpec, BackendDrainStatus> implements Namespaced {

@@ -20,8 +20,14 @@ public class BackendDrainStatus {
   @JsonPropertyDescription("When the drain ended: Drained, TimedOut or Cancelled (RFC 3339).")
   public String finishTime;
 
-  @JsonPropertyDescription("Live connections left per node, as the agents report them.")
+  @JsonPropertyDescription("Live connections to the drained backend(s) left per node, as each node's agent last reported them for its current snapshot.")
   public List<NodeConnections> remaining = new ArrayList<>();
+
+  @JsonPropertyDescription("Live connections to the drained backend(s) left on all reporting nodes together.")
+  public Long totalRemaining;
+
+  @JsonPropertyDescription("Nodes that carry the drained backend(s) but whose agent has not reported on its current snapshot (not connected, or still applying it); the drain cannot finish as Drained before they do.")
+  public List<String> unreportedNodes = new ArrayList<>();
 
   @JsonPropertyDescription("Complete: True when the drain ended, with the reason and a message; False while waiting.")
   public List<Condition> conditions = new ArrayList<>();

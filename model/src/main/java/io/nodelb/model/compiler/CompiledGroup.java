@@ -3,6 +3,7 @@ package io.nodelb.model.compiler;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One TargetGroup compiled: the same on every node, so compiled once and shared by every snapshot.
@@ -12,7 +13,8 @@ import java.util.Map;
  * @param digest SHA-256 of {@code bytes}: the group's part of every snapshot version (see {@link Snapshots})
  * @param counts endpoints by condition, for TargetGroup status
  * @param problems what keeps (part of) the group from being programmed
- * @param drainMatches backends currently DRAINING because of each BackendDrain
+ * @param drainMatches backends currently DRAINING because of each BackendDrain (a backend listed twice
+ *     in the group, e.g. static and from a slice, is one backend)
  */
 public record CompiledGroup(
     ObjectKey key,
@@ -21,7 +23,7 @@ public record CompiledGroup(
     byte[] digest,
     EndpointTally counts,
     List<Problem> problems,
-    Map<ObjectKey, Integer> drainMatches) {
+    Map<ObjectKey, Set<BackendAddress>> drainMatches) {
 
   /** Endpoint counts of one group. */
   public record EndpointTally(int ready, int servingTerminating, int terminating, int staticBackends) {}

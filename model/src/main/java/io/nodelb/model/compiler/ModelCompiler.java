@@ -526,9 +526,30 @@ public final class ModelCompiler {
   public int backendsDrainedBy(ObjectKey drain) {
     int total = 0;
     for (CompiledGroup group : compiledGroups.values()) {
-      total += group.drainMatches().getOrDefault(drain, 0);
+      total += group.drainMatches().getOrDefault(drain, Set.of()).size();
     }
     return total;
+  }
+
+  /**
+   * Where this BackendDrain's backends are DRAINING: per node whose snapshot carries one of the
+   * groups they belong to, those backends. Agents count live flows per backend, so this is what a
+   * node's report must be read against. Empty when nothing is left to drain.
+   */
+  public Map<String, Set<BackendAddress>> drainedBackendsByNode(ObjectKey drain) {
+    Map<String, Set<BackendAddress>> byNode = new TreeMap<>();
+    for (CompiledGroup group : compiledGroups.values()) {
+      Set<BackendAddress> drained = group.drainMatches().get(drain);
+      if (drained == null || drained.isEmpty()) {
+        continue;
+      }
+      for (ObjectKey lb : loadBalancersByGroup.getOrDefault(group.key(), Set.of())) {
+        for (String node : nodesByLoadBalancer.getOrDefault(lb, Set.of())) {
+          byNode.computeIfAbsent(node, n -> new HashSet<>()).addAll(drained);
+        }
+      }
+    }
+    return byNode;
   }
 
   // ---- one-shot entries ----

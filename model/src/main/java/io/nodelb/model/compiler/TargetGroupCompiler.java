@@ -22,11 +22,14 @@ import io.nodelb.dataplane.v1alpha1.HealthCheck;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 
 /** Turns one TargetGroup plus its Services' EndpointSlices into the snapshot's group. Pure. */
@@ -55,8 +58,6 @@ final class TargetGroupCompiler {
     };
   }
 
-  private record AddressPort(ByteString address, int port) {}
-
   static CompiledGroup compile(ObjectKey key, TargetGroupSpec spec, ServiceLookup lookup, DrainIndex drains,
       boolean servicesAvailable) {
     List<Problem> problems = new ArrayList<>();
@@ -65,8 +66,8 @@ final class TargetGroupCompiler {
     if (!problems.isEmpty()) {
       return new CompiledGroup(key, null, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
     }
-    Map<AddressPort, Backend> backends = new HashMap<>();
-    Map<ObjectKey, Integer> drainMatches = new TreeMap<>();
+    Map<BackendAddress, Backend> backends = new HashMap<>();
+    Map<ObjectKey, Set<BackendAddress>> drainMatches = new TreeMap<>();
     int ready = 0;
     int servingTerminating = 0;
     int terminating = 0;
@@ -156,7 +157,13 @@ final class TargetGroupCompiler {
     byte[] bytes = Snapshots.serialize(built);
     return new CompiledGroup(key, built, bytes, Snapshots.sha256(bytes),
         new CompiledGroup.EndpointTally(ready, servingTerminating, terminating, staticCount),
-        List.copyOf(problems), Map.copyOf(drainMatches));
+        List.copyOf(problems), frozen(drainMatches));
+  }
+
+  private static Map<ObjectKey, Set<BackendAddress>> frozen(Map<ObjectKey, Set<BackendAddress>> drainMatches) {
+    Map<ObjectKey, Set<BackendAddress>> copy = new TreeMap<>();
+    drainMatches.forEach((drain, backends) -> copy.put(drain, Set.copyOf(backends)));
+    return Collections.unmodifiableMap(copy);
   }
 
   /** KEP-1669: ready takes new flows; serving-terminating only as a fallback; terminating keeps flows. */
@@ -172,16 +179,16 @@ final class TargetGroupCompiler {
   }
 
   private static boolean drained(String namespace, ByteString address, int port, String nodeName, ObjectKey pod,
-      DrainIndex drains, Map<ObjectKey, Integer> drainMatches) {
+      DrainIndex drains, Map<ObjectKey, Set<BackendAddress>> drainMatches) {
     List<ObjectKey> matched = new ArrayList<>(0);
     boolean drained = drains.isDrained(namespace, address, port, nodeName, pod, matched);
-    matched.forEach(d -> drainMatches.merge(d, 1, Integer::sum));
+    matched.forEach(d -> drainMatches.computeIfAbsent(d, k -> new HashSet<>()).add(new BackendAddress(address, port)));
     return drained;
   }
 
   /** Two sources naming the same address and port become one backend: the one more willing to take flows. */
-  private static void merge(Map<AddressPort, Backend> backends, Backend backend) {
-    backends.merge(new AddressPort(backend.getAddress(), backend.getPort()), backend,
+  private static void merge(Map<BackendAddress, Backend> backends, Backend backend) {
+    backends.merge(new BackendAddress(backend.getAddress(), backend.getPort()), backend,
         (a, b) -> rank(b.getState()) > rank(a.getState())
             || (rank(b.getState()) == rank(a.getState()) && b.getOrigin().compareTo(a.getOrigin()) < 0) ? b : a);
   }

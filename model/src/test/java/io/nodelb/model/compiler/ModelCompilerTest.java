@@ -254,6 +254,11 @@ class ModelCompilerTest {
     assertThat(web.getBackendsList()).extracting(Backend::getState).containsOnly(BackendState.DRAINING);
     assertThat(compiler.backendsDrainedBy(new ObjectKey("shop", "pod"))).isEqualTo(1);
     assertThat(compiler.backendsDrainedBy(new ObjectKey("other", "node"))).isEqualTo(1);
+    var podBackend = new BackendAddress(ByteString.copyFrom(new byte[] {10, 0, 1, 1}), 8080);
+    assertThat(compiler.drainedBackendsByNode(new ObjectKey("shop", "pod")))
+        .as("every node whose snapshot carries shop/web counts the pod's flows")
+        .containsOnlyKeys(compiler.nodesOf(new ObjectKey("shop", "web")))
+        .allSatisfy((node, backends) -> assertThat(backends).containsExactly(podBackend));
 
     compiler.remove(drain("shop", "pod", byPod));
     compiler.remove(drain("other", "node", byNode));
@@ -264,6 +269,7 @@ class ModelCompilerTest {
     assertThat(backend(after, "10.0.1.2").getState()).isEqualTo(BackendState.DRAINING);
     assertThat(backend(after, "10.0.1.3").getState()).as("a cancelled drain drains nothing").isEqualTo(BackendState.ACTIVE);
     assertThat(compiler.backendsDrainedBy(new ObjectKey("shop", "pod"))).isZero();
+    assertThat(compiler.drainedBackendsByNode(new ObjectKey("shop", "pod"))).isEmpty();
   }
 
   @Test
