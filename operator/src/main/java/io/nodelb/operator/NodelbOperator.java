@@ -119,6 +119,16 @@ public final class NodelbOperator implements AutoCloseable {
     if (server != null) {
       server.start();
     }
+    startOperator();
+  }
+
+  /** As {@link #start()}, the snapshot server on a socket opened elsewhere (see {@link SnapshotServer#start(java.nio.channels.ServerSocketChannel)}). */
+  public void start(java.nio.channels.ServerSocketChannel socket) {
+    snapshotServer().start(socket);
+    startOperator();
+  }
+
+  private void startOperator() {
     operator.start();
     if (server != null && !leaderElection) {
       server.leading(true); // the only replica

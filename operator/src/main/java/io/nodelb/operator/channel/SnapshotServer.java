@@ -12,6 +12,9 @@ import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
+import java.nio.channels.ServerSocketChannel;
 import io.grpc.netty.shaded.io.netty.handler.ssl.ClientAuth;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContext;
 import io.grpc.netty.shaded.io.netty.handler.ssl.SslContextBuilder;
@@ -98,6 +101,8 @@ public final class SnapshotServer implements AutoCloseable {
   private volatile boolean serving;
   private volatile boolean closed;
   private Server server;
+  /** Event loops made for {@link #start(ServerSocketChannel)}; gRPC shuts down only its own. */
+  private List<NioEventLoopGroup> ownedEventLoops = List.of();
   private AdvancedTlsX509KeyManager keyManager;
   private AdvancedTlsX509TrustManager trustManager;
   private String fingerprint = "";
@@ -118,7 +123,26 @@ public final class SnapshotServer implements AutoCloseable {
 
   /** Binds the port; streams are refused with UNAVAILABLE until {@link #leading(boolean) leading(true)}. */
   public synchronized void start() {
-    NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(settings.host(), settings.port()))
+    start(NettyServerBuilder.forAddress(new InetSocketAddress(settings.host(), settings.port())));
+  }
+
+  /**
+   * Serves on a socket opened elsewhere and not yet bound (socket activation): it is bound to the
+   * configured host and port. A socket keeps the network namespace it was opened in, so the
+   * end-to-end tier serves agents inside its lab's namespaces this way.
+   */
+  public synchronized void start(ServerSocketChannel socket) {
+    NioEventLoopGroup boss = new NioEventLoopGroup(1);
+    NioEventLoopGroup workers = new NioEventLoopGroup(2);
+    ownedEventLoops = List.of(boss, workers);
+    start(NettyServerBuilder.forAddress(new InetSocketAddress(settings.host(), settings.port()))
+        .channelFactory(() -> new NioServerSocketChannel(socket))
+        .bossEventLoopGroup(boss)
+        .workerEventLoopGroup(workers));
+  }
+
+  private void start(NettyServerBuilder listening) {
+    NettyServerBuilder builder = listening
         .keepAliveTime(KEEPALIVE_TIME.toMillis(), TimeUnit.MILLISECONDS)
         .keepAliveTimeout(KEEPALIVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
         .permitKeepAliveTime(PERMIT_KEEPALIVE_TIME.toMillis(), TimeUnit.MILLISECONDS)
@@ -227,6 +251,7 @@ public final class SnapshotServer implements AutoCloseable {
       }
     }
     scheduler.shutdownNow();
+    ownedEventLoops.forEach(group -> group.shutdownGracefully(0, 1, TimeUnit.SECONDS));
     LOG.log(Level.INFO, "Snapshot server stopped");
   }
 
