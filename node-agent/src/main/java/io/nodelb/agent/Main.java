@@ -19,6 +19,10 @@ import io.nodelb.agent.cluster.ClusterOptions;
 import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.Uninstaller;
+import io.nodelb.agent.lifecycle.AdminServer;
+import io.nodelb.agent.lifecycle.Drain;
+import io.nodelb.agent.lifecycle.Signals;
+import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Map;
@@ -33,7 +37,7 @@ public final class Main {
 
     static final String USAGE = """
             usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N]
-                                      [--node-name NAME] [--uninstall-on-stop]
+                                      [--node-name NAME] [--uninstall-on-stop] [--admin-address HOST:PORT]
                    nodelb-agent cluster --operator HOST:PORT --node-name NAME ...  (cluster --help: every flag)
                    nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR]
 
@@ -49,6 +53,9 @@ public final class Main {
               --metrics-port N   serve Prometheus metrics on :N/metrics (default: off)
               --node-name NAME   this node's name (default: the host name)
               --uninstall-on-stop  on SIGTERM, uninstall instead of leaving the data plane running
+              --admin-address HOST:PORT  serve POST /drain and /undrain there (default: none)
+
+            SIGUSR1 drains the node (readiness 503, every flow still served), SIGUSR2 undrains it.
             """;
 
     private Main() {}
@@ -84,6 +91,7 @@ public final class Main {
         int metricsPort = 0;
         String nodeName = hostName();
         boolean uninstallOnStop = false;
+        InetSocketAddress adminAddress = null;
         while (!rest.isEmpty()) {
             String flag = rest.pop();
             if (flag.equals("--uninstall-on-stop")) {
@@ -100,6 +108,7 @@ public final class Main {
                 case "--state-dir" -> stateDir = Path.of(value);
                 case "--metrics-port" -> metricsPort = port(value);
                 case "--node-name" -> nodeName = value;
+                case "--admin-address" -> adminAddress = adminAddress(value);
                 default -> throw new UsageException("unknown option " + flag);
             }
         }
@@ -114,7 +123,7 @@ public final class Main {
             System.err.println("nodelb-agent: cannot read " + config);
             return 1;
         }
-        return standalone(config, pinPath, state, metricsPort, nodeName, uninstallOnStop);
+        return standalone(config, pinPath, state, metricsPort, adminAddress, nodeName, uninstallOnStop);
     }
 
     /** Shutdown: removes the data plane pinned under pinPath and puts back the host settings. */
@@ -130,8 +139,8 @@ public final class Main {
         }
     }
 
-    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort, String nodeName,
-                                  boolean uninstallOnStop) {
+    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort,
+                                  InetSocketAddress adminAddress, String nodeName, boolean uninstallOnStop) {
         DesiredState.Limits limits = DesiredState.Limits.defaults();
         try {
             // Refuse a bad file before anything is loaded or attached.
@@ -171,8 +180,11 @@ public final class Main {
                         dataPlane.close();
                     }
                 }, "nodelb-shutdown"));
+                Drain drain = Drain.system();
+                Signals.handleDrain(drain);
                 try (MetricsServer metrics = metricsPort > 0
-                        ? MetricsServer.start(metricsPort, dataPlane, applier) : null) {
+                        ? MetricsServer.start(metricsPort, dataPlane, applier, drain) : null;
+                     AdminServer admin = adminAddress != null ? AdminServer.start(adminAddress, drain) : null) {
                     watchLoop(watch, config, reloader, stopped);
                 }
             }
@@ -263,6 +275,16 @@ public final class Main {
         e.problems().forEach(p -> System.err.println("  " + p));
     }
 
+    /** {@code HOST:PORT} of the admin endpoint, e.g. {@code 127.0.0.1:9401}. */
+    static InetSocketAddress adminAddress(String value) {
+        int colon = value.lastIndexOf(':');
+        if (colon <= 0) {
+            throw new UsageException("--admin-address must be HOST:PORT (for example 127.0.0.1:9401), got " + value);
+        }
+        String host = value.substring(0, colon).replace("[", "").replace("]", "");
+        return new InetSocketAddress(host, port(value.substring(colon + 1)));
+    }
+
     private static int port(String value) {
         try {
             int p = Integer.parseInt(value);
@@ -272,7 +294,7 @@ public final class Main {
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new UsageException("--metrics-port must be a port number (1-65535), got " + value);
+        throw new UsageException("a port must be a number from 1 to 65535, got " + value);
     }
 
     private static String hostName() {

@@ -7,6 +7,9 @@ import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.lifecycle.AdminServer;
+import io.nodelb.agent.lifecycle.Drain;
+import io.nodelb.agent.lifecycle.Signals;
 import io.nodelb.agent.metrics.MetricsServer;
 import io.nodelb.dataplane.v1alpha1.BackendFlows;
 import io.nodelb.dataplane.v1alpha1.NodeReport;
@@ -44,9 +47,13 @@ public final class ClusterAgent {
             System.out.flush();
             SnapshotSink sink = SnapshotSink.of(applier::appliedVersion, snapshot -> program(programmer, snapshot,
                     options));
-            ControlChannel channel = ControlChannel.start(options, sink, () -> report(dataPlane, applier));
+            Drain drain = Drain.system();
+            Signals.handleDrain(drain);
+            ControlChannel channel = ControlChannel.start(options, sink, () -> report(dataPlane, applier, drain));
             try (MetricsServer metrics = options.metricsPort() > 0
-                    ? MetricsServer.start(options.metricsPort(), dataPlane, applier) : null) {
+                    ? MetricsServer.start(options.metricsPort(), dataPlane, applier, drain) : null;
+                 AdminServer admin = options.adminAddress() != null
+                         ? AdminServer.start(options.adminAddress(), drain) : null) {
                 // SIGTERM finishes: the stream ends, the data plane keeps serving for the next agent.
                 Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                     channel.close();
@@ -85,9 +92,9 @@ public final class ClusterAgent {
      * What the node sees: live flows per programmed backend, from conntrack. The channel fills in
      * the applied version.
      */
-    static NodeReport report(BpfDataPlane dataPlane, SnapshotApplier applier) {
+    static NodeReport report(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain) {
         Map<Integer, Long> flows = dataPlane.liveFlowsByBackend();
-        NodeReport.Builder report = NodeReport.newBuilder();
+        NodeReport.Builder report = NodeReport.newBuilder().setDraining(drain.draining());
         applier.applied().backends().entrySet().stream()
                 .sorted(Comparator.comparing(e -> DesiredState.backendKey(e.getValue().address(), e.getValue().port())))
                 .forEach(e -> report.addBackendFlows(flowsOf(e.getValue(), flows.getOrDefault(e.getKey(), 0L))));

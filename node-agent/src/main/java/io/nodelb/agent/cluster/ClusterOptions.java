@@ -30,6 +30,7 @@ import picocli.CommandLine.Option;
  * @param uninstallOnStop on SIGTERM, uninstall instead of leaving the data plane running
  * @param serverName the name the operator's certificate is checked against, when it is not the
  *     host dialed (a node-local address in front of the operator's Service, a lab); null: the host
+ * @param adminAddress where the admin endpoint (POST /drain, /undrain) listens; null: nowhere
  */
 public record ClusterOptions(
         OperatorAddress operator,
@@ -44,7 +45,8 @@ public record ClusterOptions(
         Path stateDir,
         int maxBackends,
         boolean uninstallOnStop,
-        String serverName) {
+        String serverName,
+        java.net.InetSocketAddress adminAddress) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -126,7 +128,8 @@ public record ClusterOptions(
                 flags.pinPath == null ? DEFAULT_PIN_PATH : flags.pinPath,
                 flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort),
                 flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
-                flags.serverName);
+                flags.serverName,
+                flags.adminAddress == null ? null : adminAddress(flags.adminAddress));
     }
 
     /** The options and their environment variables, for a usage message. */
@@ -148,6 +151,17 @@ public record ClusterOptions(
             case "false" -> false;
             default -> throw new UsageException("NODELB_PLAINTEXT must be true or false, got '" + value + "'");
         };
+    }
+
+    private static java.net.InetSocketAddress adminAddress(String value) {
+        OperatorAddress parsed;
+        try {
+            parsed = OperatorAddress.parse(value);
+        } catch (UsageException e) {
+            throw new UsageException("--admin-address must be HOST:PORT (for example 127.0.0.1:9401), got '"
+                    + value + "'");
+        }
+        return new java.net.InetSocketAddress(parsed.host(), parsed.port());
     }
 
     private static int checkedPort(int port) {
@@ -262,6 +276,10 @@ public record ClusterOptions(
                 description = "the most backends this node's data plane holds (default 65535); a snapshot"
                         + " with more is refused with a NACK")
         Integer maxBackends;
+
+        @Option(names = "--admin-address", paramLabel = "HOST:PORT",
+                description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (default: none)")
+        String adminAddress;
 
         @Option(names = "--uninstall-on-stop",
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next"

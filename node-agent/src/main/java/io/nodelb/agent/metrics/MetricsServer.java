@@ -11,10 +11,9 @@ import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.lifecycle.Drain;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -31,12 +30,19 @@ public final class MetricsServer implements AutoCloseable {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final DataPlane dataPlane;
     private final SnapshotApplier applier;
+    private final Drain drain;
     private final Map<Integer, List<Meter>> backendMeters = new HashMap<>();
     private volatile long[] verdicts = new long[Abi.STAT_MAX];
 
-    private MetricsServer(int port, DataPlane dataPlane, SnapshotApplier applier) throws IOException {
+    private MetricsServer(int port, DataPlane dataPlane, SnapshotApplier applier, Drain drain) throws IOException {
         this.dataPlane = dataPlane;
         this.applier = applier;
+        this.drain = drain;
+        Gauge.builder("nodelb_draining", drain, d -> d.draining() ? 1 : 0)
+                .description("1 while the node drains: readiness answers 503, flows are still served").register(registry);
+        Gauge.builder("nodelb_draining_since_seconds", drain,
+                        d -> d.since().map(t -> t.toEpochMilli() / 1000.0).orElse(0.0))
+                .description("When the drain started (Unix time); 0 while not draining").register(registry);
         for (Abi.Stat stat : Abi.Stat.values()) {
             FunctionCounter.builder("nodelb_packets", this, m -> m.verdicts[stat.value()])
                     .description("Packets seen by the data plane, by verdict")
@@ -56,8 +62,9 @@ public final class MetricsServer implements AutoCloseable {
         server.start();
     }
 
-    public static MetricsServer start(int port, DataPlane dataPlane, SnapshotApplier applier) throws IOException {
-        return new MetricsServer(port, dataPlane, applier);
+    public static MetricsServer start(int port, DataPlane dataPlane, SnapshotApplier applier, Drain drain)
+            throws IOException {
+        return new MetricsServer(port, dataPlane, applier, drain);
     }
 
     private synchronized void scrape(HttpExchange exchange) throws IOException {
@@ -95,18 +102,14 @@ public final class MetricsServer implements AutoCloseable {
     }
 
     private void ready(HttpExchange exchange) throws IOException {
-        List<String> problems = dataPlane.problems(applier.applied().interfaces());
+        List<String> problems = new ArrayList<>(dataPlane.problems(applier.applied().interfaces()));
+        drain.since().ifPresent(t -> problems.add("draining since " + t));
         respond(exchange, problems.isEmpty() ? 200 : 503,
                 problems.isEmpty() ? "ok\n" : String.join("\n", problems) + "\n");
     }
 
     private static void respond(HttpExchange exchange, int status, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        exchange.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
+        PlainText.respond(exchange, status, body);
     }
 
     /** The port it listens on (useful when started on port 0). */

@@ -166,6 +166,35 @@ class LabRestartIT {
         assertThat(agent.stop()).isIn(0, 143);
     }
 
+    @Test
+    void aDrainedNodeIsNotReadyAndStillServesOldAndNewFlows() throws Exception {
+        int port = 19_000 + (int) (ProcessHandle.current().pid() % 1000);
+        int admin = port + 1;
+        Agent agent = LAB.launchAgent(BEFORE, LAB.pinPath(), "--metrics-port", Integer.toString(port),
+                "--admin-address", "127.0.0.1:" + admin);
+        agent.awaitProgrammed(0);
+        Traffic.HttpConnection open = LAB.client().call(() -> Traffic.HttpConnection.open(CLIENT, HTTP));
+        assertThat(LAB.client().call(() -> open.get("/"))).isEqualTo("be1");
+        assertThat(probe(port, "/readyz")).isEqualTo(200);
+
+        Command.run("kill", "-USR1", Long.toString(agent.pid()));
+
+        assertThat(probeUntil(port, "/readyz", 503)).as("readiness while draining").isEqualTo(503);
+        assertThat(probe(port, "/livez")).as("liveness while draining").isEqualTo(200);
+        assertThat(LAB.client().call(() -> open.get("/"))).as("an open connection while draining").isEqualTo("be1");
+        assertThat(get(HTTP)).as("a new connection while draining").isEqualTo("be1");
+        assertThat(LAB.exec(LAB.node(), "curl", "-s", "http://" + Lab.NODE_LAN_V4 + ":" + port + "/metrics"))
+                .contains("nodelb_draining 1.0");
+        assertThat(Command.result("ip", "netns", "exec", LAB.node(), "curl", "-s", "-m", "2",
+                "http://" + Lab.NODE_LAN_V4 + ":" + admin + "/drain").succeeded())
+                .as("the admin endpoint on another address than the one given").isFalse();
+
+        assertThat(LAB.exec(LAB.node(), "curl", "-s", "-X", "POST", "http://127.0.0.1:" + admin + "/undrain"))
+                .isEqualTo("serving\n");
+        assertThat(probe(port, "/readyz")).as("readiness after undrain").isEqualTo(200);
+        open.close();
+    }
+
     private static String get(InetSocketAddress vip) throws Exception {
         return LAB.client().call(() -> Traffic.get(CLIENT, vip, "/"));
     }
@@ -205,6 +234,21 @@ class LabRestartIT {
             out.put(key, LAB.exec(LAB.node(), "sysctl", "-n", key).strip());
         }
         return out;
+    }
+
+    /** Probes until the endpoint answers {@code wanted} (a signal is handled asynchronously), at most 5 s. */
+    private static int probeUntil(int port, String path, int wanted) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        int status;
+        do {
+            status = probe(port, path);
+        } while (status != wanted && System.nanoTime() < deadline && sleep());
+        return status;
+    }
+
+    private static boolean sleep() throws InterruptedException {
+        Thread.sleep(100);
+        return true;
     }
 
     /** The HTTP status of the agent's endpoint, asked from inside the node namespace (it may still be starting). */

@@ -8,6 +8,7 @@ import io.nodelb.agent.dataplane.DataPlane;
 import io.nodelb.agent.dataplane.DataPlaneMaps;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.lifecycle.Drain;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
@@ -56,6 +57,7 @@ class MetricsServerTest {
     };
     private final SnapshotApplier applier = new SnapshotApplier(dataPlane.maps(),
             name -> List.of(ip("192.0.2.1"), ip("2001:db8::1")), LIMITS);
+    private final Drain drain = Drain.system();
     private MetricsServer server;
 
     @AfterEach
@@ -68,7 +70,7 @@ class MetricsServerTest {
     @Test
     void servesVerdictsAndOneSeriesPerProgrammedBackend() throws Exception {
         applier.apply(snapshot(backend("10.1.2.11"), backend("fd00:1:2::11")));
-        server = MetricsServer.start(0, dataPlane, applier);
+        server = MetricsServer.start(0, dataPlane, applier, drain);
 
         String body = get("/metrics");
 
@@ -88,6 +90,40 @@ class MetricsServerTest {
                 .doesNotContain("fd00:1:2::11").contains("backend=\"10.1.2.11:8080\"");
         assertThat(get("/healthz")).isEqualTo("ok\n");
         assertThat(get("/livez")).isEqualTo("ok\n");
+    }
+
+    @Test
+    void aDrainingNodeIsNotReadyButAliveAndSaysSinceWhen() throws Exception {
+        applier.apply(snapshot(backend("10.1.2.11")));
+        server = MetricsServer.start(0, dataPlane, applier, drain);
+        assertThat(status("/readyz")).isEqualTo(200);
+
+        drain.drain();
+
+        assertThat(status("/readyz")).isEqualTo(503);
+        assertThat(status("/livez")).isEqualTo(200);
+        assertThat(get("/metrics")).contains("nodelb_draining 1.0");
+        drain.undrain();
+        assertThat(status("/readyz")).isEqualTo(200);
+        assertThat(get("/metrics")).contains("nodelb_draining 0.0").contains("nodelb_draining_since_seconds 0.0");
+    }
+
+    @Test
+    void readinessSaysWhichInterfaceIsNotServed() throws Exception {
+        NodeSnapshot snapshot = snapshot(backend("10.1.2.11"));
+        applier.apply(snapshot.toBuilder().setListeners(0,
+                snapshot.getListeners(0).toBuilder().clearInterfaces().addInterfaces("gone0")).build());
+        server = MetricsServer.start(0, dataPlane, applier, drain);
+
+        assertThat(status("/readyz")).isEqualTo(503);
+        assertThat(status("/livez")).isEqualTo(200);
+    }
+
+    private int status(String path) throws Exception {
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path)).build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode();
+        }
     }
 
     private int backendId(String address) {
