@@ -12,6 +12,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.nodelb.agent.testing.Privileged;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.Stream;
@@ -71,6 +72,19 @@ class LabAgentLifecycleIT {
     @Test
     void sigtermLeavesTheDataPlaneServingAndUninstallTakesEverythingAway() throws Exception {
         String reservedBefore = reservedPorts();
+        // Someone else's program on the same interface: uninstall must leave it alone.
+        Path foreign = Path.of(LabAgentLifecycleIT.class.getResource("/bpf/test_progs.bpf.o").toURI());
+        LAB.exec(LAB.node(), "tc", "qdisc", "add", "dev", "n0", "clsact");
+        LAB.exec(LAB.node(), "tc", "filter", "add", "dev", "n0", "ingress", "bpf", "da", "obj", foreign.toString(),
+                "sec", "tc");
+        try {
+            servesThenUninstallsLeavingOthersAlone(reservedBefore);
+        } finally {
+            LAB.exec(LAB.node(), "tc", "qdisc", "del", "dev", "n0", "clsact");
+        }
+    }
+
+    private void servesThenUninstallsLeavingOthersAlone(String reservedBefore) throws Exception {
         Agent agent = LAB.startAgent(GOOD);
         List<Integer> links = LAB.pinnedLinkIds();
 
@@ -96,6 +110,8 @@ class LabAgentLifecycleIT {
         assertThat(LAB.stateDirectory(LAB.pinPath())).as("state directory after uninstall").doesNotExist();
         assertThat(Lab.linksStillThere(links)).as("BPF links still in the kernel after uninstall").isEmpty();
         assertThat(reservedPorts()).as("the node's reserved ports after uninstall").isEqualTo(reservedBefore);
+        assertThat(LAB.exec(LAB.node(), "tc", "filter", "show", "dev", "n0", "ingress"))
+                .as("the other program on n0 after uninstall").contains("tc_count");
         // Nothing translates the VIP any more: the node has no route for it.
         assertThatThrownBy(LabAgentLifecycleIT::get).isInstanceOf(IOException.class);
     }
