@@ -1,34 +1,26 @@
 package io.nodelb.agent;
 
+import io.nodelb.agent.cluster.ClusterAgent;
+import io.nodelb.agent.cluster.ClusterOptions;
+import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
-import io.nodelb.agent.dataplane.SnapshotApplier;
-import io.nodelb.agent.metrics.MetricsServer;
+import io.nodelb.agent.dataplane.Uninstaller;
 import io.nodelb.agent.standalone.ConfigException;
 import io.nodelb.agent.standalone.StandaloneAgent;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
-import io.nodelb.agent.cluster.ClusterAgent;
-import io.nodelb.agent.cluster.ClusterOptions;
-import io.nodelb.agent.dataplane.AgentLock;
-import io.nodelb.agent.dataplane.NodeProgrammer;
-import io.nodelb.agent.dataplane.Uninstaller;
-import io.nodelb.agent.lifecycle.AdminServer;
-import io.nodelb.agent.lifecycle.Drain;
-import io.nodelb.agent.lifecycle.Signals;
-import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.Map;
 import java.util.Deque;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import sun.misc.Signal;
 
@@ -123,7 +115,8 @@ public final class Main {
             System.err.println("nodelb-agent: cannot read " + config);
             return 1;
         }
-        return standalone(config, pinPath, state, metricsPort, adminAddress, nodeName, uninstallOnStop);
+        return standalone(config, new AgentRuntime.Settings(pinPath, state, metricsPort, adminAddress, uninstallOnStop,
+                DesiredState.Limits.defaults()), nodeName);
     }
 
     /** Shutdown: removes the data plane pinned under pinPath and puts back the host settings. */
@@ -139,68 +132,42 @@ public final class Main {
         }
     }
 
-    private static int standalone(Path config, Path pinPath, Path stateDir, int metricsPort,
-                                  InetSocketAddress adminAddress, String nodeName, boolean uninstallOnStop) {
-        DesiredState.Limits limits = DesiredState.Limits.defaults();
+    private static int standalone(Path config, AgentRuntime.Settings settings, String nodeName) {
         try {
             // Refuse a bad file before anything is loaded or attached.
-            StandaloneAgent.check(config, nodeName, limits);
+            StandaloneAgent.check(config, nodeName, settings.limits());
         } catch (ConfigException e) {
             printRefusal(config, e, "");
             return 1;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        // Watch before the first read: a file replaced after the read is then always seen.
-        try (WatchService watch = FileSystems.getDefault().newWatchService()) {
-            config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
-                    StandardWatchEventKinds.ENTRY_CREATE);
-            try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, limits, Map.of())) {
-                DesiredState found = dataPlane.programmed();
-                SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
-                        limits, found, dataPlane.stateDirectory());
-                StandaloneAgent agent = new StandaloneAgent(config, nodeName, new NodeProgrammer(dataPlane, applier));
-                FileReloader reloader = new FileReloader(agent, config);
+        return AgentRuntime.run(settings, running -> {
+            // Watch before the first read: a file replaced after the read is then always seen.
+            try (WatchService watch = FileSystems.getDefault().newWatchService()) {
+                config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
+                        StandardWatchEventKinds.ENTRY_CREATE);
+                FileReloader reloader = new FileReloader(new StandaloneAgent(config, nodeName, running.programmer()),
+                        config);
                 if (!reloader.reloadIfChanged()) {
-                    if (found.sameAs(DesiredState.empty())) {
-                        dataPlane.uninstall(); // nothing was running before: leave nothing behind
+                    if (running.startedBare()) {
+                        running.dataPlane().uninstall(); // nothing was running before: leave nothing behind
                     }
                     return 1;
                 }
-                System.out.println("nodelb-agent: programmed version " + applier.appliedVersion()
-                        + " from " + config + " (pinned under " + dataPlane.pinDirectory() + ", programs "
-                        + dataPlane.programTags() + ")");
+                System.out.println("nodelb-agent: programmed version " + running.applier().appliedVersion()
+                        + " from " + config + " (pinned under " + running.dataPlane().pinDirectory() + ", programs "
+                        + running.dataPlane().programTags() + ")");
                 System.out.flush();
                 Signal.handle(new Signal("HUP"), sig -> Thread.ofPlatform().start(reloader::reloadIfChanged));
-                // SIGTERM finishes: the data plane keeps running for the next agent, unless told to uninstall.
-                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                    stopped.countDown();
-                    if (uninstallOnStop) {
-                        dataPlane.uninstall();
-                    } else {
-                        dataPlane.close();
-                    }
-                }, "nodelb-shutdown"));
-                Drain drain = Drain.system();
-                Signals.handleDrain(drain);
-                try (MetricsServer metrics = metricsPort > 0
-                        ? MetricsServer.start(metricsPort, dataPlane, applier, drain) : null;
-                     AdminServer admin = adminAddress != null ? AdminServer.start(adminAddress, drain) : null) {
-                    watchLoop(watch, config, reloader, stopped);
-                }
+                watchLoop(watch, config, reloader, running);
+                return 0;
             }
-        } catch (AgentLock.AgentRunningException e) {
-            System.err.println("nodelb-agent: " + e.getMessage());
-            return 1;
-        } catch (IOException e) {
-            System.err.println("nodelb-agent: " + e.getMessage());
-            return 1;
-        }
-        return 0;
+        });
     }
 
-    private static void watchLoop(WatchService watch, Path config, FileReloader reloader, CountDownLatch stopped) {
+    private static void watchLoop(WatchService watch, Path config, FileReloader reloader,
+                                  AgentRuntime.Running running) {
         try {
-            while (stopped.getCount() > 0) {
+            while (!running.isStopped()) {
                 var key = watch.poll(500, TimeUnit.MILLISECONDS);
                 if (key == null) {
                     continue;

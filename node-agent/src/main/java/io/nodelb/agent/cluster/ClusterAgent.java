@@ -1,23 +1,18 @@
 package io.nodelb.agent.cluster;
 
 import com.google.protobuf.ByteString;
+import io.nodelb.agent.AgentRuntime;
 import io.nodelb.agent.bpf.Abi;
-import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
-import io.nodelb.agent.lifecycle.AdminServer;
 import io.nodelb.agent.lifecycle.Drain;
-import io.nodelb.agent.lifecycle.Signals;
-import io.nodelb.agent.metrics.MetricsServer;
 import io.nodelb.dataplane.v1alpha1.BackendFlows;
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
-import java.io.IOException;
 import java.util.Comparator;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code nodelb-agent cluster}: the data plane of this node, programmed from the operator's
@@ -32,50 +27,25 @@ public final class ClusterAgent {
         DesiredState.Limits limits = options.maxBackends() > 0
                 ? DesiredState.Limits.defaults().withMaxBackends(options.maxBackends())
                 : DesiredState.Limits.defaults();
-        CountDownLatch stopped = new CountDownLatch(1);
-        try (BpfDataPlane dataPlane = BpfDataPlane.load(options.pinPath(),
-                options.stateDir() != null ? options.stateDir() : BpfDataPlane.stateDirectoryFor(options.pinPath()),
-                limits, Map.of())) {
-            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(), limits,
-                    dataPlane.programmed(), dataPlane.stateDirectory());
-            NodeProgrammer programmer = new NodeProgrammer(dataPlane, applier);
+        AgentRuntime.Settings settings = new AgentRuntime.Settings(options.pinPath(), options.stateDir(),
+                options.metricsPort(), options.adminAddress(), options.uninstallOnStop(), limits);
+        return AgentRuntime.run(settings, running -> {
+            SnapshotApplier applier = running.applier();
             System.out.println("nodelb-agent: node " + options.nodeName() + ", data plane pinned under "
-                    + dataPlane.pinDirectory() + " (programs " + dataPlane.programTags() + "), "
+                    + running.dataPlane().pinDirectory() + " (programs " + running.dataPlane().programTags() + "), "
                     + (applier.appliedVersion().isEmpty() ? "no version adopted"
                             : "adopted version " + applier.appliedVersion())
                     + "; dialing the operator at " + options.operator());
             System.out.flush();
-            SnapshotSink sink = SnapshotSink.of(applier::appliedVersion, snapshot -> program(programmer, snapshot,
-                    options));
-            Drain drain = Drain.system();
-            Signals.handleDrain(drain);
-            ControlChannel channel = ControlChannel.start(options, sink, () -> report(dataPlane, applier, drain));
-            try (MetricsServer metrics = options.metricsPort() > 0
-                    ? MetricsServer.start(options.metricsPort(), dataPlane, applier, drain) : null;
-                 AdminServer admin = options.adminAddress() != null
-                         ? AdminServer.start(options.adminAddress(), drain) : null) {
-                // SIGTERM finishes: the stream ends, the data plane keeps serving for the next agent.
-                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                    channel.close();
-                    if (options.uninstallOnStop()) {
-                        dataPlane.uninstall();
-                    } else {
-                        dataPlane.close();
-                    }
-                    stopped.countDown();
-                }, "nodelb-shutdown"));
-                stopped.await();
-            }
-        } catch (AgentLock.AgentRunningException e) {
-            System.err.println("nodelb-agent: " + e.getMessage());
-            return 1;
-        } catch (IOException e) {
-            System.err.println("nodelb-agent: " + e.getMessage());
-            return 1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return 0;
+            SnapshotSink sink = SnapshotSink.of(applier::appliedVersion,
+                    snapshot -> program(running.programmer(), snapshot, options));
+            // SIGTERM ends the stream first; the data plane keeps serving for the next agent.
+            ControlChannel channel = ControlChannel.start(options, sink,
+                    () -> report(running.dataPlane(), applier, running.drain()));
+            running.onStop(channel::close);
+            running.awaitStop();
+            return 0;
+        });
     }
 
     private static void program(NodeProgrammer programmer, NodeSnapshot snapshot, ClusterOptions options) {

@@ -1,0 +1,128 @@
+package io.nodelb.agent;
+
+import io.nodelb.agent.dataplane.AgentLock;
+import io.nodelb.agent.dataplane.BpfDataPlane;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.NodeProgrammer;
+import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.lifecycle.AdminServer;
+import io.nodelb.agent.lifecycle.Drain;
+import io.nodelb.agent.lifecycle.Signals;
+import io.nodelb.agent.metrics.MetricsServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * What every mode of the agent shares, whatever its snapshots' source: the data plane loaded
+ * and adopted, one programmer, metrics and probes, the admin endpoint, drain signals, and
+ * SIGTERM (finish: the data plane keeps serving, unless told to uninstall).
+ */
+public final class AgentRuntime {
+
+    private AgentRuntime() {}
+
+    /**
+     * @param stateDir null: the default of the pin path
+     * @param adminAddress null: no admin endpoint
+     */
+    public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
+                           boolean uninstallOnStop, DesiredState.Limits limits) {}
+
+    /** A source of snapshots (a file, the operator), run until the agent is stopped. */
+    public interface Mode {
+        /** @return the exit code */
+        int run(Running running) throws Exception;
+    }
+
+    /** The running agent, as a mode sees it. */
+    public static final class Running {
+        private final BpfDataPlane dataPlane;
+        private final NodeProgrammer programmer;
+        private final DesiredState found;
+        private final Drain drain;
+        private final CountDownLatch stopped = new CountDownLatch(1);
+        private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
+
+        private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
+            this.dataPlane = dataPlane;
+            this.programmer = programmer;
+            this.found = found;
+            this.drain = drain;
+        }
+
+        public BpfDataPlane dataPlane() {
+            return dataPlane;
+        }
+
+        public NodeProgrammer programmer() {
+            return programmer;
+        }
+
+        public SnapshotApplier applier() {
+            return programmer.applier();
+        }
+
+        public Drain drain() {
+            return drain;
+        }
+
+        /** Whether the agent found nothing programmed when it started (a first start, not an adoption). */
+        public boolean startedBare() {
+            return found.sameAs(DesiredState.empty());
+        }
+
+        /** Runs before the data plane is let go at SIGTERM (e.g. ending the control stream). */
+        public void onStop(Runnable action) {
+            onStop.add(action);
+        }
+
+        public boolean isStopped() {
+            return stopped.getCount() == 0;
+        }
+
+        public void awaitStop() throws InterruptedException {
+            stopped.await();
+        }
+    }
+
+    public static int run(Settings settings, Mode mode) {
+        Path stateDir = settings.stateDir() != null ? settings.stateDir()
+                : BpfDataPlane.stateDirectoryFor(settings.pinPath());
+        try (BpfDataPlane dataPlane = BpfDataPlane.load(settings.pinPath(), stateDir, settings.limits(), Map.of())) {
+            DesiredState found = dataPlane.programmed();
+            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
+                    settings.limits(), found, dataPlane.stateDirectory());
+            Running running = new Running(dataPlane, new NodeProgrammer(dataPlane, applier), found, Drain.system());
+            Signals.handleDrain(running.drain);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                running.onStop.forEach(Runnable::run);
+                if (settings.uninstallOnStop()) {
+                    dataPlane.uninstall();
+                } else {
+                    dataPlane.close();
+                }
+                running.stopped.countDown();
+            }, "nodelb-shutdown"));
+            try (MetricsServer metrics = settings.metricsPort() > 0
+                    ? MetricsServer.start(settings.metricsPort(), dataPlane, applier, running.drain) : null;
+                 AdminServer admin = settings.adminAddress() != null
+                         ? AdminServer.start(settings.adminAddress(), running.drain) : null) {
+                return mode.run(running);
+            }
+        } catch (AgentLock.AgentRunningException | IOException e) {
+            System.err.println("nodelb-agent: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 0;
+        } catch (Exception e) {
+            System.err.println("nodelb-agent: " + e);
+            return 1;
+        }
+    }
+}
