@@ -73,6 +73,8 @@ class ClusterE2E {
     private static final InetSocketAddress ECHO = new InetSocketAddress(address(Lab.VIP_V4), 9000);
     /** Where the client's connections enter: node 1 from 10.1.0.2, node 2 from 10.1.3.2. */
     private static final Map<Integer, String> CLIENT = Map.of(1, Lab.CLIENT_V4, 2, Lab.CLIENT_NODE2_V4);
+    /** Each agent's metrics and probes, inside its own node's namespace. */
+    private static final int METRICS_PORT = 9400;
 
     KubernetesClient client;
     KubernetesMockServer server;
@@ -223,6 +225,30 @@ class ClusterE2E {
     }
 
     @Test
+    void aNodeAnnotatedForDrainTurnsItsAgentsReadinessOffAndKeepsServing() throws Exception {
+        startAgents();
+        awaitProgrammedOnBothNodes();
+        assertThat(readiness(2)).isEqualTo(200);
+
+        client.nodes().withName("node-2").edit(n -> {
+            n.getMetadata().getAnnotations().put("nodelb.io/drain", "true");
+            return n;
+        });
+
+        await().atMost(WAIT).until(() -> readiness(2) == 503);
+        assertThat(readiness(1)).as("the other node").isEqualTo(200);
+        assertThat(agents.get(2).stdout()).anySatisfy(l -> assertThat(l).contains("the cluster drains this node"));
+        assertThat(LAB.client().call(() -> Traffic.countTcp(address(CLIENT.get(2)), HTTP, 30)))
+                .as("node 2 still serves what reaches it").isNotEmpty();
+
+        client.nodes().withName("node-2").edit(n -> {
+            n.getMetadata().getAnnotations().remove("nodelb.io/drain");
+            return n;
+        });
+        await().atMost(WAIT).until(() -> readiness(2) == 200);
+    }
+
+    @Test
     void aSnapshotOneNodeCannotProgramIsNackedAndTheNodeKeepsItsPreviousVersion() throws Exception {
         setEndpoints(List.of("be1", "be2"));
         agents.put(1, startAgent(1, "token-node-1"));
@@ -346,8 +372,14 @@ class ClusterE2E {
         agents.put(2, startAgent(2, "token-node-2"));
     }
 
+    /** The agent's /readyz status, asked inside its node. */
+    private static int readiness(int k) throws Exception {
+        return Integer.parseInt(Command.run("ip", "netns", "exec", LAB.node(k), "curl", "-s", "-o", "/dev/null",
+                "-w", "%{http_code}", "-m", "2", "http://127.0.0.1:" + METRICS_PORT + "/readyz").strip());
+    }
+
     private Agent startAgent(int k, String token, String... extra) throws IOException {
-        List<String> args = new ArrayList<>(List.of("cluster",
+        List<String> args = new ArrayList<>(List.of("cluster", "--metrics-port", Integer.toString(METRICS_PORT),
                 "--operator", CLIENT.get(k) + ":" + port,
                 "--operator-server-name", "localhost",
                 "--node-name", "node-" + k,

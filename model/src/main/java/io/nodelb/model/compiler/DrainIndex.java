@@ -60,6 +60,11 @@ final class DrainIndex {
     }
   }
 
+  /** Whether the node itself is drained: by its metadata or by a BackendDrain of the node. */
+  boolean isNodeDrained(String node) {
+    return nodesDrainedByMetadata.contains(node) || drainsByNode.containsKey(node);
+  }
+
   static boolean isDrainedByMetadata(Node node) {
     var labels = node.getMetadata().getLabels();
     var annotations = node.getMetadata().getAnnotations();

@@ -286,12 +286,14 @@ public final class ModelCompiler {
 
   /** Recomputes what the recorded changes affect and returns the snapshots that changed. */
   public Result compile() {
+    boolean nodeDrainsMayChange = nodeSelectionStale; // new node views start undrained
     if (drainIndexStale) {
       drainIndexStale = false;
       DrainIndex fresh = new DrainIndex(nodes.values(), drains.values());
       if (!fresh.equals(drainIndex)) {
         drainIndex = fresh;
         dirtyGroups.addAll(targetGroups.keySet());
+        nodeDrainsMayChange = true;
       }
     }
     for (ObjectKey key : dirtyGroups) {
@@ -312,6 +314,15 @@ public final class ModelCompiler {
     }
     dirtyLoadBalancers.clear();
 
+    if (nodeDrainsMayChange) {
+      nodeViews.forEach((name, view) -> {
+        boolean draining = drainIndex.isNodeDrained(name);
+        if (view.draining != draining) {
+          view.draining = draining;
+          dirtyNodes.add(name);
+        }
+      });
+    }
     Map<String, NodeSnapshot> changed = new TreeMap<>();
     Set<String> removed = new TreeSet<>();
     for (String name : dirtyNodes) {

@@ -27,6 +27,8 @@ final class NodeView {
   NodeSnapshot snapshot;
 
   // What the last assembly produced, in snapshot order; reused until the sets above change.
+  /** The node itself is drained: its agent turns readiness off. */
+  boolean draining;
   private boolean listenersChanged = true;
   private boolean groupSetChanged = true;
   private final List<Listener> listenerMessages = new ArrayList<>();
@@ -114,7 +116,8 @@ final class NodeView {
         .setNode(name)
         .addAllListeners(listenerMessages)
         .addAllTargetGroups(groupMessages)
-        .setVersion(Snapshots.version(name, listenerEntries, groupEntries))
+        .setDraining(draining)
+        .setVersion(Snapshots.version(name, listenerEntries, groupEntries, draining))
         .build();
     return snapshot;
   }
@@ -173,6 +176,6 @@ final class NodeView {
 
   /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */
   byte[] serializedSnapshot() {
-    return Snapshots.concatenate(name, snapshot.getVersion(), listenerBytes, groupBytes);
+    return Snapshots.concatenate(name, snapshot.getVersion(), listenerBytes, groupBytes, snapshot.getDraining());
   }
 }

@@ -42,6 +42,8 @@ public final class Snapshots {
   private static final int VERSION_TAG = (NodeSnapshot.VERSION_FIELD_NUMBER << 3) | 2;
   private static final int LISTENER_TAG = (NodeSnapshot.LISTENERS_FIELD_NUMBER << 3) | 2;
   private static final int GROUP_TAG = (NodeSnapshot.TARGET_GROUPS_FIELD_NUMBER << 3) | 2;
+  /** {@code draining = true}: tag (varint wire type) and the value 1. */
+  private static final byte[] DRAINING_FIELD = {(byte) (NodeSnapshot.DRAINING_FIELD_NUMBER << 3), 1};
 
   /** The message serialized deterministically. */
   public static byte[] serialize(MessageLite message) {
@@ -61,9 +63,11 @@ public final class Snapshots {
    * A snapshot's deterministic serialization from its parts' deterministic bytes, without
    * serializing them again: the wire format writes fields in number order and a repeated message
    * field as one length-delimited record per element, so the bytes are node, version, then each
-   * listener and each group as tag, length, bytes. Equal to {@link #serialize} of the message.
+   * listener and each group as tag, length, bytes, then {@code draining} when set. Equal to
+   * {@link #serialize} of the message.
    */
-  static byte[] concatenate(String node, String version, List<byte[]> listeners, List<byte[]> groups) {
+  static byte[] concatenate(String node, String version, List<byte[]> listeners, List<byte[]> groups,
+      boolean draining) {
     byte[] name = node.getBytes(StandardCharsets.UTF_8);
     byte[] versionBytes = version.getBytes(StandardCharsets.UTF_8);
     int size = recordSize(name) + recordSize(versionBytes);
@@ -73,6 +77,9 @@ public final class Snapshots {
     for (byte[] group : groups) {
       size += recordSize(group);
     }
+    if (draining) {
+      size += DRAINING_FIELD.length;
+    }
     byte[] out = new byte[size];
     int at = record(out, 0, NODE_TAG, name);
     at = record(out, at, VERSION_TAG, versionBytes);
@@ -81,6 +88,9 @@ public final class Snapshots {
     }
     for (byte[] group : groups) {
       at = record(out, at, GROUP_TAG, group);
+    }
+    if (draining) {
+      System.arraycopy(DRAINING_FIELD, 0, out, at, DRAINING_FIELD.length);
     }
     return out;
   }
@@ -115,7 +125,7 @@ public final class Snapshots {
     for (TargetGroup group : snapshot.getTargetGroupsList()) {
       groups.add(sha256(serialize(group)));
     }
-    return version(snapshot.getNode(), listeners, groups);
+    return version(snapshot.getNode(), listenerEntries(listeners), groupEntries(groups), snapshot.getDraining());
   }
 
   /** The snapshot with its version filled in. */
@@ -130,6 +140,11 @@ public final class Snapshots {
 
   /** The version from the node name and the encoded digest entries of its listeners and groups. */
   static String version(String node, byte[] listenerEntries, byte[] groupEntries) {
+    return version(node, listenerEntries, groupEntries, false);
+  }
+
+  /** As {@link #version(String, byte[], byte[])}, for a node that may be draining. */
+  static String version(String node, byte[] listenerEntries, byte[] groupEntries, boolean draining) {
     byte[] name = node.getBytes(StandardCharsets.UTF_8);
     MessageDigest sha256 = newSha256();
     if (name.length > 0) {
@@ -141,6 +156,9 @@ public final class Snapshots {
     }
     sha256.update(listenerEntries);
     sha256.update(groupEntries);
+    if (draining) {
+      sha256.update(DRAINING_FIELD);
+    }
     return HexFormat.of().formatHex(sha256.digest());
   }
 

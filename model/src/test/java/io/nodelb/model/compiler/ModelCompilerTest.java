@@ -236,6 +236,31 @@ class ModelCompilerTest {
   }
 
   @Test
+  void aDrainedNodeSaysSoInItsSnapshotSoItsAgentTurnsReadinessOff() throws Exception {
+    List<HasMetadata> inputs = cluster();
+    inputs.set(1, node("n2", Map.of("pool", "edge"), Map.of("nodelb.io/drain", "true")));
+    BackendDrainSpec byNode = new BackendDrainSpec();
+    byNode.node = new NodeRef("n3");
+    inputs.add(drain("other", "node", byNode));
+    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+
+    assertThat(compiler.snapshot("n1").getDraining()).isFalse();
+    assertThat(compiler.snapshot("n2").getDraining()).as("annotated").isTrue();
+    assertThat(compiler.snapshot("n3").getDraining()).as("a BackendDrain of the node").isTrue();
+    for (String node : List.of("n2", "n3")) {
+      NodeSnapshot snapshot = compiler.snapshot(node);
+      assertThat(snapshot.getVersion()).isEqualTo(Snapshots.version(snapshot))
+          .isNotEqualTo(Snapshots.version(snapshot.toBuilder().setDraining(false).build()));
+      assertThat(compiler.serializedSnapshot(node)).isEqualTo(Snapshots.serialize(snapshot));
+    }
+
+    compiler.remove(drain("other", "node", byNode));
+    ModelCompiler.Result result = compiler.compile();
+    assertThat(compiler.snapshot("n3").getDraining()).as("the drain deleted").isFalse();
+    assertThat(result.changed()).containsKey("n3");
+  }
+
+  @Test
   void backendDrainsDrainPodsAddressesAndNodes() throws Exception {
     List<HasMetadata> inputs = cluster();
     BackendDrainSpec byPod = new BackendDrainSpec();

@@ -37,8 +37,14 @@ public final class ClusterAgent {
                             : "adopted version " + applier.appliedVersion())
                     + "; dialing the operator at " + options.operator());
             System.out.flush();
-            SnapshotSink sink = SnapshotSink.of(applier::appliedVersion,
-                    snapshot -> program(running.programmer(), snapshot, options));
+            // The cluster's word on draining this node comes with each snapshot (after a restart,
+            // with the adopted one: the operator does not resend a version the agent has).
+            applier.appliedSnapshot().ifPresent(s -> clusterDrain(running.drain(), s));
+            // A drain is obeyed even when the rest of the snapshot cannot be programmed (a NACK).
+            SnapshotSink sink = SnapshotSink.of(applier::appliedVersion, snapshot -> {
+                clusterDrain(running.drain(), snapshot);
+                program(running.programmer(), snapshot, options);
+            });
             // SIGTERM ends the stream first; the data plane keeps serving for the next agent.
             ControlChannel channel = ControlChannel.start(options, sink,
                     () -> report(running.dataPlane(), applier, running.drain()));
@@ -46,6 +52,15 @@ public final class ClusterAgent {
             running.awaitStop();
             return 0;
         });
+    }
+
+    private static void clusterDrain(Drain drain, NodeSnapshot snapshot) {
+        if (drain.cluster(snapshot.getDraining())) {
+            System.out.println(snapshot.getDraining()
+                    ? "nodelb-agent: the cluster drains this node: readiness answers 503, every flow is still served"
+                    : "nodelb-agent: the cluster undrained this node");
+            System.out.flush();
+        }
     }
 
     private static void program(NodeProgrammer programmer, NodeSnapshot snapshot, ClusterOptions options) {

@@ -33,6 +33,8 @@ public final class SnapshotApplier {
     // Read by report and metrics threads while the apply thread writes them.
     private volatile DesiredState applied = DesiredState.empty();
     private volatile String appliedVersion = "";
+    /** The snapshot applied last (or adopted, checked against the maps); null: none. */
+    private volatile NodeSnapshot appliedSnapshot;
     /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
     private final Path stateDirectory;
 
@@ -65,7 +67,8 @@ public final class SnapshotApplier {
             ids = new DesiredState.Ids(limits);
         }
         applier.applied = programmed;
-        applier.appliedVersion = applier.verifiedVersion(programmed, ids);
+        applier.appliedSnapshot = applier.verifiedSnapshot(programmed, ids);
+        applier.appliedVersion = applier.appliedSnapshot == null ? "" : applier.appliedSnapshot.getVersion();
         ids.reserveProgrammed(programmed);
         applier.ids = ids;
         return applier;
@@ -75,17 +78,17 @@ public final class SnapshotApplier {
     private static final String IDS_FILE = "ids.properties";
     private static final String SNAPSHOT_FILE = "applied-snapshot.pb";
 
-    /** The saved snapshot's version if it is exactly what is programmed, else "". */
-    private String verifiedVersion(DesiredState programmed, DesiredState.Ids ids) {
+    /** The saved snapshot if it is exactly what is programmed, else null. */
+    private NodeSnapshot verifiedSnapshot(DesiredState programmed, DesiredState.Ids ids) {
         Path file = stateDirectory.resolve(SNAPSHOT_FILE);
         try {
             if (!Files.exists(file)) {
-                return "";
+                return null;
             }
             NodeSnapshot saved = NodeSnapshot.parseFrom(Files.readAllBytes(file));
-            return DesiredState.of(saved, host, limits, ids.copy()).sameAs(programmed) ? saved.getVersion() : "";
+            return DesiredState.of(saved, host, limits, ids.copy()).sameAs(programmed) ? saved : null;
         } catch (IOException | RuntimeException e) {
-            return ""; // unreadable or no longer valid here: the next snapshot is applied in full diff
+            return null; // unreadable or no longer valid here: the next snapshot is applied in full diff
         }
     }
 
@@ -121,6 +124,7 @@ public final class SnapshotApplier {
         applied = next;
         ids = nextIds;
         appliedVersion = snapshot.getVersion();
+        appliedSnapshot = snapshot;
         saveSnapshot(snapshot);
         return counting.writes;
     }
@@ -152,6 +156,11 @@ public final class SnapshotApplier {
 
     public String appliedVersion() {
         return appliedVersion;
+    }
+
+    /** The snapshot programmed now, if known (after a restart: only when it matched the maps). */
+    public java.util.Optional<NodeSnapshot> appliedSnapshot() {
+        return java.util.Optional.ofNullable(appliedSnapshot);
     }
 
     /** Rewrites every map from {@code from} to {@code to}, touching only what differs. */

@@ -103,7 +103,7 @@ public final class MetricsServer implements AutoCloseable {
 
     private void ready(HttpExchange exchange) throws IOException {
         List<String> problems = new ArrayList<>(dataPlane.problems(applier.applied().interfaces()));
-        drain.since().ifPresent(t -> problems.add("draining since " + t));
+        drain.reason().ifPresent(problems::add);
         respond(exchange, problems.isEmpty() ? 200 : 503,
                 problems.isEmpty() ? "ok\n" : String.join("\n", problems) + "\n");
     }
