@@ -9,11 +9,13 @@ import io.nodelb.agent.lifecycle.AdminServer;
 import io.nodelb.agent.lifecycle.Drain;
 import io.nodelb.agent.lifecycle.Signals;
 import io.nodelb.agent.metrics.MetricsServer;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 
@@ -29,9 +31,10 @@ public final class AgentRuntime {
     /**
      * @param stateDir null: the default of the pin path
      * @param adminAddress null: no admin endpoint
+     * @param procSys where the host's sysctls are (/proc/sys, or the host's mounted elsewhere in a container)
      */
     public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
-                           boolean uninstallOnStop, DesiredState.Limits limits) {}
+                           boolean uninstallOnStop, DesiredState.Limits limits, Path procSys) {}
 
     /** A source of snapshots (a file, the operator), run until the agent is stopped. */
     public interface Mode {
@@ -47,6 +50,7 @@ public final class AgentRuntime {
         private final Drain drain;
         private final CountDownLatch stopped = new CountDownLatch(1);
         private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
+        private volatile MeterRegistry metrics;
 
         private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
             this.dataPlane = dataPlane;
@@ -76,6 +80,11 @@ public final class AgentRuntime {
             return found.sameAs(DesiredState.empty());
         }
 
+        /** Where a mode registers metrics of its own; empty when the agent serves none (no --metrics-port). */
+        public Optional<MeterRegistry> metrics() {
+            return Optional.ofNullable(metrics);
+        }
+
         /** Runs before the data plane is let go at SIGTERM (e.g. ending the control stream). */
         public void onStop(Runnable action) {
             onStop.add(action);
@@ -93,7 +102,8 @@ public final class AgentRuntime {
     public static int run(Settings settings, Mode mode) {
         Path stateDir = settings.stateDir() != null ? settings.stateDir()
                 : BpfDataPlane.stateDirectoryFor(settings.pinPath());
-        try (BpfDataPlane dataPlane = BpfDataPlane.load(settings.pinPath(), stateDir, settings.limits(), Map.of())) {
+        try (BpfDataPlane dataPlane = BpfDataPlane.load(settings.pinPath(), stateDir, settings.procSys(),
+                settings.limits(), Map.of())) {
             DesiredState found = dataPlane.programmed();
             SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
                     settings.limits(), found, dataPlane.stateDirectory());
@@ -112,6 +122,7 @@ public final class AgentRuntime {
                     ? MetricsServer.start(settings.metricsPort(), dataPlane, applier, running.drain) : null;
                  AdminServer admin = settings.adminAddress() != null
                          ? AdminServer.start(settings.adminAddress(), running.drain) : null) {
+                running.metrics = metrics == null ? null : metrics.registry();
                 return mode.run(running);
             }
         } catch (AgentLock.AgentRunningException | IOException e) {

@@ -5,6 +5,7 @@ import io.nodelb.agent.cluster.ClusterOptions;
 import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.HostSettings;
 import io.nodelb.agent.dataplane.Uninstaller;
 import io.nodelb.agent.standalone.ConfigException;
 import io.nodelb.agent.standalone.StandaloneAgent;
@@ -30,8 +31,9 @@ public final class Main {
     static final String USAGE = """
             usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N]
                                       [--node-name NAME] [--uninstall-on-stop] [--admin-address HOST:PORT]
+                                      [--proc-sys DIR]
                    nodelb-agent cluster --operator HOST:PORT --node-name NAME ...  (cluster --help: every flag)
-                   nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR]
+                   nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR] [--proc-sys DIR]
 
               standalone         program the data plane from a file; SIGTERM leaves it running
                                  for the next agent, which adopts it
@@ -46,6 +48,8 @@ public final class Main {
               --node-name NAME   this node's name (default: the host name)
               --uninstall-on-stop  on SIGTERM, uninstall instead of leaving the data plane running
               --admin-address HOST:PORT  serve POST /drain and /undrain there (default: none)
+              --proc-sys DIR     the host's /proc/sys, where the sysctls the agent changes live
+                                 (default /proc/sys; a container mounts the host's elsewhere)
 
             SIGUSR1 drains the node (readiness 503, every flow still served), SIGUSR2 undrains it.
             """;
@@ -84,6 +88,7 @@ public final class Main {
         String nodeName = hostName();
         boolean uninstallOnStop = false;
         InetSocketAddress adminAddress = null;
+        Path procSys = HostSettings.DEFAULT_PROC_SYS;
         while (!rest.isEmpty()) {
             String flag = rest.pop();
             if (flag.equals("--uninstall-on-stop")) {
@@ -101,12 +106,13 @@ public final class Main {
                 case "--metrics-port" -> metricsPort = port(value);
                 case "--node-name" -> nodeName = value;
                 case "--admin-address" -> adminAddress = adminAddress(value);
+                case "--proc-sys" -> procSys = Path.of(value);
                 default -> throw new UsageException("unknown option " + flag);
             }
         }
         Path state = stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath) : stateDir;
         if (command.equals("uninstall")) {
-            return uninstall(pinPath, state);
+            return uninstall(pinPath, state, procSys);
         }
         if (config == null) {
             throw new UsageException("--config is required");
@@ -116,13 +122,13 @@ public final class Main {
             return 1;
         }
         return standalone(config, new AgentRuntime.Settings(pinPath, state, metricsPort, adminAddress, uninstallOnStop,
-                DesiredState.Limits.defaults()), nodeName);
+                DesiredState.Limits.defaults(), procSys), nodeName);
     }
 
     /** Shutdown: removes the data plane pinned under pinPath and puts back the host settings. */
-    private static int uninstall(Path pinPath, Path stateDir) {
+    private static int uninstall(Path pinPath, Path stateDir, Path procSys) {
         try {
-            List<String> done = Uninstaller.uninstall(pinPath, stateDir);
+            List<String> done = Uninstaller.uninstall(pinPath, stateDir, procSys);
             done.forEach(line -> System.out.println("nodelb-agent: " + line));
             System.out.println("nodelb-agent: uninstalled " + pinPath + (done.isEmpty() ? " (nothing was there)" : ""));
             return 0;

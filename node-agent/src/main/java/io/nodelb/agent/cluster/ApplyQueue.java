@@ -50,6 +50,8 @@ final class ApplyQueue {
     private volatile Newest newest = new Newest(0, "");
     private volatile String appliedVersion;
     private volatile String ackedVersion = "";
+    /** The last snapshot answered was refused (not merely superseded); an Ack clears it. */
+    private volatile boolean refusing;
 
     /**
      * Reads the sink's applied version on the calling thread; afterwards the sink is only used
@@ -93,6 +95,15 @@ final class ApplyQueue {
         return nacks.sum();
     }
 
+    /**
+     * Whether this node refuses the operator's snapshot now: the last snapshot answered was
+     * Nacked because it could not be programmed here (or was for another node). A Nack of a
+     * superseded snapshot does not count (its newer one gets its own answer); an Ack ends it.
+     */
+    boolean refusing() {
+        return refusing;
+    }
+
     private void handle(long sequence, OperatorMessage message, Replies replies) {
         NodeSnapshot snapshot = message.getSnapshot();
         String version = snapshot.getVersion();
@@ -106,11 +117,11 @@ final class ApplyQueue {
             return;
         }
         if (!message.hasSnapshot()) {
-            nack(replies, message, "the message carries no snapshot");
+            refuse(replies, message, "the message carries no snapshot");
             return;
         }
         if (!snapshot.getNode().equals(nodeName)) {
-            nack(replies, message, "the snapshot is for node '" + snapshot.getNode() + "', this agent runs on node '"
+            refuse(replies, message, "the snapshot is for node '" + snapshot.getNode() + "', this agent runs on node '"
                     + nodeName + "'");
             return;
         }
@@ -137,7 +148,7 @@ final class ApplyQueue {
         } else {
             LOG.log(Level.WARNING, "refused version {0} (keeping {1}): {2}", version,
                     appliedVersion.isEmpty() ? "nothing" : appliedVersion, refusal);
-            nack(replies, message, refusal);
+            refuse(replies, message, refusal);
         }
     }
 
@@ -146,10 +157,16 @@ final class ApplyQueue {
     private void ack(Replies replies, OperatorMessage message) {
         String version = message.getSnapshot().getVersion();
         ackedVersion = version;
+        refusing = false;
         acks.increment();
         replies.send(AgentMessage.newBuilder()
                 .setAck(Ack.newBuilder().setVersion(version).setNonce(message.getNonce()))
                 .build());
+    }
+
+    private void refuse(Replies replies, OperatorMessage message, String error) {
+        refusing = true;
+        nack(replies, message, error);
     }
 
     private void nack(Replies replies, OperatorMessage message, String error) {

@@ -28,7 +28,7 @@ public final class ClusterAgent {
                 ? DesiredState.Limits.defaults().withMaxBackends(options.maxBackends())
                 : DesiredState.Limits.defaults();
         AgentRuntime.Settings settings = new AgentRuntime.Settings(options.pinPath(), options.stateDir(),
-                options.metricsPort(), options.adminAddress(), options.uninstallOnStop(), limits);
+                options.metricsPort(), options.adminAddress(), options.uninstallOnStop(), limits, options.procSys());
         return AgentRuntime.run(settings, running -> {
             SnapshotApplier applier = running.applier();
             System.out.println("nodelb-agent: node " + options.nodeName() + ", data plane pinned under "
@@ -49,6 +49,7 @@ public final class ClusterAgent {
             ControlChannel channel = ControlChannel.start(options, sink,
                     () -> report(running.dataPlane(), applier, running.drain()));
             running.onStop(channel::close);
+            running.metrics().ifPresent(registry -> ClusterMetrics.register(registry, channel::state));
             running.awaitStop();
             return 0;
         });

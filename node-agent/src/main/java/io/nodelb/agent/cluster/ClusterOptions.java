@@ -1,5 +1,6 @@
 package io.nodelb.agent.cluster;
 
+import io.nodelb.agent.dataplane.HostSettings;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +32,8 @@ import picocli.CommandLine.Option;
  * @param serverName the name the operator's certificate is checked against, when it is not the
  *     host dialed (a node-local address in front of the operator's Service, a lab); null: the host
  * @param adminAddress where the admin endpoint (POST /drain, /undrain) listens; null: nowhere
+ * @param procSys  the host's /proc/sys (a container mounts it elsewhere, its own being read-only);
+ *     null: /proc/sys
  */
 public record ClusterOptions(
         OperatorAddress operator,
@@ -46,20 +49,27 @@ public record ClusterOptions(
         int maxBackends,
         boolean uninstallOnStop,
         String serverName,
-        java.net.InetSocketAddress adminAddress) {
+        java.net.InetSocketAddress adminAddress,
+        Path procSys) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
 
-    /** The flag → environment variable fallbacks, in the order the usage lists them. */
-    private static final Map<String, String> ENV = Map.of(
-            "--operator", "NODELB_OPERATOR",
-            "--node-name", "NODE_NAME",
-            "--ca-file", "NODELB_CA_FILE",
-            "--cert-file", "NODELB_CERT_FILE",
-            "--key-file", "NODELB_KEY_FILE",
-            "--token-file", "NODELB_TOKEN_FILE",
-            "--operator-server-name", "NODELB_OPERATOR_SERVER_NAME");
+    /** The flag → environment variable fallbacks: every flag that takes a value has one. */
+    static final Map<String, String> ENV = Map.ofEntries(
+            Map.entry("--operator", "NODELB_OPERATOR"),
+            Map.entry("--node-name", "NODE_NAME"),
+            Map.entry("--ca-file", "NODELB_CA_FILE"),
+            Map.entry("--cert-file", "NODELB_CERT_FILE"),
+            Map.entry("--key-file", "NODELB_KEY_FILE"),
+            Map.entry("--token-file", "NODELB_TOKEN_FILE"),
+            Map.entry("--operator-server-name", "NODELB_OPERATOR_SERVER_NAME"),
+            Map.entry("--pin-path", "NODELB_PIN_PATH"),
+            Map.entry("--metrics-port", "NODELB_METRICS_PORT"),
+            Map.entry("--state-dir", "NODELB_STATE_DIR"),
+            Map.entry("--max-backends", "NODELB_MAX_BACKENDS"),
+            Map.entry("--admin-address", "NODELB_ADMIN_ADDRESS"),
+            Map.entry("--proc-sys", "NODELB_PROC_SYS"));
 
     public ClusterOptions {
         if (operator == null) {
@@ -71,6 +81,7 @@ public record ClusterOptions(
         }
         Objects.requireNonNull(tokenFile, "tokenFile");
         Objects.requireNonNull(pinPath, "pinPath");
+        procSys = procSys == null ? HostSettings.DEFAULT_PROC_SYS : procSys;
         if (maxBackends < 0) {
             throw new UsageException("--max-backends must be positive, got " + maxBackends);
         }
@@ -117,7 +128,7 @@ public record ClusterOptions(
         try {
             line.parseArgs(args.toArray(String[]::new));
         } catch (CommandLine.ParameterException e) {
-            throw new UsageException(e.getMessage());
+            throw new UsageException(fromEnvironment(e.getMessage(), env));
         }
         return new ClusterOptions(
                 flags.operator == null ? null : OperatorAddress.parse(flags.operator),
@@ -129,7 +140,18 @@ public record ClusterOptions(
                 flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort),
                 flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
                 flags.serverName,
-                flags.adminAddress == null ? null : adminAddress(flags.adminAddress));
+                flags.adminAddress == null ? null : adminAddress(flags.adminAddress),
+                flags.procSys);
+    }
+
+    /** A bad value that came from a variable is named by its variable too: the person looks at env, not args. */
+    private static String fromEnvironment(String message, Map<String, String> env) {
+        for (var e : ENV.entrySet()) {
+            if (message.contains("'" + e.getKey() + "'") && nonBlank(env.get(e.getValue())) != null) {
+                return message + " (from " + e.getValue() + ")";
+            }
+        }
+        return message;
     }
 
     /** The options and their environment variables, for a usage message. */
@@ -261,25 +283,34 @@ public record ClusterOptions(
         boolean plaintext;
 
         @Option(names = "--pin-path", paramLabel = "DIR",
-                description = "where maps and links are pinned (default /sys/fs/bpf/nodelb)")
+                description = "where maps and links are pinned (env NODELB_PIN_PATH; default /sys/fs/bpf/nodelb)")
         Path pinPath;
 
         @Option(names = "--metrics-port", paramLabel = "N",
-                description = "serve Prometheus metrics on :N/metrics (default: off)")
+                description = "serve Prometheus metrics on :N/metrics, and /livez, /readyz (env NODELB_METRICS_PORT;"
+                        + " default: off)")
         Integer metricsPort;
 
         @Option(names = "--state-dir", paramLabel = "DIR",
-                description = "saved ids and the host's original settings (default /run/nodelb/<pin path>)")
+                description = "saved ids and the host's original settings (env NODELB_STATE_DIR; default"
+                        + " /run/nodelb/<pin path>)")
         Path stateDir;
 
         @Option(names = "--max-backends", paramLabel = "N",
-                description = "the most backends this node's data plane holds (default 65535); a snapshot"
-                        + " with more is refused with a NACK")
+                description = "the most backends this node's data plane holds (env NODELB_MAX_BACKENDS; default"
+                        + " 65535); a snapshot with more is refused with a NACK")
         Integer maxBackends;
 
         @Option(names = "--admin-address", paramLabel = "HOST:PORT",
-                description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (default: none)")
+                description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (env"
+                        + " NODELB_ADMIN_ADDRESS; default: none)")
         String adminAddress;
+
+        @Option(names = "--proc-sys", paramLabel = "DIR",
+                description = "the host's /proc/sys, where the sysctls the agent changes live (env NODELB_PROC_SYS;"
+                        + " default /proc/sys). A container's own is read-only: mount the host's /proc/sys/net"
+                        + " elsewhere, e.g. /host/proc/sys/net, and give /host/proc/sys")
+        Path procSys;
 
         @Option(names = "--uninstall-on-stop",
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next"

@@ -92,9 +92,10 @@ public final class ControlChannel implements AutoCloseable {
      * @param acks             Acks sent
      * @param nacks            Nacks sent
      * @param reconnects       attempts after the first
+     * @param refusing         the last snapshot answered could not be programmed (Nacked); an Ack ends it
      */
     public record State(boolean connected, String lastConnectError, String appliedVersion, String ackedVersion,
-                        long acks, long nacks, long reconnects) {}
+                        long acks, long nacks, long reconnects, boolean refusing) {}
 
     private final ClusterOptions options;
     private final Settings settings;
@@ -149,7 +150,7 @@ public final class ControlChannel implements AutoCloseable {
 
     public State state() {
         return new State(connected, lastConnectError, queue.appliedVersion(), queue.ackedVersion(), queue.acks(),
-                queue.nacks(), reconnects.sum());
+                queue.nacks(), reconnects.sum(), queue.refusing());
     }
 
     /**

@@ -57,8 +57,8 @@ public final class BpfDataPlane implements DataPlane {
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
 
-    private BpfDataPlane(Path pinDirectory, Path stateDirectory, FileChannel lock, DesiredState.Limits limits,
-                         Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
+    private BpfDataPlane(Path pinDirectory, Path stateDirectory, Path procSys, FileChannel lock,
+                         DesiredState.Limits limits, Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
         this.rodata = Map.copyOf(rodata);
         this.pinDirectory = pinDirectory;
         this.stateDirectory = stateDirectory;
@@ -66,7 +66,7 @@ public final class BpfDataPlane implements DataPlane {
         this.limits = limits;
         this.xdp = xdp;
         this.tc = tc;
-        this.hostSettings = HostSettings.system(stateDirectory);
+        this.hostSettings = HostSettings.system(procSys, stateDirectory);
         for (String name : MAPS) {
             maps.put(name, xdp.map(name));
         }
@@ -98,6 +98,15 @@ public final class BpfDataPlane implements DataPlane {
      * @throws AgentLock.AgentRunningException when another agent holds this data plane
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
+                                    Map<String, Long> rodata) {
+        return load(pinPath, stateDirectory, HostSettings.DEFAULT_PROC_SYS, limits, rodata);
+    }
+
+    /**
+     * As {@link #load(Path, Path, DesiredState.Limits, Map)}, with the host's sysctls under
+     * {@code procSys} (a container mounts the host's /proc/sys/net elsewhere).
+     */
+    public static BpfDataPlane load(Path pinPath, Path stateDirectory, Path procSys, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
         Path dir = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
         try {
@@ -131,7 +140,7 @@ public final class BpfDataPlane implements DataPlane {
                 tc.map(name).reuse(xdp.map(name));
             }
             tc.load();
-            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, rodata, xdp, tc);
+            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, procSys, lock, limits, rodata, xdp, tc);
             dataPlane.adoptLinks();
             return dataPlane;
         } catch (RuntimeException e) {
@@ -355,6 +364,18 @@ public final class BpfDataPlane implements DataPlane {
         };
     }
 
+    @Override
+    public synchronized long conntrackEntries() {
+        long[] count = {0};
+        maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> count[0]++);
+        return count[0];
+    }
+
+    @Override
+    public long conntrackCapacity() {
+        return maps.get("nlb_conntrack").maxEntries();
+    }
+
     /** The tags of the loaded programs (bpftool's "tag"): which code runs. */
     public Map<String, String> programTags() {
         return Map.of("xdp", xdpProgram().tag(), "tc", tcProgram().tag());
@@ -422,7 +443,7 @@ public final class BpfDataPlane implements DataPlane {
      */
     public synchronized List<String> uninstall() {
         close();
-        return Uninstaller.uninstall(pinDirectory.getParent(), stateDirectory);
+        return Uninstaller.uninstall(pinDirectory.getParent(), stateDirectory, hostSettings.procSys());
     }
 
     /**

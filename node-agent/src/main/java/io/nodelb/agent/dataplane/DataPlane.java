@@ -19,6 +19,12 @@ public interface DataPlane extends AutoCloseable {
     /** Packets per {@code enum nlb_stat} reason, summed over CPUs. */
     long[] packetStats();
 
+    /** Entries in the flow table now: a forward and a reply entry per translated flow. */
+    long conntrackEntries();
+
+    /** The most entries the flow table holds; beyond it the kernel evicts the least recently used. */
+    long conntrackCapacity();
+
     /**
      * What keeps this data plane from serving {@code interfaces} as this agent programmed it
      * (a program not attached, a link running other code, an interface gone); empty when ready.

@@ -22,7 +22,12 @@ import java.util.Map;
 public final class HostSettings {
 
     private static final System.Logger LOG = System.getLogger(HostSettings.class.getName());
-    static final Path PROC_SYS = Path.of("/proc/sys");
+    /**
+     * Where the sysctls are, unless told otherwise ({@code --proc-sys}). A container sees its
+     * own /proc/sys read-only; it mounts the host's /proc/sys/net elsewhere (the Helm chart:
+     * {@code /host/proc/sys/net}) and names that root.
+     */
+    public static final Path DEFAULT_PROC_SYS = Path.of("/proc/sys");
     static final String RESERVED_PORTS = "net/ipv4/ip_local_reserved_ports";
 
     private final Path procSys;
@@ -36,9 +41,19 @@ public final class HostSettings {
         this.originals = StateFiles.read(originalsFile);
     }
 
-    /** The host's settings, originals kept in {@code stateDirectory}. */
+    /** The host's settings under /proc/sys, originals kept in {@code stateDirectory}. */
     public static HostSettings system(Path stateDirectory) {
-        return new HostSettings(PROC_SYS, stateDirectory.resolve("host-settings.properties"));
+        return system(DEFAULT_PROC_SYS, stateDirectory);
+    }
+
+    /** The host's settings under {@code procSys} (a /proc/sys mounted elsewhere), originals kept in {@code stateDirectory}. */
+    public static HostSettings system(Path procSys, Path stateDirectory) {
+        return new HostSettings(procSys, stateDirectory.resolve("host-settings.properties"));
+    }
+
+    /** The /proc/sys these settings are read from and written to. */
+    public Path procSys() {
+        return procSys;
     }
 
     /**
@@ -108,7 +123,15 @@ public final class HostSettings {
             originals.put(key, now);
             StateFiles.write(originalsFile, originals);
         }
-        write(key, value);
+        try {
+            Files.writeString(procSys.resolve(key), value + "\n");
+        } catch (NoSuchFileException e) {
+            // The interface or its namespace is gone, and the setting with it.
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot set " + key.replace('/', '.') + "=" + value + " in "
+                    + procSys + ": " + e + "; FullNAT over IPv4 needs it. In a container /proc/sys is read-only:"
+                    + " mount the host's /proc/sys/net and give its root with --proc-sys (NODELB_PROC_SYS)");
+        }
     }
 
     private static String conf(String ifname, String knob) {

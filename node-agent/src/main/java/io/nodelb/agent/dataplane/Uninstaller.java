@@ -30,6 +30,11 @@ public final class Uninstaller {
      * @throws AgentLock.AgentRunningException when an agent runs on this data plane
      */
     public static List<String> uninstall(Path pinPath, Path stateDirectory) {
+        return uninstall(pinPath, stateDirectory, HostSettings.DEFAULT_PROC_SYS);
+    }
+
+    /** As {@link #uninstall(Path, Path)}, putting the host's sysctls back under {@code procSys}. */
+    public static List<String> uninstall(Path pinPath, Path stateDirectory, Path procSys) {
         List<String> done = new ArrayList<>();
         FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
         try {
@@ -41,7 +46,7 @@ public final class Uninstaller {
                 }
                 deleteIfEmpty(pinPath);
             }
-            HostSettings settings = HostSettings.system(stateDirectory);
+            HostSettings settings = HostSettings.system(procSys, stateDirectory);
             settings.originals().forEach((key, value) ->
                     done.add("put back " + key.replace('/', '.') + " = " + (value.isEmpty() ? "(empty)" : value)));
             settings.restoreAll();

@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpServer;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.nodelb.agent.bpf.Abi;
@@ -48,6 +49,15 @@ public final class MetricsServer implements AutoCloseable {
                     .description("Packets seen by the data plane, by verdict")
                     .tag("verdict", stat.name().toLowerCase(java.util.Locale.ROOT)).register(registry);
         }
+        Gauge.builder("nodelb_ready", this, m -> m.readinessProblems().isEmpty() ? 1 : 0)
+                .description("1 while /readyz answers 200: every programmed interface served by this agent's"
+                        + " programs and the node not draining").register(registry);
+        Gauge.builder("nodelb_conntrack_entries", dataPlane, DataPlane::conntrackEntries)
+                .description("Entries in the flow table (a forward and a reply entry per translated flow)")
+                .register(registry);
+        Gauge.builder("nodelb_conntrack_max_entries", dataPlane, DataPlane::conntrackCapacity)
+                .description("The most entries the flow table holds; when full, the least recently used are evicted")
+                .register(registry);
         Gauge.builder("nodelb_listeners", applier, a -> a.applied().listeners().size())
                 .description("Listeners programmed on this node").register(registry);
         Gauge.builder("nodelb_backends", applier, a -> a.applied().backends().size())
@@ -101,15 +111,25 @@ public final class MetricsServer implements AutoCloseable {
                 .description(description).tag("backend", backend).register(registry);
     }
 
-    private void ready(HttpExchange exchange) throws IOException {
+    private List<String> readinessProblems() {
         List<String> problems = new ArrayList<>(dataPlane.problems(applier.applied().interfaces()));
         drain.reason().ifPresent(problems::add);
+        return problems;
+    }
+
+    private void ready(HttpExchange exchange) throws IOException {
+        List<String> problems = readinessProblems();
         respond(exchange, problems.isEmpty() ? 200 : 503,
                 problems.isEmpty() ? "ok\n" : String.join("\n", problems) + "\n");
     }
 
     private static void respond(HttpExchange exchange, int status, String body) throws IOException {
         PlainText.respond(exchange, status, body);
+    }
+
+    /** Where other parts of the agent register their meters, scraped with these. */
+    public MeterRegistry registry() {
+        return registry;
     }
 
     /** The port it listens on (useful when started on port 0). */

@@ -73,6 +73,25 @@ class ApplyQueueTest {
     }
 
     @Test
+    void aRefusalLastsUntilTheNextAckAndASupersededSnapshotIsNoRefusal() {
+        sink.refusal = new SnapshotRejectedException("too many backends");
+        queue.offer(snapshot("v1", "n1"), stream);
+        runAll();
+        assertThat(queue.refusing()).as("after a refusal").isTrue();
+
+        sink.refusal = null;
+        queue.offer(snapshot("v2", "n2"), stream);
+        queue.offer(snapshot("v3", "n3"), stream);
+        tasks.poll().run(); // v2: superseded by v3
+        assertThat(queue.refusing()).as("a superseded snapshot changes nothing").isTrue();
+        runAll();
+
+        assertThat(queue.refusing()).as("after v3 was programmed and acked").isFalse();
+        assertThat(queue.nacks()).isEqualTo(2);
+        assertThat(queue.acks()).isEqualTo(1);
+    }
+
+    @Test
     void anyOtherRuntimeExceptionIsANackToo() {
         sink.refusal = new IllegalStateException("map nlb_backends is full");
         queue.offer(snapshot("v1", "n1"), stream);

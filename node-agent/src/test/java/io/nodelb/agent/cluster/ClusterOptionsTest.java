@@ -60,6 +60,51 @@ class ClusterOptionsTest {
     }
 
     @Test
+    void theCommonFlagsHaveVariablesToo() {
+        ClusterOptions o = ClusterOptions.parse(withTls(), Map.of(
+                "NODELB_OPERATOR", "nodelb-operator.nodelb-system.svc:9443",
+                "NODE_NAME", "node-3",
+                "NODELB_PIN_PATH", "/sys/fs/bpf/other",
+                "NODELB_STATE_DIR", "/run/nodelb/other",
+                "NODELB_METRICS_PORT", "9444",
+                "NODELB_ADMIN_ADDRESS", "127.0.0.1:9445",
+                "NODELB_MAX_BACKENDS", "1000",
+                "NODELB_PROC_SYS", "/host/proc/sys"));
+
+        assertThat(o.pinPath()).isEqualTo(Path.of("/sys/fs/bpf/other"));
+        assertThat(o.stateDir()).isEqualTo(Path.of("/run/nodelb/other"));
+        assertThat(o.metricsPort()).isEqualTo(9444);
+        assertThat(o.adminAddress()).isEqualTo(new java.net.InetSocketAddress("127.0.0.1", 9445));
+        assertThat(o.maxBackends()).isEqualTo(1000);
+        assertThat(o.procSys()).isEqualTo(Path.of("/host/proc/sys"));
+    }
+
+    @Test
+    void everyFlagWithAValueHasAVariableAndTheUsageNamesIt() {
+        String usage = ClusterOptions.usage();
+        ClusterOptions.ENV.forEach((flag, variable) ->
+                assertThat(usage).as("usage of " + flag).contains(variable));
+        assertThat(ClusterOptions.ENV.keySet()).containsExactlyInAnyOrder("--operator", "--operator-server-name",
+                "--node-name", "--ca-file", "--cert-file", "--key-file", "--token-file", "--pin-path",
+                "--metrics-port", "--state-dir", "--max-backends", "--admin-address", "--proc-sys");
+    }
+
+    @Test
+    void aBadValueFromAVariableNamesTheVariable() {
+        assertThatThrownBy(() -> ClusterOptions.parse(withTls("--operator", "op:1", "--node-name", "n"),
+                Map.of("NODELB_METRICS_PORT", "metrics")))
+                .isInstanceOf(UsageException.class)
+                .hasMessageContaining("--metrics-port").hasMessageContaining("NODELB_METRICS_PORT");
+    }
+
+    @Test
+    void procSysIsTheHostsOwnByDefault() {
+        ClusterOptions o = ClusterOptions.parse(withTls("--operator", "op:9443", "--node-name", "n"), Map.of());
+
+        assertThat(o.procSys()).isEqualTo(Path.of("/proc/sys"));
+    }
+
+    @Test
     void aFlagWinsOverItsVariable() {
         ClusterOptions o = ClusterOptions.parse(withTls("--node-name", "from-flag", "--operator", "a:1"),
                 Map.of("NODE_NAME", "from-env", "NODELB_OPERATOR", "b:2"));

@@ -313,12 +313,12 @@ class ControlChannelIT {
 
     private ClusterOptions tlsOptions(int port, TestPki.Issued client) {
         return new ClusterOptions(new OperatorAddress("127.0.0.1", port), "node-1", pki.caFile, client.cert(),
-                client.key(), token, false, dir.resolve("pins"), 0, null, 0, false, null, null);
+                client.key(), token, false, dir.resolve("pins"), 0, null, 0, false, null, null, null);
     }
 
     private ClusterOptions plaintextOptions(int port) {
         return new ClusterOptions(new OperatorAddress("127.0.0.1", port), "node-1", null, null, null, token, true,
-                dir.resolve("pins"), 0, null, 0, false, null, null);
+                dir.resolve("pins"), 0, null, 0, false, null, null, null);
     }
 
     private ControlChannel start(ClusterOptions options) {

@@ -53,6 +53,8 @@ class MetricsServerTest {
             stats[Abi.Stat.PASS_MALFORMED.value()] = 3;
             return stats;
         }
+        @Override public long conntrackEntries() { return 1500; }
+        @Override public long conntrackCapacity() { return 2048; }
         @Override public void close() {}
     };
     private final SnapshotApplier applier = new SnapshotApplier(dataPlane.maps(),
@@ -93,6 +95,20 @@ class MetricsServerTest {
     }
 
     @Test
+    void servesTheFlowTableFillAndReadinessAsSeries() throws Exception {
+        applier.apply(snapshot(backend("10.1.2.11")));
+        server = MetricsServer.start(0, dataPlane, applier, drain);
+
+        assertThat(get("/metrics")).contains("nodelb_conntrack_entries 1500.0")
+                .contains("nodelb_conntrack_max_entries 2048.0")
+                .contains("nodelb_ready 1.0");
+
+        drain.drain();
+        assertThat(get("/metrics")).as("draining: not ready, and says why in its own series")
+                .contains("nodelb_ready 0.0").contains("nodelb_draining 1.0");
+    }
+
+    @Test
     void aDrainingNodeIsNotReadyButAliveAndSaysSinceWhen() throws Exception {
         applier.apply(snapshot(backend("10.1.2.11")));
         server = MetricsServer.start(0, dataPlane, applier, drain);
@@ -117,6 +133,7 @@ class MetricsServerTest {
 
         assertThat(status("/readyz")).isEqualTo(503);
         assertThat(status("/livez")).isEqualTo(200);
+        assertThat(get("/metrics")).contains("nodelb_ready 0.0").contains("nodelb_draining 0.0");
     }
 
     private int status(String path) throws Exception {
