@@ -6,6 +6,7 @@ import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.agent.lifecycle.AdminServer;
+import io.nodelb.agent.lifecycle.Capabilities;
 import io.nodelb.agent.lifecycle.Drain;
 import io.nodelb.agent.lifecycle.Signals;
 import io.nodelb.agent.metrics.MetricsServer;
@@ -133,6 +134,7 @@ public final class AgentRuntime {
             return 0;
         } catch (Exception e) {
             System.err.println("nodelb-agent: " + e);
+            Capabilities.explain(e).forEach(line -> System.err.println("nodelb-agent: " + line));
             return 1;
         }
     }

@@ -7,6 +7,7 @@ import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.HostSettings;
 import io.nodelb.agent.dataplane.Uninstaller;
+import io.nodelb.agent.lifecycle.Capabilities;
 import io.nodelb.agent.standalone.ConfigException;
 import io.nodelb.agent.standalone.StandaloneAgent;
 import java.io.IOException;
@@ -235,6 +236,7 @@ public final class Main {
                 return false;
             } catch (RuntimeException e) {
                 System.err.println("nodelb-agent: could not program " + config + keeping + ": " + e.getMessage());
+                Capabilities.explain(e).forEach(line -> System.err.println("nodelb-agent: " + line));
                 return false;
             } finally {
                 System.out.flush();

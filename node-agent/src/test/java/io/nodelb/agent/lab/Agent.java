@@ -54,10 +54,21 @@ public final class Agent {
      */
     static Agent start(String name, Path top, String nodeNamespace, Path config, Path pinPath, String yaml,
             String... extraArgs) throws IOException {
+        return start(name, top, nodeNamespace, config, pinPath, yaml, List.of(), extraArgs);
+    }
+
+    /**
+     * As {@link #start(String, Path, String, Path, Path, String, String...)}, with {@code wrapper}
+     * between nsenter and the launcher: commands that exec the next one (setpriv, unshare), so
+     * the agent runs as a container would run it. Each must exec, so {@link #pid()} stays the JVM's.
+     */
+    static Agent start(String name, Path top, String nodeNamespace, Path config, Path pinPath, String yaml,
+            List<String> wrapper, String... extraArgs) throws IOException {
         Files.createDirectories(config.getParent());
         Files.writeString(config, yaml);
-        List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + nodeNamespace,
-                top.resolve("bin/nodelb-agent").toString(), "standalone",
+        List<String> command = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + nodeNamespace));
+        command.addAll(wrapper);
+        command.addAll(List.of(top.resolve("bin/nodelb-agent").toString(), "standalone",
                 "--config", config.toString(), "--pin-path", pinPath.toString(), "--node-name", "lab-node"));
         command.addAll(List.of(extraArgs));
         ProcessBuilder builder = new ProcessBuilder(command);

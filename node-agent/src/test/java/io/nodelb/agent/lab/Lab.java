@@ -184,11 +184,19 @@ public final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecu
      * path, so a restarted agent finds what the one before it saved.
      */
     Agent launchAgent(String yaml, Path pinPath, String... extraArgs) throws IOException {
+        return launchAgentWrapped(List.of(), yaml, pinPath, extraArgs);
+    }
+
+    /**
+     * As {@link #launchAgent(String, Path, String...)}, the launcher run through {@code wrapper}
+     * (e.g. setpriv with fewer capabilities), inside the node's network namespace.
+     */
+    Agent launchAgentWrapped(List<String> wrapper, String yaml, Path pinPath, String... extraArgs) throws IOException {
         String name = "agent-" + (agents.size() + 1);
         Path config = runDir().resolve(name).resolve("lab.yaml");
         List<String> args = new ArrayList<>(List.of("--state-dir", stateDirectory(pinPath).toString()));
         args.addAll(List.of(extraArgs));
-        Agent agent = Agent.start(name, top, node(), config, pinPath, yaml, args.toArray(String[]::new));
+        Agent agent = Agent.start(name, top, node(), config, pinPath, yaml, wrapper, args.toArray(String[]::new));
         agents.add(agent);
         return agent;
     }
@@ -428,7 +436,7 @@ public final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecu
     }
 
     /** The repository root: the first parent of the working directory with deploy/lab/lab.sh. */
-    private static Path findTop() {
+    static Path findTop() {
         for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
             if (Files.isRegularFile(dir.resolve("deploy/lab/lab.sh"))) {
                 return dir;
