@@ -153,7 +153,16 @@ class ChartRenderTest {
         assertThat(security.getRunAsUser()).as("root, with only those capabilities").isZero();
         assertThat(security.getReadOnlyRootFilesystem()).isTrue();
         assertThat(security.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
-        assertThat(DEFAULTS.yaml()).doesNotContain("privileged: true").doesNotContain("SYS_ADMIN");
+        assertThat(DEFAULTS.yaml()).doesNotContain("privileged: true");
+    }
+
+    @Test
+    void sysAdminForAnOldRuntimeComesWithoutNoNewPrivsWhichKubernetesWouldRefuse() {
+        var security = agent(Chart.renderWith("agent:\n  capabilities: [SYS_ADMIN, NET_ADMIN]\n")).getSecurityContext();
+
+        assertThat(security.getCapabilities().getAdd()).containsExactly("SYS_ADMIN", "NET_ADMIN");
+        assertThat(security.getAllowPrivilegeEscalation()).isTrue();
+        assertThat(security.getPrivileged()).isFalse();
     }
 
     @Test
