@@ -9,8 +9,10 @@ import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.agent.lifecycle.Drain;
 import io.nodelb.dataplane.v1alpha1.BackendFlows;
+import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.Map;
 
@@ -46,8 +48,8 @@ public final class ClusterAgent {
                 program(running.programmer(), snapshot, options);
             });
             // SIGTERM ends the stream first; the data plane keeps serving for the next agent.
-            ControlChannel channel = ControlChannel.start(options, sink,
-                    () -> report(running.dataPlane(), applier, running.drain()));
+            Reports reports = new Reports(running.dataPlane(), applier, running.drain());
+            ControlChannel channel = ControlChannel.start(options, sink, reports::next);
             running.onStop(channel::close);
             running.metrics().ifPresent(registry -> ClusterMetrics.register(registry, channel::state));
             running.awaitStop();
@@ -75,16 +77,48 @@ public final class ClusterAgent {
     }
 
     /**
-     * What the node sees: live flows per programmed backend, from conntrack. The channel fills in
-     * the applied version.
+     * What the node sees: live flows per programmed backend, from conntrack. A conntrack scan
+     * reads the whole table (up to a million entries), so it runs every {@link #FLOWS_WHILE_DRAINING}
+     * while a backend drains (the operator follows its connections down to zero) and every
+     * {@link #FLOWS_OTHERWISE} else. The channel fills in the applied version.
      */
-    static NodeReport report(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain) {
-        Map<Integer, Long> flows = dataPlane.liveFlowsByBackend();
-        NodeReport.Builder report = NodeReport.newBuilder().setDraining(drain.draining());
-        applier.applied().backends().entrySet().stream()
-                .sorted(Comparator.comparing(e -> DesiredState.backendKey(e.getValue().address(), e.getValue().port())))
-                .forEach(e -> report.addBackendFlows(flowsOf(e.getValue(), flows.getOrDefault(e.getKey(), 0L))));
-        return report.build();
+    static final class Reports {
+        static final Duration FLOWS_WHILE_DRAINING = Duration.ofSeconds(2);
+        static final Duration FLOWS_OTHERWISE = Duration.ofSeconds(30);
+
+        private final BpfDataPlane dataPlane;
+        private final SnapshotApplier applier;
+        private final Drain drain;
+        private Map<Integer, Long> flows = Map.of();
+        private long scannedAt;
+        private boolean scanned;
+
+        Reports(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain) {
+            this.dataPlane = dataPlane;
+            this.applier = applier;
+            this.drain = drain;
+        }
+
+        synchronized NodeReport next() {
+            Duration every = anyDraining() ? FLOWS_WHILE_DRAINING : FLOWS_OTHERWISE;
+            if (!scanned || System.nanoTime() - scannedAt >= every.toNanos()) {
+                flows = dataPlane.liveFlowsByBackend();
+                scannedAt = System.nanoTime();
+                scanned = true;
+            }
+            NodeReport.Builder report = NodeReport.newBuilder().setDraining(drain.draining());
+            applier.applied().backends().entrySet().stream()
+                    .sorted(Comparator.comparing(e -> DesiredState.backendKey(e.getValue().address(),
+                            e.getValue().port())))
+                    .forEach(e -> report.addBackendFlows(flowsOf(e.getValue(), flows.getOrDefault(e.getKey(), 0L))));
+            return report.build();
+        }
+
+        private boolean anyDraining() {
+            return applier.appliedSnapshot().map(s -> s.getTargetGroupsList().stream()
+                    .anyMatch(g -> g.getBackendsList().stream().anyMatch(b -> b.getState() == BackendState.DRAINING)))
+                    .orElse(false);
+        }
     }
 
     private static BackendFlows flowsOf(Abi.Backend backend, long flows) {
