@@ -56,6 +56,11 @@ public final class BpfDataPlane implements DataPlane {
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
+    /** How stale the flow table's entry count may be (nodelb_conntrack_entries). */
+    static final java.time.Duration COUNT_MAX_AGE = java.time.Duration.ofSeconds(30);
+    private long lastCount; // guarded by this
+    private long countedAt; // System.nanoTime() of that scan, guarded by this
+    private boolean everCounted; // guarded by this
 
     private BpfDataPlane(Path pinDirectory, Path stateDirectory, Path procSys, FileChannel lock,
                          DesiredState.Limits limits, Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
@@ -342,7 +347,9 @@ public final class BpfDataPlane implements DataPlane {
         Map<Integer, Abi.Timeouts> perListener = new java.util.HashMap<>();
         readArray("nlb_timeouts", v -> Abi.Timeouts.readFrom(v), perListener);
         long now = System.nanoTime(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns
+        long[] entries = {0};
         maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> {
+            entries[0]++;
             Abi.CtEntry e = Abi.CtEntry.readFrom(v, Abi.CtKey.readFrom(k).family());
             if ((e.flags() & Abi.CT_REPLY) != 0 || e.state() == Abi.CT_CLOSING) {
                 return;
@@ -351,6 +358,7 @@ public final class BpfDataPlane implements DataPlane {
                 flows.merge(e.backend(), 1L, Long::sum);
             }
         });
+        counted(entries[0], now);
         return flows;
     }
 
@@ -364,11 +372,26 @@ public final class BpfDataPlane implements DataPlane {
         };
     }
 
+    /**
+     * Entries in the flow table, from the last scan of it (a node report's, see
+     * {@link #liveFlowsByBackend}) when that is at most {@link #COUNT_MAX_AGE} old, else from a
+     * scan of its own: a scan reads the whole table, so a scrape should not add one to every report's.
+     */
     @Override
     public synchronized long conntrackEntries() {
-        long[] count = {0};
-        maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> count[0]++);
-        return count[0];
+        long now = System.nanoTime();
+        if (!everCounted || now - countedAt > COUNT_MAX_AGE.toNanos()) {
+            long[] count = {0};
+            maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> count[0]++);
+            counted(count[0], now);
+        }
+        return lastCount;
+    }
+
+    private void counted(long entries, long at) {
+        lastCount = entries;
+        countedAt = at;
+        everCounted = true;
     }
 
     @Override

@@ -53,7 +53,8 @@ public final class MetricsServer implements AutoCloseable {
                 .description("1 while /readyz answers 200: every programmed interface served by this agent's"
                         + " programs and the node not draining").register(registry);
         Gauge.builder("nodelb_conntrack_entries", dataPlane, DataPlane::conntrackEntries)
-                .description("Entries in the flow table (a forward and a reply entry per translated flow)")
+                .description("Entries in the flow table (a forward and a reply entry per translated flow),"
+                        + " counted at most 30 s before the scrape")
                 .register(registry);
         Gauge.builder("nodelb_conntrack_max_entries", dataPlane, DataPlane::conntrackCapacity)
                 .description("The most entries the flow table holds; when full, the least recently used are evicted")

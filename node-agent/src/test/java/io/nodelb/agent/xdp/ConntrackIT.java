@@ -81,7 +81,9 @@ class ConntrackIT extends DataPlaneFixture {
                 flow.clientPort(), backendId, forward.createdNs(), forward.createdNs(), 0, 0, state,
                 Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0), listenerId));
         assertThat(dataPlane.conntrack()).containsOnlyKeys(flow.forwardKey(), replyKey);
-        assertThat(dataPlane.dataPlane().conntrackEntries()).as("nodelb_conntrack_entries").isEqualTo(2);
+        assertThat(dataPlane.dataPlane().liveFlowsByBackend()).as("a report's scan").containsEntry(backendId, 1L);
+        assertThat(dataPlane.dataPlane().conntrackEntries()).as("nodelb_conntrack_entries, from that scan")
+                .isEqualTo(2);
         assertThat(dataPlane.dataPlane().conntrackCapacity()).as("nodelb_conntrack_max_entries").isEqualTo(1 << 20);
 
         // One more packet each way, and an ACK from the backend.
