@@ -38,7 +38,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The agent runs with exactly the capabilities the Helm chart grants it, and needs each one.
+ * The agent runs with exactly the capabilities the Helm chart grants it, and needs each one:
+ * with them it programs a file, balances real HTTP through the VIP, finishes on SIGTERM leaving
+ * the data plane serving, and the next agent (a rolling update's) adopts it; without any one of
+ * them the kernel refuses and the agent says which capability is missing and why it needs it.
  *
  * <p>The list comes from one place, the chart's {@code helm/nodelb/values.yaml}
  * ({@code agent.capabilities}), which the chart's DaemonSet renders into its
@@ -92,7 +95,7 @@ class LabCapabilitiesIT {
     }
 
     @Test
-    void withExactlyTheChartsCapabilitiesItProgramsBalancesAndFinishes() throws Exception {
+    void withExactlyTheChartsCapabilitiesItProgramsBalancesFinishesAndIsAdopted() throws Exception {
         List<String> granted = chartCapabilities();
         Agent agent = LAB.launchAgentWrapped(asInAContainer(granted), CONFIG, LAB.pinPath(),
                 "--metrics-port", Integer.toString(METRICS_PORT), "--proc-sys", hostProcSys().toString());
@@ -127,6 +130,17 @@ class LabCapabilitiesIT {
         assertThat(agent.stop()).as("exit code after SIGTERM").isIn(0, 143);
         assertThat(LAB.hasXdp("n0")).as("XDP on n0 after SIGTERM: the data plane keeps serving").isTrue();
         assertThat(get()).as("the VIP with no agent running").isIn("be1", "be2");
+
+        // The next agent of a rolling update, with the same capabilities, adopts the data plane.
+        Agent next = LAB.launchAgentWrapped(asInAContainer(granted), CONFIG, LAB.pinPath(),
+                "--metrics-port", Integer.toString(METRICS_PORT), "--proc-sys", hostProcSys().toString());
+        next.awaitProgrammed(0);
+        assertThat(String.join("\n", next.stderr()) + String.join("\n", next.stdout()))
+                .as("the links taken over, not re-attached").contains("adopted the links on n0")
+                .contains("adopted the links on n1");
+        assertThat(readyz()).isEqualTo("200");
+        assertThat(get()).as("the VIP under the adopting agent").isIn("be1", "be2");
+        assertThat(next.stop()).isIn(0, 143);
     }
 
     @ParameterizedTest(name = "without CAP_{0}")
