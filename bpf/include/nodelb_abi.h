@@ -117,17 +117,6 @@ struct nlb_backend_stats {
 	__u64 reply_bytes;
 };
 
-/* nlb_conntrack (LRU hash): the 5-tuple as it arrives, in either direction. */
-struct nlb_ct_key {
-	union nlb_addr src;
-	union nlb_addr dst;
-	__be16 sport;
-	__be16 dport;
-	__u8 proto;
-	__u8 family;
-	__u16 pad;
-};
-
 enum nlb_ct_state {
 	NLB_CT_SYN = 1, /* TCP: only the opening SYN seen */
 	NLB_CT_ESTABLISHED = 2, /* TCP: more than the SYN seen */
@@ -138,6 +127,18 @@ enum nlb_ct_state {
 enum nlb_ct_flags {
 	NLB_CT_REPLY = 1 << 0, /* this entry translates backend -> client packets */
 	NLB_CT_FULLNAT = 1 << 1,
+};
+
+#ifndef NLB_TEST_OLD_LAYOUT
+/* nlb_conntrack (LRU hash): the 5-tuple as it arrives, in either direction. */
+struct nlb_ct_key {
+	union nlb_addr src;
+	union nlb_addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
 };
 
 /*
@@ -161,6 +162,40 @@ struct nlb_ct_entry {
 	__u16 pad;
 	__u32 listener; /* listener id */
 };
+#else
+/*
+ * Test hook, never defined in a real build: node-agent's LayoutMigrationIT compiles the
+ * programs a second time with it (src/test/bpf/Makefile) as "an agent of layout 0", whose
+ * conntrack differs from the one above the way a real layout change would: fields in
+ * another order, backend narrower, pad missing and hint extra. It proves that an upgrade
+ * carries live flows across a layout change (bpf/README.md, "Layout versions").
+ */
+struct nlb_ct_key {
+	__be16 sport; /* sport and dport stay adjacent: the programs read them as one word */
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+	union nlb_addr src;
+	union nlb_addr dst;
+};
+
+struct nlb_ct_entry {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+	union nlb_addr nat_dst;
+	union nlb_addr nat_src;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u8 state;
+	__u8 flags;
+	__u16 backend;
+	__u32 listener;
+	__u32 hint;
+};
+#endif /* NLB_TEST_OLD_LAYOUT */
 
 /* nlb_stats (per-CPU array, by reason): why packets passed, dropped or were rewritten. */
 enum nlb_stat {
