@@ -56,6 +56,16 @@ public final class BpfDataPlane implements DataPlane {
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
     private boolean closed;
+    /** What the layout migration at load did; null when there was none. */
+    private LayoutMigration.Report migration;
+
+    /**
+     * Which programs to load: the objects packaged with this agent, of its layout; tests load
+     * another build of the same sources, as an agent of another layout would.
+     */
+    public record Build(String xdpObject, String tcObject, int layoutVersion) {
+        public static final Build PACKAGED = new Build(XDP_OBJECT, TC_OBJECT, Abi.LAYOUT_VERSION);
+    }
 
     private BpfDataPlane(Path pinDirectory, Path stateDirectory, FileChannel lock, DesiredState.Limits limits,
                          Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
@@ -99,39 +109,64 @@ public final class BpfDataPlane implements DataPlane {
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
-        Path dir = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create pin directory " + dir, e);
-        }
+        return load(pinPath, stateDirectory, limits, rodata, Build.PACKAGED, () -> {});
+    }
+
+    /**
+     * Loads a build. When the pin path holds the data plane of an older layout, it is migrated
+     * with its live flows (see {@link LayoutMigration}); a newer one, or one that cannot be
+     * migrated, is refused ({@link LayoutMigration.Refused}) and left as it is.
+     *
+     * @param beforeLinkSwap runs during a migration between the first conntrack copy and the
+     *     link swap: tests create flows through the old programs there
+     */
+    public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
+                                    Map<String, Long> rodata, Build build, Runnable beforeLinkSwap) {
+        Path dir = LayoutMigration.layoutDirectory(pinPath, build.layoutVersion());
         FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
+        java.util.OptionalInt older;
         BpfObject xdp;
         try {
-            xdp = BpfObject.openResource(XDP_OBJECT);
+            older = LayoutMigration.olderLayout(pinPath, build.layoutVersion());
+            xdp = BpfObject.openResource(build.xdpObject());
         } catch (RuntimeException e) {
             AgentLock.release(lock);
             throw e;
         }
         BpfObject tc = null;
+        LayoutMigration migration = null;
         try {
-            List<String> abi = AbiCheck.differences(xdp.btf(), false);
+            // Abi describes this agent's layout; another build's (tests) is checked by the agent of its layout.
+            List<String> abi = build.layoutVersion() == Abi.LAYOUT_VERSION
+                    ? AbiCheck.differences(xdp.btf(), false) : List.of();
             if (!abi.isEmpty()) {
                 throw new IllegalStateException("the packaged BPF object does not match this agent's ABI:\n  "
                         + String.join("\n  ", abi));
             }
             configure(xdp, limits, rodata);
+            if (older.isPresent()) {
+                migration = LayoutMigration.plan(pinPath, older.getAsInt(), xdp, build.layoutVersion());
+            }
+            try {
+                Files.createDirectories(dir);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot create pin directory " + dir, e);
+            }
             for (String name : MAPS) {
                 xdp.map(name).setPinPath(dir.resolve(name));
             }
             xdp.load();
-            tc = BpfObject.openResource(TC_OBJECT);
+            tc = BpfObject.openResource(build.tcObject());
             configure(tc, limits, rodata);
             for (String name : MAPS) {
                 tc.map(name).reuse(xdp.map(name));
             }
             tc.load();
             BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, rodata, xdp, tc);
+            if (migration != null) {
+                dataPlane.migration = migration.run(dataPlane.maps, dataPlane.xdpProgram(), dataPlane.tcProgram(),
+                        beforeLinkSwap);
+            }
             dataPlane.adoptLinks();
             return dataPlane;
         } catch (RuntimeException e) {
@@ -139,9 +174,21 @@ public final class BpfDataPlane implements DataPlane {
                 tc.close();
             }
             xdp.close();
+            if (migration != null) {
+                migration.abandon();
+            }
             AgentLock.release(lock);
             throw e;
+        } finally {
+            if (migration != null) {
+                migration.close();
+            }
         }
+    }
+
+    /** What the layout migration at load carried, if there was one. */
+    public java.util.Optional<LayoutMigration.Report> migration() {
+        return java.util.Optional.ofNullable(migration);
     }
 
     /**
