@@ -109,7 +109,7 @@ public final class BpfDataPlane implements DataPlane {
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
-        return load(pinPath, stateDirectory, limits, rodata, Build.PACKAGED, () -> {});
+        return load(pinPath, stateDirectory, limits, rodata, Build.PACKAGED, LayoutMigration.Observer.NONE);
     }
 
     /**
@@ -117,11 +117,11 @@ public final class BpfDataPlane implements DataPlane {
      * with its live flows (see {@link LayoutMigration}); a newer one, or one that cannot be
      * migrated, is refused ({@link LayoutMigration.Refused}) and left as it is.
      *
-     * @param beforeLinkSwap runs during a migration between the first conntrack copy and the
-     *     link swap: tests create flows through the old programs there
+     * @param observer told the moments of a migration (tests create flows there); {@link
+     *     LayoutMigration.Observer#NONE} otherwise
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
-                                    Map<String, Long> rodata, Build build, Runnable beforeLinkSwap) {
+                                    Map<String, Long> rodata, Build build, LayoutMigration.Observer observer) {
         Path dir = LayoutMigration.layoutDirectory(pinPath, build.layoutVersion());
         FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
         java.util.OptionalInt older;
@@ -165,11 +165,11 @@ public final class BpfDataPlane implements DataPlane {
             BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, lock, limits, rodata, xdp, tc);
             if (migration != null) {
                 dataPlane.migration = migration.run(dataPlane.maps, dataPlane.xdpProgram(), dataPlane.tcProgram(),
-                        beforeLinkSwap);
+                        observer);
             }
             dataPlane.adoptLinks();
             return dataPlane;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (tc != null) {
                 tc.close();
             }

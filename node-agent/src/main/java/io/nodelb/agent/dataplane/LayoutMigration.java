@@ -98,6 +98,17 @@ public final class LayoutMigration implements AutoCloseable {
                        MemorySegment newKey, MemorySegment newValue);
     }
 
+    /** The moments of a migration when only the old programs, or only the new ones, run: tests act there. */
+    public interface Observer {
+        Observer NONE = new Observer() {};
+
+        /** After the first conntrack copy; the old programs still run. */
+        default void beforeLinkSwap() {}
+
+        /** Every link runs the new programs; the second conntrack copy comes next. */
+        default void afterLinkSwap() {}
+    }
+
     /** A data plane this agent will not migrate; nothing was changed. */
     public static final class Refused extends IllegalStateException {
         Refused(String message) {
@@ -315,10 +326,9 @@ public final class LayoutMigration implements AutoCloseable {
      * Carries the data plane across: configuration and conntrack into newMaps, the links to the
      * new programs, then conntrack again; then removes the old layout's pins.
      *
-     * @param beforeLinkSwap runs between the first conntrack pass and the link swap (tests create
-     *     flows through the old programs there)
+     * @param observer told before and after the link swap (tests create flows there)
      */
-    Report run(Map<String, BpfMap> newMaps, BpfProgram xdp, BpfProgram tc, Runnable beforeLinkSwap) {
+    Report run(Map<String, BpfMap> newMaps, BpfProgram xdp, BpfProgram tc, Observer observer) {
         long started = System.nanoTime();
         long configuration = 0;
         for (MapPlan plan : plans.values()) {
@@ -329,11 +339,12 @@ public final class LayoutMigration implements AutoCloseable {
         MapPlan conntrack = plans.get(CONNTRACK);
         BpfMap newConntrack = newMaps.get(CONNTRACK);
         Pass first = conntrack == null ? new Pass() : copyConntrack(conntrack, newConntrack, newProgramsRun, Long.MIN_VALUE);
-        beforeLinkSwap.run();
+        observer.beforeLinkSwap();
         int[] moved;
         Pass second;
         try {
             moved = moveLinks(xdp, tc);
+            observer.afterLinkSwap();
             // The old programs ran until their links were swapped: flows they created (or entries they
             // touched) after the first pass started are only in the old map, and the old programs no
             // longer write it. A second pass copies exactly those, merging with what the new programs

@@ -25,6 +25,7 @@ import io.nodelb.agent.packet.Packet;
 import io.nodelb.agent.testing.Command;
 import io.nodelb.agent.testing.NetnsThread;
 import io.nodelb.agent.testing.Privileged;
+import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -41,6 +42,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -139,7 +142,7 @@ class LayoutMigrationIT {
 
         // The old agent: programmed, attached to eth0 and eth1, one flow per listener (TCP
         // established, UDP answered), then it finishes and leaves its data plane serving.
-        BpfDataPlane old = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, () -> {}));
+        BpfDataPlane old = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, LayoutMigration.Observer.NONE));
         open.add(old);
         SnapshotApplier oldApplier = SnapshotApplier.adopting(old.maps(), HOST, LIMITS, old.programmed(), state);
         inside(() -> new NodeProgrammer(old, oldApplier).program(snapshot));
@@ -158,19 +161,30 @@ class LayoutMigrationIT {
         // The new agent. Between its first conntrack copy and the link swap the old programs still
         // run: two new flows arrive, and flow 0 sees one more packet a clock tick later.
         List<Live> meanwhile = new ArrayList<>();
+        AtomicLong linksOnOldProgramsAfterSwap = new AtomicLong(-1);
         Live touched = flows.getFirst();
         long loadStarted = System.nanoTime();
         BpfDataPlane current;
         try (BpfObject oldPrograms = oldProgramsOn(v0)) {
             BpfProgram oldXdpAgain = oldPrograms.program(BpfDataPlane.XDP_PROGRAM);
             current = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), BpfDataPlane.Build.PACKAGED,
-                    () -> {
-                        meanwhile.add(open(oldXdpAgain, null, new StandardListener(false, Abi.IPPROTO_TCP,
-                                io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT), 42000, false));
-                        meanwhile.add(open(oldXdpAgain, null, new StandardListener(true, Abi.IPPROTO_UDP,
-                                io.nodelb.dataplane.v1alpha1.NatMode.DNAT), 42001, false));
-                        sleepATick();
-                        assertThat(oldXdpAgain.testRun(touched.forward(ACK | PSH)).retval()).isEqualTo(XDP_PASS);
+                    new LayoutMigration.Observer() {
+                        @Override
+                        public void beforeLinkSwap() {
+                            meanwhile.add(open(oldXdpAgain, null, new StandardListener(false, Abi.IPPROTO_TCP,
+                                    NatMode.FULL_NAT), 42000, false));
+                            meanwhile.add(open(oldXdpAgain, null, new StandardListener(true, Abi.IPPROTO_UDP,
+                                    NatMode.DNAT), 42001, false));
+                            sleepATick();
+                            assertThat(oldXdpAgain.testRun(touched.forward(ACK | PSH)).retval()).isEqualTo(XDP_PASS);
+                        }
+
+                        @Override
+                        public void afterLinkSwap() {
+                            // Before the second copy: from here on the old programs write nothing.
+                            linksOnOldProgramsAfterSwap.set(linksRunning(bpftoolLinks(), oldXdp)
+                                    + linksRunning(bpftoolLinks(), oldTc));
+                        }
                     }));
         }
         long loadEnded = System.nanoTime();
@@ -182,6 +196,8 @@ class LayoutMigrationIT {
         // What it says it did.
         LayoutMigration.Report report = current.migration().orElseThrow();
         int entries = 2 * (flows.size() + meanwhile.size());
+        assertThat(linksOnOldProgramsAfterSwap).as("links on the old programs when the second copy starts")
+                .hasValue(0);
         assertThat(report.fromLayout()).isZero();
         assertThat(report.toLayout()).isEqualTo(Abi.LAYOUT_VERSION);
         assertThat(report.migrated()).as("both entries of every flow").isEqualTo(entries);
@@ -208,7 +224,7 @@ class LayoutMigrationIT {
             assertThat(xdp.find()).as("an XDP program on " + ifname).isTrue();
             assertThat(Integer.parseInt(xdp.group(1))).isEqualTo(current.xdpProgram().id());
         }
-        String links = Command.run("bpftool", "-j", "link", "show");
+        String links = bpftoolLinks();
         assertThat(linksRunning(links, current.xdpProgram().id())).as("XDP links").isEqualTo(2);
         assertThat(linksRunning(links, current.tcProgram().id())).as("tcx links").isEqualTo(2);
         assertThat(linksRunning(links, oldXdp) + linksRunning(links, oldTc)).as("links left on the old programs")
@@ -270,7 +286,7 @@ class LayoutMigrationIT {
         current.close();
         List<Path> before = tree(pinPath);
 
-        assertThatThrownBy(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, () -> {}))
+        assertThatThrownBy(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, LayoutMigration.Observer.NONE))
                 .isInstanceOf(LayoutMigration.Refused.class)
                 .hasMessageContaining("the data plane pinned under " + pinPath + " has layout v1, newer than this"
                         + " agent's v0")
@@ -389,6 +405,18 @@ class LayoutMigrationIT {
     private int programOfPinnedLink(String name) {
         try (BpfLink link = BpfLink.openPinned(pinPath.resolve("v" + Abi.LAYOUT_VERSION).resolve(name))) {
             return link.programId();
+        }
+    }
+
+    /** Every link of the host, as bpftool lists them (JSON). */
+    private static String bpftoolLinks() {
+        try {
+            return Command.run("bpftool", "-j", "link", "show");
+        } catch (IOException | TimeoutException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 
