@@ -11,14 +11,20 @@
  *    appear on the wire, so the programs never swap them.
  *  - Every struct is padded by hand with explicit fields, so the compiler never
  *    adds hidden padding: keys hash the same whoever writes them.
- *  - Change a layout => bump NLB_LAYOUT_VERSION (it is part of the pin path).
+ *  - Change a layout => bump NLB_LAYOUT_VERSION (it is part of the pin path). A layout
+ *    change is any change to a pinned map's key or value struct (a field added, removed,
+ *    moved, resized, renamed or given another meaning), its type, or what its max entries
+ *    mean. The next agent migrates the old data plane with its live flows: conntrack and
+ *    configuration field by field by name through BTF, per-CPU counters reset. A rename or
+ *    a change of meaning needs a converter (LayoutMigration.CONVERTERS in the agent). The
+ *    rule in full: bpf/README.md, "Layout versions".
  */
 #ifndef NODELB_ABI_H
 #define NODELB_ABI_H
 
 #include <linux/types.h>
 
-/* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent only adopts maps of its own layout. */
+/* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
 #define NLB_LAYOUT_VERSION 1
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
