@@ -260,12 +260,7 @@ public final class LayoutMigration implements AutoCloseable {
             BpfDataPlane.MAPS.stream().filter(m -> !oldMaps.contains(m))
                     .forEach(m -> notes.add(m + " new in layout v" + to + ": starts empty"));
             if (!problems.isEmpty()) {
-                throw new Refused("cannot migrate the data plane pinned under " + oldDirectory + " to layout v" + to
-                        + ":\n  " + String.join("\n  ", problems) + "\nIts flows stay served by the programs of"
-                        + " layout v" + from + ". Either run an agent of layout v" + from + " on this pin path, or"
-                        + " give the change a converter (LayoutMigration.CONVERTERS; see bpf/README.md, \"Layout"
-                        + " versions\"), or end the flows with `nodelb-agent uninstall --pin-path " + pinPath
-                        + "` and start this agent again.");
+                throw refusal(pinPath, from, to, problems);
             }
             for (MapPlan plan : plans.values()) {
                 for (LayoutTranslation t : List.of(plan.key(), plan.value())) {
@@ -283,6 +278,15 @@ public final class LayoutMigration implements AutoCloseable {
             btfs.values().forEach(Btf::close);
             throw e;
         }
+    }
+
+    private static Refused refusal(Path pinPath, int from, int to, List<String> problems) {
+        return new Refused("cannot migrate the data plane pinned under " + layoutDirectory(pinPath, from)
+                + " to layout v" + to + ":\n  " + String.join("\n  ", problems) + "\nIts flows stay served by the"
+                + " programs of layout v" + from + ". Either run an agent of layout v" + from + " on this pin path,"
+                + " or give the change a converter (LayoutMigration.CONVERTERS; see bpf/README.md, \"Layout"
+                + " versions\"), or end the flows with `nodelb-agent uninstall --pin-path " + pinPath
+                + "` and start this agent again.");
     }
 
     private static MapPlan planMap(String name, BpfMap old, BpfObject newXdp, Converter converter,
@@ -331,14 +335,24 @@ public final class LayoutMigration implements AutoCloseable {
     Report run(Map<String, BpfMap> newMaps, BpfProgram xdp, BpfProgram tc, Observer observer) {
         long started = System.nanoTime();
         long configuration = 0;
-        for (MapPlan plan : plans.values()) {
-            if (!plan.name().equals(CONNTRACK)) {
-                configuration += copyConfiguration(plan, newMaps.get(plan.name()));
-            }
-        }
         MapPlan conntrack = plans.get(CONNTRACK);
         BpfMap newConntrack = newMaps.get(CONNTRACK);
-        Pass first = conntrack == null ? new Pass() : copyConntrack(conntrack, newConntrack, newProgramsRun, Long.MIN_VALUE);
+        Pass first;
+        try {
+            for (MapPlan plan : plans.values()) {
+                if (!plan.name().equals(CONNTRACK)) {
+                    configuration += copyConfiguration(plan, newMaps.get(plan.name()));
+                }
+            }
+            first = conntrack == null ? new Pass()
+                    : copyConntrack(conntrack, newConntrack, newProgramsRun, Long.MIN_VALUE);
+        } catch (Refused e) {
+            throw refusal(pinPath, fromLayout, toLayout, List.of(e.getMessage()));
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("the migration from layout v" + fromLayout + " to v" + toLayout + " under "
+                    + pinPath + " failed before any link moved, and the old data plane serves as before: "
+                    + e.getMessage(), e);
+        }
         observer.beforeLinkSwap();
         int[] moved;
         Pass second;
@@ -448,6 +462,9 @@ public final class LayoutMigration implements AutoCloseable {
                     } else {
                         pass.keptNewer++; // the new programs created it a moment ago
                     }
+                } else if (MemorySegment.mismatch(value, 0, plan.value().toSize(), theirs, 0,
+                        plan.value().toSize()) == -1) {
+                    return; // copied before, unchanged since
                 } else if (fresh && plan.value().readFrom(v, LAST_SEEN) > plan.value().readTo(theirs, LAST_SEEN)
                         && put(target, key, value, BpfMap.BPF_EXIST)) {
                     pass.refreshed++;
