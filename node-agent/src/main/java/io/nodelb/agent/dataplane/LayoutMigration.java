@@ -119,7 +119,9 @@ public final class LayoutMigration implements AutoCloseable {
     /**
      * What a migration did.
      *
-     * @param migrated conntrack entries carried into the new map
+     * @param migrated conntrack entries this start carried into the new map (one refreshed by the
+     *     second pass counts once; after an interrupted migration, those carried before and unchanged
+     *     since are not counted again)
      * @param converted of those, how many were translated field by field (the layouts differ)
      * @param afterSwap conntrack entries the second pass wrote: created, or touched last, by the old
      *     programs between the first copy and the link swap
@@ -346,6 +348,7 @@ public final class LayoutMigration implements AutoCloseable {
             }
             first = conntrack == null ? new Pass()
                     : copyConntrack(conntrack, newConntrack, newProgramsRun, Long.MIN_VALUE);
+            observer.beforeLinkSwap();
         } catch (Refused e) {
             throw refusal(pinPath, fromLayout, toLayout, List.of(e.getMessage()));
         } catch (RuntimeException e) {
@@ -353,7 +356,6 @@ public final class LayoutMigration implements AutoCloseable {
                     + pinPath + " failed before any link moved, and the old data plane serves as before: "
                     + e.getMessage(), e);
         }
-        observer.beforeLinkSwap();
         int[] moved;
         Pass second;
         try {
@@ -374,7 +376,7 @@ public final class LayoutMigration implements AutoCloseable {
         Map<String, Long> dropped = new TreeMap<>(first.dropped);
         second.dropped.forEach((reason, n) -> dropped.merge(reason, n, Long::sum));
         boolean converting = conntrack != null && !conntrack.isIdentity();
-        long migrated = first.written + second.inserted;
+        long migrated = first.written + first.inserted + first.refreshed + second.inserted;
         Report report = new Report(fromLayout, toLayout, migrated, converting ? migrated : 0,
                 second.inserted + second.refreshed, first.keptNewer + second.keptNewer, Map.copyOf(dropped),
                 configuration, moved[0], moved[1], List.copyOf(notes));

@@ -142,21 +142,11 @@ class LayoutMigrationIT {
         createNetns();
         NodeSnapshot snapshot = versioned(Snapshots.standard());
 
-        // The old agent: programmed, attached to eth0 and eth1, one flow per listener (TCP
-        // established, UDP answered), then it finishes and leaves its data plane serving.
-        BpfDataPlane old = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, LayoutMigration.Observer.NONE));
-        open.add(old);
-        SnapshotApplier oldApplier = SnapshotApplier.adopting(old.maps(), HOST, LIMITS, old.programmed(), state);
-        inside(() -> new NodeProgrammer(old, oldApplier).program(snapshot));
-        List<Live> flows = new ArrayList<>();
-        int port = 41000;
-        for (StandardListener l : StandardListener.all().toList()) {
-            flows.add(open(old.xdpProgram(), old.tcProgram(), l, port++, true));
-        }
-        int oldXdp = old.xdpProgram().id();
-        int oldTc = old.tcProgram().id();
-        open.remove(old);
-        old.close();
+        OldAgent old = startOldAgent(snapshot);
+        List<Live> flows = old.flows();
+        SnapshotApplier oldApplier = old.applier();
+        int oldXdp = old.xdpProgram();
+        int oldTc = old.tcProgram();
         Path v0 = pinPath.resolve("v0");
         assertThat(linkPins(v0)).hasSize(4);
 
@@ -290,6 +280,58 @@ class LayoutMigrationIT {
     }
 
     @Test
+    void aMigrationThatFailsBeforeTheSwapChangesNothingAndOneInterruptedAfterItIsFinishedByTheNextStart()
+            throws Exception {
+        createNetns();
+        NodeSnapshot snapshot = versioned(Snapshots.standard());
+        OldAgent old = startOldAgent(snapshot);
+        Path v0 = pinPath.resolve("v0");
+        Path v1 = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
+
+        assertThatThrownBy(() -> inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(),
+                BpfDataPlane.Build.PACKAGED, new LayoutMigration.Observer() {
+                    @Override
+                    public void beforeLinkSwap() {
+                        throw new IllegalStateException("killed before the swap");
+                    }
+                }))).hasMessageContaining("failed before any link moved, and the old data plane serves as before");
+        assertThat(v1).as("what the failed attempt pinned").doesNotExist();
+        assertThat(linkPins(v0)).hasSize(4);
+        String links = bpftoolLinks();
+        assertThat(linksRunning(links, old.xdpProgram()) + linksRunning(links, old.tcProgram())).isEqualTo(4);
+
+        assertThatThrownBy(() -> inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(),
+                BpfDataPlane.Build.PACKAGED, new LayoutMigration.Observer() {
+                    @Override
+                    public void afterLinkSwap() {
+                        throw new IllegalStateException("killed after the swap");
+                    }
+                }))).hasMessageContaining("stopped after it began moving links")
+                .hasMessageContaining("start this agent again to finish it");
+        assertThat(linkPins(v1)).hasSize(4);
+        assertThat(linkPins(v0)).isEmpty();
+        assertThat(v0.resolve("nlb_conntrack")).as("the old maps, not copied a second time yet").exists();
+
+        BpfDataPlane current = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of()));
+        open.add(current);
+        LayoutMigration.Report report = current.migration().orElseThrow();
+        assertThat(report.links()).as("moved by the interrupted attempt").isZero();
+        assertThat(report.migrated()).as("carried by the interrupted attempt, unchanged since").isZero();
+        assertThat(report.keptNewer()).isZero();
+        assertThat(v0).doesNotExist();
+        for (String ifname : List.of("eth0", "eth1")) {
+            assertThat(programOfPinnedLink("link_xdp_" + ifname)).isEqualTo(current.xdpProgram().id());
+            assertThat(programOfPinnedLink("link_tc_" + ifname)).isEqualTo(current.tcProgram().id());
+        }
+        for (Live live : old.flows()) {
+            Frames.assertRewritten(current.xdpProgram().testRun(live.forward(ACK | PSH)).output(),
+                    live.forwardTranslated(ACK | PSH));
+        }
+        assertThat(current.packetStats()[Abi.Stat.CT_HIT.value()]).isEqualTo(old.flows().size());
+        assertThat(current.packetStats()[Abi.Stat.NEW_FLOW.value()]).isZero();
+    }
+
+    @Test
     void theDataPlaneOfANewerLayoutIsRefusedAndLeftAsItIs() throws Exception {
         BpfDataPlane current = BpfDataPlane.load(pinPath, state, LIMITS, Map.of());
         current.close();
@@ -318,6 +360,30 @@ class LayoutMigrationIT {
                 .hasMessageContaining("nlb_conntrack: the pinned map carries no BTF")
                 .hasMessageContaining("`nodelb-agent uninstall --pin-path " + pinPath + "`");
         assertThat(tree(pinPath)).containsExactly(pinPath, v0, v0.resolve("nlb_conntrack"));
+    }
+
+    /** What the old agent left serving: its flows, its applier, and its programs' ids. */
+    record OldAgent(List<Live> flows, SnapshotApplier applier, int xdpProgram, int tcProgram) {}
+
+    /**
+     * The old agent: programmed, attached to eth0 and eth1, one flow per listener (TCP
+     * established, UDP answered); then it finishes and leaves its data plane serving.
+     */
+    private OldAgent startOldAgent(NodeSnapshot snapshot) throws Exception {
+        BpfDataPlane old = inside(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD,
+                LayoutMigration.Observer.NONE));
+        open.add(old);
+        SnapshotApplier applier = SnapshotApplier.adopting(old.maps(), HOST, LIMITS, old.programmed(), state);
+        inside(() -> new NodeProgrammer(old, applier).program(snapshot));
+        List<Live> flows = new ArrayList<>();
+        int port = 41000;
+        for (StandardListener l : StandardListener.all().toList()) {
+            flows.add(open(old.xdpProgram(), old.tcProgram(), l, port++, true));
+        }
+        OldAgent agent = new OldAgent(flows, applier, old.xdpProgram().id(), old.tcProgram().id());
+        open.remove(old);
+        old.close();
+        return agent;
     }
 
     /**
