@@ -25,7 +25,8 @@ import java.util.function.Consumer;
 /**
  * nodelb's programs loaded into the kernel: the XDP ingress and TC egress objects
  * sharing one set of maps, pinned under {@code <pin path>/v<layout version>/} so a
- * later agent of the same layout finds them, and the links that attach them.
+ * later agent of the same layout finds them (and one of a later layout migrates them:
+ * {@link LayoutMigration}), and the links that attach them.
  */
 public final class BpfDataPlane implements DataPlane {
 
@@ -90,7 +91,8 @@ public final class BpfDataPlane implements DataPlane {
 
     /**
      * Loads both programs. Maps already pinned under the pin path by an agent of
-     * this layout are reused, with the flows they hold.
+     * this layout are reused, with the flows they hold; those of an older layout are
+     * migrated into new ones.
      */
     public static BpfDataPlane load(Path pinPath, DesiredState.Limits limits) {
         return load(pinPath, limits, Map.of());
@@ -106,6 +108,7 @@ public final class BpfDataPlane implements DataPlane {
      * that keeps a second agent off this data plane) in {@code stateDirectory}.
      *
      * @throws AgentLock.AgentRunningException when another agent holds this data plane
+     * @throws LayoutMigration.Refused when the pin path holds a data plane this agent cannot migrate
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
