@@ -28,7 +28,8 @@ import java.util.stream.Stream;
 /**
  * An upgrade across data-plane layouts that keeps live flows (bpf/README.md, "Layout versions").
  * The pin path holds the data plane of an older layout, {@code v<old>/} (maps and links an agent
- * of that layout pinned), and none of this agent's layout. Then {@link BpfDataPlane#load}:
+ * of that layout pinned; this agent's {@code v<new>/} beside it only after an interrupted
+ * migration). Then {@link BpfDataPlane#load}:
  *
  * <ol>
  *   <li>{@link #plan}s before it creates anything: each pinned map of {@code v<old>} against the
