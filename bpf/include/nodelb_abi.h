@@ -11,14 +11,20 @@
  *    appear on the wire, so the programs never swap them.
  *  - Every struct is padded by hand with explicit fields, so the compiler never
  *    adds hidden padding: keys hash the same whoever writes them.
- *  - Change a layout => bump NLB_LAYOUT_VERSION (it is part of the pin path).
+ *  - Change a layout => bump NLB_LAYOUT_VERSION (it is part of the pin path). A layout
+ *    change is any change to a pinned map's key or value struct (a field added, removed,
+ *    moved, resized, renamed or given another meaning), its type, or what its max entries
+ *    mean. The next agent migrates the old data plane with its live flows: conntrack and
+ *    configuration field by field by name through BTF, per-CPU counters reset. A rename or
+ *    a change of meaning needs a converter (LayoutMigration.CONVERTERS in the agent). The
+ *    rule in full: bpf/README.md, "Layout versions".
  */
 #ifndef NODELB_ABI_H
 #define NODELB_ABI_H
 
 #include <linux/types.h>
 
-/* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent only adopts maps of its own layout. */
+/* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
 #define NLB_LAYOUT_VERSION 1
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
@@ -117,17 +123,6 @@ struct nlb_backend_stats {
 	__u64 reply_bytes;
 };
 
-/* nlb_conntrack (LRU hash): the 5-tuple as it arrives, in either direction. */
-struct nlb_ct_key {
-	union nlb_addr src;
-	union nlb_addr dst;
-	__be16 sport;
-	__be16 dport;
-	__u8 proto;
-	__u8 family;
-	__u16 pad;
-};
-
 enum nlb_ct_state {
 	NLB_CT_SYN = 1, /* TCP: only the opening SYN seen */
 	NLB_CT_ESTABLISHED = 2, /* TCP: more than the SYN seen */
@@ -138,6 +133,18 @@ enum nlb_ct_state {
 enum nlb_ct_flags {
 	NLB_CT_REPLY = 1 << 0, /* this entry translates backend -> client packets */
 	NLB_CT_FULLNAT = 1 << 1,
+};
+
+#ifndef NLB_TEST_OLD_LAYOUT
+/* nlb_conntrack (LRU hash): the 5-tuple as it arrives, in either direction. */
+struct nlb_ct_key {
+	union nlb_addr src;
+	union nlb_addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
 };
 
 /*
@@ -161,6 +168,40 @@ struct nlb_ct_entry {
 	__u16 pad;
 	__u32 listener; /* listener id */
 };
+#else
+/*
+ * Test hook, never defined in a real build: node-agent's LayoutMigrationIT compiles the
+ * programs a second time with it (src/test/bpf/Makefile) as "an agent of layout 0", whose
+ * conntrack differs from the one above the way a real layout change would: fields in
+ * another order, backend narrower, pad missing and hint extra. It proves that an upgrade
+ * carries live flows across a layout change (bpf/README.md, "Layout versions").
+ */
+struct nlb_ct_key {
+	__be16 sport; /* sport and dport stay adjacent: the programs read them as one word */
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+	union nlb_addr src;
+	union nlb_addr dst;
+};
+
+struct nlb_ct_entry {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+	union nlb_addr nat_dst;
+	union nlb_addr nat_src;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u8 state;
+	__u8 flags;
+	__u16 backend;
+	__u32 listener;
+	__u32 hint;
+};
+#endif /* NLB_TEST_OLD_LAYOUT */
 
 /* nlb_stats (per-CPU array, by reason): why packets passed, dropped or were rewritten. */
 enum nlb_stat {

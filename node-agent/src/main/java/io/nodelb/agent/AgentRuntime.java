@@ -3,6 +3,7 @@ package io.nodelb.agent;
 import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.LayoutMigration;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.agent.lifecycle.AdminServer;
@@ -126,7 +127,7 @@ public final class AgentRuntime {
                 running.metrics = metrics == null ? null : metrics.registry();
                 return mode.run(running);
             }
-        } catch (AgentLock.AgentRunningException | IOException e) {
+        } catch (AgentLock.AgentRunningException | LayoutMigration.Refused | IOException e) {
             System.err.println("nodelb-agent: " + e.getMessage());
             return 1;
         } catch (InterruptedException e) {

@@ -50,6 +50,13 @@ public final class BpfMap implements AutoCloseable {
         }
     }
 
+    /**
+     * What the kernel says of a map: its shape, and where its types are described (btfId: the
+     * BTF of the object that created it, 0 when it has none; the key and value type ids in it).
+     */
+    public record Info(int type, int id, int keySize, int valueSize, int maxEntries, int flags,
+            int btfId, int btfKeyTypeId, int btfValueTypeId) {}
+
     /** One chunk of {@link #lookupBatch}: how many elements it read, and whether more follow. */
     public record Batch(int count, boolean more) {}
 
@@ -81,6 +88,18 @@ public final class BpfMap implements AutoCloseable {
             JAVA_INT.withName("max_entries"),
             JAVA_INT.withName("map_flags"),
             MemoryLayout.sequenceLayout(16, JAVA_BYTE).withName("name"));
+
+    /** struct bpf_map_info up to btf_value_type_id (the kernel fills as much as we pass). */
+    private static final StructLayout FULL_INFO = MemoryLayout.structLayout(
+            INFO,
+            JAVA_INT.withName("ifindex"),
+            JAVA_INT.withName("btf_vmlinux_value_type_id"),
+            JAVA_LONG.withName("netns_dev"),
+            JAVA_LONG.withName("netns_ino"),
+            JAVA_INT.withName("btf_id"),
+            JAVA_INT.withName("btf_key_type_id"),
+            JAVA_INT.withName("btf_value_type_id"),
+            JAVA_INT.withName("pad"));
 
     private final String name;
     private final BpfObject owner; // null: this wrapper owns fd
@@ -198,6 +217,29 @@ public final class BpfMap implements AutoCloseable {
                     + (owner != null && !owner.isLoaded() ? " is not loaded yet" : " is closed"));
         }
         return current;
+    }
+
+    /** The kernel's description of the map (it must be loaded, or opened from a pin). */
+    public Info info() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment info = arena.allocate(FULL_INFO);
+            LibBpf.objGetInfo(fd(), info, name);
+            return new Info(info.get(JAVA_INT, 0), info.get(JAVA_INT, 4), info.get(JAVA_INT, 8),
+                    info.get(JAVA_INT, 12), info.get(JAVA_INT, 16), info.get(JAVA_INT, 20),
+                    info.get(JAVA_INT, 64), info.get(JAVA_INT, 68), info.get(JAVA_INT, 72));
+        }
+    }
+
+    /** The BTF type id of the key in its object's {@link BpfObject#btf()}, also before load (0: none). */
+    public int btfKeyTypeId() {
+        requireOwner("read its BTF key type");
+        return LibBpf.mapBtfKeyTypeId(handle);
+    }
+
+    /** The BTF type id of the value in its object's {@link BpfObject#btf()}, also before load (0: none). */
+    public int btfValueTypeId() {
+        requireOwner("read its BTF value type");
+        return LibBpf.mapBtfValueTypeId(handle);
     }
 
     public Optional<Path> pinPath() {
@@ -499,10 +541,15 @@ public final class BpfMap implements AutoCloseable {
     }
 
     private void requireOwnerNotLoaded(String what) {
+        requireOwner(what);
+        owner.checkNotLoaded(what + " of map " + name);
+    }
+
+    private void requireOwner(String what) {
         if (owner == null) {
             throw new IllegalStateException("cannot " + what + " of " + name
                     + ": it is not part of an object");
         }
-        owner.checkNotLoaded(what + " of map " + name);
+        owner.checkOpen();
     }
 }

@@ -59,6 +59,7 @@ public final class Btf implements AutoCloseable {
     private static final int TYPE_HEADER_SIZE = 12; // struct btf_type: name_off, info, size/type
     private static final int ENTRY_SIZE = 12; // btf_member, btf_var_secinfo, btf_enum64
     private static final int ENUM_ENTRY_SIZE = 8; // btf_enum
+    private static final int BTF_INT_SIGNED = 1;
 
     private final MemorySegment btf;
     private final String source;
@@ -87,6 +88,16 @@ public final class Btf implements AutoCloseable {
         }
     }
 
+    /**
+     * The BTF the kernel holds under btfId, e.g. a pinned map's (see {@link BpfMap#info()}):
+     * how the agent learns the layout of maps another build of it created.
+     */
+    public static Btf fromKernel(int btfId) {
+        try (LibBpf.LogCapture log = LibBpf.captureLog()) {
+            return new Btf(LibBpf.btfLoadFromKernel(btfId), "kernel BTF id " + btfId, null);
+        }
+    }
+
     /** The BTF a loaded or opened object holds; freed with the object. */
     static Btf ownedBy(BpfObject owner, MemorySegment btf) {
         return new Btf(btf, owner.name(), owner);
@@ -97,6 +108,11 @@ public final class Btf implements AutoCloseable {
         return source;
     }
 
+    /** The id of the type called name of this kind (e.g. a typedef such as "__u32"). */
+    public Optional<Integer> typeId(String name, Kind kind) {
+        return find(name, kind);
+    }
+
     /** The struct called name. */
     public Optional<Composite> struct(String name) {
         return find(name, Kind.STRUCT).map(this::composite);
@@ -105,6 +121,36 @@ public final class Btf implements AutoCloseable {
     /** The union called name. */
     public Optional<Composite> union(String name) {
         return find(name, Kind.UNION).map(this::composite);
+    }
+
+    /**
+     * The type typeId stands for (behind typedefs and modifiers), described as a member called
+     * name at offset 0: a map's key or value type, in the terms its fields are described in.
+     */
+    public Member typeOf(int typeId, String name) {
+        return member(name, name, typeId, 0, 0);
+    }
+
+    /** The struct or union typeId stands for (behind typedefs and modifiers); empty for other kinds. */
+    public Optional<Composite> compositeOf(int typeId) {
+        checkOpen();
+        int resolved = LibBpf.btfResolveType(btf, typeId, source + ": type " + typeId);
+        Kind kind = kind(type(resolved, 0));
+        return kind == Kind.STRUCT || kind == Kind.UNION ? Optional.of(composite(resolved)) : Optional.empty();
+    }
+
+    /** Whether typeId stands for a signed integer or enum (behind typedefs and modifiers). */
+    public boolean isSigned(int typeId) {
+        checkOpen();
+        int resolved = LibBpf.btfResolveType(btf, typeId, source + ": type " + typeId);
+        MemorySegment type = type(resolved, 0);
+        return switch (kind(type)) {
+            // struct btf_type is followed by a u32 whose bits 24-27 are the encoding; 1 = signed.
+            case INT -> (LibBpf.btfTypeById(btf, resolved).reinterpret(TYPE_HEADER_SIZE + 4)
+                    .get(JAVA_INT, TYPE_HEADER_SIZE) >>> 24 & BTF_INT_SIGNED) != 0;
+            case ENUM, ENUM64 -> kindFlag(type);
+            default -> false;
+        };
     }
 
     /** The enumerators of the enum called name, in declaration order. */

@@ -97,6 +97,10 @@ public final class LibBpf {
             plain(LIBBPF, "bpf_map__fd", JAVA_INT, ADDRESS);
     private static final MethodHandle bpf_map__initial_value =
             plain(LIBBPF, "bpf_map__initial_value", ADDRESS, ADDRESS, ADDRESS);
+    private static final MethodHandle bpf_map__btf_key_type_id =
+            plain(LIBBPF, "bpf_map__btf_key_type_id", JAVA_INT, ADDRESS);
+    private static final MethodHandle bpf_map__btf_value_type_id =
+            plain(LIBBPF, "bpf_map__btf_value_type_id", JAVA_INT, ADDRESS);
 
     // struct bpf_program
     private static final MethodHandle bpf_program__name =
@@ -143,6 +147,8 @@ public final class LibBpf {
             capturingErrno(LIBBPF, "btf__parse", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle btf__parse_elf =
             capturingErrno(LIBBPF, "btf__parse_elf", ADDRESS, ADDRESS, ADDRESS);
+    private static final MethodHandle btf__load_from_kernel_by_id =
+            capturingErrno(LIBBPF, "btf__load_from_kernel_by_id", ADDRESS, JAVA_INT);
     private static final MethodHandle btf__find_by_name_kind =
             plain(LIBBPF, "btf__find_by_name_kind", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle btf__type_by_id =
@@ -456,6 +462,24 @@ public final class LibBpf {
         }
     }
 
+    /** The BTF type id of the map's key in its object's BTF (0: none). */
+    static int mapBtfKeyTypeId(MemorySegment map) {
+        try {
+            return (int) bpf_map__btf_key_type_id.invokeExact(map);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The BTF type id of the map's value in its object's BTF (0: none). */
+    static int mapBtfValueTypeId(MemorySegment map) {
+        try {
+            return (int) bpf_map__btf_value_type_id.invokeExact(map);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     // --- struct bpf_program --------------------------------------------------------------
 
     static String programName(MemorySegment program) {
@@ -669,6 +693,20 @@ public final class LibBpf {
                     ? (MemorySegment) btf__parse_elf.invokeExact(state, file, MemorySegment.NULL)
                     : (MemorySegment) btf__parse.invokeExact(state, file, MemorySegment.NULL);
             return nonNull(btf, state, elfOnly ? "btf__parse_elf" : "btf__parse", path.toString());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * The BTF the kernel holds under id (e.g. the btf_id of a loaded map: the BTF of the object
+     * that created it). Never NULL.
+     */
+    static MemorySegment btfLoadFromKernel(int id) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment btf = (MemorySegment) btf__load_from_kernel_by_id.invokeExact(state, id);
+            return nonNull(btf, state, "btf__load_from_kernel_by_id", "BTF id " + id);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -13,6 +13,8 @@
  *       {@link io.nodelb.agent.bpf.Errno}).
  *   <li>{@link io.nodelb.agent.bpf.Abi}: MemoryLayouts and records for every struct of
  *       nodelb_abi.h; {@link io.nodelb.agent.bpf.AbiCheck} compares them with an object's BTF.
+ *   <li>{@link io.nodelb.agent.bpf.LayoutTranslation}: map entries of one layout into another,
+ *       field by field by name through both BTFs (how an upgrade carries live flows).
  * </ul>
  *
  * Needs libbpf.so.1 (1.1 or newer) on x86-64 Linux, and {@code --enable-native-access}.

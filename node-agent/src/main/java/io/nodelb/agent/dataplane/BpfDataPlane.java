@@ -25,7 +25,8 @@ import java.util.function.Consumer;
 /**
  * nodelb's programs loaded into the kernel: the XDP ingress and TC egress objects
  * sharing one set of maps, pinned under {@code <pin path>/v<layout version>/} so a
- * later agent of the same layout finds them, and the links that attach them.
+ * later agent of the same layout finds them (and one of a later layout migrates them:
+ * {@link LayoutMigration}), and the links that attach them.
  */
 public final class BpfDataPlane implements DataPlane {
 
@@ -61,6 +62,16 @@ public final class BpfDataPlane implements DataPlane {
     private long lastCount; // guarded by this
     private long countedAt; // System.nanoTime() of that scan, guarded by this
     private boolean everCounted; // guarded by this
+    /** What the layout migration at load did; null when there was none. */
+    private LayoutMigration.Report migration;
+
+    /**
+     * Which programs to load: the objects packaged with this agent, of its layout; tests load
+     * another build of the same sources, as an agent of another layout would.
+     */
+    public record Build(String xdpObject, String tcObject, int layoutVersion) {
+        public static final Build PACKAGED = new Build(XDP_OBJECT, TC_OBJECT, Abi.LAYOUT_VERSION);
+    }
 
     private BpfDataPlane(Path pinDirectory, Path stateDirectory, Path procSys, FileChannel lock,
                          DesiredState.Limits limits, Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
@@ -85,7 +96,8 @@ public final class BpfDataPlane implements DataPlane {
 
     /**
      * Loads both programs. Maps already pinned under the pin path by an agent of
-     * this layout are reused, with the flows they hold.
+     * this layout are reused, with the flows they hold; those of an older layout are
+     * migrated into new ones.
      */
     public static BpfDataPlane load(Path pinPath, DesiredState.Limits limits) {
         return load(pinPath, limits, Map.of());
@@ -101,6 +113,7 @@ public final class BpfDataPlane implements DataPlane {
      * that keeps a second agent off this data plane) in {@code stateDirectory}.
      *
      * @throws AgentLock.AgentRunningException when another agent holds this data plane
+     * @throws LayoutMigration.Refused when the pin path holds a data plane this agent cannot migrate
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
@@ -113,49 +126,92 @@ public final class BpfDataPlane implements DataPlane {
      */
     public static BpfDataPlane load(Path pinPath, Path stateDirectory, Path procSys, DesiredState.Limits limits,
                                     Map<String, Long> rodata) {
-        Path dir = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create pin directory " + dir, e);
-        }
+        return load(pinPath, stateDirectory, procSys, limits, rodata, Build.PACKAGED, LayoutMigration.Observer.NONE);
+    }
+
+    /** A build with the host's own /proc/sys (tests load another layout's build this way). */
+    public static BpfDataPlane load(Path pinPath, Path stateDirectory, DesiredState.Limits limits,
+                                    Map<String, Long> rodata, Build build, LayoutMigration.Observer observer) {
+        return load(pinPath, stateDirectory, HostSettings.DEFAULT_PROC_SYS, limits, rodata, build, observer);
+    }
+
+    /**
+     * Loads a build. When the pin path holds the data plane of an older layout, it is migrated
+     * with its live flows (see {@link LayoutMigration}); a newer one, or one that cannot be
+     * migrated, is refused ({@link LayoutMigration.Refused}) and left as it is.
+     *
+     * @param observer told the moments of a migration (tests create flows there); {@link
+     *     LayoutMigration.Observer#NONE} otherwise
+     */
+    public static BpfDataPlane load(Path pinPath, Path stateDirectory, Path procSys, DesiredState.Limits limits,
+                                    Map<String, Long> rodata, Build build, LayoutMigration.Observer observer) {
+        Path dir = LayoutMigration.layoutDirectory(pinPath, build.layoutVersion());
         FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
+        java.util.OptionalInt older;
         BpfObject xdp;
         try {
-            xdp = BpfObject.openResource(XDP_OBJECT);
+            older = LayoutMigration.olderLayout(pinPath, build.layoutVersion());
+            xdp = BpfObject.openResource(build.xdpObject());
         } catch (RuntimeException e) {
             AgentLock.release(lock);
             throw e;
         }
         BpfObject tc = null;
+        LayoutMigration migration = null;
         try {
-            List<String> abi = AbiCheck.differences(xdp.btf(), false);
+            // Abi describes this agent's layout; another build's (tests) is checked by the agent of its layout.
+            List<String> abi = build.layoutVersion() == Abi.LAYOUT_VERSION
+                    ? AbiCheck.differences(xdp.btf(), false) : List.of();
             if (!abi.isEmpty()) {
                 throw new IllegalStateException("the packaged BPF object does not match this agent's ABI:\n  "
                         + String.join("\n  ", abi));
             }
             configure(xdp, limits, rodata);
+            if (older.isPresent()) {
+                migration = LayoutMigration.plan(pinPath, older.getAsInt(), xdp, build.layoutVersion());
+            }
+            try {
+                Files.createDirectories(dir);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot create pin directory " + dir, e);
+            }
             for (String name : MAPS) {
                 xdp.map(name).setPinPath(dir.resolve(name));
             }
             xdp.load();
-            tc = BpfObject.openResource(TC_OBJECT);
+            tc = BpfObject.openResource(build.tcObject());
             configure(tc, limits, rodata);
             for (String name : MAPS) {
                 tc.map(name).reuse(xdp.map(name));
             }
             tc.load();
             BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, procSys, lock, limits, rodata, xdp, tc);
+            if (migration != null) {
+                dataPlane.migration = migration.run(dataPlane.maps, dataPlane.xdpProgram(), dataPlane.tcProgram(),
+                        observer);
+            }
             dataPlane.adoptLinks();
             return dataPlane;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (tc != null) {
                 tc.close();
             }
             xdp.close();
+            if (migration != null) {
+                migration.abandon();
+            }
             AgentLock.release(lock);
             throw e;
+        } finally {
+            if (migration != null) {
+                migration.close();
+            }
         }
+    }
+
+    /** What the layout migration at load carried, if there was one. */
+    public java.util.Optional<LayoutMigration.Report> migration() {
+        return java.util.Optional.ofNullable(migration);
     }
 
     /**
