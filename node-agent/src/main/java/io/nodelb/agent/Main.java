@@ -154,10 +154,11 @@ public final class Main {
         try (WatchService watch = FileSystems.getDefault().newWatchService()) {
             config.getParent().register(watch, StandardWatchEventKinds.ENTRY_MODIFY,
                     StandardWatchEventKinds.ENTRY_CREATE);
+            // What the state directory holds is read and planned while the programs load.
+            var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), limits);
             try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, limits, Map.of())) {
-                DesiredState found = dataPlane.programmed();
-                SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
-                        limits, found, dataPlane.stateDirectory());
+                SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(), limits);
+                DesiredState found = applier.applied();
                 StandaloneAgent agent = new StandaloneAgent(config, nodeName, new NodeProgrammer(dataPlane, applier));
                 FileReloader reloader = new FileReloader(agent, config);
                 if (!reloader.reloadIfChanged()) {

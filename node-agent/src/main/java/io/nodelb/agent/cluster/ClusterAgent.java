@@ -33,11 +33,11 @@ public final class ClusterAgent {
                 ? DesiredState.Limits.defaults().withMaxBackends(options.maxBackends())
                 : DesiredState.Limits.defaults();
         CountDownLatch stopped = new CountDownLatch(1);
-        try (BpfDataPlane dataPlane = BpfDataPlane.load(options.pinPath(),
-                options.stateDir() != null ? options.stateDir() : BpfDataPlane.stateDirectoryFor(options.pinPath()),
-                limits, Map.of())) {
-            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(), limits,
-                    dataPlane.programmed(), dataPlane.stateDirectory());
+        var stateDir = options.stateDir() != null ? options.stateDir() : BpfDataPlane.stateDirectoryFor(options.pinPath());
+        // What the state directory holds is read and planned while the programs load.
+        var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), limits);
+        try (BpfDataPlane dataPlane = BpfDataPlane.load(options.pinPath(), stateDir, limits, Map.of())) {
+            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(), limits);
             NodeProgrammer programmer = new NodeProgrammer(dataPlane, applier);
             System.out.println("nodelb-agent: node " + options.nodeName() + ", data plane pinned under "
                     + dataPlane.pinDirectory() + " (programs " + dataPlane.programTags() + "), "
