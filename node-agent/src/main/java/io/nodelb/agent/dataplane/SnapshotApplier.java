@@ -261,6 +261,19 @@ public final class SnapshotApplier {
         return planWith(snapshot, ids.copy());
     }
 
+    /** A plan that {@link #apply(Planned)} programs as it is, if no other apply came between. */
+    record Planned(NodeSnapshot snapshot, DesiredState state, DesiredState.Ids nextIds, DesiredState.Ids base,
+                   long planNanos) {}
+
+    /** Plans {@code snapshot} for {@link #apply(Planned)}: the check and the apply plan once. */
+    Planned prepare(NodeSnapshot snapshot) {
+        long start = System.nanoTime();
+        DesiredState.Ids base = ids;
+        DesiredState.Ids nextIds = base.copy();
+        DesiredState state = planWith(snapshot, nextIds);
+        return new Planned(snapshot, state, nextIds, base, System.nanoTime() - start);
+    }
+
     /**
      * Programs a snapshot.
      *
@@ -268,9 +281,20 @@ public final class SnapshotApplier {
      * @throws SnapshotRejectedException when it cannot be programmed here; nothing changed
      */
     public int apply(NodeSnapshot snapshot) {
-        Phases phases = new Phases();
-        DesiredState.Ids nextIds = ids.copy();
-        DesiredState next = phases.time("plan", () -> planWith(snapshot, nextIds));
+        return apply(prepare(snapshot), new Phases());
+    }
+
+    /** Programs a plan of {@link #prepare}; planned again when the ids changed since. */
+    int apply(Planned planned) {
+        return apply(planned, new Phases());
+    }
+
+    private int apply(Planned given, Phases phases) {
+        Planned planned = given.base() == ids ? given : prepare(given.snapshot());
+        phases.add("plan", planned.planNanos());
+        NodeSnapshot snapshot = planned.snapshot();
+        DesiredState.Ids nextIds = planned.nextIds();
+        DesiredState next = planned.state();
         CountingMaps counting = new CountingMaps(maps);
         // Before the maps, and without the proof of the last apply: a killed agent's successor
         // completes this apply with the same ids, and reads every map back.

@@ -271,6 +271,7 @@ public final class AdoptionBench {
         int writes = 0;
         String version = "";
         List<Long> scans = new ArrayList<>();
+        Map<String, String> stages = new LinkedHashMap<>();
         List<String> lines = new ArrayList<>();
         try (BufferedReader in = new BufferedReader(new InputStreamReader(child.getInputStream(),
                 StandardCharsets.UTF_8))) {
@@ -290,6 +291,8 @@ public final class AdoptionBench {
                         hwm = Long.parseLong(f[2]);
                         heap = Long.parseLong(f[3]);
                     }
+                    case "stage" -> stages.put(f[1], "VmRSS " + Long.parseLong(f[2]) / 1024 + " MB, heap used "
+                            + Long.parseLong(f[3]) / 1024 + " of " + Long.parseLong(f[4]) / 1024 + " MB");
                     case "scan" -> {
                         scans.add(Long.parseLong(f[1]));
                         live = Long.parseLong(f[2]);
@@ -304,8 +307,9 @@ public final class AdoptionBench {
         }
         Run run = new Run(kind, ready - spawn, ready - main, main - spawn, phases, apply, writes, version, rss, hwm,
                 heap, scans, live);
-        System.out.printf(Locale.ROOT, "%s: spawn to ready %,d ms (JVM start %,d ms), %,d map writes, VmHWM %,d MB%n",
-                kind, ms(run.spawnToReadyNanos()), ms(run.spawnToMainNanos()), writes, hwm / 1024);
+        System.out.printf(Locale.ROOT, "%s: spawn to ready %,d ms (JVM start %,d ms), %,d map writes, VmHWM %,d MB;"
+                        + " memory %s%n", kind, ms(run.spawnToReadyNanos()), ms(run.spawnToMainNanos()), writes,
+                hwm / 1024, stages);
         return run;
     }
 
@@ -319,12 +323,15 @@ public final class AdoptionBench {
         // As the agent's start does: the state directory is read while the programs load.
         var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), LIMITS);
         try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, LIMITS, Map.of())) {
+            stage("loaded");
             Phases phases = dataPlane.startup();
             SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(), LIMITS);
+            stage("adopted");
             System.out.println("version\t" + applier.appliedVersion());
             NodeProgrammer programmer = new NodeProgrammer(dataPlane, applier);
             int writes = phases.time("program the first snapshot", () -> programmer.program(snapshot));
             System.out.println("ready\t" + System.nanoTime());
+            stage("ready");
             phases.asMap().forEach((step, d) -> System.out.println("phase\t" + step + "\t" + d.toNanos()));
             if (writes > 0 || !applier.lastApply().asMap().isEmpty()) {
                 applier.lastApply().asMap().forEach((step, d) -> System.out.println("apply\t" + step + "\t" + d.toNanos()));
@@ -340,6 +347,13 @@ public final class AdoptionBench {
                 System.out.println("scan\t" + took + "\t" + flows.values().stream().mapToLong(Long::longValue).sum());
             }
         }
+    }
+
+    /** VmRSS and used heap now, for the report. */
+    private static void stage(String name) throws IOException {
+        long heap = (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1024;
+        System.out.println("stage\t" + name + "\t" + procStatus().get("VmRSS") + "\t" + heap + "\t"
+                + Runtime.getRuntime().totalMemory() / 1024);
     }
 
     /** VmRSS and VmHWM of this process, in kB. */
