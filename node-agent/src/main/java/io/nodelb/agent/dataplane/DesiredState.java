@@ -109,12 +109,18 @@ public record DesiredState(
             return new Ids(listeners.copy(), groups.copy(), backends.copy());
         }
 
-        /** As {@code kind.name=id} entries, for the state file. */
+        /**
+         * As {@code kind.name=id} entries, for the state file, and {@code next.kind=id}: where
+         * each allocator goes on, so an id freed just before a restart is not handed out at once.
+         */
         Map<String, String> toEntries() {
             Map<String, String> out = new java.util.TreeMap<>();
             listeners.assigned().forEach((n, id) -> out.put("listener." + n, id.toString()));
             groups.assigned().forEach((n, id) -> out.put("group." + n, id.toString()));
             backends.assigned().forEach((n, id) -> out.put("backend." + n, id.toString()));
+            out.put("next.listener", Integer.toString(listeners.cursor()));
+            out.put("next.group", Integer.toString(groups.cursor()));
+            out.put("next.backend", Integer.toString(backends.cursor()));
             return out;
         }
 
@@ -123,17 +129,30 @@ public record DesiredState(
             Ids ids = new Ids(limits);
             entries.forEach((key, id) -> {
                 int dot = key.indexOf('.');
-                IdAllocator allocator = switch (dot < 0 ? "" : key.substring(0, dot)) {
-                    case "listener" -> ids.listeners;
-                    case "group" -> ids.groups;
-                    case "backend" -> ids.backends;
-                    default -> null;
-                };
+                String kind = dot < 0 ? "" : key.substring(0, dot);
+                String name = key.substring(dot + 1);
+                if (kind.equals("next")) {
+                    IdAllocator allocator = of(ids, name);
+                    if (allocator != null) {
+                        allocator.resumeAt(Integer.parseInt(id));
+                    }
+                    return;
+                }
+                IdAllocator allocator = of(ids, kind);
                 if (allocator != null) {
-                    allocator.assign(key.substring(dot + 1), Integer.parseInt(id));
+                    allocator.assign(name, Integer.parseInt(id));
                 }
             });
             return ids;
+        }
+
+        private static IdAllocator of(Ids ids, String kind) {
+            return switch (kind) {
+                case "listener" -> ids.listeners;
+                case "group" -> ids.groups;
+                case "backend" -> ids.backends;
+                default -> null;
+            };
         }
 
         /** Reserves every id {@code programmed} uses that no name owns (see {@link IdAllocator#reserve}). */

@@ -106,11 +106,12 @@ public final class SnapshotApplier {
      * ({@link #readInBackground}), and {@link #adopting} compares it with the maps afterwards.
      */
     public static final class Saved {
-        private final DesiredState.Ids ids;
-        private final NodeSnapshot snapshot;
-        private final DesiredState plan;
+        // Let go once adopted ({@link #release}): the agent holds its future for its whole life.
+        private DesiredState.Ids ids;
+        private NodeSnapshot snapshot;
+        private DesiredState plan;
         private final boolean proven;
-        private final DesiredState.TableCache tables;
+        private DesiredState.TableCache tables;
         private final Phases phases;
 
         private Saved(DesiredState.Ids ids, NodeSnapshot snapshot, DesiredState plan, boolean proven,
@@ -155,6 +156,13 @@ public final class SnapshotApplier {
                 LOG.log(System.Logger.Level.INFO, "not using the saved snapshot (" + e.getMessage() + ")");
                 return new Saved(ids, null, null, false, tables, phases);
             }
+        }
+
+        private void release() {
+            ids = null;
+            snapshot = null;
+            plan = null;
+            tables = null;
         }
 
         /** {@link #read} on a thread of its own: an agent's start runs it while the programs load. */
@@ -240,6 +248,7 @@ public final class SnapshotApplier {
                 ? saved.snapshot.getVersion() : "";
         saved.ids.reserveProgrammed(programmed);
         applier.ids = saved.ids;
+        saved.release();
         return applier;
     }
 

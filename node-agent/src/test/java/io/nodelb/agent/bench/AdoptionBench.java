@@ -320,11 +320,17 @@ public final class AdoptionBench {
             throws IOException {
         System.out.println("main\t" + main);
         NodeSnapshot snapshot = NodeSnapshot.parseFrom(Files.readAllBytes(snapshotFile));
-        // As the agent's start does: the state directory is read while the programs load.
-        var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), LIMITS);
+        // As the agent's start does: the state directory is read while the programs load
+        // (NODELB_BENCH_SEQUENTIAL=1: after the load, to see what the overlap saves).
+        boolean sequential = "1".equals(System.getenv("NODELB_BENCH_SEQUENTIAL"));
+        var saved = sequential ? null : SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), LIMITS);
         try (BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, stateDir, LIMITS, Map.of())) {
             stage("loaded");
             Phases phases = dataPlane.startup();
+            if (sequential) {
+                saved = java.util.concurrent.CompletableFuture.completedFuture(phases.time("read and plan saved state",
+                        () -> SnapshotApplier.Saved.read(stateDir, DesiredState.Host.system(), LIMITS)));
+            }
             SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(), LIMITS);
             stage("adopted");
             System.out.println("version\t" + applier.appliedVersion());
