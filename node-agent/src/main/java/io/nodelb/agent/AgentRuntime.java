@@ -104,11 +104,13 @@ public final class AgentRuntime {
     public static int run(Settings settings, Mode mode) {
         Path stateDir = settings.stateDir() != null ? settings.stateDir()
                 : BpfDataPlane.stateDirectoryFor(settings.pinPath());
+        // What the state directory holds is read and planned while the programs load.
+        var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), settings.limits());
         try (BpfDataPlane dataPlane = BpfDataPlane.load(settings.pinPath(), stateDir, settings.procSys(),
                 settings.limits(), Map.of())) {
-            DesiredState found = dataPlane.programmed();
-            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(),
-                    settings.limits(), found, dataPlane.stateDirectory());
+            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(),
+                    settings.limits());
+            DesiredState found = applier.applied();
             Running running = new Running(dataPlane, new NodeProgrammer(dataPlane, applier), found, Drain.system());
             Signals.handleDrain(running.drain);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -538,6 +538,30 @@ public final class Abi {
             value.set(U32, LISTENER_AT, listener);
         }
 
+        /**
+         * The fields a scan of the whole conntrack needs, read in place from the entry that
+         * starts at byte {@code at} of {@code values} (no record, no address made per entry).
+         */
+        public static int backendAt(MemorySegment values, long at) {
+            return values.get(U32, at + BACKEND_AT);
+        }
+
+        public static long lastSeenNsAt(MemorySegment values, long at) {
+            return values.get(U64, at + LAST_SEEN_AT);
+        }
+
+        public static int stateAt(MemorySegment values, long at) {
+            return u8(values, at + STATE_AT);
+        }
+
+        public static int flagsAt(MemorySegment values, long at) {
+            return u8(values, at + FLAGS_AT);
+        }
+
+        public static int listenerAt(MemorySegment values, long at) {
+            return values.get(U32, at + LISTENER_AT);
+        }
+
         /** family: the key's (the entry does not repeat it). */
         public static CtEntry readFrom(MemorySegment value, int family) {
             return new CtEntry(readAddress(value, NAT_SRC_AT, family, "nlb_ct_entry"),

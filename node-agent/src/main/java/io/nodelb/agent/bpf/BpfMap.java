@@ -306,12 +306,33 @@ public final class BpfMap implements AutoCloseable {
         }
     }
 
+    /** What {@link #forEachBatch} hands over: {@code count} keys and values packed back to back. */
+    @FunctionalInterface
+    public interface BatchAction {
+        void accept(MemorySegment keys, MemorySegment values, int count);
+    }
+
     /**
      * Calls action with every key and value, read batchSize at a time with
      * bpf_map_lookup_batch (maps without batch support, such as LPM tries, key by key). The
      * segments are reused: copy what you keep.
      */
     public void forEachEntry(int batchSize, BiConsumer<MemorySegment, MemorySegment> action) {
+        forEachBatch(batchSize, (keys, values, count) -> {
+            for (int i = 0; i < count; i++) {
+                action.accept(
+                        keys.asSlice((long) i * keySize, keySize).asReadOnly(),
+                        values.asSlice(i * valueBufferSize(), valueBufferSize()).asReadOnly());
+            }
+        });
+    }
+
+    /**
+     * As {@link #forEachEntry}, a whole batch at a time: entry {@code i} has its key at
+     * {@code i * keySize()} and its value at {@code i * valueBufferSize()}. For scans of big maps
+     * that read a few fields in place.
+     */
+    public void forEachBatch(int batchSize, BatchAction action) {
         if (batchSize < 1) {
             throw new IllegalArgumentException("batch size must be positive: " + batchSize);
         }
@@ -342,11 +363,7 @@ public final class BpfMap implements AutoCloseable {
                     }
                     throw e;
                 }
-                for (int i = 0; i < batch.count(); i++) {
-                    action.accept(
-                            keys.asSlice((long) i * keySize, keySize).asReadOnly(),
-                            values.asSlice(i * valueBufferSize(), valueBufferSize()).asReadOnly());
-                }
+                action.accept(keys.asReadOnly(), values.asReadOnly(), batch.count());
                 more = batch.more();
                 MemorySegment.copy(out, 0, in, 0, in.byteSize());
                 from = in;
@@ -497,12 +514,13 @@ public final class BpfMap implements AutoCloseable {
 
     // --- internals -----------------------------------------------------------------------
 
-    private void forEachEntryByKey(BiConsumer<MemorySegment, MemorySegment> action) {
+    /** One entry per batch, key by key: for maps without batch lookups. */
+    private void forEachEntryByKey(BatchAction action) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment value = allocateValue(arena);
             forEachKey(key -> {
                 if (lookup(key, value)) {
-                    action.accept(key, value.asReadOnly());
+                    action.accept(key, value.asReadOnly(), 1);
                 }
             });
         }

@@ -56,6 +56,8 @@ public final class BpfDataPlane implements DataPlane {
     private final Map<String, Long> rodata;
     private final Maps writer = new Maps();
     private final int cpus = LibBpf.possibleCpus();
+    /** What the load took, step by step; the agent adds its own start-up steps. */
+    private final Phases startup;
     private boolean closed;
     /** How stale the flow table's entry count may be (nodelb_conntrack_entries). */
     static final java.time.Duration COUNT_MAX_AGE = java.time.Duration.ofSeconds(30);
@@ -74,7 +76,9 @@ public final class BpfDataPlane implements DataPlane {
     }
 
     private BpfDataPlane(Path pinDirectory, Path stateDirectory, Path procSys, FileChannel lock,
-                         DesiredState.Limits limits, Map<String, Long> rodata, BpfObject xdp, BpfObject tc) {
+                         DesiredState.Limits limits, Map<String, Long> rodata, BpfObject xdp, BpfObject tc,
+                         Phases startup) {
+        this.startup = startup;
         this.rodata = Map.copyOf(rodata);
         this.pinDirectory = pinDirectory;
         this.stateDirectory = stateDirectory;
@@ -148,10 +152,11 @@ public final class BpfDataPlane implements DataPlane {
         Path dir = LayoutMigration.layoutDirectory(pinPath, build.layoutVersion());
         FileChannel lock = AgentLock.acquire(stateDirectory, pinPath);
         java.util.OptionalInt older;
+        Phases phases = new Phases();
         BpfObject xdp;
         try {
             older = LayoutMigration.olderLayout(pinPath, build.layoutVersion());
-            xdp = BpfObject.openResource(build.xdpObject());
+            xdp = phases.time("open xdp", () -> BpfObject.openResource(build.xdpObject()));
         } catch (RuntimeException e) {
             AgentLock.release(lock);
             throw e;
@@ -161,7 +166,7 @@ public final class BpfDataPlane implements DataPlane {
         try {
             // Abi describes this agent's layout; another build's (tests) is checked by the agent of its layout.
             List<String> abi = build.layoutVersion() == Abi.LAYOUT_VERSION
-                    ? AbiCheck.differences(xdp.btf(), false) : List.of();
+                    ? phases.time("check abi", () -> AbiCheck.differences(xdp.btf(), false)) : List.of();
             if (!abi.isEmpty()) {
                 throw new IllegalStateException("the packaged BPF object does not match this agent's ABI:\n  "
                         + String.join("\n  ", abi));
@@ -178,19 +183,22 @@ public final class BpfDataPlane implements DataPlane {
             for (String name : MAPS) {
                 xdp.map(name).setPinPath(dir.resolve(name));
             }
-            xdp.load();
-            tc = BpfObject.openResource(build.tcObject());
+            // Loading verifies the programs and creates the maps, or reuses those pinned.
+            phases.time("load xdp", xdp::load);
+            tc = phases.time("open tc", () -> BpfObject.openResource(build.tcObject()));
             configure(tc, limits, rodata);
             for (String name : MAPS) {
                 tc.map(name).reuse(xdp.map(name));
             }
-            tc.load();
-            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, procSys, lock, limits, rodata, xdp, tc);
+            phases.time("load tc", tc::load);
+            BpfDataPlane dataPlane = new BpfDataPlane(dir, stateDirectory, procSys, lock, limits, rodata, xdp, tc,
+                    phases);
             if (migration != null) {
-                dataPlane.migration = migration.run(dataPlane.maps, dataPlane.xdpProgram(), dataPlane.tcProgram(),
-                        observer);
+                LayoutMigration planned = migration;
+                dataPlane.migration = phases.time("migrate layout", () -> planned.run(dataPlane.maps,
+                        dataPlane.xdpProgram(), dataPlane.tcProgram(), observer));
             }
-            dataPlane.adoptLinks();
+            phases.time("adopt links", dataPlane::adoptLinks);
             return dataPlane;
         } catch (RuntimeException | Error e) {
             if (tc != null) {
@@ -278,6 +286,15 @@ public final class BpfDataPlane implements DataPlane {
         object.setRodata("cfg_table_size", limits.tableSize());
         rodata.forEach(object::setRodata);
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
+        // Listener ids index nlb_timeouts; limits above the header's size grow both maps (never shrink them).
+        int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());
+        object.map("nlb_listeners").setMaxEntries(listeners);
+        object.map("nlb_timeouts").setMaxEntries(listeners);
+    }
+
+    /** The steps of {@link #load} and their durations; the caller may add its own. */
+    public Phases startup() {
+        return startup;
     }
 
     public Path pinDirectory() {
@@ -397,35 +414,57 @@ public final class BpfDataPlane implements DataPlane {
      * Live flows per backend id, counted in conntrack: forward entries that have not passed
      * their idle timeout and have seen no FIN or RST. Reply entries are the same flows again.
      * The entries of closed flows stay in the LRU table until reused, hence the timeouts.
+     * A scan reads every entry (batches of 8,192, four fields read in place): its cost grows
+     * with the conntrack's size, see docs/benchmarks.md ("Agent restart (adoption)").
      */
     public synchronized Map<Integer, Long> liveFlowsByBackend() {
-        Map<Integer, Long> flows = new java.util.HashMap<>();
-        Map<Integer, Abi.Timeouts> perListener = new java.util.HashMap<>();
-        readArray("nlb_timeouts", v -> Abi.Timeouts.readFrom(v), perListener);
+        BpfMap timeoutsMap = maps.get("nlb_timeouts");
+        long[] established = new long[timeoutsMap.maxEntries()];
+        long[] udp = new long[timeoutsMap.maxEntries()];
+        timeoutsMap.forEachEntry(4096, (k, v) -> {
+            int listener = k.get(ValueLayout.JAVA_INT, 0);
+            Abi.Timeouts t = Abi.Timeouts.readFrom(v);
+            established[listener] = t.establishedNs();
+            udp[listener] = t.udpNs();
+        });
+        long synDefault = rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
+        long establishedDefault = rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
+        long udpDefault = rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
+        long[] flows = new long[maps.get("nlb_backends").maxEntries()];
         long now = System.nanoTime(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns
+        BpfMap conntrack = maps.get("nlb_conntrack");
+        long stride = conntrack.valueBufferSize();
         long[] entries = {0};
-        maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> {
-            entries[0]++;
-            Abi.CtEntry e = Abi.CtEntry.readFrom(v, Abi.CtKey.readFrom(k).family());
-            if ((e.flags() & Abi.CT_REPLY) != 0 || e.state() == Abi.CT_CLOSING) {
-                return;
-            }
-            if (now - e.lastSeenNs() < idleTimeout(e, perListener.get(e.listener()))) {
-                flows.merge(e.backend(), 1L, Long::sum);
+        conntrack.forEachBatch(8192, (keys, values, count) -> {
+            entries[0] += count;
+            for (int i = 0; i < count; i++) {
+                long at = i * stride;
+                int state = Abi.CtEntry.stateAt(values, at);
+                if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || state == Abi.CT_CLOSING) {
+                    continue;
+                }
+                int listener = Abi.CtEntry.listenerAt(values, at);
+                boolean known = listener >= 0 && listener < established.length;
+                long idle = switch (state) {
+                    case Abi.CT_SYN -> synDefault;
+                    case Abi.CT_ESTABLISHED -> known && established[listener] > 0 ? established[listener]
+                            : establishedDefault;
+                    default -> known && udp[listener] > 0 ? udp[listener] : udpDefault;
+                };
+                int backend = Abi.CtEntry.backendAt(values, at);
+                if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle && backend >= 0 && backend < flows.length) {
+                    flows[backend]++;
+                }
             }
         });
         counted(entries[0], now);
-        return flows;
-    }
-
-    private long idleTimeout(Abi.CtEntry e, Abi.Timeouts set) {
-        return switch (e.state()) {
-            case Abi.CT_SYN -> rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
-            case Abi.CT_ESTABLISHED -> set != null && set.establishedNs() > 0 ? set.establishedNs()
-                    : rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
-            default -> set != null && set.udpNs() > 0 ? set.udpNs()
-                    : rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
-        };
+        Map<Integer, Long> out = new java.util.HashMap<>();
+        for (int backend = 0; backend < flows.length; backend++) {
+            if (flows[backend] > 0) {
+                out.put(backend, flows[backend]);
+            }
+        }
+        return out;
     }
 
     /**
@@ -530,98 +569,35 @@ public final class BpfDataPlane implements DataPlane {
      * state the first snapshot is diffed against, so whatever an earlier agent programmed and
      * is no longer wanted gets removed, and what is unchanged is not written again.
      */
-    public synchronized DesiredState programmed() {
-        Map<Abi.ListenerKey, Abi.Listener> listeners = new LinkedHashMap<>();
-        Map<Integer, Integer> familyOfListener = new java.util.HashMap<>();
-        maps.get("nlb_listeners").forEachEntry(256, (k, v) -> {
-            Abi.ListenerKey key = Abi.ListenerKey.readFrom(k);
-            Abi.Listener listener = Abi.Listener.readFrom(v, key.family());
-            listeners.put(key, listener);
-            familyOfListener.put(listener.id(), key.family());
-        });
-        Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
-        maps.get("nlb_routes").forEachEntry(256, (k, v) -> {
-            int listener = k.get(ValueLayout.JAVA_INT, 4);
-            // An orphan route's family is unknown; its bytes, hence its key, are the same either way.
-            int family = familyOfListener.getOrDefault(listener, Abi.FAMILY_IPV6);
-            routes.put(Abi.RouteKey.readFrom(k, family), Abi.Route.readFrom(v).group());
-        });
-        Map<Integer, Abi.Timeouts> timeouts = new LinkedHashMap<>();
-        readArray("nlb_timeouts", v -> Abi.Timeouts.readFrom(v), timeouts);
-        Map<Integer, Abi.Group> groups = new LinkedHashMap<>();
-        readArray("nlb_groups", v -> Abi.Group.readFrom(v), groups);
-        // A group without members is all zeros, like an unused entry: listeners and routes say it is live.
-        listeners.values().forEach(l -> groups.putIfAbsent(l.group(), new Abi.Group(0, 0)));
-        routes.values().forEach(g -> groups.putIfAbsent(g, new Abi.Group(0, 0)));
-        Map<Integer, int[]> tables = new LinkedHashMap<>();
-        for (int group : groups.keySet()) {
-            tables.put(group, readTable(group));
-        }
-        Map<Integer, Abi.Backend> backends = new LinkedHashMap<>();
-        readArray("nlb_backends", v -> Abi.Backend.readFrom(v), backends);
-        return new DesiredState(listeners, routes, timeouts, groups, tables, backends,
-                PortFilter.ofWords(readWords("nlb_dports")), PortFilter.ofWords(readWords("nlb_sports")),
-                new java.util.TreeSet<>(links.keySet()));
+    public DesiredState programmed() {
+        return programmed(new Phases());
     }
 
-    /** The non-zero entries of an array map, by index. */
-    private <V> void readArray(String name, java.util.function.Function<MemorySegment, V> read, Map<Integer, V> into) {
-        maps.get(name).forEachEntry(4096, (k, v) -> {
-            if (!isZero(v)) {
-                into.put(k.get(ValueLayout.JAVA_INT, 0), read.apply(v));
-            }
-        });
+    /** As {@link #programmed()}, adding the time each map's read took to {@code phases}. */
+    public synchronized DesiredState programmed(Phases phases) {
+        return MapReadBack.read(maps::get, limits.tableSize(), links.keySet(), phases);
     }
 
-    private static boolean isZero(MemorySegment v) {
-        for (long i = 0; i < v.byteSize(); i++) {
-            if (v.get(ValueLayout.JAVA_BYTE, i) != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private long[] readWords(String name) {
-        long[] words = new long[PortFilter.WORDS];
-        maps.get(name).forEachEntry(PortFilter.WORDS, (k, v) -> {
-            int index = k.get(ValueLayout.JAVA_INT, 0);
-            if (index < words.length) {
-                words[index] = v.get(ValueLayout.JAVA_LONG, 0);
-            }
-        });
-        return words;
-    }
-
-    /** One group's slots, in one batch read that starts right after the previous group's last slot. */
-    private int[] readTable(int group) {
-        BpfMap table = maps.get("nlb_tables");
-        int size = limits.tableSize();
-        int[] slots = new int[size];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment in = arena.allocate(table.batchTokenSize(), 8);
-            MemorySegment out = arena.allocate(table.batchTokenSize(), 8);
-            MemorySegment keys = arena.allocate(ValueLayout.JAVA_INT, size);
-            MemorySegment values = arena.allocate(ValueLayout.JAVA_INT, size);
-            int first = group * size;
-            in.set(ValueLayout.JAVA_INT, 0, first - 1);
-            int read = 0;
-            while (read < size) {
-                BpfMap.Batch batch = table.lookupBatch(in, out, keys, values, size - read);
-                for (int i = 0; i < batch.count(); i++) {
-                    int slot = keys.getAtIndex(ValueLayout.JAVA_INT, i) - first;
-                    if (slot >= 0 && slot < size) {
-                        slots[slot] = values.getAtIndex(ValueLayout.JAVA_INT, i);
-                    }
+    /**
+     * The read-back of {@link #programmed()} in the two parts an adopting applier asks for
+     * (see {@link SnapshotApplier#adopting(DataPlaneMaps, DesiredState.Host, DesiredState.Limits,
+     * SnapshotApplier.ReadBack, Path)}), each read's time added to {@code phases}.
+     */
+    public SnapshotApplier.ReadBack readBack(Phases phases) {
+        return new SnapshotApplier.ReadBack() {
+            @Override
+            public DesiredState withoutTables() {
+                synchronized (BpfDataPlane.this) {
+                    return MapReadBack.readWithoutTables(maps::get, links.keySet(), phases);
                 }
-                read += batch.count();
-                if (!batch.more() || batch.count() == 0) {
-                    break;
-                }
-                MemorySegment.copy(out, 0, in, 0, in.byteSize());
             }
-        }
-        return slots;
+
+            @Override
+            public Map<Integer, int[]> tables(Set<Integer> groups) {
+                return phases.time("read nlb_tables",
+                        () -> MapReadBack.readTables(maps.get("nlb_tables"), limits.tableSize(), groups));
+            }
+        };
     }
 
     /** Writes through the Abi records: one map operation per call. */

@@ -109,12 +109,18 @@ public record DesiredState(
             return new Ids(listeners.copy(), groups.copy(), backends.copy());
         }
 
-        /** As {@code kind.name=id} entries, for the state file. */
+        /**
+         * As {@code kind.name=id} entries, for the state file, and {@code next.kind=id}: where
+         * each allocator goes on, so an id freed just before a restart is not handed out at once.
+         */
         Map<String, String> toEntries() {
             Map<String, String> out = new java.util.TreeMap<>();
             listeners.assigned().forEach((n, id) -> out.put("listener." + n, id.toString()));
             groups.assigned().forEach((n, id) -> out.put("group." + n, id.toString()));
             backends.assigned().forEach((n, id) -> out.put("backend." + n, id.toString()));
+            out.put("next.listener", Integer.toString(listeners.cursor()));
+            out.put("next.group", Integer.toString(groups.cursor()));
+            out.put("next.backend", Integer.toString(backends.cursor()));
             return out;
         }
 
@@ -123,17 +129,30 @@ public record DesiredState(
             Ids ids = new Ids(limits);
             entries.forEach((key, id) -> {
                 int dot = key.indexOf('.');
-                IdAllocator allocator = switch (dot < 0 ? "" : key.substring(0, dot)) {
-                    case "listener" -> ids.listeners;
-                    case "group" -> ids.groups;
-                    case "backend" -> ids.backends;
-                    default -> null;
-                };
+                String kind = dot < 0 ? "" : key.substring(0, dot);
+                String name = key.substring(dot + 1);
+                if (kind.equals("next")) {
+                    IdAllocator allocator = of(ids, name);
+                    if (allocator != null) {
+                        allocator.resumeAt(Integer.parseInt(id));
+                    }
+                    return;
+                }
+                IdAllocator allocator = of(ids, kind);
                 if (allocator != null) {
-                    allocator.assign(key.substring(dot + 1), Integer.parseInt(id));
+                    allocator.assign(name, Integer.parseInt(id));
                 }
             });
             return ids;
+        }
+
+        private static IdAllocator of(Ids ids, String kind) {
+            return switch (kind) {
+                case "listener" -> ids.listeners;
+                case "group" -> ids.groups;
+                case "backend" -> ids.backends;
+                default -> null;
+            };
         }
 
         /** Reserves every id {@code programmed} uses that no name owns (see {@link IdAllocator#reserve}). */
@@ -153,13 +172,24 @@ public record DesiredState(
 
     /** Equal content, tables compared by value (a record compares arrays by identity). */
     public boolean sameAs(DesiredState other) {
-        if (!listeners.equals(other.listeners) || !routes.equals(other.routes) || !timeouts.equals(other.timeouts)
-                || !groups.equals(other.groups) || !backends.equals(other.backends)
-                || !ingressPorts.equals(other.ingressPorts) || !egressPorts.equals(other.egressPorts)
-                || !interfaces.equals(other.interfaces) || !tables.keySet().equals(other.tables.keySet())) {
+        if (!sameAsWithoutTables(other) || !tables.keySet().equals(other.tables.keySet())) {
             return false;
         }
         return tables.entrySet().stream().allMatch(e -> java.util.Arrays.equals(e.getValue(), other.tables.get(e.getKey())));
+    }
+
+    /** Equal content in everything but the lookup tables. */
+    public boolean sameAsWithoutTables(DesiredState other) {
+        return listeners.equals(other.listeners) && routes.equals(other.routes) && timeouts.equals(other.timeouts)
+                && groups.equals(other.groups) && backends.equals(other.backends)
+                && ingressPorts.equals(other.ingressPorts) && egressPorts.equals(other.egressPorts)
+                && interfaces.equals(other.interfaces);
+    }
+
+    /** This state with other lookup tables. */
+    public DesiredState withTables(Map<Integer, int[]> otherTables) {
+        return new DesiredState(listeners, routes, timeouts, groups, otherTables, backends, ingressPorts, egressPorts,
+                interfaces);
     }
 
     /**
@@ -169,6 +199,41 @@ public record DesiredState(
      * @throws SnapshotRejectedException naming the listener or group and the reason
      */
     static DesiredState of(NodeSnapshot snapshot, Host host, Limits limits, Ids ids) {
+        return of(snapshot, host, limits, ids, new TableCache());
+    }
+
+    /**
+     * Maglev tables already built, by group name and members: planning the same groups again
+     * (the saved snapshot checked at a restart, then the first snapshot; one snapshot after
+     * another) builds only the tables whose members changed. Keeps what the last plan used.
+     */
+    static final class TableCache {
+        private Map<String, int[]> previous = Map.of();
+        private Map<String, int[]> current = new HashMap<>();
+
+        int[] table(String key, java.util.function.Supplier<int[]> build) {
+            int[] table = previous.get(key);
+            if (table == null) {
+                table = current.get(key);
+            }
+            if (table == null) {
+                table = build.get();
+            }
+            current.put(key, table);
+            return table;
+        }
+
+        /** Forgets the tables the plan just made did not use. */
+        void planDone() {
+            previous = current;
+            current = new HashMap<>();
+        }
+    }
+
+    static DesiredState of(NodeSnapshot snapshot, Host uncached, Limits limits, Ids ids, TableCache cache) {
+        // Each interface is looked up once per plan: a lookup lists every interface of the host.
+        Map<String, List<InetAddress>> addressesOf = new HashMap<>();
+        Host host = name -> addressesOf.computeIfAbsent(name, uncached::addresses);
         Map<String, TargetGroup> groupsByName = new LinkedHashMap<>();
         for (TargetGroup g : snapshot.getTargetGroupsList()) {
             if (groupsByName.put(g.getName(), g) != null) {
@@ -230,10 +295,18 @@ public record DesiredState(
                 }
                 // KEP-1669: serving-but-terminating endpoints take new flows only when nothing is ready.
                 List<Target> members = active.isEmpty() ? fallback : active;
-                int[] table = new int[limits.tableSize()];
-                if (!members.isEmpty()) {
-                    MaglevTable maglev = MaglevTable.build(members, limits.tableSize());
-                    table = maglev.slots(members.stream().mapToInt(m -> backendIds.get(m.key())).toArray());
+                int[] table;
+                if (members.isEmpty()) {
+                    table = new int[limits.tableSize()];
+                } else {
+                    int[] memberIds = members.stream().mapToInt(m -> backendIds.get(m.key())).toArray();
+                    StringBuilder key = new StringBuilder(n).append('/').append(limits.tableSize());
+                    for (int i = 0; i < members.size(); i++) {
+                        key.append(' ').append(members.get(i).key()).append('*').append(members.get(i).weight())
+                                .append('=').append(memberIds[i]);
+                    }
+                    table = cache.table(key.toString(),
+                            () -> MaglevTable.build(members, limits.tableSize()).slots(memberIds));
                 }
                 groups.put(groupId, new Abi.Group(g.getAlgorithm() == Algorithm.SOURCE_IP ? Abi.GROUP_PERSIST_SOURCE : 0,
                         members.size()));
@@ -319,6 +392,7 @@ public record DesiredState(
         if (anyFullNat) {
             ingress.addRange(limits.snatPortMin(), limits.snatPortMax());
         }
+        cache.planDone();
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);
         ids.backends.retainOnly(liveBackends);

@@ -74,6 +74,18 @@ final class IdAllocator {
         return Map.copyOf(ids);
     }
 
+    /** Where the search for a free id starts: saved across restarts, so freed ids keep resting. */
+    int cursor() {
+        return next;
+    }
+
+    /** Resumes the search where an earlier agent left it ({@link #cursor}); out of range is ignored. */
+    void resumeAt(int cursor) {
+        if (cursor >= 1 && cursor < capacity) {
+            next = cursor;
+        }
+    }
+
     /** Gives {@code name} the id it had before a restart. */
     void assign(String name, int id) {
         if (id < 1 || id >= capacity || used[id]) {

@@ -29,19 +29,19 @@ public final class NodeProgrammer {
         if (snapshot.getVersion().equals(applier.appliedVersion())) {
             return 0;
         }
-        DesiredState planned = applier.plan(snapshot);
+        SnapshotApplier.Planned planned = applier.prepare(snapshot);
         // New interfaces are attached before the maps point at them; old ones are let go after.
         var interfaces = new TreeSet<>(applier.applied().interfaces());
-        interfaces.addAll(planned.interfaces());
+        interfaces.addAll(planned.state().interfaces());
         dataPlane.attach(interfaces);
         int writes;
         try {
-            writes = applier.apply(snapshot);
+            writes = applier.apply(planned);
         } catch (RuntimeException e) {
             dataPlane.attach(applier.applied().interfaces());
             throw e;
         }
-        dataPlane.attach(planned.interfaces());
+        dataPlane.attach(planned.state().interfaces());
         return writes;
     }
 

@@ -7,9 +7,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Desired state in, minimal map diff out. Writes are ordered make-before-break,
@@ -20,9 +25,21 @@ import java.util.Objects;
  *
  * <p>After a restart the applier starts from what the maps hold ({@link #adopting}), not
  * from nothing: the first snapshot then removes whatever the previous agent programmed
- * that is no longer wanted, and rewrites nothing that is unchanged. The ids of names are
- * kept in a state file, written before the maps, so an agent killed mid-apply leaves ids
- * that the next one completes the apply with.
+ * that is no longer wanted, and rewrites nothing that is unchanged.
+ *
+ * <p>What survives a kill at any point, in the state directory:
+ * <ol>
+ *   <li>the ids of names ({@value #IDS_FILE}), written before the first map write of an apply,
+ *       so an agent killed mid-apply leaves ids that the next one completes the apply with;
+ *   <li>the snapshot applied ({@value #SNAPSHOT_FILE}), written after the last map write;
+ *   <li>then the ids file again, now with the SHA-256 of that snapshot file
+ *       ({@value #PROGRAMMED_KEY}): the proof that the maps hold exactly that snapshot under
+ *       those ids. Every apply writes the ids file without it before its first map write, so
+ *       an apply cut short anywhere leaves no proof.
+ * </ol>
+ * With the proof, the next agent takes the groups' lookup tables (by far the most entries)
+ * from the saved snapshot instead of reading them back, once every other map it read back
+ * matches that snapshot; without it, it reads them.
  */
 public final class SnapshotApplier {
 
@@ -33,21 +50,165 @@ public final class SnapshotApplier {
     // Read by report and metrics threads while the apply thread writes them.
     private volatile DesiredState applied = DesiredState.empty();
     private volatile String appliedVersion = "";
+    private volatile Phases lastApply = new Phases();
     /** The snapshot applied last (or adopted, checked against the maps); null: none. */
     private volatile NodeSnapshot appliedSnapshot;
     /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
     private final Path stateDirectory;
+    /** Maglev tables of the last plan: the next plan builds only those of changed groups. */
+    private final DesiredState.TableCache tables;
 
     public SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits) {
-        this(maps, host, limits, null);
+        this(maps, host, limits, null, new DesiredState.TableCache());
     }
 
-    private SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits, Path stateDirectory) {
+    private SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits, Path stateDirectory,
+                            DesiredState.TableCache tables) {
         this.maps = maps;
         this.host = host;
         this.limits = limits;
         this.ids = new DesiredState.Ids(limits);
         this.stateDirectory = stateDirectory;
+        this.tables = tables;
+    }
+
+    /**
+     * What a restarted agent reads back from the maps, in two parts: the lookup tables are
+     * most of the entries, and are read only when the saved snapshot cannot stand for them.
+     */
+    public interface ReadBack {
+        /** Every map but the lookup tables: {@link DesiredState#tables()} is empty. */
+        DesiredState withoutTables();
+
+        /** The lookup tables of {@code groups}, by group id. */
+        Map<Integer, int[]> tables(Set<Integer> groups);
+
+        /** A read-back already made in full. */
+        static ReadBack of(DesiredState programmed) {
+            return new ReadBack() {
+                @Override
+                public DesiredState withoutTables() {
+                    return programmed.withTables(Map.of());
+                }
+
+                @Override
+                public Map<Integer, int[]> tables(Set<Integer> groups) {
+                    Map<Integer, int[]> out = new java.util.LinkedHashMap<>();
+                    groups.forEach(g -> out.put(g, programmed.tables().get(g)));
+                    return out;
+                }
+            };
+        }
+    }
+
+    /**
+     * What the state directory says about the data plane: the saved ids, the snapshot applied
+     * last (planned again with those ids) and whether its apply is proven complete (see the class
+     * comment). It needs no kernel, so an agent reads it while its programs load
+     * ({@link #readInBackground}), and {@link #adopting} compares it with the maps afterwards.
+     */
+    public static final class Saved {
+        // Let go once adopted ({@link #release}): the agent holds its future for its whole life.
+        private DesiredState.Ids ids;
+        private NodeSnapshot snapshot;
+        private DesiredState plan;
+        private final boolean proven;
+        private DesiredState.TableCache tables;
+        private final Phases phases;
+
+        private Saved(DesiredState.Ids ids, NodeSnapshot snapshot, DesiredState plan, boolean proven,
+                      DesiredState.TableCache tables, Phases phases) {
+            this.ids = ids;
+            this.snapshot = snapshot;
+            this.plan = plan;
+            this.proven = proven;
+            this.tables = tables;
+            this.phases = phases;
+        }
+
+        /** Reads and plans what {@code stateDirectory} holds; nothing there is an empty result. */
+        public static Saved read(Path stateDirectory, DesiredState.Host host, Limits limits) {
+            Phases phases = new Phases();
+            DesiredState.Ids ids;
+            String proof = null;
+            try {
+                Map<String, String> entries = phases.time("read saved ids",
+                        () -> StateFiles.read(stateDirectory.resolve(IDS_FILE)));
+                proof = entries.get(PROGRAMMED_KEY);
+                ids = DesiredState.Ids.fromEntries(limits, entries);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "ignoring the saved ids (" + e.getMessage()
+                        + "); every name gets a new id");
+                ids = new DesiredState.Ids(limits);
+                proof = null;
+            }
+            DesiredState.TableCache tables = new DesiredState.TableCache();
+            byte[] bytes = phases.time("read saved snapshot", () -> readIfThere(stateDirectory.resolve(SNAPSHOT_FILE)));
+            if (bytes == null) {
+                return new Saved(ids, null, null, false, tables, phases);
+            }
+            try {
+                NodeSnapshot snapshot = NodeSnapshot.parseFrom(bytes);
+                DesiredState.Ids planIds = ids.copy();
+                DesiredState plan = phases.time("plan saved snapshot",
+                        () -> DesiredState.of(snapshot, host, limits, planIds, tables));
+                return new Saved(ids, snapshot, plan, sha256(bytes).equals(proof), tables, phases);
+            } catch (IOException | RuntimeException e) {
+                // Unreadable, or no longer valid here: every map is read back, the next snapshot applied in full diff.
+                LOG.log(System.Logger.Level.INFO, "not using the saved snapshot (" + e.getMessage() + ")");
+                return new Saved(ids, null, null, false, tables, phases);
+            }
+        }
+
+        private void release() {
+            ids = null;
+            snapshot = null;
+            plan = null;
+            tables = null;
+        }
+
+        /** {@link #read} on a thread of its own: an agent's start runs it while the programs load. */
+        public static CompletableFuture<Saved> readInBackground(Path stateDirectory, DesiredState.Host host,
+                                                                Limits limits) {
+            CompletableFuture<Saved> saved = new CompletableFuture<>();
+            Thread.ofPlatform().daemon().name("nodelb-saved-state").start(() -> {
+                try {
+                    saved.complete(read(stateDirectory, host, limits));
+                } catch (Throwable e) {
+                    saved.completeExceptionally(e);
+                }
+            });
+            return saved;
+        }
+
+        private static byte[] readIfThere(Path file) {
+            try {
+                return Files.readAllBytes(file);
+            } catch (java.nio.file.NoSuchFileException e) {
+                return null;
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.INFO, "cannot read " + file + ": " + e.getMessage());
+                return null;
+            }
+        }
+    }
+
+    /**
+     * An agent's start: takes over what the maps of {@code dataPlane} hold, given what its state
+     * directory holds (read while the programs loaded: {@link Saved#readInBackground}), and logs
+     * what the load and the adoption took, step by step.
+     */
+    public static SnapshotApplier adopting(BpfDataPlane dataPlane, CompletableFuture<Saved> saved,
+                                           DesiredState.Host host, Limits limits) {
+        Phases startup = dataPlane.startup();
+        Saved state = startup.time("wait for the saved state", saved::join);
+        state.phases.asMap().forEach((step, d) -> startup.add("meanwhile: " + step, d.toNanos()));
+        SnapshotApplier applier = adopting(dataPlane.maps(), host, limits, dataPlane.readBack(startup),
+                dataPlane.stateDirectory(), state, startup);
+        LOG.log(System.Logger.Level.INFO, "data plane loaded and read back"
+                + (applier.appliedVersion().isEmpty() ? ", no version adopted"
+                        : ", version " + applier.appliedVersion() + " adopted") + ": " + startup);
+        return applier;
     }
 
     /**
@@ -57,44 +218,72 @@ public final class SnapshotApplier {
      */
     public static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits,
                                            DesiredState programmed, Path stateDirectory) {
-        SnapshotApplier applier = new SnapshotApplier(maps, host, limits, stateDirectory);
-        DesiredState.Ids ids;
-        try {
-            ids = DesiredState.Ids.fromEntries(limits, StateFiles.read(stateDirectory.resolve(IDS_FILE)));
-        } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "ignoring the saved ids (" + e.getMessage()
-                    + "); every name gets a new id");
-            ids = new DesiredState.Ids(limits);
+        return adopting(maps, host, limits, ReadBack.of(programmed), stateDirectory);
+    }
+
+    /**
+     * An applier that takes over the data plane {@code readBack} reads. The ids come from the
+     * state directory. The version of the last snapshot applied there is believed only when
+     * that snapshot, planned again with those ids, equals what the maps hold: every map read
+     * back, and the lookup tables too, which are read back unless the state directory proves
+     * that the apply of that snapshot completed (see the class comment).
+     */
+    public static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits,
+                                           ReadBack readBack, Path stateDirectory) {
+        return adopting(maps, host, limits, readBack, stateDirectory, Saved.read(stateDirectory, host, limits),
+                new Phases());
+    }
+
+    private static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits,
+                                            ReadBack readBack, Path stateDirectory, Saved saved, Phases phases) {
+        SnapshotApplier applier = new SnapshotApplier(maps, host, limits, stateDirectory, saved.tables);
+        DesiredState found = readBack.withoutTables();
+        DesiredState programmed;
+        if (saved.plan != null && saved.proven && phases.time("compare", () -> saved.plan.sameAsWithoutTables(found))) {
+            // The last apply completed: the maps hold its snapshot, tables included.
+            programmed = found.withTables(saved.plan.tables());
+        } else {
+            programmed = found.withTables(readBack.tables(found.groups().keySet()));
         }
         applier.applied = programmed;
-        applier.appliedSnapshot = applier.verifiedSnapshot(programmed, ids);
-        applier.appliedVersion = applier.appliedSnapshot == null ? "" : applier.appliedSnapshot.getVersion();
-        ids.reserveProgrammed(programmed);
-        applier.ids = ids;
+        boolean believed = saved.plan != null && phases.time("compare", () -> saved.plan.sameAs(programmed));
+        applier.appliedSnapshot = believed ? saved.snapshot : null;
+        applier.appliedVersion = believed ? saved.snapshot.getVersion() : "";
+        saved.ids.reserveProgrammed(programmed);
+        applier.ids = saved.ids;
+        saved.release();
         return applier;
     }
 
     private static final System.Logger LOG = System.getLogger(SnapshotApplier.class.getName());
-    private static final String IDS_FILE = "ids.properties";
-    private static final String SNAPSHOT_FILE = "applied-snapshot.pb";
+    static final String IDS_FILE = "ids.properties";
+    static final String SNAPSHOT_FILE = "applied-snapshot.pb";
+    /** Entry of the ids file: SHA-256 of the snapshot file whose apply completed (see the class comment). */
+    static final String PROGRAMMED_KEY = "programmed.sha256";
 
-    /** The saved snapshot if it is exactly what is programmed, else null. */
-    private NodeSnapshot verifiedSnapshot(DesiredState programmed, DesiredState.Ids ids) {
-        Path file = stateDirectory.resolve(SNAPSHOT_FILE);
-        try {
-            if (!Files.exists(file)) {
-                return null;
-            }
-            NodeSnapshot saved = NodeSnapshot.parseFrom(Files.readAllBytes(file));
-            return DesiredState.of(saved, host, limits, ids.copy()).sameAs(programmed) ? saved : null;
-        } catch (IOException | RuntimeException e) {
-            return null; // unreadable or no longer valid here: the next snapshot is applied in full diff
+    /** Plans with the table cache; plans run on the apply thread and on callers of {@link #plan}. */
+    private DesiredState planWith(NodeSnapshot snapshot, DesiredState.Ids with) {
+        synchronized (tables) {
+            return DesiredState.of(snapshot, host, limits, with, tables);
         }
     }
 
     /** Checks a snapshot against this node without changing anything. */
     public DesiredState plan(NodeSnapshot snapshot) {
-        return DesiredState.of(snapshot, host, limits, ids.copy());
+        return planWith(snapshot, ids.copy());
+    }
+
+    /** A plan that {@link #apply(Planned)} programs as it is, if no other apply came between. */
+    record Planned(NodeSnapshot snapshot, DesiredState state, DesiredState.Ids nextIds, DesiredState.Ids base,
+                   long planNanos) {}
+
+    /** Plans {@code snapshot} for {@link #apply(Planned)}: the check and the apply plan once. */
+    Planned prepare(NodeSnapshot snapshot) {
+        long start = System.nanoTime();
+        DesiredState.Ids base = ids;
+        DesiredState.Ids nextIds = base.copy();
+        DesiredState state = planWith(snapshot, nextIds);
+        return new Planned(snapshot, state, nextIds, base, System.nanoTime() - start);
     }
 
     /**
@@ -104,17 +293,31 @@ public final class SnapshotApplier {
      * @throws SnapshotRejectedException when it cannot be programmed here; nothing changed
      */
     public int apply(NodeSnapshot snapshot) {
-        DesiredState.Ids nextIds = ids.copy();
-        DesiredState next = DesiredState.of(snapshot, host, limits, nextIds);
+        return apply(prepare(snapshot), new Phases());
+    }
+
+    /** Programs a plan of {@link #prepare}; planned again when the ids changed since. */
+    int apply(Planned planned) {
+        return apply(planned, new Phases());
+    }
+
+    private int apply(Planned given, Phases phases) {
+        Planned planned = given.base() == ids ? given : prepare(given.snapshot());
+        phases.add("plan", planned.planNanos());
+        NodeSnapshot snapshot = planned.snapshot();
+        DesiredState.Ids nextIds = planned.nextIds();
+        DesiredState next = planned.state();
         CountingMaps counting = new CountingMaps(maps);
-        saveIds(nextIds); // before the maps: a killed agent's successor completes this apply with the same ids
+        // Before the maps, and without the proof of the last apply: a killed agent's successor
+        // completes this apply with the same ids, and reads every map back.
+        phases.time("save ids", () -> saveIds(nextIds, null));
         try {
-            transition(counting, applied, next);
+            phases.time("write maps", () -> transition(counting, applied, next));
         } catch (RuntimeException e) {
             // Written entries are a mix of old and new: write the old state back over them.
             try {
                 transition(maps, next, applied);
-                saveIds(ids);
+                saveIds(ids, null);
             } catch (RuntimeException rollback) {
                 e.addSuppressed(rollback);
             }
@@ -125,28 +328,56 @@ public final class SnapshotApplier {
         ids = nextIds;
         appliedVersion = snapshot.getVersion();
         appliedSnapshot = snapshot;
-        saveSnapshot(snapshot);
+        phases.time("save snapshot", () -> {
+            String digest = saveSnapshot(snapshot);
+            if (digest != null) {
+                saveIds(nextIds, digest);
+            }
+        });
+        lastApply = phases;
         return counting.writes;
     }
 
-    private void saveIds(DesiredState.Ids which) {
+    /** The steps of the last apply that succeeded and their durations. */
+    public Phases lastApply() {
+        return lastApply;
+    }
+
+    /** The ids, and {@code proof} (the digest of the snapshot file) when the maps hold that snapshot. */
+    private void saveIds(DesiredState.Ids which, String proof) {
         if (stateDirectory != null) {
-            StateFiles.write(stateDirectory.resolve(IDS_FILE), which.toEntries());
+            Map<String, String> entries = which.toEntries();
+            if (proof != null) {
+                entries.put(PROGRAMMED_KEY, proof);
+            }
+            StateFiles.write(stateDirectory.resolve(IDS_FILE), entries);
         }
     }
 
-    private void saveSnapshot(NodeSnapshot snapshot) {
+    /** Saves the snapshot; returns the SHA-256 of the file written, or null when none was written. */
+    private String saveSnapshot(NodeSnapshot snapshot) {
         if (stateDirectory == null) {
-            return;
+            return null;
         }
         Path file = stateDirectory.resolve(SNAPSHOT_FILE);
         Path tmp = stateDirectory.resolve(SNAPSHOT_FILE + ".tmp");
         try {
-            Files.write(tmp, snapshot.toByteArray());
+            byte[] bytes = snapshot.toByteArray();
+            Files.write(tmp, bytes);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return sha256(bytes);
         } catch (IOException e) {
-            // Only costs a full diff on the next start.
+            // Only costs a full read-back and a full diff on the next start.
             LOG.log(System.Logger.Level.WARNING, "cannot save the applied snapshot to " + file + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
         }
     }
 

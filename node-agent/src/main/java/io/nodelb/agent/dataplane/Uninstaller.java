@@ -20,8 +20,10 @@ import java.util.stream.Stream;
 public final class Uninstaller {
 
     private static final System.Logger LOG = System.getLogger(Uninstaller.class.getName());
+    /** With the temporary files a write leaves when the agent is killed before its rename. */
     private static final List<String> STATE_FILES = List.of("ids.properties", "applied-snapshot.pb",
-            "host-settings.properties");
+            "host-settings.properties", "ids.properties.tmp", "applied-snapshot.pb.tmp",
+            "host-settings.properties.tmp");
 
     private Uninstaller() {}
 

@@ -37,15 +37,16 @@ public final class StandaloneAgent {
 
     /** Programs a snapshot of the file read earlier (the caller compared its content). */
     public synchronized NodeSnapshot program(NodeSnapshot snapshot) throws ConfigException {
+        int writes;
         try {
-            programmer.program(snapshot);
+            writes = programmer.program(snapshot);
         } catch (SnapshotRejectedException e) {
             throw new ConfigException(List.of(config.getFileName() + ": " + e.getMessage()));
         }
         SnapshotApplier applier = programmer.applier();
-        LOG.log(System.Logger.Level.INFO, "programmed version {0}: {1} listeners, {2} backends",
+        LOG.log(System.Logger.Level.INFO, "programmed version {0}: {1} listeners, {2} backends, {3} map writes",
                 snapshot.getVersion().substring(0, 12), applier.applied().listeners().size(),
-                applier.applied().backends().size());
+                applier.applied().backends().size(), writes);
         return snapshot;
     }
 

@@ -17,11 +17,13 @@ import io.nodelb.dataplane.v1alpha1.Protocol;
 import io.nodelb.dataplane.v1alpha1.SourceRoute;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SnapshotApplierTest {
 
@@ -215,6 +217,20 @@ class SnapshotApplierTest {
         int id = idOf("10.0.0.3");
         applier.apply(snapshot(group("web", backend("10.0.0.1", 8080, 1), backend("10.0.0.3", 8080, 2))));
         assertThat(idOf("10.0.0.3")).isEqualTo(id);
+    }
+
+    @Test
+    void aBackendRemovedJustBeforeARestartDoesNotLendItsIdToANewOne(@TempDir Path state) {
+        // Its last flows still carry its id in conntrack, which counts them per backend id (drains).
+        SnapshotApplier first = SnapshotApplier.adopting(maps, HOST, LIMITS, DesiredState.empty(), state);
+        first.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.3", 8080, 1))));
+        int removed = idOf("10.0.0.3");
+        first.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1))));
+
+        SnapshotApplier restarted = SnapshotApplier.adopting(maps, HOST, LIMITS, first.applied(), state);
+        restarted.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.4", 8080, 1))));
+
+        assertThat(idOf("10.0.0.4")).as("the new backend's id").isNotEqualTo(removed);
     }
 
     private int idOf(String address) {

@@ -152,6 +152,11 @@ public final class Agent {
         return version;
     }
 
+    /** Replaces the file with {@code yaml} (one atomic rename) and returns at once. */
+    void replaceFile(String yaml) throws IOException {
+        write(yaml);
+    }
+
     /**
      * Replaces the file with {@code yaml}, which the agent must refuse, and waits until it
      * printed the refusal and a problem line containing {@code expectedProblem}. Returns the
