@@ -11,6 +11,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -115,19 +116,56 @@ public final class SnapshotApplier {
         private final boolean proven;
         private DesiredState.TableCache tables;
         private final Phases phases;
+        /** The files as they were when read: identity, size and time, "absent" when missing. */
+        private final List<String> read;
 
         private Saved(DesiredState.Ids ids, NodeSnapshot snapshot, DesiredState plan, boolean proven,
-                      DesiredState.TableCache tables, Phases phases) {
+                      DesiredState.TableCache tables, Phases phases, List<String> read) {
             this.ids = ids;
             this.snapshot = snapshot;
             this.plan = plan;
             this.proven = proven;
             this.tables = tables;
             this.phases = phases;
+            this.read = read;
         }
 
         /** Reads and plans what {@code stateDirectory} holds; nothing there is an empty result. */
         public static Saved read(Path stateDirectory, DesiredState.Host host, Limits limits) {
+            List<String> files = identities(stateDirectory);
+            Saved saved = readFiles(stateDirectory, host, limits);
+            // Written meanwhile (by an agent that still held the data plane): read again.
+            return files.equals(identities(stateDirectory)) ? saved.readFrom(files)
+                    : readFiles(stateDirectory, host, limits).readFrom(identities(stateDirectory));
+        }
+
+        private Saved readFrom(List<String> files) {
+            return new Saved(ids, snapshot, plan, proven, tables, phases, files);
+        }
+
+        /**
+         * Whether the files are still those read. They are read before the agent holds the data
+         * plane (while its programs load); an agent that held it until then may have written them.
+         */
+        boolean stillCurrent(Path stateDirectory) {
+            return read.equals(identities(stateDirectory));
+        }
+
+        private static List<String> identities(Path stateDirectory) {
+            List<String> out = new java.util.ArrayList<>();
+            for (String name : List.of(IDS_FILE, SNAPSHOT_FILE)) {
+                try {
+                    var a = Files.readAttributes(stateDirectory.resolve(name),
+                            java.nio.file.attribute.BasicFileAttributes.class);
+                    out.add(name + " " + a.fileKey() + " " + a.size() + " " + a.lastModifiedTime().toMillis());
+                } catch (IOException e) {
+                    out.add(name + " absent");
+                }
+            }
+            return out;
+        }
+
+        private static Saved readFiles(Path stateDirectory, DesiredState.Host host, Limits limits) {
             Phases phases = new Phases();
             DesiredState.Ids ids;
             String proof = null;
@@ -145,18 +183,18 @@ public final class SnapshotApplier {
             DesiredState.TableCache tables = new DesiredState.TableCache();
             byte[] bytes = phases.time("read saved snapshot", () -> readIfThere(stateDirectory.resolve(SNAPSHOT_FILE)));
             if (bytes == null) {
-                return new Saved(ids, null, null, false, tables, phases);
+                return new Saved(ids, null, null, false, tables, phases, List.of());
             }
             try {
                 NodeSnapshot snapshot = NodeSnapshot.parseFrom(bytes);
                 DesiredState.Ids planIds = ids.copy();
                 DesiredState plan = phases.time("plan saved snapshot",
                         () -> DesiredState.of(snapshot, host, limits, planIds, tables));
-                return new Saved(ids, snapshot, plan, sha256(bytes).equals(proof), tables, phases);
+                return new Saved(ids, snapshot, plan, sha256(bytes).equals(proof), tables, phases, List.of());
             } catch (IOException | RuntimeException e) {
                 // Unreadable, or no longer valid here: every map is read back, the next snapshot applied in full diff.
                 LOG.log(System.Logger.Level.INFO, "not using the saved snapshot (" + e.getMessage() + ")");
-                return new Saved(ids, null, null, false, tables, phases);
+                return new Saved(ids, null, null, false, tables, phases, List.of());
             }
         }
 
@@ -201,10 +239,8 @@ public final class SnapshotApplier {
     public static SnapshotApplier adopting(BpfDataPlane dataPlane, CompletableFuture<Saved> saved,
                                            DesiredState.Host host, Limits limits) {
         Phases startup = dataPlane.startup();
-        Saved state = startup.time("wait for the saved state", saved::join);
-        state.phases.asMap().forEach((step, d) -> startup.add("meanwhile: " + step, d.toNanos()));
         SnapshotApplier applier = adopting(dataPlane.maps(), host, limits, dataPlane.readBack(startup),
-                dataPlane.stateDirectory(), state, startup);
+                dataPlane.stateDirectory(), saved, startup);
         LOG.log(System.Logger.Level.INFO, "data plane loaded and read back"
                 + (applier.appliedVersion().isEmpty() ? ", no version adopted"
                         : ", version " + applier.appliedVersion() + " adopted") + ": " + startup);
@@ -232,6 +268,17 @@ public final class SnapshotApplier {
                                            ReadBack readBack, Path stateDirectory) {
         return adopting(maps, host, limits, readBack, stateDirectory, Saved.read(stateDirectory, host, limits),
                 new Phases());
+    }
+
+    /** As the agent adopts: with the state directory read while it was not yet holding the data plane. */
+    static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits, ReadBack readBack,
+                                    Path stateDirectory, CompletableFuture<Saved> saved, Phases phases) {
+        Saved read = phases.time("wait for the saved state", saved::join);
+        read.phases.asMap().forEach((step, d) -> phases.add("meanwhile: " + step, d.toNanos()));
+        // Read before this agent held the data plane: believed only if no other agent wrote since.
+        Saved state = read.stillCurrent(stateDirectory) ? read
+                : phases.time("read the saved state again", () -> Saved.read(stateDirectory, host, limits));
+        return adopting(maps, host, limits, readBack, stateDirectory, state, phases);
     }
 
     private static SnapshotApplier adopting(DataPlaneMaps maps, DesiredState.Host host, Limits limits,

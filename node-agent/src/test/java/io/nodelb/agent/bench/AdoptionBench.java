@@ -243,7 +243,8 @@ public final class AdoptionBench {
 
     private record Run(String kind, long spawnToReadyNanos, long mainToReadyNanos, long spawnToMainNanos,
                        Map<String, Long> phases, Map<String, Long> apply, int writes, String version,
-                       long rssKb, long hwmKb, long heapUsedKb, List<Long> scans, long liveFlows) {}
+                       long rssKb, long hwmKb, long heapUsedKb, List<Long> scans, List<Long> rawScans, long liveFlows,
+                       Map<String, String> stages) {}
 
     private static Run adoptInChild(String kind, Path snapshot, Options o) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -271,6 +272,7 @@ public final class AdoptionBench {
         int writes = 0;
         String version = "";
         List<Long> scans = new ArrayList<>();
+        List<Long> rawScans = new ArrayList<>();
         Map<String, String> stages = new LinkedHashMap<>();
         List<String> lines = new ArrayList<>();
         try (BufferedReader in = new BufferedReader(new InputStreamReader(child.getInputStream(),
@@ -293,6 +295,7 @@ public final class AdoptionBench {
                     }
                     case "stage" -> stages.put(f[1], "VmRSS " + Long.parseLong(f[2]) / 1024 + " MB, heap used "
                             + Long.parseLong(f[3]) / 1024 + " of " + Long.parseLong(f[4]) / 1024 + " MB");
+                    case "rawscan" -> rawScans.add(Long.parseLong(f[1]));
                     case "scan" -> {
                         scans.add(Long.parseLong(f[1]));
                         live = Long.parseLong(f[2]);
@@ -306,7 +309,7 @@ public final class AdoptionBench {
             throw new IllegalStateException("the adopting JVM failed:\n  " + String.join("\n  ", lines));
         }
         Run run = new Run(kind, ready - spawn, ready - main, main - spawn, phases, apply, writes, version, rss, hwm,
-                heap, scans, live);
+                heap, scans, rawScans, live, stages);
         System.out.printf(Locale.ROOT, "%s: spawn to ready %,d ms (JVM start %,d ms), %,d map writes, VmHWM %,d MB;"
                         + " memory %s%n", kind, ms(run.spawnToReadyNanos()), ms(run.spawnToMainNanos()), writes,
                 hwm / 1024, stages);
@@ -351,6 +354,11 @@ public final class AdoptionBench {
                 Map<Integer, Long> flows = dataPlane.liveFlowsByBackend();
                 long took = System.nanoTime() - start;
                 System.out.println("scan\t" + took + "\t" + flows.values().stream().mapToLong(Long::longValue).sum());
+                // The same batches with nothing done per entry: what the kernel's copy-out costs alone.
+                long[] entries = {0};
+                start = System.nanoTime();
+                dataPlane.map("nlb_conntrack").forEachBatch(8192, (keys, values, count) -> entries[0] += count);
+                System.out.println("rawscan\t" + (System.nanoTime() - start) + "\t" + entries[0]);
             }
         }
     }
@@ -404,11 +412,19 @@ public final class AdoptionBench {
                     of.stream().map(r -> Long.toString(r.heapUsedKb() / 1024)).toList()));
         }
         List<Long> scans = runs.stream().flatMap(r -> r.scans().stream()).toList();
+        List<Long> raw = runs.stream().flatMap(r -> r.rawScans().stream()).toList();
         if (!scans.isEmpty()) {
-            t.append(String.format(Locale.ROOT, "liveFlowsByBackend() over the conntrack: median %,d ms, range %s"
-                            + " ms (%d scans after ready; %,d live flows counted)%n", ms(median(scans)), range(scans),
-                    scans.size(), runs.getLast().liveFlows()));
+            t.append(String.format(Locale.ROOT, "liveFlowsByBackend() over the conntrack: median %,.1f ms, range %s"
+                            + " ms (%d scans after ready; %,d live flows counted); the same batches read with nothing"
+                            + " done per entry: median %,.1f ms, range %s ms%n", median(scans) / 1e6, range(scans),
+                    scans.size(), runs.getLast().liveFlows(), median(raw) / 1e6, range(raw)));
         }
+        t.append("\nmemory by stage (last run of each kind): ");
+        for (String kind : List.of("same snapshot", "one change")) {
+            runs.stream().filter(r -> r.kind().equals(kind)).reduce((a, b) -> b)
+                    .ifPresent(r -> t.append(kind).append(' ').append(r.stages()).append("; "));
+        }
+        t.append('\n');
         return t.toString();
     }
 

@@ -233,6 +233,23 @@ class SnapshotApplierTest {
         assertThat(idOf("10.0.0.4")).as("the new backend's id").isNotEqualTo(removed);
     }
 
+    @Test
+    void stateReadBeforeThePreviousAgentsLastApplyIsReadAgain(@TempDir Path state) {
+        // The agent reads its state directory while its programs load, before it holds the data
+        // plane: the agent before it may still finish an apply then, here one that only moves slots.
+        SnapshotApplier previous = SnapshotApplier.adopting(maps, HOST, LIMITS, DesiredState.empty(), state);
+        previous.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.3", 8080, 1))));
+        var readEarly = java.util.concurrent.CompletableFuture.completedFuture(
+                SnapshotApplier.Saved.read(state, HOST, LIMITS));
+        previous.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.3", 8080, 3))));
+
+        SnapshotApplier next = SnapshotApplier.adopting(maps, HOST, LIMITS,
+                SnapshotApplier.ReadBack.of(previous.applied()), state, readEarly, new Phases());
+
+        assertThat(next.applied().sameAs(previous.applied())).as("what the adopting applier believes is in the maps")
+                .isTrue();
+    }
+
     private int idOf(String address) {
         return maps.backends.entrySet().stream()
                 .filter(e -> e.getValue().address().equals(ip(address)))
