@@ -1,0 +1,142 @@
+package io.nodelb.operator.bench;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/** The operator child process ({@link OperatorProcess}) seen from the bench: its port, ACKs, publishes, stats. */
+final class OperatorHandle implements AutoCloseable {
+  /** One STATS answer. */
+  record Stats(long heapAfterGc, long cpuNanos, long cachedPods, int threads) {}
+
+  /** One PUB line: when the model published new snapshots for these nodes. */
+  record Publish(long nanos, List<String> nodes) {}
+
+  private final Process process;
+  private final Writer commands;
+  private final BlockingQueue<String> answers = new LinkedBlockingQueue<>();
+  /** "node|version" → when the operator's store recorded the ACK (System.nanoTime). */
+  private final Map<String, Long> acks = new ConcurrentHashMap<>();
+  private final ConcurrentLinkedDeque<Publish> publishes = new ConcurrentLinkedDeque<>();
+  final int port;
+
+  private OperatorHandle(Process process) throws InterruptedException {
+    this.process = process;
+    this.commands = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);
+    Thread reader = new Thread(this::read, "operator-stdout");
+    reader.setDaemon(true);
+    reader.start();
+    String ready = answers.poll(180, TimeUnit.SECONDS);
+    if (ready == null || !ready.startsWith("READY ")) {
+      process.destroyForcibly();
+      throw new IllegalStateException("the operator did not start: " + ready);
+    }
+    port = Integer.parseInt(ready.substring(6).trim());
+  }
+
+  /**
+   * Starts {@link OperatorProcess} against {@code apiUrl} with {@code classpath} (the bench's own, or
+   * another build of the operator for a "before" run) and {@code jvmArgs}.
+   */
+  static OperatorHandle start(String apiUrl, String namespace, String classpath, List<String> jvmArgs) {
+    List<String> command = new ArrayList<>();
+    command.add(ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"));
+    command.addAll(jvmArgs);
+    command.addAll(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+        "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-cp", classpath,
+        OperatorProcess.class.getName(), apiUrl, namespace));
+    try {
+      Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      return new OperatorHandle(process);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private void read() {
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = in.readLine()) != null; ) {
+        if (line.startsWith("ACK ")) {
+          String[] f = line.split(" ");
+          acks.put(f[1] + "|" + f[2], Long.parseLong(f[3]));
+        } else if (line.startsWith("PUB ")) {
+          String[] f = line.split(" ");
+          publishes.addLast(new Publish(Long.parseLong(f[1]), f.length > 2 ? List.of(f[2].split(",")) : List.of()));
+          while (publishes.size() > 10_000) {
+            publishes.pollFirst();
+          }
+        } else if (line.startsWith("NACK ")) {
+          System.err.println("[operator] " + line);
+        } else {
+          answers.add(line);
+        }
+      }
+    } catch (IOException e) {
+      // the process ended
+    }
+  }
+
+  /** When the operator recorded {@code node}'s ACK of {@code version}; 0 if not yet. */
+  long ackNanos(String node, String version) {
+    return acks.getOrDefault(node + "|" + version, 0L);
+  }
+
+  /** The first publish after {@code since} that includes {@code node}; 0 if none. */
+  long publishedNanos(String node, long since) {
+    for (Publish p : publishes) {
+      if (p.nanos() >= since && p.nodes().contains(node)) {
+        return p.nanos();
+      }
+    }
+    return 0;
+  }
+
+  synchronized Stats stats() {
+    try {
+      commands.write("STATS\n");
+      commands.flush();
+      String line = answers.poll(300, TimeUnit.SECONDS);
+      if (line == null || !line.startsWith("STATS ")) {
+        throw new IllegalStateException("no stats from the operator: " + line);
+      }
+      String[] f = line.split(" ");
+      return new Stats(Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]), Integer.parseInt(f[4]));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    try {
+      commands.write("QUIT\n");
+      commands.flush();
+      if (!process.waitFor(20, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+    } catch (IOException e) {
+      process.destroyForcibly();
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+  }
+}
