@@ -115,6 +115,11 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   }
 
   @Override
+  public synchronized Optional<String> ackedVersion(String node) {
+    return Optional.ofNullable(ackedVersions.get(node));
+  }
+
+  @Override
   public void beginTerm(Instant now) {
     Set<String> forgotten;
     synchronized (this) {

@@ -41,6 +41,9 @@ public interface SnapshotStore {
   /** What the node's agent says about the node's current desired version. */
   NodeState state(String node);
 
+  /** The version the node's agent last ACKed in this term (on its current stream), if any. */
+  Optional<String> ackedVersion(String node);
+
   /**
    * This replica starts serving agents as the leader: connections, answers and reports of an
    * earlier term are forgotten (another leader may have sent other versions meanwhile), and agents

@@ -64,6 +64,12 @@ final class NodeView {
     return winner.equals(listener.getName()) ? null : winner;
   }
 
+  /** Every listener (by name) that claims the address:port/protocol of {@code listener} here, itself included. */
+  Set<String> claimants(Listener listener) {
+    TreeSet<String> claimants = claims.get(ListenerKey.of(listener));
+    return claimants == null ? Set.of() : claimants;
+  }
+
   void add(CompiledLoadBalancer lb) {
     lb.listeners().forEach(l -> {
       listeners.put(l.listener().getName(), l);

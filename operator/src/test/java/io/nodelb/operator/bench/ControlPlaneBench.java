@@ -48,6 +48,7 @@ import java.util.logging.Logger;
  */
 public final class ControlPlaneBench {
   static final String OPERATOR_NS = "nodelb-system";
+  static final boolean DEBUG = System.getenv("NODELB_BENCH_DEBUG") != null;
   static final String AGENT_USER = "system:serviceaccount:" + OPERATOR_NS + ":nodelb-agent";
 
   private final Options options;
@@ -119,20 +120,28 @@ public final class ControlPlaneBench {
     quietLogging();
     Options options = Options.parse(args);
     ControlPlaneBench bench = new ControlPlaneBench(options);
-    bench.header();
-    for (String scenario : options.scenarios()) {
-      switch (scenario.trim()) {
-        case "convergence" -> bench.convergence();
-        case "fanout" -> bench.fanout();
-        case "pods" -> bench.pods();
-        default -> throw new IllegalArgumentException("unknown scenario " + scenario + "\n" + usage());
+    int status = 0;
+    try {
+      bench.header();
+      for (String scenario : options.scenarios()) {
+        switch (scenario.trim()) {
+          case "convergence" -> bench.convergence();
+          case "fanout" -> bench.fanout();
+          case "pods" -> bench.pods();
+          default -> throw new IllegalArgumentException("unknown scenario " + scenario + "\n" + usage());
+        }
       }
+    } catch (Exception | Error e) {
+      e.printStackTrace();
+      bench.out("\n**The run failed:** " + e + "\n");
+      status = 1;
+    } finally {
+      Files.createDirectories(options.out().toAbsolutePath().getParent());
+      Files.writeString(options.out(), bench.report.toString(), java.nio.file.StandardOpenOption.CREATE,
+          java.nio.file.StandardOpenOption.APPEND);
+      System.err.println("report appended to " + options.out());
+      System.exit(status); // the mock server's and the agents' threads would keep the JVM alive
     }
-    Files.createDirectories(options.out().toAbsolutePath().getParent());
-    Files.writeString(options.out(), bench.report.toString(), java.nio.file.StandardOpenOption.CREATE,
-        java.nio.file.StandardOpenOption.APPEND);
-    System.err.println("report appended to " + options.out());
-    System.exit(0);
   }
 
   /** Operator, JOSDK, Fabric8, gRPC and the mock: warnings and errors only. */
@@ -547,6 +556,11 @@ public final class ControlPlaneBench {
           if (pub > 0) {
             published = Math.min(published, pub);
           }
+        }
+        if (DEBUG) {
+          log(String.format("change %s %d→%d on %s: write %s, published %s, agents %s..%s, acks %s; publishes since: %s",
+              shape.groupName(lb), now, next, nodes, ms(t1 - t0), ms(published == Long.MAX_VALUE ? -1 : published - t1),
+              ms(firstArrival - t1), ms(lastArrival - t1), ms(lastAck - t1), operator.publishesSince(t0 - 1_000_000_000L, t1)));
         }
         result.add(new Sample(t1 - t0, published == Long.MAX_VALUE ? -1 : published - t1, firstArrival - t1,
             lastArrival - t1, lastAck - t1), nodes);

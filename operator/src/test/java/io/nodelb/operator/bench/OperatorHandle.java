@@ -26,6 +26,7 @@ final class OperatorHandle implements AutoCloseable {
 
   private final Process process;
   private final Writer commands;
+  private final BlockingQueue<String> ready = new LinkedBlockingQueue<>();
   private final BlockingQueue<String> answers = new LinkedBlockingQueue<>();
   /** "node|version" → when the operator's store recorded the ACK (System.nanoTime). */
   private final Map<String, Long> acks = new ConcurrentHashMap<>();
@@ -38,12 +39,12 @@ final class OperatorHandle implements AutoCloseable {
     Thread reader = new Thread(this::read, "operator-stdout");
     reader.setDaemon(true);
     reader.start();
-    String ready = answers.poll(180, TimeUnit.SECONDS);
-    if (ready == null || !ready.startsWith("READY ")) {
+    String line = ready.poll(300, TimeUnit.SECONDS);
+    if (line == null || !line.startsWith("READY ")) {
       process.destroyForcibly();
-      throw new IllegalStateException("the operator did not start: " + ready);
+      throw new IllegalStateException("the operator did not start (see its log above)");
     }
-    port = Integer.parseInt(ready.substring(6).trim());
+    port = Integer.parseInt(line.substring(6).trim());
   }
 
   /**
@@ -80,15 +81,18 @@ final class OperatorHandle implements AutoCloseable {
           while (publishes.size() > 10_000) {
             publishes.pollFirst();
           }
-        } else if (line.startsWith("NACK ")) {
-          System.err.println("[operator] " + line);
-        } else {
+        } else if (line.startsWith("STATS ")) {
           answers.add(line);
+        } else if (line.startsWith("READY ")) {
+          ready.add(line);
+        } else {
+          System.err.println("[operator] " + line);
         }
       }
     } catch (IOException e) {
       // the process ended
     }
+    ready.add("ENDED");
   }
 
   /** When the operator recorded {@code node}'s ACK of {@code version}; 0 if not yet. */
@@ -104,6 +108,17 @@ final class OperatorHandle implements AutoCloseable {
       }
     }
     return 0;
+  }
+
+  /** For debugging: the publishes from {@code since}, as "+ms:nodes" relative to {@code zero}. */
+  String publishesSince(long since, long zero) {
+    StringBuilder text = new StringBuilder();
+    for (Publish p : publishes) {
+      if (p.nanos() >= since) {
+        text.append(String.format(" %+.1f:%s", (p.nanos() - zero) / 1e6, p.nodes()));
+      }
+    }
+    return text.toString();
   }
 
   synchronized Stats stats() {

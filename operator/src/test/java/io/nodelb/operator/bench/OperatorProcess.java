@@ -125,6 +125,11 @@ public final class OperatorProcess {
     }
 
     @Override
+    public Optional<String> ackedVersion(String node) {
+      return delegate.ackedVersion(node);
+    }
+
+    @Override
     public void beginTerm(Instant now) {
       delegate.beginTerm(now);
     }
