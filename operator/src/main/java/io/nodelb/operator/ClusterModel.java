@@ -359,9 +359,21 @@ public final class ClusterModel {
   /**
    * Whether the model was fed exactly what {@code cluster} holds: every TargetGroup (except those
    * being deleted) at its generation, and each Service it names and that Service's EndpointSlices
-   * at their resourceVersions. Until then a count of drained backends may be short of the truth.
+   * at their resourceVersions; and every LoadBalancer of the LoadBalancer reconciler's cache at its
+   * generation (they decide which nodes carry the backends: a drain must not find "no node carries
+   * them" while a LoadBalancer that uses them is still on its way in). Until then a count of drained
+   * backends, or of the nodes that must report, may be short of the truth.
    */
   public synchronized boolean reflects(ClusterView cluster) {
+    Supplier<List<LoadBalancer>> lbs = loadBalancerCache;
+    if (lbs != null) {
+      for (LoadBalancer lb : lbs.get()) {
+        if (lb.getMetadata().getDeletionTimestamp() == null
+            && !version(lb).equals(fedLoadBalancers.get(ObjectKey.of(lb)))) {
+          return false;
+        }
+      }
+    }
     for (TargetGroup tg : cluster.targetGroups()) {
       if (tg.getMetadata().getDeletionTimestamp() != null) {
         continue; // on its way out of the model
