@@ -61,7 +61,8 @@ public final class ControlPlaneBench {
   /** Command-line options; see {@link #usage()}. */
   record Options(List<String> scenarios, List<Integer> convergenceLoadBalancers, int convergenceNodes, int convergencePool,
       int fanoutNodes, int fanoutLoadBalancers, int fanoutPool, int changes, int endpoints, int namespaces, int pods,
-      long gapMillis, Path out, String operatorTree, String operatorHeap, String label, List<String> operatorJvmArgs) {
+      long gapMillis, Path out, String operatorTree, String operatorHeap, String label, List<String> operatorJvmArgs,
+      String profileDir) {
 
     static Options parse(String[] args) {
       Map<String, String> values = new HashMap<>();
@@ -92,10 +93,11 @@ public final class ControlPlaneBench {
           values.get("operator-tree"),
           values.getOrDefault("operator-heap", "4g"),
           values.getOrDefault("label", "this build"),
-          jvm);
+          jvm,
+          values.get("profile-changes"));
       values.keySet().removeAll(Set.of("scenarios", "convergence-lbs", "convergence-nodes", "convergence-pool",
           "fanout-nodes", "fanout-lbs", "fanout-pool", "changes", "endpoints", "namespaces", "pods", "gap-ms", "out",
-          "operator-tree", "operator-heap", "label", "operator-jvm"));
+          "operator-tree", "operator-heap", "label", "operator-jvm", "profile-changes"));
       if (!values.isEmpty()) {
         throw new IllegalArgumentException("unknown options " + values.keySet() + "\n" + usage());
       }
@@ -109,7 +111,8 @@ public final class ControlPlaneBench {
           [--convergence-lbs 1000,10000] [--convergence-nodes 20] [--convergence-pool 5]
           [--fanout-nodes 500] [--fanout-lbs 10000] [--fanout-pool 10]
           [--endpoints 10] [--namespaces 100] [--pods 100000]
-          [--operator-heap 4g] [--operator-jvm "-XX:..."] [--operator-tree DIR] [--label TEXT] [--out FILE]""";
+          [--operator-heap 4g] [--operator-jvm "-XX:..."] [--operator-tree DIR] [--label TEXT] [--out FILE]
+          [--profile-changes DIR]  (a JFR recording of the operator during each series of changes)""";
   }
 
   public static void main(String[] args) throws Exception {
@@ -497,6 +500,12 @@ public final class ControlPlaneBench {
     ChangeResult measureChanges(int count, long gapMillis, java.util.function.IntPredicate which)
         throws InterruptedException {
       ChangeResult result = new ChangeResult();
+      String recording = null;
+      if (options.profileDir() != null) {
+        recording = Path.of(options.profileDir(), "changes-" + shape.nodes() + "n-" + loadBalancers + "lb-"
+            + System.currentTimeMillis() + ".jfr").toAbsolutePath().toString();
+        operator.jcmd("JFR.start", "name=changes", "settings=profile", "filename=" + recording);
+      }
       Map<String, BenchAgent> byNode = new HashMap<>();
       agents.forEach(a -> byNode.put(a.node, a));
       int step = 0;
@@ -565,6 +574,10 @@ public final class ControlPlaneBench {
         result.add(new Sample(t1 - t0, published == Long.MAX_VALUE ? -1 : published - t1, firstArrival - t1,
             lastArrival - t1, lastAck - t1), nodes);
         Thread.sleep(gapMillis);
+      }
+      if (recording != null) {
+        operator.jcmd("JFR.stop", "name=changes");
+        log("profile of the operator during the changes: " + recording);
       }
       return result;
     }

@@ -7,6 +7,7 @@ import java.io.OutputStreamWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -119,6 +120,25 @@ final class OperatorHandle implements AutoCloseable {
       }
     }
     return text.toString();
+  }
+
+  /** Runs jcmd against the operator process (JFR.start, JFR.stop, ...); failures are only logged. */
+  void jcmd(String... arguments) {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString());
+    command.add(String.valueOf(process.pid()));
+    command.addAll(List.of(arguments));
+    try {
+      Process jcmd = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String output = new String(jcmd.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (jcmd.waitFor() != 0) {
+        System.err.println("[bench] jcmd " + String.join(" ", arguments) + ": " + output);
+      }
+    } catch (IOException e) {
+      System.err.println("[bench] jcmd failed: " + e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   synchronized Stats stats() {
