@@ -136,7 +136,7 @@ public final class ModelCompiler {
 
   public void putLoadBalancer(LoadBalancer lb) {
     ObjectKey key = ObjectKey.of(lb);
-    if (!sameVersion(loadBalancers.put(key, lb), lb)) {
+    if (!sameSpec(loadBalancers.put(key, lb), lb)) {
       dirtyLoadBalancers.add(key);
     }
   }
@@ -150,7 +150,7 @@ public final class ModelCompiler {
   public void putTargetGroup(TargetGroup tg) {
     ObjectKey key = ObjectKey.of(tg);
     TargetGroup old = targetGroups.put(key, tg);
-    if (sameVersion(old, tg)) {
+    if (sameSpec(old, tg)) {
       return;
     }
     if (old != null) {
@@ -286,6 +286,23 @@ public final class ModelCompiler {
     String after = fresh.getMetadata().getResourceVersion();
     return before != null && before.equals(after)
         && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
+  }
+
+  /**
+   * The same spec of a custom resource seen again: its status was patched (which moves the
+   * resourceVersion but not the generation) or it is a resync. Only the spec is compiled, so there is
+   * nothing to do. Without a generation (objects read from files) the resourceVersion decides.
+   */
+  private static boolean sameSpec(HasMetadata old, HasMetadata fresh) {
+    if (old == null) {
+      return false;
+    }
+    Long before = old.getMetadata().getGeneration();
+    Long after = fresh.getMetadata().getGeneration();
+    if (before == null || after == null) {
+      return sameVersion(old, fresh);
+    }
+    return before.equals(after) && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
   }
 
   public void removeBackendDrain(ObjectKey key) {

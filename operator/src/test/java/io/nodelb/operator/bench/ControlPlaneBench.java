@@ -194,6 +194,7 @@ public final class ControlPlaneBench {
           shape.nodes(), mb(idle.heapAfterGc()), idle.cpuNanos() / 1e9));
       List<String> convergenceRows = new ArrayList<>();
       List<String> changeRows = new ArrayList<>();
+      List<String> breakdownRows = new ArrayList<>();
       int created = 0;
       for (int target : options.convergenceLoadBalancers()) {
         OperatorHandle.Stats before = cluster.operator.stats();
@@ -214,6 +215,8 @@ public final class ControlPlaneBench {
         OperatorHandle.Stats afterChanges = cluster.operator.stats();
         changeRows.add(result.row(String.format("%,d", target),
             (afterChanges.cpuNanos() - after.cpuNanos()) / 1e6 / result.samples.size()));
+        breakdownRows.add(breakdown(String.format("%,d", target), afterChanges.breakdownSince(after),
+            result.samples.size()));
       }
       out("| LoadBalancers | objects written | all agents ACKed | all Programmed=True | operator CPU | operator heap after GC | largest snapshot |\n");
       out("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -223,7 +226,23 @@ public final class ControlPlaneBench {
       out(ChangeResult.HEADER);
       changeRows.forEach(r -> out(r + "\n"));
       out("\n");
+      out(BREAKDOWN_HEADER);
+      breakdownRows.forEach(r -> out(r + "\n"));
+      out("\n");
     }
+  }
+
+  static final String BREAKDOWN_HEADER = """
+      Operator CPU per change by thread (ms; the process total includes the GC of one stats call per series):
+
+      | series | JOSDK reconcilers | snapshot server | gRPC | Kubernetes client | other threads | GC, JIT, ended threads |
+      |---|---:|---:|---:|---:|---:|---:|
+      """;
+
+  private static String breakdown(String series, Map<String, Long> nanos, int changes) {
+    StringBuilder row = new StringBuilder("| " + series + " |");
+    nanos.values().forEach(n -> row.append(String.format(Locale.ROOT, " %.1f |", n / 1e6 / changes)));
+    return row.toString();
   }
 
   private void fanout() throws Exception {
@@ -264,10 +283,13 @@ public final class ControlPlaneBench {
       ChangeResult pooled = cluster.measureChanges(options.changes() - options.changes() / 2, options.gapMillis(),
           lb -> !shape.pinned(lb));
       OperatorHandle.Stats after = cluster.operator.stats();
-      double cpuPerChange = (after.cpuNanos() - before.cpuNanos()) / 1e6 / (pinned.samples.size() + pooled.samples.size());
+      int changes = pinned.samples.size() + pooled.samples.size();
+      double cpuPerChange = (after.cpuNanos() - before.cpuNanos()) / 1e6 / changes;
       out(ChangeResult.HEADER);
       out(pinned.row("pinned to 1 node", cpuPerChange) + "\n");
       out(pooled.row("pool of " + shape.poolSize() + " nodes", cpuPerChange) + "\n\n");
+      out(BREAKDOWN_HEADER);
+      out(breakdown("both series", after.breakdownSince(before), changes) + "\n\n");
       // Who got what during the changes: exactly the nodes each change touched, once per change.
       Map<String, Integer> expected = new HashMap<>();
       for (ChangeResult r : List.of(pinned, pooled)) {

@@ -20,7 +20,36 @@ import java.util.concurrent.TimeUnit;
 /** The operator child process ({@link OperatorProcess}) seen from the bench: its port, ACKs, publishes, stats. */
 final class OperatorHandle implements AutoCloseable {
   /** One STATS answer. */
-  record Stats(long heapAfterGc, long cpuNanos, long cachedPods, int threads) {}
+  record Stats(long heapAfterGc, long cpuNanos, long cachedPods, int threads, Map<String, Long> threadCpu) {
+    /**
+     * Where the CPU went between {@code before} and this, by kind of thread, in nanoseconds: JOSDK's
+     * reconciler pool, the snapshot server's thread, gRPC (netty event loops and executor), the
+     * Kubernetes client (Vert.x), everything else on Java threads, and the rest of the process (GC,
+     * JIT, threads that ended).
+     */
+    Map<String, Long> breakdownSince(Stats before) {
+      Map<String, Long> kinds = new java.util.LinkedHashMap<>();
+      for (String kind : List.of("reconcilers", "snapshot server", "gRPC", "Kubernetes client", "other threads")) {
+        kinds.put(kind, 0L);
+      }
+      long threadsTotal = 0;
+      for (var e : threadCpu.entrySet()) {
+        long delta = e.getValue() - before.threadCpu.getOrDefault(e.getKey(), 0L);
+        if (delta <= 0) {
+          continue;
+        }
+        threadsTotal += delta;
+        String name = e.getKey();
+        String kind = name.startsWith("pool-#-thread") || name.startsWith("ReconcilerExecutor") ? "reconcilers"
+            : name.startsWith("nodelb-snapshot-server") ? "snapshot server"
+            : name.startsWith("grpc") ? "gRPC"
+            : name.startsWith("vert.x") ? "Kubernetes client" : "other threads";
+        kinds.merge(kind, delta, Long::sum);
+      }
+      kinds.put("GC, JIT, ended threads", Math.max(0, cpuNanos - before.cpuNanos - threadsTotal));
+      return kinds;
+    }
+  }
 
   /** One PUB line: when the model published new snapshots for these nodes. */
   record Publish(long nanos, List<String> nodes) {}
@@ -150,7 +179,14 @@ final class OperatorHandle implements AutoCloseable {
         throw new IllegalStateException("no stats from the operator: " + line);
       }
       String[] f = line.split(" ");
-      return new Stats(Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]), Integer.parseInt(f[4]));
+      Map<String, Long> threadCpu = new java.util.HashMap<>();
+      if (f.length > 5 && !f[5].equals("-")) {
+        for (String entry : f[5].split(";")) {
+          int eq = entry.lastIndexOf('=');
+          threadCpu.put(entry.substring(0, eq), Long.parseLong(entry.substring(eq + 1)));
+        }
+      }
+      return new Stats(Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]), Integer.parseInt(f[4]), threadCpu);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (InterruptedException e) {

@@ -31,7 +31,7 @@ import java.util.function.Consumer;
  * <p>Protocol on stdout (one line each): {@code READY <port>} once serving; {@code ACK <node>
  * <version> <nanoTime>} when the store records an agent's ACK (System.nanoTime is CLOCK_MONOTONIC,
  * the same clock in both processes); {@code PUB <nanoTime> <node,...>} when the model publishes new
- * snapshots; {@code STATS <heapAfterGc> <processCpuNanos> <cachedPods> <threads>} after a line
+ * snapshots; {@code STATS <heapAfterGc> <processCpuNanos> <cachedPods> <threads> <name=cpuNanos;...>} after a line
  * {@code STATS} on stdin. {@code QUIT} on stdin stops it. Only public API of the operator is used,
  * so an older build of the operator can run behind this class (the "before" runs).
  */
@@ -55,8 +55,9 @@ public final class OperatorProcess {
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     for (String line; (line = in.readLine()) != null; ) {
       if (line.equals("STATS")) {
-        out.println("STATS " + heapAfterGc() + " " + processCpuNanos() + " " + cachedPods(operator) + " "
-            + Thread.activeCount());
+        long cpu = processCpuNanos(); // before the GCs below
+        out.println("STATS " + heapAfterGc() + " " + cpu + " " + cachedPods(operator) + " "
+            + Thread.activeCount() + " " + threadCpu());
       } else if (line.equals("QUIT")) {
         break;
       }
@@ -64,6 +65,24 @@ public final class OperatorProcess {
     operator.close();
     client.close();
     System.exit(0);
+  }
+
+  /** CPU time of the live threads, summed by name with digits made '#': "name=nanos;name=nanos". */
+  static String threadCpu() {
+    java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    Map<String, Long> byName = new java.util.TreeMap<>();
+    for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+      if (info == null) {
+        continue;
+      }
+      long nanos = threads.getThreadCpuTime(info.getThreadId());
+      if (nanos > 0) {
+        byName.merge(info.getThreadName().replaceAll("[0-9]+", "#").replaceAll("[\\s;=]", "_"), nanos, Long::sum);
+      }
+    }
+    StringBuilder text = new StringBuilder();
+    byName.forEach((name, nanos) -> text.append(text.isEmpty() ? "" : ";").append(name).append('=').append(nanos));
+    return text.isEmpty() ? "-" : text.toString();
   }
 
   static long heapAfterGc() {
