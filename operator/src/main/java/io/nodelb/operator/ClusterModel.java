@@ -14,6 +14,7 @@ import io.nodelb.model.compiler.BackendAddress;
 import io.nodelb.model.compiler.CompiledGroup;
 import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ObjectKey;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -145,7 +146,9 @@ public final class ClusterModel {
       ModelCompiler.Result result = compiler.compile();
       seq++;
       stampVersions(result);
-      store.publish(result.changed(), result.removedNodes());
+      Map<String, SerializedSnapshot> serialized = new HashMap<>();
+      result.changed().keySet().forEach(node -> serialized.put(node, compiler.serializedParts(node)));
+      store.publish(result.changed(), serialized, result.removedNodes());
       changes = diffOutcomes(result);
     }
     if (!changes.isEmpty()) {

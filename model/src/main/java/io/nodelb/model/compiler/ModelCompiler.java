@@ -516,6 +516,15 @@ public final class ModelCompiler {
     return view == null || view.snapshot == null ? null : view.serializedSnapshot();
   }
 
+  /**
+   * The node's current snapshot as its cached part bytes (references, no copy of the bytes): what
+   * the snapshot server writes to the node's agent. Null for an unknown node.
+   */
+  public SerializedSnapshot serializedParts(String node) {
+    NodeView view = nodeViews.get(node);
+    return view == null || view.snapshot == null ? null : view.serializedParts();
+  }
+
   public CompiledGroup targetGroup(ObjectKey key) {
     return compiledGroups.get(key);
   }

@@ -177,6 +177,11 @@ final class NodeView {
     return true;
   }
 
+  /** The last assembled snapshot as its part bytes (the lists are copied: the view patches its own in place). */
+  SerializedSnapshot serializedParts() {
+    return new SerializedSnapshot(name, snapshot.getVersion(), listenerBytes, groupBytes);
+  }
+
   /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */
   byte[] serializedSnapshot() {
     return Snapshots.concatenate(name, snapshot.getVersion(), listenerBytes, groupBytes);

@@ -83,8 +83,19 @@ class IncrementalCompileTest {
       assertThat(incremental.snapshots()).as("step %d", step).isEqualTo(full.snapshots());
       for (var snapshot : incremental.snapshots().values()) {
         assertThat(snapshot.getVersion()).as("step %d", step).isEqualTo(Snapshots.version(snapshot));
-        assertThat(incremental.serializedSnapshot(snapshot.getNode())).as("step %d", step)
-            .isEqualTo(Snapshots.serialize(snapshot));
+        byte[] expected = Snapshots.serialize(snapshot);
+        assertThat(incremental.serializedSnapshot(snapshot.getNode())).as("step %d", step).isEqualTo(expected);
+        SerializedSnapshot parts = incremental.serializedParts(snapshot.getNode());
+        var written = new java.io.ByteArrayOutputStream();
+        try {
+          parts.writeTo(written);
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        assertThat(written.toByteArray()).as("step %d", step).isEqualTo(expected);
+        assertThat(parts.size()).isEqualTo(expected.length);
+        assertThat(parts.version()).isEqualTo(snapshot.getVersion());
+        assertThat(SerializedSnapshot.of(snapshot).toByteArray()).as("step %d", step).isEqualTo(expected);
       }
     }
   }

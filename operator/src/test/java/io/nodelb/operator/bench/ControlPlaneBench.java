@@ -229,6 +229,8 @@ public final class ControlPlaneBench {
       out(BREAKDOWN_HEADER);
       breakdownRows.forEach(r -> out(r + "\n"));
       out("\n");
+      out("Largest classes in the operator's heap at the end (jcmd GC.class_histogram):\n\n```\n"
+          + cluster.operator.histogram(25) + "```\n\n");
     }
   }
 
@@ -320,6 +322,8 @@ public final class ControlPlaneBench {
           messages, mb(bytes), kb(messages == 0 ? 0 : bytes / messages), kb(maxBytes)));
       out(String.format("Operator at %,d LoadBalancers and %d connected agents: heap after GC %s, %d threads.%n%n",
           options.fanoutLoadBalancers(), cluster.agents.size(), mb(after.heapAfterGc()), after.threads()));
+      out("Largest classes in the operator's heap then (jcmd GC.class_histogram):\n\n```\n"
+          + cluster.operator.histogram(25) + "```\n\n");
     }
   }
 
@@ -426,14 +430,22 @@ public final class ControlPlaneBench {
       String classpath = System.getProperty("java.class.path");
       if (options.operatorTree() != null) {
         // Another build of the project (e.g. an older commit): its module classes replace ours.
+        // Ours follow at the end, for the classes of this bench's own that the other build lacks.
         List<String> entries = new ArrayList<>();
+        List<String> ours = new ArrayList<>();
         for (String entry : classpath.split(java.io.File.pathSeparator)) {
           Path path = Path.of(entry).toAbsolutePath().normalize();
           Path other = path.endsWith(Path.of("target", "classes"))
               ? Path.of(options.operatorTree(), path.getParent().getParent().getFileName().toString(), "target", "classes")
               : null;
-          entries.add(other != null && Files.isDirectory(other) ? other.toString() : entry);
+          if (other != null && Files.isDirectory(other)) {
+            entries.add(other.toString());
+            ours.add(entry);
+          } else {
+            entries.add(entry);
+          }
         }
+        entries.addAll(ours);
         classpath = String.join(java.io.File.pathSeparator, entries);
       }
       List<String> jvm = new ArrayList<>(List.of("-Xmx" + options.operatorHeap()));

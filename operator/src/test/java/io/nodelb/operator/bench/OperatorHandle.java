@@ -151,8 +151,24 @@ final class OperatorHandle implements AutoCloseable {
     return text.toString();
   }
 
+  /** The {@code top} largest classes of the operator's heap (jcmd GC.class_histogram, after a full GC). */
+  String histogram(int top) {
+    String output = jcmd("GC.class_histogram");
+    StringBuilder text = new StringBuilder();
+    int lines = 0;
+    for (String line : output.split("\n")) {
+      if (line.contains("num ") || line.startsWith("---")) {
+        continue;
+      }
+      if (line.trim().startsWith("Total") || lines++ < top) {
+        text.append(line).append('\n');
+      }
+    }
+    return text.toString();
+  }
+
   /** Runs jcmd against the operator process (JFR.start, JFR.stop, ...); failures are only logged. */
-  void jcmd(String... arguments) {
+  String jcmd(String... arguments) {
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString());
     command.add(String.valueOf(process.pid()));
@@ -163,11 +179,13 @@ final class OperatorHandle implements AutoCloseable {
       if (jcmd.waitFor() != 0) {
         System.err.println("[bench] jcmd " + String.join(" ", arguments) + ": " + output);
       }
+      return output;
     } catch (IOException e) {
       System.err.println("[bench] jcmd failed: " + e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    return "";
   }
 
   synchronized Stats stats() {

@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import io.nodelb.operator.InMemorySnapshotStore;
 import io.nodelb.operator.NodelbOperator;
 import io.nodelb.operator.OperatorSettings;
@@ -108,12 +109,29 @@ public final class OperatorProcess {
   /** The operator's store, telling the bench when ACKs are recorded and snapshots published. */
   private record RecordingStore(SnapshotStore delegate, PrintStream out) implements SnapshotStore {
     @Override
+    public void publish(Map<String, NodeSnapshot> changed, Map<String, SerializedSnapshot> serialized,
+        Set<String> removed) {
+      published(changed);
+      delegate.publish(changed, serialized, removed);
+    }
+
+    /** The operator before the serialized snapshots (a "before" run) calls this one. */
+    @Override
     public void publish(Map<String, NodeSnapshot> changed, Set<String> removed) {
+      published(changed);
+      delegate.publish(changed, removed);
+    }
+
+    private void published(Map<String, NodeSnapshot> changed) {
       long now = System.nanoTime();
       if (!changed.isEmpty() && changed.size() <= 50) {
         out.println("PUB " + now + " " + String.join(",", changed.keySet()));
       }
-      delegate.publish(changed, removed);
+    }
+
+    @Override
+    public Optional<SerializedSnapshot> serialized(String node) {
+      return delegate.serialized(node);
     }
 
     @Override
