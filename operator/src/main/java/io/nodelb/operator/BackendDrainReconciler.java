@@ -18,7 +18,6 @@ import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.BackendDrainStatus;
 import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.api.v1alpha1.validation.SpecValidator;
-import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ObjectKey;
 import java.time.Instant;
 import java.util.List;
@@ -55,6 +54,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
     InformerEventSource<TargetGroup, BackendDrain> groups = watchOnly(TargetGroup.class, "targetgroups", context);
     InformerEventSource<Service, BackendDrain> services = watchOnly(Service.class, "services", context);
     InformerEventSource<EndpointSlice, BackendDrain> slices = watchOnly(EndpointSlice.class, "endpointslices", context);
+    slices.addIndexer(TargetGroupReconciler.BY_SERVICE, TargetGroupReconciler::serviceOfSlice);
     cluster = new ClusterModel.ClusterView() {
       @Override
       public List<TargetGroup> targetGroups() {
@@ -68,8 +68,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
 
       @Override
       public List<EndpointSlice> slicesOf(ObjectKey service) {
-        return slices.list(service.namespace(), s -> s.getMetadata().getLabels() != null
-            && service.name().equals(s.getMetadata().getLabels().get(ModelCompiler.SERVICE_NAME_LABEL))).toList();
+        return slices.byIndex(TargetGroupReconciler.BY_SERVICE, service.namespace() + "/" + service.name());
       }
     };
     model.observeDrainsAndCluster(() -> context.getPrimaryCache().list().toList(), cluster);

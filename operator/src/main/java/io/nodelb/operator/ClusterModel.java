@@ -14,8 +14,10 @@ import io.nodelb.model.compiler.BackendAddress;
 import io.nodelb.model.compiler.CompiledGroup;
 import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ObjectKey;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -38,7 +40,24 @@ import java.util.function.Supplier;
 public final class ClusterModel {
   private final ModelCompiler compiler = new ModelCompiler();
   private final SnapshotStore store;
-  private final Map<Object, Object> outcomes = new HashMap<>();
+  // Last outcome per object, to tell which changed; only objects a compile touched are looked at again.
+  private final Map<ObjectKey, Object> loadBalancerOutcomes = new HashMap<>();
+  private final Map<ObjectKey, Object> targetGroupOutcomes = new HashMap<>();
+  private final Map<ObjectKey, Object> drainOutcomes = new HashMap<>();
+  /**
+   * Which snapshot versions carry a LoadBalancer's current configuration. Every update has a
+   * sequence number; a LoadBalancer remembers the number of the update that last changed its part of
+   * the snapshots ({@link #programmedAt}), each node the number of the latest update that published
+   * (or re-confirmed) each of its recent versions ({@link #versionSeqs}). A node's agent runs a
+   * LoadBalancer's current configuration when the version it ACKed is at least that recent.
+   */
+  private long seq;
+  private final Map<ObjectKey, Long> programmedAt = new HashMap<>();
+  private final Map<String, LinkedHashMap<String, Long>> versionSeqs = new HashMap<>();
+  /** Versions remembered per node: an agent ACKs one of the last few it was sent. */
+  static final int VERSIONS_KEPT = 64;
+  /** Per node: its ACKed sequence number when the LoadBalancers on it were last told of an answer. */
+  private final Map<String, Long> answeredSeq = new HashMap<>();
   private final List<Consumer<Changes>> listeners = new CopyOnWriteArrayList<>();
   /** Per TargetGroup: its uid and generation as fed (status patches do not change them). */
   private final Map<ObjectKey, String> fedGroups = new HashMap<>();
@@ -77,18 +96,23 @@ public final class ClusterModel {
   public ClusterModel(SnapshotStore store) {
     this.store = store;
     store.addListener((node, change) -> {
-      // An agent answered or came or went: the LoadBalancers on that node may now be Programmed (or not).
-      // It reported or came or went: the drains whose backends it carries may have progressed.
-      boolean lbs = change != SnapshotStore.Change.REPORT;
+      // An agent answered: the LoadBalancers on that node that waited for it may now be Programmed (or
+      // failing); the others already run on it. It came or went: every LoadBalancer on it. It reported
+      // or came or went: the drains whose backends it carries may have progressed.
       boolean drains = change != SnapshotStore.Change.ANSWER;
       Changes affected = read(c -> {
         Set<ObjectKey> onNode = new HashSet<>();
-        if (lbs) {
-          c.loadBalancerKeys().forEach(k -> {
-            if (c.nodesOf(k).contains(node)) {
-              onNode.add(k);
+        if (change == SnapshotStore.Change.CONNECTION) {
+          onNode.addAll(c.loadBalancersOn(node));
+          answeredSeq.put(node, -1L);
+        } else if (change == SnapshotStore.Change.ANSWER) {
+          long before = answeredSeq.getOrDefault(node, -1L);
+          for (ObjectKey lb : c.loadBalancersOn(node)) {
+            if (programmedAt.getOrDefault(lb, Long.MAX_VALUE) > before) {
+              onNode.add(lb);
             }
-          });
+          }
+          answeredSeq.put(node, ackedSeq(node));
         }
         Set<ObjectKey> drainsOnNode = new HashSet<>();
         if (drains) {
@@ -120,8 +144,12 @@ public final class ClusterModel {
     synchronized (this) {
       change.accept(compiler);
       ModelCompiler.Result result = compiler.compile();
-      store.publish(result.changed(), result.removedNodes());
-      changes = diffOutcomes();
+      seq++;
+      stampVersions(result);
+      Map<String, SerializedSnapshot> serialized = new HashMap<>();
+      result.changed().keySet().forEach(node -> serialized.put(node, compiler.serializedParts(node)));
+      store.publish(result.changed(), serialized, result.removedNodes());
+      changes = diffOutcomes(result);
     }
     if (!changes.isEmpty()) {
       notifyListeners(changes);
@@ -271,6 +299,62 @@ public final class ClusterModel {
     return new DrainProgress.NodeCounts(reported, unreported);
   }
 
+  /**
+   * What the agent of {@code node} says about {@code loadBalancer}'s current configuration: ACKED
+   * when the version it ACKed carries it, even if the node's newest version (changed for other
+   * LoadBalancers) is not ACKed yet or was refused; otherwise the node's answer (PENDING, NACKED,
+   * NOT_CONNECTED).
+   */
+  public synchronized SnapshotStore.NodeState answerOn(ObjectKey loadBalancer, String node) {
+    SnapshotStore.NodeState state = store.state(node);
+    if (state.answer() == SnapshotStore.Answer.ACKED || state.answer() == SnapshotStore.Answer.NOT_CONNECTED) {
+      return state;
+    }
+    if (ackedSeq(node) >= programmedAt.getOrDefault(loadBalancer, Long.MAX_VALUE)) {
+      return new SnapshotStore.NodeState(state.desiredVersion(), SnapshotStore.Answer.ACKED, "");
+    }
+    return state;
+  }
+
+  /** The sequence number of the version the node's agent ACKed (see {@link #seq}); -1 if none or forgotten. */
+  private long ackedSeq(String node) {
+    String acked = store.ackedVersion(node).orElse(null);
+    Long at = acked == null ? null : versionSeqs.getOrDefault(node, new LinkedHashMap<>()).get(acked);
+    return at == null ? -1 : at;
+  }
+
+  /**
+   * After a compile: each published version, and the current version of every node of a
+   * LoadBalancer whose part changed (even when the node's version stayed: then that version carries
+   * the change too), is stamped with this update's number; those LoadBalancers are too.
+   */
+  private void stampVersions(ModelCompiler.Result result) {
+    result.changed().forEach((node, snapshot) -> stamp(node, snapshot.getVersion()));
+    for (ObjectKey lb : result.reprogrammedLoadBalancers()) {
+      if (compiler.loadBalancer(lb) == null) {
+        programmedAt.remove(lb);
+        continue;
+      }
+      programmedAt.put(lb, seq);
+      for (String node : compiler.nodesOf(lb)) {
+        NodeSnapshot snapshot = compiler.snapshot(node);
+        if (snapshot != null) {
+          stamp(node, snapshot.getVersion());
+        }
+      }
+    }
+    result.removedNodes().forEach(versionSeqs::remove);
+  }
+
+  private void stamp(String node, String version) {
+    LinkedHashMap<String, Long> versions = versionSeqs.computeIfAbsent(node, n -> new LinkedHashMap<>());
+    versions.remove(version); // to the end: the newest is kept longest
+    versions.put(version, seq);
+    if (versions.size() > VERSIONS_KEPT) {
+      versions.remove(versions.keySet().iterator().next());
+    }
+  }
+
   private static String version(HasMetadata object) {
     return object.getMetadata().getUid() + "/" + object.getMetadata().getGeneration();
   }
@@ -278,9 +362,21 @@ public final class ClusterModel {
   /**
    * Whether the model was fed exactly what {@code cluster} holds: every TargetGroup (except those
    * being deleted) at its generation, and each Service it names and that Service's EndpointSlices
-   * at their resourceVersions. Until then a count of drained backends may be short of the truth.
+   * at their resourceVersions; and every LoadBalancer of the LoadBalancer reconciler's cache at its
+   * generation (they decide which nodes carry the backends: a drain must not find "no node carries
+   * them" while a LoadBalancer that uses them is still on its way in). Until then a count of drained
+   * backends, or of the nodes that must report, may be short of the truth.
    */
   public synchronized boolean reflects(ClusterView cluster) {
+    Supplier<List<LoadBalancer>> lbs = loadBalancerCache;
+    if (lbs != null) {
+      for (LoadBalancer lb : lbs.get()) {
+        if (lb.getMetadata().getDeletionTimestamp() == null
+            && !version(lb).equals(fedLoadBalancers.get(ObjectKey.of(lb)))) {
+          return false;
+        }
+      }
+    }
     for (TargetGroup tg : cluster.targetGroups()) {
       if (tg.getMetadata().getDeletionTimestamp() != null) {
         continue; // on its way out of the model
@@ -320,36 +416,46 @@ public final class ClusterModel {
     listeners.forEach(l -> l.accept(changes));
   }
 
-  private Changes diffOutcomes() {
+  /**
+   * Which objects' outcome changed in this compile. Only what it touched is looked at: the groups it
+   * compiled, the LoadBalancers it reprogrammed or whose groups it compiled, and the drains when
+   * anything was touched (drains are few). A LoadBalancer's outcome is its problems, its nodes and
+   * {@link #programmedAt}, not its nodes' versions: another LoadBalancer's change on the same node
+   * does not concern it (see {@link #answerOn}).
+   */
+  private Changes diffOutcomes(ModelCompiler.Result result) {
     Set<ObjectKey> lbs = new HashSet<>();
     Set<ObjectKey> tgs = new HashSet<>();
     Set<ObjectKey> bds = new HashSet<>();
-    Set<Object> seen = new HashSet<>();
-    for (ObjectKey key : compiler.loadBalancerKeys()) {
-      record LoadBalancerOutcome(ObjectKey key, Object problems, Object nodes, Object versions) {}
-      Set<String> nodes = compiler.nodesOf(key);
-      Map<String, String> versions = new HashMap<>();
-      nodes.forEach(n -> versions.put(n, compiler.snapshot(n) == null ? "" : compiler.snapshot(n).getVersion()));
-      track(new LoadBalancerOutcome(key, compiler.problemsOf(key), Set.copyOf(nodes), versions), key, lbs, seen);
-    }
-    for (ObjectKey key : compiler.targetGroupKeys()) {
-      record TargetGroupOutcome(ObjectKey key, Object problems, Object counts) {}
+    record TargetGroupOutcome(Object problems, Object counts) {}
+    for (ObjectKey key : result.recompiledGroups()) {
       CompiledGroup group = compiler.targetGroup(key);
-      track(new TargetGroupOutcome(key, group == null ? null : group.problems(), group == null ? null : group.counts()),
-          key, tgs, seen);
+      track(targetGroupOutcomes, key, group == null ? null : new TargetGroupOutcome(group.problems(), group.counts()), tgs);
     }
-    for (ObjectKey key : compiler.backendDrainKeys()) {
-      record DrainOutcome(ObjectKey key, int draining, Object byNode) {}
-      track(new DrainOutcome(key, compiler.backendsDrainedBy(key), compiler.drainedBackendsByNode(key)), key, bds, seen);
+    Set<ObjectKey> loadBalancers = new HashSet<>(result.reprogrammedLoadBalancers());
+    result.recompiledGroups().forEach(g -> loadBalancers.addAll(compiler.loadBalancersUsing(g)));
+    record LoadBalancerOutcome(Object problems, Object nodes, Long programmedAt) {}
+    for (ObjectKey key : loadBalancers) {
+      boolean exists = compiler.loadBalancer(key) != null;
+      track(loadBalancerOutcomes, key, exists ? new LoadBalancerOutcome(compiler.problemsOf(key),
+          Set.copyOf(compiler.nodesOf(key)), programmedAt.get(key)) : null, lbs);
     }
-    outcomes.keySet().removeIf(k -> !seen.contains(k));
+    if (!loadBalancers.isEmpty() || !result.recompiledGroups().isEmpty() || drainOutcomes.size()
+        != compiler.backendDrainKeys().size()) {
+      record DrainOutcome(int draining, Object byNode) {}
+      drainOutcomes.keySet().retainAll(compiler.backendDrainKeys());
+      for (ObjectKey key : compiler.backendDrainKeys()) {
+        track(drainOutcomes, key, new DrainOutcome(compiler.backendsDrainedBy(key), compiler.drainedBackendsByNode(key)),
+            bds);
+      }
+    }
     return new Changes(lbs, tgs, bds);
   }
 
-  private void track(Object outcome, ObjectKey key, Set<ObjectKey> changed, Set<Object> seen) {
-    Object identity = List.of(outcome.getClass().getSimpleName(), key);
-    seen.add(identity);
-    if (!Objects.equals(outcomes.put(identity, outcome), outcome)) {
+  /** Records {@code outcome} (null: the object is gone); adds {@code key} to {@code changed} when it differs from the last. */
+  private static void track(Map<ObjectKey, Object> outcomes, ObjectKey key, Object outcome, Set<ObjectKey> changed) {
+    Object before = outcome == null ? outcomes.remove(key) : outcomes.put(key, outcome);
+    if (outcome != null && !Objects.equals(before, outcome)) {
       changed.add(key);
     }
   }

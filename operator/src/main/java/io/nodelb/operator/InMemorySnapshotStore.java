@@ -2,6 +2,7 @@ package io.nodelb.operator;
 
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -27,6 +28,7 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   static final String NOT_CONNECTED = "agent not connected";
 
   private final Map<String, NodeSnapshot> snapshots = new ConcurrentHashMap<>();
+  private final Map<String, SerializedSnapshot> serialized = new ConcurrentHashMap<>();
   private final List<NodeListener> listeners = new CopyOnWriteArrayList<>();
   private final List<Consumer<Set<String>>> snapshotListeners = new CopyOnWriteArrayList<>();
   private final Clock clock;
@@ -51,9 +53,15 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   }
 
   @Override
-  public void publish(Map<String, NodeSnapshot> changed, Set<String> removed) {
+  public void publish(Map<String, NodeSnapshot> changed, Map<String, SerializedSnapshot> serialized, Set<String> removed) {
+    changed.forEach((node, snapshot) -> {
+      SerializedSnapshot bytes = serialized.get(node);
+      this.serialized.put(node, bytes != null && bytes.version().equals(snapshot.getVersion()) ? bytes
+          : SerializedSnapshot.of(snapshot));
+    });
     snapshots.putAll(changed);
     removed.forEach(snapshots::remove);
+    removed.forEach(this.serialized::remove);
     if (changed.isEmpty() && removed.isEmpty()) {
       return;
     }
@@ -66,6 +74,11 @@ public final class InMemorySnapshotStore implements SnapshotStore {
   @Override
   public Optional<NodeSnapshot> snapshot(String node) {
     return Optional.ofNullable(snapshots.get(node));
+  }
+
+  @Override
+  public Optional<SerializedSnapshot> serialized(String node) {
+    return Optional.ofNullable(serialized.get(node));
   }
 
   @Override
@@ -112,6 +125,11 @@ public final class InMemorySnapshotStore implements SnapshotStore {
       return new NodeState(desired, Answer.NACKED, rejection.error());
     }
     return new NodeState(desired, desired.equals(ackedVersions.get(node)) ? Answer.ACKED : Answer.PENDING, "");
+  }
+
+  @Override
+  public synchronized Optional<String> ackedVersion(String node) {
+    return Optional.ofNullable(ackedVersions.get(node));
   }
 
   @Override

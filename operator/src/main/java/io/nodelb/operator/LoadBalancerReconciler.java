@@ -66,7 +66,7 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
     List<SnapshotStore.NodeState> states = new ArrayList<>();
     var answers = model.read(c -> c.nodesOf(key)).stream()
         .map(node -> {
-          SnapshotStore.NodeState state = model.store().state(node);
+          SnapshotStore.NodeState state = model.answerOn(key, node);
           states.add(state);
           return new StatusAggregator.NodeAnswer(node, state.answer(), state.error());
         })

@@ -31,14 +31,16 @@ public final class NodelbOperator implements AutoCloseable {
   private final RegisteredController<TargetGroup> targetGroups;
   private final SnapshotServer server;
   private final boolean leaderElection;
+  private final DrainAnnotatedPods pods;
 
   private NodelbOperator(Operator operator, ClusterModel model, RegisteredController<TargetGroup> targetGroups,
-      SnapshotServer server, boolean leaderElection) {
+      SnapshotServer server, boolean leaderElection, DrainAnnotatedPods pods) {
     this.operator = operator;
     this.model = model;
     this.targetGroups = targetGroups;
     this.server = server;
     this.leaderElection = leaderElection;
+    this.pods = pods;
   }
 
   /** The operator without a snapshot server (the store is only read by whoever holds it). */
@@ -96,13 +98,18 @@ public final class NodelbOperator implements AutoCloseable {
         c -> c.settingNamespaces(targetGroupNamespaces));
     operator.register(new LoadBalancerReconciler(model, events));
     operator.register(new BackendDrainReconciler(model, events));
+    // Pods: only those the drain annotation concerns are cached (DrainAnnotatedPods), not the cluster's every Pod.
+    DrainAnnotatedPods pods = new DrainAnnotatedPods();
     operator.register(new PodDrainReconciler(events), c -> c
+        .withItemStore(pods)
+        .withInformerListLimit(DrainAnnotatedPods.LIST_PAGE)
         .withOnAddFilter(DrainAnnotations::wantsDrain)
         .withOnUpdateFilter((Pod fresh, Pod old) -> DrainAnnotations.drainAnnotationsChanged(fresh, old)));
+    // Nodes are few (hundreds to a few thousand): a full cache is fine, and LoadBalancerReconciler watches them anyway.
     operator.register(new NodeDrainReconciler(events, settings.operatorNamespace()), c -> c
         .withOnAddFilter(DrainAnnotations::wantsDrain)
         .withOnUpdateFilter((Node fresh, Node old) -> DrainAnnotations.drainAnnotationsChanged(fresh, old)));
-    return new NodelbOperator(operator, model, targetGroups, server, settings.leaderElection());
+    return new NodelbOperator(operator, model, targetGroups, server, settings.leaderElection(), pods);
   }
 
   private static SnapshotServer snapshotServer(KubernetesClient client, ChannelSettings channel, SnapshotStore store,
@@ -146,6 +153,11 @@ public final class NodelbOperator implements AutoCloseable {
   /** For tests: see {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)}. */
   void watchTargetGroupsIn(Set<String> namespaces) {
     targetGroups.changeNamespaces(namespaces);
+  }
+
+  /** For tests and benchmarks: how many Pods the Pod informer holds (only those the drain annotation concerns). */
+  public int cachedPods() {
+    return pods.size();
   }
 
   public ClusterModel model() {

@@ -7,7 +7,11 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.nodelb.api.v1alpha1.PodRef;
 
-/** {@code nodelb.io/drain=true} on a Pod: a BackendDrain "pod-<name>" in the Pod's namespace, owned by it. */
+/**
+ * {@code nodelb.io/drain=true} on a Pod: a BackendDrain "pod-<name>" in the Pod's namespace, owned by it.
+ * Its informer caches only the Pods the annotation concerns ({@link DrainAnnotatedPods}), as slim
+ * copies: the reconcile reads the Pod's name, namespace, uid and drain annotations, nothing else.
+ */
 @ControllerConfiguration(name = "pod-drain-annotation", generationAwareEventProcessing = false)
 public final class PodDrainReconciler implements Reconciler<Pod> {
   private final EventRecorder events;

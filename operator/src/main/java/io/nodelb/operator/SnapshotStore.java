@@ -2,6 +2,7 @@ package io.nodelb.operator;
 
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import io.nodelb.model.compiler.Snapshots;
 import java.time.Instant;
 import java.util.Map;
@@ -16,10 +17,22 @@ import java.util.function.Consumer;
  * the leader's memory: a new term ({@link #beginTerm}) forgets the agents.
  */
 public interface SnapshotStore {
-  /** Replaces the snapshots of the changed nodes, drops the removed ones and tells the snapshot listeners. */
-  void publish(Map<String, NodeSnapshot> changed, Set<String> removed);
+  /**
+   * Replaces the snapshots of the changed nodes, drops the removed ones and tells the snapshot
+   * listeners. {@code serialized} has the same snapshots as their part bytes where the caller has
+   * them (the model compiler does); the others are serialized here.
+   */
+  void publish(Map<String, NodeSnapshot> changed, Map<String, SerializedSnapshot> serialized, Set<String> removed);
+
+  /** {@link #publish(Map, Map, Set)} with every snapshot serialized here. */
+  default void publish(Map<String, NodeSnapshot> changed, Set<String> removed) {
+    publish(changed, Map.of(), removed);
+  }
 
   Optional<NodeSnapshot> snapshot(String node);
+
+  /** The node's snapshot as its bytes: what its agent is sent. Present whenever {@link #snapshot} is. */
+  Optional<SerializedSnapshot> serialized(String node);
 
   /**
    * What a node the model does not know runs: nothing. Its agent gets this (so it clears listeners
@@ -40,6 +53,9 @@ public interface SnapshotStore {
 
   /** What the node's agent says about the node's current desired version. */
   NodeState state(String node);
+
+  /** The version the node's agent last ACKed in this term (on its current stream), if any. */
+  Optional<String> ackedVersion(String node);
 
   /**
    * This replica starts serving agents as the leader: connections, answers and reports of an

@@ -40,8 +40,14 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
     model.addListener(changes -> changes.targetGroups().forEach(k -> modelEvents.propagateEvent(resourceId(k))));
   }
 
+  /** Index of TargetGroups by the Services they name, and of EndpointSlices by their Service: "namespace/service". */
+  static final String BY_SERVICE = "nodelb-by-service";
+
   @Override
   public List<EventSource<?, TargetGroup>> prepareEventSources(EventSourceContext<TargetGroup> context) {
+    // Looked up on every Service and EndpointSlice event and every reconcile: by index, not by a walk over the cache.
+    context.getPrimaryCache().addIndexer(BY_SERVICE, tg -> servicesOf(tg).stream()
+        .map(s -> tg.getMetadata().getNamespace() + "/" + s).toList());
     services = new InformerEventSource<>(InformerEventSourceConfiguration.from(Service.class, TargetGroup.class)
         .withName("services")
         .withSecondaryToPrimaryMapper((Service s) -> groupsNaming(context, s.getMetadata().getNamespace(), s.getMetadata().getName()))
@@ -54,12 +60,20 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
           return service == null ? Set.of() : groupsNaming(context, s.getMetadata().getNamespace(), service);
         })
         .build(), context);
+    slices.addIndexer(BY_SERVICE, TargetGroupReconciler::serviceOfSlice);
     return List.of(services, slices, modelEvents);
   }
 
   private static Set<ResourceID> groupsNaming(EventSourceContext<TargetGroup> context, String namespace, String service) {
-    return context.getPrimaryCache().list(namespace, tg -> servicesOf(tg).contains(service))
+    return context.getPrimaryCache().byIndex(BY_SERVICE, namespace + "/" + service).stream()
         .map(ResourceID::fromResource).collect(Collectors.toSet());
+  }
+
+  /** "namespace/service" of an EndpointSlice (its {@code kubernetes.io/service-name} label); none without the label. */
+  static List<String> serviceOfSlice(EndpointSlice slice) {
+    Map<String, String> labels = slice.getMetadata().getLabels();
+    String service = labels == null ? null : labels.get(ModelCompiler.SERVICE_NAME_LABEL);
+    return service == null ? List.of() : List.of(slice.getMetadata().getNamespace() + "/" + service);
   }
 
   static Set<String> servicesOf(TargetGroup tg) {
@@ -78,8 +92,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
     for (String name : servicesOf(tg)) {
       ObjectKey service = new ObjectKey(key.namespace(), name);
       referenced.put(service, services.get(new ResourceID(name, key.namespace())).orElse(null));
-      slicesByService.put(service, slices.list(key.namespace(), s -> s.getMetadata().getLabels() != null
-          && name.equals(s.getMetadata().getLabels().get(ModelCompiler.SERVICE_NAME_LABEL))).toList());
+      slicesByService.put(service, slices.byIndex(BY_SERVICE, key.namespace() + "/" + name));
     }
     model.putTargetGroup(tg, referenced, slicesByService);
     var compiled = model.read(c -> c.targetGroup(key));

@@ -384,6 +384,40 @@ class OperatorIT {
   }
 
   @Test
+  void onlyPodsTheDrainAnnotationConcernsAreCached() {
+    for (int i = 0; i < 50; i++) {
+      client.resource(new PodBuilder().withNewMetadata().withNamespace(NS).withName("plain-" + i).endMetadata()
+          .withNewSpec().withNodeName("n1").addNewContainer().withName("app").withImage("nginx").endContainer().endSpec()
+          .build()).create();
+    }
+    client.resource(new PodBuilder().withNewMetadata().withNamespace(NS).withName("web-a")
+        .addToAnnotations("nodelb.io/drain", "true").endMetadata().build()).create();
+    await().atMost(WAIT).ignoreExceptions().untilAsserted(() ->
+        assertThat(client.resources(BackendDrain.class).inNamespace(NS).withName("pod-web-a").get()).isNotNull());
+    assertThat(operator.cachedPods()).as("51 pods, one asks for a drain").isEqualTo(1);
+
+    // An unannotated pod that starts asking is an add for the reconciler, as before.
+    client.pods().inNamespace(NS).withName("plain-7").edit(p -> {
+      p.getMetadata().setAnnotations(Map.of("nodelb.io/drain", "true"));
+      return p;
+    });
+    await().atMost(WAIT).ignoreExceptions().untilAsserted(() ->
+        assertThat(client.resources(BackendDrain.class).inNamespace(NS).withName("pod-plain-7").get()).isNotNull());
+    assertThat(operator.cachedPods()).isEqualTo(2);
+
+    // Removing the annotation undrains; the pod stays cached (slim, unannotated) until it is deleted.
+    client.pods().inNamespace(NS).withName("plain-7").edit(p -> {
+      p.getMetadata().setAnnotations(Map.of());
+      return p;
+    });
+    await().atMost(WAIT).ignoreExceptions().untilAsserted(() ->
+        assertThat(client.resources(BackendDrain.class).inNamespace(NS).withName("pod-plain-7").get()).isNull());
+    client.pods().inNamespace(NS).withName("plain-7").delete();
+    client.pods().inNamespace(NS).withName("plain-8").delete();
+    await().atMost(WAIT).untilAsserted(() -> assertThat(operator.cachedPods()).isEqualTo(1));
+  }
+
+  @Test
   void drainAnnotationOnANodeDrainsItsEndpointsAndOwnsTheDrain() {
     createService("web");
     client.resource(slice("web-1", "web", endpoint("10.0.1.1", "n1", "web-a", true, true, false),

@@ -52,6 +52,7 @@ public final class ModelCompiler {
   private final Map<ObjectKey, CompiledGroup> compiledGroups = new HashMap<>();
   private final Map<ObjectKey, CompiledLoadBalancer> compiledLoadBalancers = new HashMap<>();
   private final Map<ObjectKey, Set<String>> nodesByLoadBalancer = new HashMap<>();
+  private final Map<String, Set<ObjectKey>> loadBalancersByNode = new HashMap<>();
   private final Map<String, NodeView> nodeViews = new TreeMap<>();
   private DrainIndex drainIndex = DrainIndex.EMPTY;
 
@@ -60,6 +61,10 @@ public final class ModelCompiler {
   private final Set<String> dirtyNodes = new HashSet<>();
   /** Usable groups whose content changed in this compile: the node views patch them in place. */
   private final Set<ObjectKey> changedGroups = new HashSet<>();
+  /** Groups compiled again in this compile (their content, problems or counts may differ). */
+  private final Set<ObjectKey> recompiledGroups = new HashSet<>();
+  /** LoadBalancers whose programmed content or nodes changed in this compile (see {@link Result}). */
+  private final Set<ObjectKey> reprogrammed = new HashSet<>();
   private boolean drainIndexStale;
   private boolean nodeSelectionStale;
 
@@ -87,8 +92,15 @@ public final class ModelCompiler {
     this.standalone = standalone;
   }
 
-  /** What one {@link #compile} changed: new snapshots of the nodes whose version changed. */
-  public record Result(Map<String, NodeSnapshot> changed, Set<String> removedNodes) {
+  /**
+   * What one {@link #compile} changed: new snapshots of the nodes whose version changed; the groups
+   * compiled again; and the LoadBalancers whose part of the snapshots changed: compiled again or
+   * removed, moved to other nodes, one of their groups changed content, or a listener conflict on one
+   * of their nodes may have moved (a LoadBalancer whose nodes changed only because of other
+   * LoadBalancers is not listed). Callers that keep per-object outcomes look at these only.
+   */
+  public record Result(Map<String, NodeSnapshot> changed, Set<String> removedNodes, Set<ObjectKey> recompiledGroups,
+      Set<ObjectKey> reprogrammedLoadBalancers) {
     public boolean isEmpty() {
       return changed.isEmpty() && removedNodes.isEmpty();
     }
@@ -124,7 +136,7 @@ public final class ModelCompiler {
 
   public void putLoadBalancer(LoadBalancer lb) {
     ObjectKey key = ObjectKey.of(lb);
-    if (!sameVersion(loadBalancers.put(key, lb), lb)) {
+    if (!sameSpec(loadBalancers.put(key, lb), lb)) {
       dirtyLoadBalancers.add(key);
     }
   }
@@ -138,7 +150,7 @@ public final class ModelCompiler {
   public void putTargetGroup(TargetGroup tg) {
     ObjectKey key = ObjectKey.of(tg);
     TargetGroup old = targetGroups.put(key, tg);
-    if (sameVersion(old, tg)) {
+    if (sameSpec(old, tg)) {
       return;
     }
     if (old != null) {
@@ -276,6 +288,23 @@ public final class ModelCompiler {
         && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
   }
 
+  /**
+   * The same spec of a custom resource seen again: its status was patched (which moves the
+   * resourceVersion but not the generation) or it is a resync. Only the spec is compiled, so there is
+   * nothing to do. Without a generation (objects read from files) the resourceVersion decides.
+   */
+  private static boolean sameSpec(HasMetadata old, HasMetadata fresh) {
+    if (old == null) {
+      return false;
+    }
+    Long before = old.getMetadata().getGeneration();
+    Long after = fresh.getMetadata().getGeneration();
+    if (before == null || after == null) {
+      return sameVersion(old, fresh);
+    }
+    return before.equals(after) && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
+  }
+
   public void removeBackendDrain(ObjectKey key) {
     if (drains.remove(key) != null) {
       drainIndexStale = true;
@@ -339,7 +368,11 @@ public final class ModelCompiler {
     }
     dirtyNodes.clear();
     changedGroups.clear();
-    return new Result(Collections.unmodifiableMap(changed), Collections.unmodifiableSet(removed));
+    Result result = new Result(Collections.unmodifiableMap(changed), Collections.unmodifiableSet(removed),
+        Set.copyOf(recompiledGroups), Set.copyOf(reprogrammed));
+    recompiledGroups.clear();
+    reprogrammed.clear();
+    return result;
   }
 
   private void compileGroup(ObjectKey key) {
@@ -352,6 +385,7 @@ public final class ModelCompiler {
     } else {
       compiledGroups.put(key, after);
     }
+    recompiledGroups.add(key);
     boolean wasUsable = before != null && before.group() != null;
     boolean isUsable = after != null && after.group() != null;
     Set<ObjectKey> users = loadBalancersByGroup.getOrDefault(key, Set.of());
@@ -359,6 +393,7 @@ public final class ModelCompiler {
       dirtyLoadBalancers.addAll(users); // the listeners that use it appear or disappear
     } else if (isUsable && !Arrays.equals(before.digest(), after.digest())) {
       changedGroups.add(key);
+      reprogrammed.addAll(users);
       for (ObjectKey lb : users) {
         dirtyNodes.addAll(nodesByLoadBalancer.getOrDefault(lb, Set.of()));
       }
@@ -369,10 +404,13 @@ public final class ModelCompiler {
     LoadBalancer lb = loadBalancers.get(key);
     CompiledLoadBalancer before = compiledLoadBalancers.remove(key);
     Set<String> oldNodes = nodesByLoadBalancer.remove(key);
+    reprogrammed.add(key);
     if (before != null) {
       before.referencedGroups().forEach(g -> removeFromIndex(loadBalancersByGroup, g, key));
       for (String node : oldNodes) {
+        contenders(nodeViews.get(node), before);
         nodeViews.get(node).remove(before);
+        removeFromIndex(loadBalancersByNode, node, key);
         dirtyNodes.add(node);
       }
     }
@@ -386,7 +424,21 @@ public final class ModelCompiler {
     nodesByLoadBalancer.put(key, selected);
     for (String node : selected) {
       nodeViews.get(node).add(after);
+      contenders(nodeViews.get(node), after);
+      loadBalancersByNode.computeIfAbsent(node, n -> new HashSet<>()).add(key);
       dirtyNodes.add(node);
+    }
+  }
+
+  /** The LoadBalancers that claim an address:port/protocol {@code lb} claims on this node: their conflicts may move. */
+  private void contenders(NodeView view, CompiledLoadBalancer lb) {
+    for (CompiledLoadBalancer.CompiledListener l : lb.listeners()) {
+      for (String name : view.claimants(l.listener())) {
+        String[] parts = name.split("/", 3); // "namespace/loadbalancer/listener"
+        if (parts.length == 3) {
+          reprogrammed.add(new ObjectKey(parts[0], parts[1]));
+        }
+      }
     }
   }
 
@@ -398,15 +450,20 @@ public final class ModelCompiler {
     if (before.equals(after)) {
       return;
     }
+    reprogrammed.add(key);
     for (String node : before) {
       if (!after.contains(node) && nodeViews.containsKey(node)) {
+        contenders(nodeViews.get(node), compiled);
         nodeViews.get(node).remove(compiled);
+        removeFromIndex(loadBalancersByNode, node, key);
         dirtyNodes.add(node);
       }
     }
     for (String node : after) {
       if (!before.contains(node)) {
         nodeViews.get(node).add(compiled);
+        contenders(nodeViews.get(node), compiled);
+        loadBalancersByNode.computeIfAbsent(node, n -> new HashSet<>()).add(key);
         dirtyNodes.add(node);
       }
     }
@@ -430,7 +487,11 @@ public final class ModelCompiler {
       if (!nodes.containsKey(name)) {
         nodeViews.remove(name);
         dirtyNodes.add(name);
-        nodesByLoadBalancer.values().forEach(s -> s.remove(name));
+        Set<ObjectKey> onNode = loadBalancersByNode.remove(name);
+        if (onNode != null) {
+          onNode.forEach(lb -> nodesByLoadBalancer.getOrDefault(lb, new HashSet<>()).remove(name));
+          reprogrammed.addAll(onNode);
+        }
       }
     }
     for (String name : nodes.keySet()) {
@@ -466,6 +527,15 @@ public final class ModelCompiler {
     return view == null || view.snapshot == null ? null : view.serializedSnapshot();
   }
 
+  /**
+   * The node's current snapshot as its cached part bytes (references, no copy of the bytes): what
+   * the snapshot server writes to the node's agent. Null for an unknown node.
+   */
+  public SerializedSnapshot serializedParts(String node) {
+    NodeView view = nodeViews.get(node);
+    return view == null || view.snapshot == null ? null : view.serializedParts();
+  }
+
   public CompiledGroup targetGroup(ObjectKey key) {
     return compiledGroups.get(key);
   }
@@ -477,6 +547,11 @@ public final class ModelCompiler {
   /** Nodes a LoadBalancer's listeners are programmed on. */
   public Set<String> nodesOf(ObjectKey loadBalancer) {
     return Collections.unmodifiableSet(nodesByLoadBalancer.getOrDefault(loadBalancer, Set.of()));
+  }
+
+  /** LoadBalancers whose listeners are programmed on a node. */
+  public Set<ObjectKey> loadBalancersOn(String node) {
+    return Collections.unmodifiableSet(loadBalancersByNode.getOrDefault(node, Set.of()));
   }
 
   /** LoadBalancers whose listeners use (or name) a TargetGroup. */

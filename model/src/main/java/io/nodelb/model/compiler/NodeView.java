@@ -66,6 +66,12 @@ final class NodeView {
     return winner.equals(listener.getName()) ? null : winner;
   }
 
+  /** Every listener (by name) that claims the address:port/protocol of {@code listener} here, itself included. */
+  Set<String> claimants(Listener listener) {
+    TreeSet<String> claimants = claims.get(ListenerKey.of(listener));
+    return claimants == null ? Set.of() : claimants;
+  }
+
   void add(CompiledLoadBalancer lb) {
     lb.listeners().forEach(l -> {
       listeners.put(l.listener().getName(), l);
@@ -172,6 +178,11 @@ final class NodeView {
       Snapshots.setEntry(groupEntries, use.index, group.digest());
     }
     return true;
+  }
+
+  /** The last assembled snapshot as its part bytes (the lists are copied: the view patches its own in place). */
+  SerializedSnapshot serializedParts() {
+    return new SerializedSnapshot(name, snapshot.getVersion(), listenerBytes, groupBytes);
   }
 
   /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */

@@ -8,10 +8,15 @@ import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.nodelb.api.v1alpha1.StaticBackend;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,16 +46,97 @@ class IncrementalCompileTest {
     ModelCompiler incremental = ModelCompiler.compileAll(cluster.values());
 
     for (int step = 0; step < 400; step++) {
+      Map<ObjectKey, Object> lbsBefore = loadBalancerOutcomes(incremental);
+      Map<ObjectKey, Object> partsBefore = loadBalancerParts(incremental);
+      Map<ObjectKey, Object> groupsBefore = groupOutcomes(incremental);
       change(incremental);
-      incremental.compile();
+      ModelCompiler.Result result = incremental.compile();
       ModelCompiler full = ModelCompiler.compileAll(cluster.values());
+      // What the compile says it touched covers every change a caller tracking outcomes must see.
+      Set<ObjectKey> candidates = new HashSet<>(result.reprogrammedLoadBalancers());
+      result.recompiledGroups().forEach(g -> candidates.addAll(incremental.loadBalancersUsing(g)));
+      Map<ObjectKey, Object> lbsAfter = loadBalancerOutcomes(incremental);
+      Map<ObjectKey, Object> partsAfter = loadBalancerParts(incremental);
+      for (ObjectKey lb : union(lbsBefore.keySet(), lbsAfter.keySet())) {
+        if (!Objects.equals(lbsBefore.get(lb), lbsAfter.get(lb))) {
+          assertThat(candidates).as("step %d: problems or nodes of %s changed", step, lb).contains(lb);
+        }
+        if (!Objects.equals(partsBefore.get(lb), partsAfter.get(lb))) {
+          assertThat(result.reprogrammedLoadBalancers()).as("step %d: the parts of %s changed", step, lb).contains(lb);
+        }
+      }
+      Map<ObjectKey, Object> groupsAfter = groupOutcomes(incremental);
+      for (ObjectKey group : union(groupsBefore.keySet(), groupsAfter.keySet())) {
+        if (!Objects.equals(groupsBefore.get(group), groupsAfter.get(group))) {
+          assertThat(result.recompiledGroups()).as("step %d: group %s changed", step, group).contains(group);
+        }
+      }
+      for (String node : NODES) {
+        Set<ObjectKey> on = new HashSet<>();
+        incremental.loadBalancerKeys().forEach(lb -> {
+          if (incremental.nodesOf(lb).contains(node)) {
+            on.add(lb);
+          }
+        });
+        assertThat(incremental.loadBalancersOn(node)).as("step %d: on %s", step, node).isEqualTo(on);
+      }
       assertThat(incremental.snapshots()).as("step %d", step).isEqualTo(full.snapshots());
       for (var snapshot : incremental.snapshots().values()) {
         assertThat(snapshot.getVersion()).as("step %d", step).isEqualTo(Snapshots.version(snapshot));
-        assertThat(incremental.serializedSnapshot(snapshot.getNode())).as("step %d", step)
-            .isEqualTo(Snapshots.serialize(snapshot));
+        byte[] expected = Snapshots.serialize(snapshot);
+        assertThat(incremental.serializedSnapshot(snapshot.getNode())).as("step %d", step).isEqualTo(expected);
+        SerializedSnapshot parts = incremental.serializedParts(snapshot.getNode());
+        var written = new java.io.ByteArrayOutputStream();
+        try {
+          parts.writeTo(written);
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        assertThat(written.toByteArray()).as("step %d", step).isEqualTo(expected);
+        assertThat(parts.size()).isEqualTo(expected.length);
+        assertThat(parts.version()).isEqualTo(snapshot.getVersion());
+        assertThat(SerializedSnapshot.of(snapshot).toByteArray()).as("step %d", step).isEqualTo(expected);
       }
     }
+  }
+
+  private static Map<ObjectKey, Object> loadBalancerOutcomes(ModelCompiler compiler) {
+    Map<ObjectKey, Object> outcomes = new HashMap<>();
+    compiler.loadBalancerKeys().forEach(lb -> outcomes.put(lb, List.of(compiler.problemsOf(lb), Set.copyOf(compiler.nodesOf(lb)))));
+    return outcomes;
+  }
+
+  /** What a LoadBalancer puts into the snapshots of its nodes: its listeners and its groups, by digest, and where. */
+  private static Map<ObjectKey, Object> loadBalancerParts(ModelCompiler compiler) {
+    Map<ObjectKey, Object> parts = new HashMap<>();
+    for (ObjectKey lb : compiler.loadBalancerKeys()) {
+      CompiledLoadBalancer compiled = compiler.loadBalancer(lb);
+      List<String> digests = new ArrayList<>();
+      if (compiled != null) {
+        compiled.listeners().forEach(l -> digests.add(l.listener().getName() + "=" + HexFormat.of().formatHex(l.digest())));
+        compiled.groups().stream().sorted().forEach(g -> {
+          CompiledGroup group = compiler.targetGroup(g);
+          digests.add(g + "=" + (group == null || group.group() == null ? "-" : HexFormat.of().formatHex(group.digest())));
+        });
+      }
+      parts.put(lb, List.of(digests, Set.copyOf(compiler.nodesOf(lb))));
+    }
+    return parts;
+  }
+
+  private static Map<ObjectKey, Object> groupOutcomes(ModelCompiler compiler) {
+    Map<ObjectKey, Object> outcomes = new HashMap<>();
+    compiler.targetGroupKeys().forEach(g -> {
+      CompiledGroup group = compiler.targetGroup(g);
+      outcomes.put(g, group == null ? "-" : List.of(group.problems(), group.counts()));
+    });
+    return outcomes;
+  }
+
+  private static <T> Set<T> union(Set<T> a, Set<T> b) {
+    Set<T> all = new HashSet<>(a);
+    all.addAll(b);
+    return all;
   }
 
   /** One random change, applied to the cluster and told to the incremental compiler. */

@@ -57,6 +57,43 @@ class ModelCompilerTest {
   }
 
   @Test
+  void aStatusPatchOfALoadBalancerOrGroupRecompilesNothingAndASpecChangeDoes() {
+    var lb = loadBalancer("shop", "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    var tg = staticGroup("shop", "web", new StaticBackend("10.1.2.2", 8080, 1));
+    for (HasMetadata o : List.of(lb, tg)) {
+      o.getMetadata().setUid("uid-" + o.getKind());
+      o.getMetadata().setGeneration(1L);
+      o.getMetadata().setResourceVersion("10");
+    }
+    ModelCompiler compiler = ModelCompiler.compileAll(List.of(node("n1", Map.of(), Map.of()), lb, tg));
+
+    // The operator patched their status: new resourceVersion, same generation.
+    var lbAgain = loadBalancer("shop", "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    var tgAgain = staticGroup("shop", "web", new StaticBackend("10.1.2.2", 8080, 1));
+    for (HasMetadata o : List.of(lbAgain, tgAgain)) {
+      o.getMetadata().setUid("uid-" + o.getKind());
+      o.getMetadata().setGeneration(1L);
+      o.getMetadata().setResourceVersion("11");
+    }
+    compiler.put(lbAgain);
+    compiler.put(tgAgain);
+    ModelCompiler.Result patched = compiler.compile();
+    assertThat(patched.isEmpty()).isTrue();
+    assertThat(patched.recompiledGroups()).isEmpty();
+    assertThat(patched.reprogrammedLoadBalancers()).isEmpty();
+
+    var tgChanged = staticGroup("shop", "web", new StaticBackend("10.1.2.2", 8080, 3));
+    tgChanged.getMetadata().setUid("uid-TargetGroup");
+    tgChanged.getMetadata().setGeneration(2L);
+    tgChanged.getMetadata().setResourceVersion("12");
+    compiler.put(tgChanged);
+    ModelCompiler.Result changed = compiler.compile();
+    assertThat(changed.changed()).containsOnlyKeys("n1");
+    assertThat(changed.recompiledGroups()).containsExactly(new ObjectKey("shop", "web"));
+    assertThat(changed.reprogrammedLoadBalancers()).containsExactly(new ObjectKey("shop", "web"));
+  }
+
+  @Test
   void staticExampleBecomesOneListenerAndOneGroupOnEveryNode() throws Exception {
     var compiler = ModelCompiler.compileAll(List.of(node("n1"),
         staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1), new StaticBackend("10.1.2.2", 8080, 3)),

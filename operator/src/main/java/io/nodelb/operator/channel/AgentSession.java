@@ -8,8 +8,7 @@ import io.nodelb.dataplane.v1alpha1.Ack;
 import io.nodelb.dataplane.v1alpha1.AgentMessage;
 import io.nodelb.dataplane.v1alpha1.Hello;
 import io.nodelb.dataplane.v1alpha1.Nack;
-import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
-import io.nodelb.dataplane.v1alpha1.OperatorMessage;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import java.lang.System.Logger.Level;
 import java.security.SecureRandom;
 import java.util.HexFormat;
@@ -29,7 +28,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final SnapshotServer server;
-  private final ServerCallStreamObserver<OperatorMessage> responses;
+  private final ServerCallStreamObserver<OutgoingSnapshot> responses;
   private final String token;
   private final String peer;
   // Guarded by this.
@@ -42,7 +41,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
   /** The last version the agent was given or said it has: not sent again. */
   private String offeredVersion = "";
 
-  AgentSession(SnapshotServer server, ServerCallStreamObserver<OperatorMessage> responses, String token, String peer) {
+  AgentSession(SnapshotServer server, ServerCallStreamObserver<OutgoingSnapshot> responses, String token, String peer) {
     this.server = server;
     this.responses = responses;
     this.token = token;
@@ -114,8 +113,8 @@ final class AgentSession implements StreamObserver<AgentMessage> {
         offeredVersion.isEmpty() ? "none" : shortVersion(offeredVersion), peer);
     server.store().agentConnected(node, agentVersion, server.now());
     if (server.serving()) {
-      NodeSnapshot current = server.snapshotFor(node);
-      if (!offeredVersion.isEmpty() && offeredVersion.equals(current.getVersion())) {
+      SerializedSnapshot current = server.snapshotFor(node);
+      if (!offeredVersion.isEmpty() && offeredVersion.equals(current.version())) {
         server.store().acknowledge(node, offeredVersion); // it runs the current version already
       } else {
         sendCurrent();
@@ -163,17 +162,17 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     if (closed || inFlightNonce != null || !server.serving()) {
       return;
     }
-    NodeSnapshot snapshot = server.snapshotFor(node);
-    if (snapshot.getVersion().equals(offeredVersion)) {
+    SerializedSnapshot snapshot = server.snapshotFor(node);
+    if (snapshot.version().equals(offeredVersion)) {
       return;
     }
     byte[] nonceBytes = new byte[12];
     RANDOM.nextBytes(nonceBytes);
     inFlightNonce = HexFormat.of().formatHex(nonceBytes);
-    inFlightVersion = snapshot.getVersion();
+    inFlightVersion = snapshot.version();
     offeredVersion = inFlightVersion;
     try {
-      responses.onNext(OperatorMessage.newBuilder().setSnapshot(snapshot).setNonce(inFlightNonce).build());
+      responses.onNext(new OutgoingSnapshot(snapshot, inFlightNonce));
       LOG.log(Level.DEBUG, "node {0}: sent version {1}", node, shortVersion(inFlightVersion));
     } catch (RuntimeException e) {
       ended("sending failed: " + e.getMessage());

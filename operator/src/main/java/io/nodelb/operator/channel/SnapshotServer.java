@@ -4,6 +4,10 @@ import io.grpc.Context;
 import io.grpc.Contexts;
 import io.grpc.Grpc;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.protobuf.ProtoUtils;
+import io.grpc.stub.ServerCalls;
 import io.grpc.Server;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -24,8 +28,7 @@ import io.grpc.util.AdvancedTlsX509KeyManager;
 import io.grpc.util.AdvancedTlsX509TrustManager;
 import io.nodelb.dataplane.v1alpha1.AgentMessage;
 import io.nodelb.dataplane.v1alpha1.DataPlaneGrpc;
-import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
-import io.nodelb.dataplane.v1alpha1.OperatorMessage;
+import io.nodelb.model.compiler.SerializedSnapshot;
 import io.nodelb.operator.SnapshotStore;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -91,7 +94,7 @@ public final class SnapshotServer implements AutoCloseable {
   private final ChannelCertificates certificates;
   private final Clock clock;
   private final Map<String, AgentSession> sessions = new ConcurrentHashMap<>();
-  private final Map<String, NodeSnapshot> emptySnapshots = new ConcurrentHashMap<>();
+  private final Map<String, SerializedSnapshot> emptySnapshots = new ConcurrentHashMap<>();
   private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "nodelb-snapshot-server");
     t.setDaemon(true);
@@ -147,7 +150,9 @@ public final class SnapshotServer implements AutoCloseable {
         .keepAliveTimeout(KEEPALIVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
         .permitKeepAliveTime(PERMIT_KEEPALIVE_TIME.toMillis(), TimeUnit.MILLISECONDS)
         .permitKeepAliveWithoutCalls(true)
-        .addService(ServerInterceptors.intercept(new Service(), new CallerInterceptor()));
+        .addService(ServerInterceptors.intercept(ServerServiceDefinition.builder(DataPlaneGrpc.SERVICE_NAME)
+            .addMethod(STREAM, ServerCalls.asyncBidiStreamingCall(this::stream))
+            .build(), new CallerInterceptor()));
     if (settings.plaintext()) {
       LOG.log(Level.WARNING, "The snapshot server runs in PLAINTEXT (nodelb.grpc.plaintext=true): no TLS, and any"
           + " caller may claim any node. Only for labs and tests.");
@@ -270,8 +275,9 @@ public final class SnapshotServer implements AutoCloseable {
   }
 
   /** The node's desired snapshot; a node the model does not know gets an empty one, so its agent clears what it had. */
-  NodeSnapshot snapshotFor(String node) {
-    return store.snapshot(node).orElseGet(() -> emptySnapshots.computeIfAbsent(node, SnapshotStore::emptySnapshot));
+  SerializedSnapshot snapshotFor(String node) {
+    return store.serialized(node).orElseGet(() -> emptySnapshots.computeIfAbsent(node,
+        n -> SerializedSnapshot.of(SnapshotStore.emptySnapshot(n))));
   }
 
   /** One stream per node: a newer stream replaces (cancels) the older. False when this replica does not lead. */
@@ -371,26 +377,31 @@ public final class SnapshotServer implements AutoCloseable {
     }
   }
 
-  private final class Service extends DataPlaneGrpc.DataPlaneImplBase {
-    @Override
-    public StreamObserver<AgentMessage> stream(StreamObserver<OperatorMessage> responses) {
-      ServerCallStreamObserver<OperatorMessage> call = (ServerCallStreamObserver<OperatorMessage>) responses;
-      if (!leader || closed) {
-        call.onError(NOT_THE_LEADER.asRuntimeException());
-        return new StreamObserver<>() {
-          @Override
-          public void onNext(AgentMessage value) {}
+  /**
+   * {@code DataPlane.Stream} as the generated service declares it, but with responses written from
+   * the snapshots' cached bytes ({@link OutgoingSnapshot}): the same messages on the wire.
+   */
+  static final MethodDescriptor<AgentMessage, OutgoingSnapshot> STREAM = DataPlaneGrpc.getStreamMethod()
+      .toBuilder(ProtoUtils.marshaller(AgentMessage.getDefaultInstance()), OutgoingSnapshot.MARSHALLER)
+      .build();
 
-          @Override
-          public void onError(Throwable t) {}
+  private StreamObserver<AgentMessage> stream(StreamObserver<OutgoingSnapshot> responses) {
+    ServerCallStreamObserver<OutgoingSnapshot> call = (ServerCallStreamObserver<OutgoingSnapshot>) responses;
+    if (!leader || closed) {
+      call.onError(NOT_THE_LEADER.asRuntimeException());
+      return new StreamObserver<>() {
+        @Override
+        public void onNext(AgentMessage value) {}
 
-          @Override
-          public void onCompleted() {}
-        };
-      }
-      AgentSession session = new AgentSession(SnapshotServer.this, call, TOKEN.get(), PEER.get());
-      scheduler.schedule(session::helloTimeout, HELLO_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-      return session;
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onCompleted() {}
+      };
     }
+    AgentSession session = new AgentSession(SnapshotServer.this, call, TOKEN.get(), PEER.get());
+    scheduler.schedule(session::helloTimeout, HELLO_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    return session;
   }
 }
