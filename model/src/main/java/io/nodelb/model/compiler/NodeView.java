@@ -182,7 +182,7 @@ final class NodeView {
 
   /** The last assembled snapshot as its part bytes (the lists are copied: the view patches its own in place). */
   SerializedSnapshot serializedParts() {
-    return new SerializedSnapshot(name, snapshot.getVersion(), listenerBytes, groupBytes);
+    return new SerializedSnapshot(name, snapshot.getVersion(), listenerBytes, groupBytes, snapshot.getDraining());
   }
 
   /** The last assembled snapshot serialized deterministically, concatenated from the cached part bytes. */

@@ -15,8 +15,12 @@ import java.util.List;
  *
  * @param listeners each listener's deterministic bytes, in snapshot order
  * @param groups each group's deterministic bytes, in snapshot order
+ * @param draining the node is drained (field 5, written last, only when true)
  */
-public record SerializedSnapshot(String node, String version, List<byte[]> listeners, List<byte[]> groups) {
+public record SerializedSnapshot(String node, String version, List<byte[]> listeners, List<byte[]> groups,
+    boolean draining) {
+  /** {@code draining = true}: tag (varint wire type) and the value 1. */
+  private static final byte[] DRAINING_FIELD = {(byte) (NodeSnapshot.DRAINING_FIELD_NUMBER << 3), 1};
   private static final int NODE_TAG = (NodeSnapshot.NODE_FIELD_NUMBER << 3) | 2;
   private static final int VERSION_TAG = (NodeSnapshot.VERSION_FIELD_NUMBER << 3) | 2;
   private static final int LISTENER_TAG = (NodeSnapshot.LISTENERS_FIELD_NUMBER << 3) | 2;
@@ -31,7 +35,7 @@ public record SerializedSnapshot(String node, String version, List<byte[]> liste
   public static SerializedSnapshot of(NodeSnapshot snapshot) {
     return new SerializedSnapshot(snapshot.getNode(), snapshot.getVersion(),
         snapshot.getListenersList().stream().map(Snapshots::serialize).toList(),
-        snapshot.getTargetGroupsList().stream().map(Snapshots::serialize).toList());
+        snapshot.getTargetGroupsList().stream().map(Snapshots::serialize).toList(), snapshot.getDraining());
   }
 
   /** Length of the serialized NodeSnapshot. */
@@ -44,7 +48,7 @@ public record SerializedSnapshot(String node, String version, List<byte[]> liste
     for (byte[] group : groups) {
       size += recordSize(group.length);
     }
-    return size;
+    return draining ? size + DRAINING_FIELD.length : size;
   }
 
   /** Writes the serialized NodeSnapshot ({@link #size()} bytes). */
@@ -58,10 +62,13 @@ public record SerializedSnapshot(String node, String version, List<byte[]> liste
     for (byte[] group : groups) {
       write(out, scratch, GROUP_TAG, group);
     }
+    if (draining) {
+      out.write(DRAINING_FIELD);
+    }
   }
 
   public byte[] toByteArray() {
-    return Snapshots.concatenate(node, version, listeners, groups);
+    return Snapshots.concatenate(node, version, listeners, groups, draining);
   }
 
   /** Tag (one byte for these field numbers), length varint, value; proto3 leaves out an empty string. */

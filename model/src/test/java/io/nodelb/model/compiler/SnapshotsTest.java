@@ -39,6 +39,20 @@ class SnapshotsTest {
   }
 
   @Test
+  void aDrainingSnapshotsPartBytesAreTheSerializedMessageAndItsVersionCountsTheFlag() throws Exception {
+    NodeSnapshot plain = compiled().snapshot("n1");
+    NodeSnapshot draining = Snapshots.withVersion(plain.toBuilder().setDraining(true).build());
+
+    SerializedSnapshot parts = SerializedSnapshot.of(draining);
+    ByteArrayOutputStream written = new ByteArrayOutputStream();
+    parts.writeTo(written);
+
+    assertThat(written.toByteArray()).isEqualTo(Snapshots.serialize(draining)).hasSize(parts.size());
+    assertThat(parts.toByteArray()).isEqualTo(Snapshots.serialize(draining));
+    assertThat(draining.getVersion()).isNotEqualTo(plain.getVersion());
+  }
+
+  @Test
   void versionIsExactlyTheRuleWrittenInTheProto() throws Exception {
     NodeSnapshot snapshot = compiled().snapshot("n1");
 
