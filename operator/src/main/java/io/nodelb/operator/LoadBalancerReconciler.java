@@ -22,6 +22,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
@@ -53,6 +54,10 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
             || !Objects.equals(fresh.getMetadata().getAnnotations(), old.getMetadata().getAnnotations()))
         .withSecondaryToPrimaryMapper((Node n) -> context.getPrimaryCache().list()
             .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        // The reconcile lists the Nodes itself. Without this mapper JOSDK would keep an index of every
+        // LoadBalancer's secondary Nodes: every Node for every LoadBalancer (5,000,000 entries at
+        // 10,000 LoadBalancers on 500 nodes).
+        .withPrimaryToSecondaryMapper((LoadBalancer lb) -> Set.of())
         .build(), context);
     model.observeLoadBalancers(() -> context.getPrimaryCache().list().toList());
     return List.of(nodes, modelEvents);

@@ -385,6 +385,8 @@ public final class ControlPlaneBench {
     final List<EndpointSlice> slices = new ArrayList<>();
     final List<Integer> endpointCounts = new ArrayList<>();
     final Map<String, Integer> listenersPerNode = new HashMap<>();
+    /** Where the next series of changes continues in the sequence of LoadBalancers. */
+    long changeCursor;
 
     Cluster(BenchShape shape) {
       this.shape = shape;
@@ -542,11 +544,10 @@ public final class ControlPlaneBench {
       }
       Map<String, BenchAgent> byNode = new HashMap<>();
       agents.forEach(a -> byNode.put(a.node, a));
-      int step = 0;
-      for (int k = 0; result.samples.size() < count; k++) {
-        int lb = Math.floorMod(k * 7919 + step, loadBalancers);
+      while (result.samples.size() < count) {
+        // 7919 is prime: successive changes land on LoadBalancers spread over namespaces, pools and nodes.
+        int lb = (int) Math.floorMod(changeCursor++ * 7919L, (long) loadBalancers);
         if (!which.test(lb)) {
-          step++;
           continue;
         }
         int now = endpointCounts.get(lb);
