@@ -19,8 +19,7 @@ import java.util.List;
  */
 public record SerializedSnapshot(String node, String version, List<byte[]> listeners, List<byte[]> groups,
     boolean draining) {
-  /** {@code draining = true}: tag (varint wire type) and the value 1. */
-  private static final byte[] DRAINING_FIELD = {(byte) (NodeSnapshot.DRAINING_FIELD_NUMBER << 3), 1};
+  private static final byte[] DRAINING_FIELD = Snapshots.DRAINING_FIELD;
   private static final int NODE_TAG = (NodeSnapshot.NODE_FIELD_NUMBER << 3) | 2;
   private static final int VERSION_TAG = (NodeSnapshot.VERSION_FIELD_NUMBER << 3) | 2;
   private static final int LISTENER_TAG = (NodeSnapshot.LISTENERS_FIELD_NUMBER << 3) | 2;

@@ -43,7 +43,7 @@ public final class Snapshots {
   private static final int LISTENER_TAG = (NodeSnapshot.LISTENERS_FIELD_NUMBER << 3) | 2;
   private static final int GROUP_TAG = (NodeSnapshot.TARGET_GROUPS_FIELD_NUMBER << 3) | 2;
   /** {@code draining = true}: tag (varint wire type) and the value 1. */
-  private static final byte[] DRAINING_FIELD = {(byte) (NodeSnapshot.DRAINING_FIELD_NUMBER << 3), 1};
+  static final byte[] DRAINING_FIELD = {(byte) (NodeSnapshot.DRAINING_FIELD_NUMBER << 3), 1};
 
   /** The message serialized deterministically. */
   public static byte[] serialize(MessageLite message) {
