@@ -261,13 +261,28 @@ static __always_inline __be16 first_nat_port(const struct nlb_listener *l, __u32
 	return bpf_htons(min + fastrange32(rol32(flow_hash, 16), range));
 }
 
+/* The listener a packet is addressed to, if any. */
+static __always_inline struct nlb_listener *listener_of(const struct nlb_ct_key *k)
+{
+	struct nlb_listener_key lk;
+
+	__builtin_memset(&lk, 0, sizeof(lk));
+	lk.addr = k->dst;
+	lk.port = k->dport;
+	lk.proto = k->proto;
+	lk.family = k->family;
+	return bpf_map_lookup_elem(&nlb_listeners, &lk);
+}
+
 /*
- * A packet to listener l with no live conntrack entry (stale: its forward entry, if one
+ * A packet to a listener with no live conntrack entry (stale: its forward entry, if one
  * is left): select a backend, record the flow, rewrite.
  */
-static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_listener *l,
-				    const struct nlb_ct_key *fk, const struct nlb_ct_entry *stale, __u64 now)
+static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk,
+				    const struct nlb_ct_entry *stale, __u64 now)
 {
+	/* Looked up again: a listener pointer kept across the conntrack path costs verifier states. */
+	struct nlb_listener *l = listener_of(fk);
 	struct nlb_backend *b;
 	struct nlb_ct_entry fwd, rev;
 	struct nlb_ct_key rk;
@@ -275,6 +290,8 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
 	int ret;
 
+	if (!l) /* removed since the first lookup */
+		return pass(NLB_STAT_PASS_NO_LISTENER);
 	flow_hash = nlb_flow_hash(fk);
 	group = nlb_route_group(l, fk);
 	b = nlb_select_backend(group, fk, flow_hash, 0, &backend_id);
@@ -340,25 +357,33 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	return pass(stateless_rst ? NLB_STAT_RST_NO_STATE : NLB_STAT_NEW_FLOW);
 }
 
-/* The listener a packet is addressed to, if any. */
-static __always_inline struct nlb_listener *listener_of(const struct nlb_ct_key *k)
-{
-	struct nlb_listener_key lk;
-
-	__builtin_memset(&lk, 0, sizeof(lk));
-	lk.addr = k->dst;
-	lk.port = k->dport;
-	lk.proto = k->proto;
-	lk.family = k->family;
-	return bpf_map_lookup_elem(&nlb_listeners, &lk);
-}
-
 /* Whether a destination port (network order) is one FullNAT replies come back to. */
 static __always_inline int is_nat_port(__be16 port)
 {
 	__u16 p = bpf_ntohs(port);
 
 	return p >= cfg_nat_port_min && p <= cfg_nat_port_max;
+}
+
+/*
+ * A reply entry found for a packet to a listener: a FullNAT reply whose NAT port is
+ * also a listener port is ours; DNAT replies are the egress program's.
+ */
+static __always_inline int reply_at_listener(const struct nlb_packet *p, struct nlb_ct_entry *e, __u64 now)
+{
+	if (e->flags & NLB_CT_FULLNAT)
+		return forward_known(p, e, now);
+	return pass(NLB_STAT_PASS_NO_LISTENER);
+}
+
+/* A packet to a NAT port that no listener takes: ours only as the reply of a FullNAT flow. */
+static __always_inline int fullnat_reply(const struct nlb_packet *p, const struct nlb_ct_key *k)
+{
+	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
+
+	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != (NLB_CT_REPLY | NLB_CT_FULLNAT))
+		return pass(NLB_STAT_PASS_NO_LISTENER);
+	return forward_known(p, e, nlb_now());
 }
 
 SEC("xdp")
@@ -386,24 +411,18 @@ int nlb_xdp(struct xdp_md *ctx)
 	 */
 	nlb_ct_key_of(&p, &key);
 	l = listener_of(&key);
-	if (!l && !is_nat_port(key.dport))
-		return pass(NLB_STAT_PASS_NO_LISTENER);
+	if (!l)
+		return is_nat_port(key.dport) ? fullnat_reply(&p, &key) : pass(NLB_STAT_PASS_NO_LISTENER);
 
 	now = nlb_now();
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
 	if (e) {
-		if (e->flags & NLB_CT_REPLY) {
-			/* FullNAT replies come back to the node and are ours; DNAT replies are the egress program's. */
-			if (e->flags & NLB_CT_FULLNAT)
-				return forward_known(&p, e, now);
-			return pass(NLB_STAT_PASS_NO_LISTENER);
-		}
-		if (l && ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
+		if (e->flags & NLB_CT_REPLY)
+			return reply_at_listener(&p, e, now);
+		if (ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
 			return forward_known(&p, e, now);
 	}
-	if (!l)
-		return pass(NLB_STAT_PASS_NO_LISTENER);
-	return new_flow(&p, l, &key, e, now);
+	return new_flow(&p, &key, e, now);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
