@@ -339,13 +339,14 @@ public final class KatranComparison {
         int k = 0;
         for (int cycle = 0; cycle < cycles; cycle++) {
             for (int i = 0; i < frames.length; i++) {
-                TestRunResult r = t.program().testRun(frames[i]);
+                boolean sampled = c != null && i % SAMPLE_EVERY == 0;
+                TestRunResult r = t.program().testRun(frames[i], 1, sampled);
                 ns[k++] = r.durationNs();
                 if (r.retval() != expected) {
                     throw new IllegalStateException(t.label() + ", " + (c == null ? "ACK pass" : c.title) + ": call "
                             + i + " returned " + r.retval() + ", expected " + expected);
                 }
-                if (c != null && i % SAMPLE_EVERY == 0) {
+                if (sampled) {
                     t.check(c, i, frames[i], r.output(), f);
                 }
             }
