@@ -365,17 +365,6 @@ static __always_inline int is_nat_port(__be16 port)
 	return p >= cfg_nat_port_min && p <= cfg_nat_port_max;
 }
 
-/*
- * A reply entry found for a packet to a listener: a FullNAT reply whose NAT port is
- * also a listener port is ours; DNAT replies are the egress program's.
- */
-static __always_inline int reply_at_listener(const struct nlb_packet *p, struct nlb_ct_entry *e, __u64 now)
-{
-	if (e->flags & NLB_CT_FULLNAT)
-		return forward_known(p, e, now);
-	return pass(NLB_STAT_PASS_NO_LISTENER);
-}
-
 /* A packet to a NAT port that no listener takes: ours only as the reply of a FullNAT flow. */
 static __always_inline int fullnat_reply(const struct nlb_packet *p, const struct nlb_ct_key *k)
 {
@@ -417,8 +406,12 @@ int nlb_xdp(struct xdp_md *ctx)
 	now = nlb_now();
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
 	if (e) {
-		if (e->flags & NLB_CT_REPLY)
-			return reply_at_listener(&p, e, now);
+		if (e->flags & NLB_CT_REPLY) {
+			/* FullNAT replies come back to the node and are ours; DNAT replies are the egress program's. */
+			if (e->flags & NLB_CT_FULLNAT)
+				return forward_known(&p, e, now);
+			return pass(NLB_STAT_PASS_NO_LISTENER);
+		}
 		if (ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
 			return forward_known(&p, e, now);
 	}
