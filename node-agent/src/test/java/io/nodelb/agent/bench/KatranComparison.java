@@ -163,7 +163,7 @@ public final class KatranComparison {
         /** Checks the counters of a pass, where the program keeps any (nodelb's nlb_stats). */
         default void countersBefore() {}
 
-        default void countersAfter(Case c, boolean timedAck, int calls) {}
+        default void countersAfter(Case c, boolean ackPass, int calls) {}
     }
 
     /** The frames of one table size. */
@@ -284,10 +284,11 @@ public final class KatranComparison {
 
     // ---- the run ----------------------------------------------------------------------------
 
-    /** durations[case][target][round]: every call's ns. */
+    /** Runs the rounds at n flows; returns the report. */
     private String measure(int n) {
         Frames f = Frames.of(n);
         int passes = Math.max(1, MIN_CALLS / n);
+        // durations[case][target]: one array of every call's ns per measured round
         Map<Case, Map<Target, List<long[]>>> durations = new LinkedHashMap<>();
         for (Case c : Case.values()) {
             durations.put(c, new LinkedHashMap<>());
@@ -567,8 +568,7 @@ public final class KatranComparison {
                 update(object.map("ctl_array"), arena, u32(0), Arrays.copyOf(ROUTER_MAC, 8));
                 byte[] vip = new byte[20];
                 System.arraycopy(ip(VIP).getAddress(), 0, vip, 0, 4);
-                vip[16] = 0;
-                vip[17] = HTTP; // port, network order
+                vip[17] = HTTP; // the port in network order: bytes 16-17
                 vip[18] = Abi.IPPROTO_TCP;
                 update(object.map("vip_map"), arena, vip, new byte[8]); // flags 0, vip_num 0
                 for (int i = 1; i <= BACKENDS; i++) {
