@@ -98,6 +98,10 @@ public final class BpfProgram {
     private volatile int fd = -1;
 
     private static final byte[] NO_OUTPUT = new byte[0];
+    /** BPF_LOG_STATS: the verifier's log says only what it processed. */
+    private static final int LOG_STATS = 4;
+
+    private MemorySegment verifierLog;
 
     // Test-run buffers, made once and reused: a benchmark calls testRun in a tight loop.
     private MemorySegment testOpts;
@@ -170,6 +174,26 @@ public final class BpfProgram {
         String where = name + " -> tcx " + direction.name().toLowerCase() + " of ifindex " + ifindex;
         int link = LibBpf.linkCreate(fd(), ifindex, direction.attachType, MemorySegment.NULL, where);
         return BpfLink.madeBy(owner, link, where);
+    }
+
+    /** Before load: keeps the verifier's statistics of this program, for {@link #verifierStats()}. */
+    public synchronized void keepVerifierStats() {
+        if (owner.isLoaded()) {
+            throw new IllegalStateException(name + ": the verifier's statistics must be asked for before load");
+        }
+        verifierLog = owner.arena().allocate(4096);
+        LibBpf.programSetLog(handle, LOG_STATS, verifierLog, name);
+    }
+
+    /**
+     * After load: the verifier's statistics line, e.g. "processed 567945 insns (limit 1000000)
+     * max_states_per_insn 84 ...", or "" when {@link #keepVerifierStats()} was not called.
+     */
+    public synchronized String verifierStats() {
+        if (verifierLog == null) {
+            return "";
+        }
+        return verifierLog.getString(0).lines().filter(l -> l.startsWith("processed ")).findFirst().orElse("");
     }
 
     /** Runs the program once on packet (BPF_PROG_TEST_RUN). */
