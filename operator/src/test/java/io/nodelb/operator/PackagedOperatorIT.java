@@ -51,6 +51,7 @@ class PackagedOperatorIT {
       assertThat(value(scrape, "nodelb_operator_backenddrains_overdue")).isEqualTo(0);
       assertThat(value(scrape, "reconciliations_success_total{controller_name=\"loadbalancer\"}"))
           .as("JOSDK's reconciles").isPositive();
+      assertThat(value(scrape, "reconciliations_started_total{controller_name=\"backenddrain\"}")).isPositive();
       assertThat(scrape).contains("jvm_memory_used_bytes");
     }
   }
