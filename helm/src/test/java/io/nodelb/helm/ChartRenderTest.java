@@ -169,8 +169,8 @@ class ChartRenderTest {
     void theAgentRunsClusterModeWithEverySettingFromTheEnvironment() {
         Container agent = agent(DEFAULTS);
 
-        assertThat(agent.getCommand()).containsExactly("nodelb-agent", "cluster");
-        assertThat(agent.getArgs()).isEmpty();
+        assertThat(agent.getCommand()).as("the image's entrypoint runs the agent").isEmpty();
+        assertThat(agent.getArgs()).containsExactly("cluster");
         assertThat(env(agent)).containsExactlyInAnyOrderEntriesOf(Map.of(
                 "NODELB_OPERATOR", "nodelb-operator.nodelb-system.svc:9443",
                 "NODE_NAME", "fieldRef:spec.nodeName",
