@@ -7,12 +7,12 @@ import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RegisteredController;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Constants;
 import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetricsV2;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.config.MeterFilter;
-import io.javaoperatorsdk.operator.api.reconciler.Constants;
 import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.operator.channel.AgentAuthenticator;
 import io.nodelb.operator.channel.ChannelCertificates;
@@ -20,6 +20,9 @@ import io.nodelb.operator.channel.ChannelSettings;
 import io.nodelb.operator.channel.SnapshotServer;
 import io.nodelb.operator.channel.TokenReviewAuthenticator;
 import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -196,27 +199,27 @@ public final class NodelbOperator implements AutoCloseable {
    * Ready to take traffic: the snapshot server listens and the operator started. While this replica
    * leads, its informers must be healthy too (a follower runs none). Empty when ready, else why not.
    */
-  public java.util.Optional<String> notReadyBecause() {
+  public Optional<String> notReadyBecause() {
     if (!operator.getRuntimeInfo().isStarted()) {
-      return java.util.Optional.of("the operator has not started");
+      return Optional.of("the operator has not started");
     }
     if (server != null && !server.listening()) {
-      return java.util.Optional.of("the snapshot server does not listen");
+      return Optional.of("the snapshot server does not listen");
     }
-    return leading() ? unhealthyInformers() : java.util.Optional.empty();
+    return leading() ? unhealthyInformers() : Optional.empty();
   }
 
   /** Informers that stopped watching (while leading), by controller and event source; empty when all watch. */
-  public java.util.Optional<String> unhealthyInformers() {
+  public Optional<String> unhealthyInformers() {
     if (!leading()) {
-      return java.util.Optional.empty();
+      return Optional.empty();
     }
     // Informers only: JOSDK counts the model's inbound event sources (no health of their own) as unhealthy.
-    java.util.List<String> unhealthy = new java.util.ArrayList<>();
+    List<String> unhealthy = new ArrayList<>();
     operator.getRuntimeInfo().unhealthyInformerWrappingEventSourceHealthIndicator().forEach((controller, sources) ->
         sources.keySet().forEach(source -> unhealthy.add(controller + "/" + source)));
-    return unhealthy.isEmpty() ? java.util.Optional.empty()
-        : java.util.Optional.of("informers not watching: " + unhealthy);
+    return unhealthy.isEmpty() ? Optional.empty()
+        : Optional.of("informers not watching: " + unhealthy);
   }
 
   /** Whether this replica leads (always, without leader election). */
