@@ -61,6 +61,9 @@ class CrdValidatorTest {
         invalidExamples().forEach(f -> expectedMessages.addAll(Examples.expected(f)));
         List<String> untested = new ArrayList<>();
         for (CrdRules.Rule rule : CrdRules.all()) {
+            if (rule.rule().contains("oldSelf")) {
+                continue; // a transition rule judges an update: aTransitionRuleRunsOnlyOnUpdate
+            }
             if (expectedMessages.stream().noneMatch(m -> m.endsWith(": " + rule.message()))) {
                 untested.add(rule.kind() + " " + rule.where() + ": " + rule.message());
             }

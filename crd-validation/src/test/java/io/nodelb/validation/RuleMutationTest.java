@@ -36,7 +36,16 @@ class RuleMutationTest {
     }
 
     private static List<String> verdicts(CrdValidator validator, List<Map<String, Object>> documents) {
-        return documents.stream().map(d -> validator.validate(d).toString()).toList();
+        List<String> verdicts = new ArrayList<>(documents.stream().map(d -> validator.validate(d).toString()).toList());
+        // Transition rules judge updates: one that keeps the spec, one that changes it.
+        verdicts.add(validator.validateUpdate(drain("web-0"), drain("web-0")).toString());
+        verdicts.add(validator.validateUpdate(drain("web-0"), drain("web-1")).toString());
+        return verdicts;
+    }
+
+    private static Map<String, Object> drain(String pod) {
+        return Map.of("apiVersion", "nodelb.io/v1alpha1", "kind", "BackendDrain", "metadata", Map.of("name", "d"),
+                "spec", Map.of("pod", Map.of("name", pod)));
     }
 
     /** The CRD text with one rule replaced by its negation; the rule is found by its message, unique per node. */
