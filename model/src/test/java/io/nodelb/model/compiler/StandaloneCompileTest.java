@@ -70,7 +70,7 @@ class StandaloneCompileTest {
         .isInstanceOfSatisfying(ModelProblemsException.class, e -> {
           assertThat(e.problems()).extracting(Problem::reason).containsExactlyInAnyOrder(
               Problem.NEEDS_CLUSTER, Problem.TARGET_GROUP_NOT_FOUND, Problem.INVALID);
-          assertThat(e.getMessage()).contains("LoadBalancer default/zero spec.listeners[0].port: port must be 1-65535");
+          assertThat(e.getMessage()).contains("LoadBalancer default/zero spec.listeners[0].port: Invalid value: 0: spec.listeners[0].port in body should be greater than or equal to 1");
           assertThat(e.getMessage()).contains("LoadBalancer default/web spec.listeners[0].targetGroup: TargetGroup default/missing not found");
         });
   }
