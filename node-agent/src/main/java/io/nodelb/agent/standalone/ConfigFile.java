@@ -104,7 +104,8 @@ public final class ConfigFile {
                 continue;
             }
             List<FieldError> errors = CrdValidator.nodelb().validate(map);
-            errors.forEach(e -> problems.add(where + ": " + e));
+            // An error of the whole object (the API server's "<nil>") reads better without its field.
+            errors.forEach(e -> problems.add(where + ": " + (e.field() == null ? e.body() : e.toString())));
             List<String> unused = StandaloneSupport.unused(map);
             unused.forEach(u -> problems.add(where + ": " + u));
             if (!errors.isEmpty() || !unused.isEmpty()) {
