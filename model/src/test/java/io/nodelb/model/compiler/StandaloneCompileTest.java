@@ -86,4 +86,15 @@ class StandaloneCompileTest {
             .extracting(Problem::name, Problem::reason)
             .containsExactly(org.assertj.core.groups.Tuple.tuple("default/second", Problem.LISTENER_CONFLICT)));
   }
+
+  @Test
+  void sessionPersistenceSourceIpSelectsByClientAddress() {
+    var lb = loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    TargetGroup group = staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1));
+    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+        .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV);
+    group.getSpec().sessionPersistence = io.nodelb.api.v1alpha1.SessionPersistence.SourceIP;
+    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+        .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP);
+  }
 }
