@@ -74,6 +74,13 @@ class AgentCommandTest {
         assertThat(run("version")).startsWith("0|nodelb-agent ").contains("data plane layout v");
     }
 
+    @Test
+    void clusterGetsItsArgumentsAndRefusesWithoutAnOperator() {
+        // ClusterOptions parses them (ClusterOptionsTest); here: they reach it, and a refusal exits 2.
+        assertThat(run("cluster", "--node-name", "n1")).startsWith("2|");
+        assertThat(run("cluster", "--help")).startsWith("0|");
+    }
+
     /** "exit code|what it printed". */
     private static String run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
