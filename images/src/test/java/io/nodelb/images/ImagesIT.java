@@ -57,9 +57,16 @@ class ImagesIT {
         Image image = unpack("nodelb-agent-image.tar");
         assertThat(image.user()).isEqualTo("0");
 
-        Run usage = run(image, image.entrypoint(), List.of(), Duration.ofSeconds(60));
-        assertThat(usage.output()).as("the entrypoint without a command").contains("usage: nodelb-agent standalone",
-                "nodelb-agent cluster", "nodelb-agent uninstall");
+        Run refused = run(image, image.entrypoint(), List.of(), Duration.ofSeconds(60));
+        assertThat(refused.exitCode()).as("the entrypoint without a command:%n%s", refused.output()).isNotZero();
+        assertThat(refused.output()).as("the entrypoint without a command")
+                .contains("a command is required: standalone, cluster, uninstall");
+
+        List<String> help = new ArrayList<>(image.entrypoint());
+        help.add("--help");
+        Run usage = run(image, help, List.of(), Duration.ofSeconds(60));
+        assertThat(usage.exitCode()).as("--help:%n%s", usage.output()).isZero();
+        assertThat(usage.output()).as("--help").contains("Usage: nodelb-agent", "standalone", "cluster", "uninstall");
 
         // The image's own java and jars, plus ImageCheck copied in.
         Path check = image.root().resolve("check/io/nodelb/images");
