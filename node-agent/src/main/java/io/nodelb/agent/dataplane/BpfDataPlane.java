@@ -511,10 +511,11 @@ public final class BpfDataPlane implements DataPlane {
             key.set(ValueLayout.JAVA_INT, 0, backendId);
             MemorySegment values = arena.allocate(stats.valueBufferSize());
             if (!stats.lookup(key, values)) {
-                return new BackendCounters(0, 0, 0, 0, 0);
+                return BackendCounters.ZERO;
             }
             Abi.BackendStats s = Abi.BackendStats.sumPerCpu(values, cpus);
-            return new BackendCounters(s.packets(), s.bytes(), s.newFlows(), s.replyPackets(), s.replyBytes());
+            return new BackendCounters(s.packets(), s.bytes(), s.newFlows(), s.replyPackets(), s.replyBytes(),
+                    s.resets(), s.unansweredSyns());
         }
     }
 

@@ -35,5 +35,14 @@ public interface DataPlane extends AutoCloseable {
     @Override
     void close();
 
-    record BackendCounters(long packets, long bytes, long newFlows, long replyPackets, long replyBytes) {}
+    /**
+     * A backend's counters since the data plane was loaded. {@code resets} and {@code unansweredSyns}
+     * are the passive health signals (bpf/README.md, "Passive signals"): flows the backend reset
+     * after it had seen them open, and flows whose SYN the client retransmitted before the backend
+     * answered; each counts a flow at most once, so against {@code newFlows} they are rates.
+     */
+    record BackendCounters(long packets, long bytes, long newFlows, long replyPackets, long replyBytes,
+                           long resets, long unansweredSyns) {
+        public static final BackendCounters ZERO = new BackendCounters(0, 0, 0, 0, 0, 0, 0);
+    }
 }

@@ -137,9 +137,10 @@ class ConntrackIT extends DataPlaneFixture {
         BackendCounters after = dataPlane.counters(backendId);
         assertThat(new BackendCounters(after.packets() - before.packets(), after.bytes() - before.bytes(),
                 after.newFlows() - before.newFlows(), after.replyPackets() - before.replyPackets(),
-                after.replyBytes() - before.replyBytes()))
+                after.replyBytes() - before.replyBytes(), after.resets() - before.resets(),
+                after.unansweredSyns() - before.unansweredSyns()))
                 .isEqualTo(new BackendCounters(2, Frames.ipLength(first) + Frames.ipLength(second), 1, 2,
-                        Frames.ipLength(synAck) + Frames.ipLength(ack)));
+                        Frames.ipLength(synAck) + Frames.ipLength(ack), 0, 0));
         assertThat(dataPlane.statsSince(stats)).containsOnly(entry(Abi.Stat.NEW_FLOW, 1L),
                 entry(Abi.Stat.CT_HIT, 1L), entry(Abi.Stat.CT_REPLY, 2L));
     }
