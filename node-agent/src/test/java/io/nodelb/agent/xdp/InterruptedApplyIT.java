@@ -485,6 +485,7 @@ class InterruptedApplyIT {
         @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { write(m -> m.putListener(k, l)); }
         @Override public void deleteListener(Abi.ListenerKey k) { write(m -> m.deleteListener(k)); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { write(m -> m.putPortWord(d, w, bits)); }
+        @Override public long releaseFlows(java.util.Set<Integer> backends) { return real.get().releaseFlows(backends); }
     }
 
 }
