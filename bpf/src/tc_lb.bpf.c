@@ -68,7 +68,8 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	if (s) {
 		s->reply_packets += 1;
 		s->reply_bytes += p.l3_len;
-		s->resets += reset;
+		if (reset)
+			s->resets += 1;
 	}
 	nlb_count(NLB_STAT_CT_REPLY);
 	nlb_rewrite_skb(skb, &p, e); /* last: it invalidates the packet pointers in p */
