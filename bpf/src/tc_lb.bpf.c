@@ -44,7 +44,6 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	struct nlb_ct_entry *e;
 	struct nlb_backend_stats *s;
 	__u64 now;
-	int reset;
 
 	pull_headers(skb);
 	if (nlb_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != NLB_PARSED)
@@ -62,14 +61,13 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	 * working while the forward entry pins the flow to this backend.
 	 */
 	now = nlb_now();
-	reset = nlb_is_backend_reset(e, &p); /* before the touch closes the entry */
+	if (nlb_may_signal(&p))
+		nlb_count_signal(e, p.tcp_flags, p.family); /* before the touch closes the entry */
 	ct_touch(e, &p, now);
 	s = backend_stats(e->backend);
 	if (s) {
 		s->reply_packets += 1;
 		s->reply_bytes += p.l3_len;
-		if (reset)
-			s->resets += 1;
 	}
 	nlb_count(NLB_STAT_CT_REPLY);
 	nlb_rewrite_skb(skb, &p, e); /* last: it invalidates the packet pointers in p */

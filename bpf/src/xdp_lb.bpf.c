@@ -68,12 +68,12 @@ static __always_inline void count_backend(__u32 backend_id, const struct nlb_pac
 static __always_inline int forward_known(const struct nlb_packet *p, struct nlb_ct_entry *e, __u64 now)
 {
 	int reply = e->flags & NLB_CT_REPLY;
-	enum nlb_signal signal = nlb_signal_of(e, p);
 
+	if (nlb_may_signal(p))
+		nlb_count_signal(e, p->tcp_flags, p->family);
 	nlb_rewrite_xdp(p, e);
 	ct_touch(e, p, now);
 	count_backend(e->backend, p, reply, 0);
-	nlb_count_signal(e->backend, signal);
 	return pass(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
 }
 
@@ -312,9 +312,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	rev.created_ns = now;
 	rev.last_seen_ns = now;
 	rev.state = fwd.state;
-	rev.flags = NLB_CT_REPLY;
-	if (p->proto == IPPROTO_TCP && fwd.state != NLB_CT_SYN)
-		rev.flags |= NLB_CT_PICKED_UP; /* a RST from the backend is then no signal */
+	rev.flags = NLB_CT_REPLY | ct_picked_up(fwd.state);
 	rev.listener = l->id;
 
 	__builtin_memset(&rk, 0, sizeof(rk));
@@ -327,7 +325,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	if (l->flags & NLB_LISTENER_FULLNAT) {
 		fwd.nat_src = l->snat_addr;
 		fwd.flags = NLB_CT_FULLNAT;
-		rev.flags |= NLB_CT_FULLNAT;
+		rev.flags = NLB_CT_REPLY | NLB_CT_FULLNAT | ct_picked_up(fwd.state);
 		rk.dst = l->snat_addr;
 		if (stateless_rst) {
 			fwd.nat_sport = first_nat_port(l, flow_hash);

@@ -11,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DataPlane.BackendCounters;
+import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.testing.Privileged;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,8 +38,10 @@ class PassiveSignalsIT extends DataPlaneFixture {
     private record Signals(long resets, long unansweredSyns) {}
 
     private Signals since(int backendId, BackendCounters before) {
-        BackendCounters now = dataPlane.counters(backendId);
-        return new Signals(now.resets() - before.resets(), now.unansweredSyns() - before.unansweredSyns());
+        Abi.Backend b = dataPlane.backend(backendId);
+        BackendCounters moved = dataPlane.countersByKey().get(DesiredState.backendKey(b.address(), b.port()))
+                .minus(before);
+        return new Signals(moved.resets(), moved.unansweredSyns());
     }
 
     /** A packet from the flow's backend to where the node sent the flow (client, or SNAT address). */
