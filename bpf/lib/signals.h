@@ -41,9 +41,10 @@ static __always_inline int nlb_may_signal(const struct nlb_packet *p)
 /*
  * Counts the signal a TCP packet of a known flow gives, if any: e is its entry, before
  * ct_touch moves the entry's state. Called only when nlb_may_signal, so a hit pays one test.
- * A global function: the verifier checks it once, not once per path that reaches it.
+ * Inlined: as a global function its 40-byte key on a stack of its own took the old-layout
+ * build past the 512 bytes two frames may have together.
  */
-__noinline int nlb_count_signal(struct nlb_ct_entry *e, __u32 tcp_flags, __u32 family)
+static __always_inline int nlb_count_signal(struct nlb_ct_entry *e, __u32 tcp_flags, __u32 family)
 {
 	struct nlb_backend_stats *s;
 	struct nlb_ct_entry *r;

@@ -137,7 +137,7 @@ class BpfMapIT {
                 Arena arena = Arena.ofConfined()) {
             MemorySegment key = arena.allocateFrom(ValueLayout.JAVA_INT, 3);
             MemorySegment values = stats.allocateValue(arena);
-            assertThat(values.byteSize()).isEqualTo(40L * cpus);
+            assertThat(values.byteSize()).isEqualTo(56L * cpus);
             for (int cpu = 0; cpu < cpus; cpu++) {
                 new Abi.BackendStats(cpu + 1, 100, 1, 0, 0, cpu, 1).writeTo(stats.perCpuValue(values, cpu));
             }
