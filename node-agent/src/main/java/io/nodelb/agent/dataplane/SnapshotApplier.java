@@ -394,8 +394,15 @@ public final class SnapshotApplier {
      * snapshot itself is applied.
      */
     private void releaseFlowsOfRemoved(DesiredState from, DesiredState to, Phases phases) {
-        Set<Integer> removed = new java.util.TreeSet<>(from.backends().keySet());
-        removed.removeAll(to.backends().keySet());
+        // By address and port: a backend that only changed id (after a kill mid-apply) keeps its flows.
+        Set<String> staying = new java.util.HashSet<>();
+        to.backends().values().forEach(b -> staying.add(DesiredState.backendKey(b.address(), b.port())));
+        Set<Integer> removed = new java.util.TreeSet<>();
+        from.backends().forEach((id, b) -> {
+            if (!to.backends().containsKey(id) && !staying.contains(DesiredState.backendKey(b.address(), b.port()))) {
+                removed.add(id);
+            }
+        });
         if (removed.isEmpty()) {
             return;
         }
