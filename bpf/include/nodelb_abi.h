@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 1
+#define NLB_LAYOUT_VERSION 2
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096
@@ -121,6 +121,9 @@ struct nlb_backend_stats {
 	__u64 new_flows;
 	__u64 reply_packets; /* backend -> client */
 	__u64 reply_bytes;
+	/* Passive health signals (bpf/README.md, "Passive signals"), at most one of each per flow: */
+	__u64 resets; /* the backend reset a flow it had seen open (a RST on the reply path) */
+	__u64 unanswered_syns; /* a client retransmitted its SYN before the backend answered at all */
 };
 
 enum nlb_ct_state {
@@ -133,6 +136,8 @@ enum nlb_ct_state {
 enum nlb_ct_flags {
 	NLB_CT_REPLY = 1 << 0, /* this entry translates backend -> client packets */
 	NLB_CT_FULLNAT = 1 << 1,
+	NLB_CT_PICKED_UP = 1 << 2, /* reply entry of a flow picked up past its SYN: the backend never saw it open */
+	NLB_CT_SYN_RETRIED = 1 << 3, /* forward entry: a retransmitted SYN found no answer yet (counted once) */
 };
 
 #ifndef NLB_TEST_OLD_LAYOUT

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "conntrack.h"
 #include "nat.h"
+#include "signals.h"
 
 /* Makes the headers readable directly when the skb keeps them in fragments. */
 static __always_inline void pull_headers(struct __sk_buff *skb)
@@ -60,6 +61,8 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	 * working while the forward entry pins the flow to this backend.
 	 */
 	now = nlb_now();
+	if (nlb_may_signal(&p))
+		nlb_count_signal(e, p.tcp_flags, p.family); /* before the touch closes the entry */
 	ct_touch(e, &p, now);
 	s = backend_stats(e->backend);
 	if (s) {

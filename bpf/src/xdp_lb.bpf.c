@@ -22,6 +22,7 @@
 #include "conntrack.h"
 #include "select.h"
 #include "nat.h"
+#include "signals.h"
 
 #define EEXIST 17
 /*
@@ -68,6 +69,8 @@ static __always_inline int forward_known(const struct nlb_packet *p, struct nlb_
 {
 	int reply = e->flags & NLB_CT_REPLY;
 
+	if (nlb_may_signal(p))
+		nlb_count_signal(e, p->tcp_flags, p->family);
 	nlb_rewrite_xdp(p, e);
 	ct_touch(e, p, now);
 	count_backend(e->backend, p, reply, 0);
@@ -318,7 +321,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	rev.created_ns = now;
 	rev.last_seen_ns = now;
 	rev.state = fwd.state;
-	rev.flags = NLB_CT_REPLY;
+	rev.flags = NLB_CT_REPLY | ct_picked_up(fwd.state);
 	rev.listener = l->id;
 
 	__builtin_memset(&rk, 0, sizeof(rk));
@@ -331,7 +334,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	if (l->flags & NLB_LISTENER_FULLNAT) {
 		fwd.nat_src = l->snat_addr;
 		fwd.flags = NLB_CT_FULLNAT;
-		rev.flags = NLB_CT_REPLY | NLB_CT_FULLNAT;
+		rev.flags = NLB_CT_REPLY | NLB_CT_FULLNAT | ct_picked_up(fwd.state);
 		rk.dst = l->snat_addr;
 		if (stateless_rst) {
 			fwd.nat_sport = first_nat_port(l, flow_hash);

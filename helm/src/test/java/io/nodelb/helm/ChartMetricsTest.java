@@ -174,7 +174,7 @@ class ChartMetricsTest {
 
         @Override public DataPlaneMaps maps() { return maps; }
         @Override public void attach(Set<String> interfaces) {}
-        @Override public BackendCounters backendCounters(int id) { return new BackendCounters(1, 2, 3, 4, 5); }
+        @Override public BackendCounters backendCounters(int id) { return new BackendCounters(1, 2, 3, 4, 5, 6, 7); }
         @Override public long[] packetStats() { return new long[Abi.STAT_MAX]; }
         @Override public long conntrackEntries() { return 10; }
         @Override public long conntrackCapacity() { return 1 << 20; }

@@ -42,7 +42,7 @@ public final class Abi {
     // --- #defines ------------------------------------------------------------------------
 
     /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
-    public static final int LAYOUT_VERSION = 1;
+    public static final int LAYOUT_VERSION = 2;
     public static final int MAX_LISTENERS = 4096;
     public static final int MAX_ROUTES = 16384;
     public static final int MAX_GROUPS = 1024;
@@ -86,6 +86,10 @@ public final class Abi {
     /** enum nlb_ct_flags */
     public static final int CT_REPLY = 1 << 0;
     public static final int CT_FULLNAT = 1 << 1;
+    /** Reply entry of a flow picked up past its SYN: a RST from the backend is no health signal. */
+    public static final int CT_PICKED_UP = 1 << 2;
+    /** Forward entry: a retransmitted SYN found no answer yet (counted once in unanswered_syns). */
+    public static final int CT_SYN_RETRIED = 1 << 3;
 
     /** enum nlb_stat: why a packet passed, was dropped or rewritten; the index of nlb_stats. */
     public enum Stat {
@@ -125,7 +129,8 @@ public final class Abi {
             "nlb_group_flags", ordered("NLB_GROUP_PERSIST_SOURCE", GROUP_PERSIST_SOURCE),
             "nlb_ct_state", ordered("NLB_CT_SYN", CT_SYN, "NLB_CT_ESTABLISHED", CT_ESTABLISHED,
                     "NLB_CT_CLOSING", CT_CLOSING, "NLB_CT_UDP", CT_UDP),
-            "nlb_ct_flags", ordered("NLB_CT_REPLY", CT_REPLY, "NLB_CT_FULLNAT", CT_FULLNAT),
+            "nlb_ct_flags", ordered("NLB_CT_REPLY", CT_REPLY, "NLB_CT_FULLNAT", CT_FULLNAT,
+                    "NLB_CT_PICKED_UP", CT_PICKED_UP, "NLB_CT_SYN_RETRIED", CT_SYN_RETRIED),
             "nlb_stat", statEnumerators());
 
     // --- layouts -------------------------------------------------------------------------
@@ -382,40 +387,44 @@ public final class Abi {
         }
     }
 
-    /** struct nlb_backend_stats: value of the per-CPU nlb_backend_stats array. */
+    /**
+     * struct nlb_backend_stats: value of the per-CPU nlb_be_stats array. {@code resets} and
+     * {@code unansweredSyns} are the passive health signals, each at most once per flow.
+     */
     public record BackendStats(long packets, long bytes, long newFlows, long replyPackets,
-            long replyBytes) {
+            long replyBytes, long resets, long unansweredSyns) {
         public static final StructLayout LAYOUT = structLayout(
                 JAVA_LONG.withName("packets"),
                 JAVA_LONG.withName("bytes"),
                 JAVA_LONG.withName("new_flows"),
                 JAVA_LONG.withName("reply_packets"),
-                JAVA_LONG.withName("reply_bytes")).withName("nlb_backend_stats");
+                JAVA_LONG.withName("reply_bytes"),
+                JAVA_LONG.withName("resets"),
+                JAVA_LONG.withName("unanswered_syns")).withName("nlb_backend_stats");
+        private static final int FIELDS = 7;
 
         public void writeTo(MemorySegment value) {
             clear(value, LAYOUT);
-            value.set(U64, 0, packets);
-            value.set(U64, 8, bytes);
-            value.set(U64, 16, newFlows);
-            value.set(U64, 24, replyPackets);
-            value.set(U64, 32, replyBytes);
+            long[] fields = {packets, bytes, newFlows, replyPackets, replyBytes, resets, unansweredSyns};
+            for (int i = 0; i < FIELDS; i++) {
+                value.set(U64, i * 8L, fields[i]);
+            }
         }
 
         public static BackendStats readFrom(MemorySegment value) {
-            return new BackendStats(value.get(U64, 0), value.get(U64, 8), value.get(U64, 16),
-                    value.get(U64, 24), value.get(U64, 32));
+            return sumPerCpu(value, 1);
         }
 
         /** Adds up the values of cpus CPUs in a per-CPU lookup buffer. */
         public static BackendStats sumPerCpu(MemorySegment values, int cpus) {
             long stride = (LAYOUT.byteSize() + 7) & ~7L;
-            long[] sums = new long[5];
+            long[] sums = new long[FIELDS];
             for (int cpu = 0; cpu < cpus; cpu++) {
                 for (int field = 0; field < sums.length; field++) {
                     sums[field] += values.get(U64, cpu * stride + field * 8L);
                 }
             }
-            return new BackendStats(sums[0], sums[1], sums[2], sums[3], sums[4]);
+            return new BackendStats(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6]);
         }
     }
 

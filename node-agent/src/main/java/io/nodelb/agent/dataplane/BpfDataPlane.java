@@ -39,6 +39,8 @@ public final class BpfDataPlane implements DataPlane {
     public static final Path STATE_ROOT = Path.of("/run/nodelb");
     /** Every map of maps.h; both objects use the same instances. */
     static final String XDP_LINK_PREFIX = "link_xdp_";
+    /** Conntrack entries read per call when flows are released. */
+    private static final int RELEASE_BATCH = 8192;
     static final String TC_LINK_PREFIX = "link_tc_";
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
@@ -514,10 +516,11 @@ public final class BpfDataPlane implements DataPlane {
             key.set(ValueLayout.JAVA_INT, 0, backendId);
             MemorySegment values = arena.allocate(stats.valueBufferSize());
             if (!stats.lookup(key, values)) {
-                return new BackendCounters(0, 0, 0, 0, 0);
+                return BackendCounters.ZERO;
             }
             Abi.BackendStats s = Abi.BackendStats.sumPerCpu(values, cpus);
-            return new BackendCounters(s.packets(), s.bytes(), s.newFlows(), s.replyPackets(), s.replyBytes());
+            return new BackendCounters(s.packets(), s.bytes(), s.newFlows(), s.replyPackets(), s.replyBytes(),
+                    s.resets(), s.unansweredSyns());
         }
     }
 
@@ -704,6 +707,60 @@ public final class BpfDataPlane implements DataPlane {
         public void putPortWord(PortFilter.Direction direction, int word, long bits) {
             String map = direction == PortFilter.Direction.INGRESS ? "nlb_dports" : "nlb_sports";
             put(map, index(word), v -> v.set(ValueLayout.JAVA_LONG, 0, bits));
+        }
+
+        /**
+         * One scan of conntrack in batches; each batch's matching keys are deleted right after it
+         * is read (a batch read resumes at the next hash bucket, so deleting keys already read
+         * disturbs nothing). A key the programs deleted or replaced meanwhile is skipped.
+         */
+        @Override
+        public long releaseFlows(Set<Integer> backends) {
+            BpfMap conntrack = maps.get("nlb_conntrack");
+            boolean[] removed = new boolean[maps.get("nlb_backends").maxEntries()];
+            backends.forEach(id -> removed[id] = true);
+            int keySize = conntrack.keySize();
+            long stride = conntrack.valueBufferSize();
+            long[] deleted = {0};
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment[] doomed = {arena.allocate((long) keySize * RELEASE_BATCH, 8)};
+                conntrack.forEachBatch(RELEASE_BATCH, (keys, values, count) -> {
+                    if (doomed[0].byteSize() < (long) keySize * count) {
+                        doomed[0] = arena.allocate((long) keySize * count, 8); // a bucket bigger than a batch
+                    }
+                    int n = 0;
+                    for (int i = 0; i < count; i++) {
+                        int backend = Abi.CtEntry.backendAt(values, i * stride);
+                        if (backend >= 0 && backend < removed.length && removed[backend]) {
+                            MemorySegment.copy(keys, (long) i * keySize, doomed[0], (long) n++ * keySize, keySize);
+                        }
+                    }
+                    deleted[0] += deleteAll(conntrack, doomed[0], n);
+                });
+            }
+            return deleted[0];
+        }
+
+        /** Deletes n packed keys in one call; when one is gone already, key by key. */
+        private static int deleteAll(BpfMap map, MemorySegment keys, int n) {
+            if (n == 0) {
+                return 0;
+            }
+            try {
+                map.deleteBatch(keys, n);
+                return n;
+            } catch (io.nodelb.agent.bpf.BpfException e) {
+                if (e.errno() != io.nodelb.agent.bpf.Errno.ENOENT) {
+                    throw e;
+                }
+            }
+            int done = 0;
+            for (int i = 0; i < n; i++) {
+                if (map.delete(keys.asSlice((long) i * map.keySize(), map.keySize()))) {
+                    done++;
+                }
+            }
+            return done;
         }
     }
 }

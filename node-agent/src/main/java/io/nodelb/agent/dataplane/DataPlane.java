@@ -16,6 +16,18 @@ public interface DataPlane extends AutoCloseable {
     /** Per-backend counters summed over CPUs, by backend id. */
     BackendCounters backendCounters(int backendId);
 
+    /**
+     * The counters of every backend {@code applied} programs, by backend key ({@code 10.0.0.2:8080},
+     * as metrics and ids name it): what health code polls, taking {@link BackendCounters#minus}
+     * of two polls for a window.
+     */
+    default java.util.Map<String, BackendCounters> backendCounters(DesiredState applied) {
+        java.util.Map<String, BackendCounters> out = new java.util.TreeMap<>();
+        applied.backends().forEach((id, b) -> out.put(DesiredState.backendKey(b.address(), b.port()),
+                backendCounters(id)));
+        return out;
+    }
+
     /** Packets per {@code enum nlb_stat} reason, summed over CPUs. */
     long[] packetStats();
 
@@ -35,5 +47,21 @@ public interface DataPlane extends AutoCloseable {
     @Override
     void close();
 
-    record BackendCounters(long packets, long bytes, long newFlows, long replyPackets, long replyBytes) {}
+    /**
+     * A backend's counters since the data plane was loaded. {@code resets} and {@code unansweredSyns}
+     * are the passive health signals (bpf/README.md, "Passive signals"): flows the backend reset
+     * after it had seen them open, and flows whose SYN the client retransmitted before the backend
+     * answered; each counts a flow at most once, so against {@code newFlows} they are rates.
+     */
+    record BackendCounters(long packets, long bytes, long newFlows, long replyPackets, long replyBytes,
+                           long resets, long unansweredSyns) {
+        public static final BackendCounters ZERO = new BackendCounters(0, 0, 0, 0, 0, 0, 0);
+
+        /** What moved since {@code earlier} (a poll of the same backend). */
+        public BackendCounters minus(BackendCounters earlier) {
+            return new BackendCounters(packets - earlier.packets, bytes - earlier.bytes, newFlows - earlier.newFlows,
+                    replyPackets - earlier.replyPackets, replyBytes - earlier.replyBytes, resets - earlier.resets,
+                    unansweredSyns - earlier.unansweredSyns);
+        }
+    }
 }

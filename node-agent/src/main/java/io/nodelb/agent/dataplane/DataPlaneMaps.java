@@ -36,4 +36,15 @@ public interface DataPlaneMaps {
 
     /** One 64-port word of the ingress (destination port) or egress (source port) filter. */
     void putPortWord(PortFilter.Direction direction, int word, long bits);
+
+    /**
+     * Deletes every conntrack entry, forward and reply, of these backend ids: backends removed
+     * from the snapshot, whose flows would otherwise hang until their idle timeout. A UDP
+     * flow's next datagram, and a TCP flow's next segment, then take the new-flow path: UDP
+     * goes to a live backend, TCP is picked up by one, which resets it (see bpf/README.md,
+     * "Removed backends"). Not a configuration write, and not rolled back.
+     *
+     * @return the entries deleted
+     */
+    long releaseFlows(java.util.Set<Integer> backends);
 }

@@ -371,10 +371,12 @@ public final class SnapshotApplier {
             throw e;
         }
         nextIds.releaseUnnamed(); // what a previous agent left is gone from the maps now
+        DesiredState previous = applied;
         applied = next;
         ids = nextIds;
         appliedVersion = snapshot.getVersion();
         appliedSnapshot = snapshot;
+        releaseFlowsOfRemoved(previous, next, phases);
         phases.time("save snapshot", () -> {
             String digest = saveSnapshot(snapshot);
             if (digest != null) {
@@ -383,6 +385,37 @@ public final class SnapshotApplier {
         });
         lastApply = phases;
         return counting.writes;
+    }
+
+    /**
+     * Removed backends (gone from the snapshot, not drained: a draining backend stays in it) release
+     * their flows once no table selects them, so their clients fail fast or re-balance instead of
+     * hanging until the idle timeout. A failure here leaves those flows to their timeout: the
+     * snapshot itself is applied.
+     */
+    private void releaseFlowsOfRemoved(DesiredState from, DesiredState to, Phases phases) {
+        // By address and port: a backend that only changed id (after a kill mid-apply) keeps its flows.
+        Set<String> staying = new java.util.HashSet<>();
+        to.backends().values().forEach(b -> staying.add(DesiredState.backendKey(b.address(), b.port())));
+        Set<Integer> removed = new java.util.TreeSet<>();
+        from.backends().forEach((id, b) -> {
+            if (!to.backends().containsKey(id) && !staying.contains(DesiredState.backendKey(b.address(), b.port()))) {
+                removed.add(id);
+            }
+        });
+        if (removed.isEmpty()) {
+            return;
+        }
+        List<String> names = removed.stream().map(id -> from.backends().get(id))
+                .map(b -> DesiredState.backendKey(b.address(), b.port())).toList();
+        try {
+            long released = phases.time("release flows", () -> maps.releaseFlows(removed));
+            LOG.log(System.Logger.Level.INFO, "released " + released + " conntrack entries of removed backends "
+                    + names);
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "could not release the flows of removed backends " + names
+                    + "; they end at their idle timeout: " + e.getMessage());
+        }
     }
 
     /** The steps of the last apply that succeeded and their durations. */
@@ -530,5 +563,6 @@ public final class SnapshotApplier {
         @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { writes++; delegate.putListener(k, l); }
         @Override public void deleteListener(Abi.ListenerKey k) { writes++; delegate.deleteListener(k); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { writes++; delegate.putPortWord(d, w, bits); }
+        @Override public long releaseFlows(Set<Integer> backends) { return delegate.releaseFlows(backends); }
     }
 }

@@ -102,6 +102,8 @@ public final class MetricsServer implements AutoCloseable {
             meters.add(counter("nodelb_backend_new_flows", "Flows the backend was selected for", name, i, DataPlane.BackendCounters::newFlows));
             meters.add(counter("nodelb_backend_reply_packets", "Packets from the backend to clients", name, i, DataPlane.BackendCounters::replyPackets));
             meters.add(counter("nodelb_backend_reply_bytes", "Bytes from the backend to clients", name, i, DataPlane.BackendCounters::replyBytes));
+            meters.add(counter("nodelb_backend_resets", "Flows the backend reset after it had seen them open", name, i, DataPlane.BackendCounters::resets));
+            meters.add(counter("nodelb_backend_unanswered_syns", "Flows whose SYN was retransmitted before the backend answered", name, i, DataPlane.BackendCounters::unansweredSyns));
             return meters;
         }));
     }

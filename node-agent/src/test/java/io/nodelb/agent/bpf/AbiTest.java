@@ -80,11 +80,11 @@ class AbiTest {
             int cpus = 3;
             MemorySegment values = arena.allocate(Abi.BackendStats.LAYOUT.byteSize() * cpus, 8);
             for (int cpu = 0; cpu < cpus; cpu++) {
-                new Abi.BackendStats(1, 100, cpu, 2, 200)
+                new Abi.BackendStats(1, 100, cpu, 2, 200, 1, cpu)
                         .writeTo(values.asSlice(cpu * Abi.BackendStats.LAYOUT.byteSize()));
             }
             assertThat(Abi.BackendStats.sumPerCpu(values, cpus))
-                    .isEqualTo(new Abi.BackendStats(3, 300, 3, 6, 600));
+                    .isEqualTo(new Abi.BackendStats(3, 300, 3, 6, 600, 3, 3));
         }
     }
 

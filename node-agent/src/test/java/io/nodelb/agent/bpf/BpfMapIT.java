@@ -137,16 +137,17 @@ class BpfMapIT {
                 Arena arena = Arena.ofConfined()) {
             MemorySegment key = arena.allocateFrom(ValueLayout.JAVA_INT, 3);
             MemorySegment values = stats.allocateValue(arena);
-            assertThat(values.byteSize()).isEqualTo(40L * cpus);
+            assertThat(values.byteSize()).isEqualTo(56L * cpus);
             for (int cpu = 0; cpu < cpus; cpu++) {
-                new Abi.BackendStats(cpu + 1, 100, 1, 0, 0).writeTo(stats.perCpuValue(values, cpu));
+                new Abi.BackendStats(cpu + 1, 100, 1, 0, 0, cpu, 1).writeTo(stats.perCpuValue(values, cpu));
             }
             stats.update(key, values, BpfMap.BPF_ANY);
 
             MemorySegment read = stats.allocateValue(arena);
             assertThat(stats.lookup(key, read)).isTrue();
             assertThat(Abi.BackendStats.sumPerCpu(read, cpus))
-                    .isEqualTo(new Abi.BackendStats((long) cpus * (cpus + 1) / 2, 100L * cpus, cpus, 0, 0));
+                    .isEqualTo(new Abi.BackendStats((long) cpus * (cpus + 1) / 2, 100L * cpus, cpus, 0, 0,
+                            (long) cpus * (cpus - 1) / 2, cpus));
             assertThat(stats.sumPerCpu(read, 8)).isEqualTo(100L * cpus);
 
             MemorySegment oneCpuOnly = arena.allocate(40);

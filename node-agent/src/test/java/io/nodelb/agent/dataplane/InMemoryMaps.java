@@ -2,6 +2,7 @@ package io.nodelb.agent.dataplane;
 
 import io.nodelb.agent.bpf.Abi;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +17,10 @@ final class InMemoryMaps implements DataPlaneMaps {
     final Map<Abi.ListenerKey, Abi.Listener> listeners = new HashMap<>();
     final long[][] ports = new long[2][PortFilter.WORDS];
     final List<String> log = new ArrayList<>();
+    /** The backend ids of each releaseFlows call, in order (conntrack is not modelled). */
+    final List<java.util.Set<Integer>> released = new ArrayList<>();
+    /** Whether a released backend was still in a table or in nlb_backends when its flows were released. */
+    boolean stillSelected;
     private final int tableSize;
     /** Throws on the n-th write from now (1-based); 0 = never. */
     int failOnWrite;
@@ -53,6 +58,15 @@ final class InMemoryMaps implements DataPlaneMaps {
     public void putPortWord(PortFilter.Direction direction, int word, long bits) {
         write("putPortWord " + direction);
         ports[direction.ordinal()][word] = bits;
+    }
+
+    @Override
+    public long releaseFlows(java.util.Set<Integer> backends) {
+        released.add(java.util.Set.copyOf(backends));
+        stillSelected |= tables.values().stream()
+                .anyMatch(t -> Arrays.stream(t).anyMatch(backends::contains))
+                || backends.stream().anyMatch(this.backends::containsKey);
+        return 0;
     }
 
     boolean portOpen(PortFilter.Direction direction, int port) {

@@ -78,6 +78,27 @@ class SnapshotApplierTest {
     }
 
     @Test
+    void aRemovedBackendReleasesItsFlowsOnceNoTableSelectsItAndADrainingOneKeepsThem() {
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.3", 8080, 1),
+                backend("10.0.0.4", 8080, 1))));
+        int gone = maps.backends.entrySet().stream().filter(e -> e.getValue().address().equals(ip("10.0.0.3")))
+                .findFirst().orElseThrow().getKey();
+
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1),
+                backend("10.0.0.3", 8080, 1).toBuilder().setState(BackendState.DRAINING).build(),
+                backend("10.0.0.4", 8080, 1))));
+        assertThat(maps.released).as("draining keeps its flows").isEmpty();
+
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.4", 8080, 1))));
+        assertThat(maps.released).containsExactly(java.util.Set.of(gone));
+        assertThat(maps.stillSelected).as("released after the tables and nlb_backends let go of it").isFalse();
+        assertThat(applier.lastApply().asMap()).containsKey("release flows");
+
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1), backend("10.0.0.4", 8080, 3))));
+        assertThat(maps.released).as("nothing removed").hasSize(1);
+    }
+
+    @Test
     void drainingBackendsLeaveTheTableButStayProgrammed() {
         applier.apply(snapshot(group("web",
                 backend("10.0.0.2", 8080, 1),
@@ -201,6 +222,7 @@ class SnapshotApplierTest {
         assertThatThrownBy(() -> applier.apply(snapshot(group("web",
                 backend("10.0.0.4", 8080, 1), backend("10.0.0.5", 8080, 5)))))
                 .hasMessageContaining("injected failure");
+        assertThat(maps.released).as("a failed apply removed nothing").isEmpty();
 
         assertThat(maps.listeners).isEqualTo(listenersBefore);
         assertThat(maps.backends).isEqualTo(backendsBefore);

@@ -9,6 +9,7 @@ import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.MapReadBack;
 import io.nodelb.agent.dataplane.SnapshotApplier;
@@ -181,7 +182,7 @@ class LabCrashIT {
     // ---- the checks ---------------------------------------------------------------------------
 
     private void assertConverged(String where, Variant file) {
-        List<String> found = CanonicalState.of(MapReadBack.readPinned(LAB.pinPath().resolve("v1"),
+        List<String> found = CanonicalState.of(MapReadBack.readPinned(LAB.pinPath().resolve("v" + Abi.LAYOUT_VERSION),
                 DesiredState.Limits.defaults().tableSize()));
         assertThat(found).as("%s: the maps against a fresh start's\n%s", where,
                 CanonicalState.difference(found, file.fresh(), 10)).isEqualTo(file.fresh());
@@ -205,7 +206,7 @@ class LabCrashIT {
 
     /** Where the maps stand after a kill. */
     private static String landing(Variant from, Variant to) {
-        List<String> found = CanonicalState.of(MapReadBack.readPinned(LAB.pinPath().resolve("v1"),
+        List<String> found = CanonicalState.of(MapReadBack.readPinned(LAB.pinPath().resolve("v" + Abi.LAYOUT_VERSION),
                 DesiredState.Limits.defaults().tableSize()));
         return found.equals(from.fresh()) ? "before the first write"
                 : found.equals(to.fresh()) ? "after the last write" : "mid-apply (torn)";

@@ -9,6 +9,7 @@ import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.testing.Command;
 import io.nodelb.agent.testing.Privileged;
 import java.io.IOException;
@@ -156,7 +157,7 @@ class LabRestartIT {
         agent.awaitProgrammed(0);
         assertThat(probe(port, "/readyz")).isEqualTo(200);
 
-        String pin = LAB.pinPath().resolve("v1/link_xdp_n1").toString();
+        String pin = LAB.pinPath().resolve("v" + Abi.LAYOUT_VERSION + "/link_xdp_n1").toString();
         Matcher id = Pattern.compile("\"id\":(\\d+)").matcher(Command.run("bpftool", "-j", "link", "show", "pinned", pin));
         assertThat(id.find()).isTrue();
         Command.run("bpftool", "link", "detach", "id", id.group(1));
@@ -202,7 +203,7 @@ class LabRestartIT {
     /** Program id per pinned link. */
     private static Map<String, Integer> runningPrograms() throws Exception {
         Map<String, Integer> out = new java.util.TreeMap<>();
-        try (var pins = Files.list(LAB.pinPath().resolve("v1"))) {
+        try (var pins = Files.list(LAB.pinPath().resolve("v" + Abi.LAYOUT_VERSION))) {
             for (Path pin : pins.filter(p -> p.getFileName().toString().startsWith("link_")).toList()) {
                 Matcher m = PROG_ID.matcher(Command.run("bpftool", "-j", "link", "show", "pinned", pin.toString()));
                 assertThat(m.find()).as("prog_id of %s", pin).isTrue();
@@ -215,7 +216,7 @@ class LabRestartIT {
     /** The listener keys and the port filters as bpftool dumps them: ids aside, what a packet meets. */
     private static Map<String, String> listenersAndPorts() throws Exception {
         Map<String, String> out = new java.util.TreeMap<>();
-        Path maps = LAB.pinPath().resolve("v1");
+        Path maps = LAB.pinPath().resolve("v" + Abi.LAYOUT_VERSION);
         out.put("listener keys", new TreeSet<>(List.of(Pattern.compile("\"key\":\\[[^]]*]")
                 .matcher(Command.run("bpftool", "-j", "map", "dump", "pinned", maps.resolve("nlb_listeners").toString()))
                 .results().map(r -> r.group()).toArray(String[]::new))).toString());

@@ -45,7 +45,7 @@ class MetricsServerTest {
             return interfaces.contains("gone0") ? List.of("gone0: not attached") : List.of();
         }
         @Override public BackendCounters backendCounters(int id) {
-            return new BackendCounters(100 + id, 1000 + id, 10 + id, 200 + id, 2000 + id);
+            return new BackendCounters(100 + id, 1000 + id, 10 + id, 200 + id, 2000 + id, 20 + id, 30 + id);
         }
         @Override public long[] packetStats() {
             long[] stats = new long[Abi.STAT_MAX];
@@ -85,7 +85,9 @@ class MetricsServerTest {
         assertThat(body)
                 .contains("nodelb_backend_new_flows_total{backend=\"10.1.2.11:8080\"} " + (10 + v4) + ".0")
                 .contains("nodelb_backend_packets_total{backend=\"[fd00:1:2::11]:8080\"} " + (100 + v6) + ".0")
-                .contains("nodelb_backend_reply_bytes_total{backend=\"[fd00:1:2::11]:8080\"} " + (2000 + v6) + ".0");
+                .contains("nodelb_backend_reply_bytes_total{backend=\"[fd00:1:2::11]:8080\"} " + (2000 + v6) + ".0")
+                .contains("nodelb_backend_resets_total{backend=\"10.1.2.11:8080\"} " + (20 + v4) + ".0")
+                .contains("nodelb_backend_unanswered_syns_total{backend=\"[fd00:1:2::11]:8080\"} " + (30 + v6) + ".0");
 
         applier.apply(snapshot(backend("10.1.2.11")));
         assertThat(get("/metrics")).as("a removed backend's series go with it")

@@ -213,7 +213,7 @@ class LayoutMigrationIT {
         // The old layout's pins are gone; the links are pinned under v1 and run the new programs, alone.
         assertThat(v0).doesNotExist();
         try (Stream<Path> layouts = Files.list(pinPath)) {
-            assertThat(layouts.toList()).containsExactly(pinPath.resolve("v1"));
+            assertThat(layouts.toList()).containsExactly(pinPath.resolve("v" + Abi.LAYOUT_VERSION));
         }
         for (String ifname : List.of("eth0", "eth1")) {
             assertThat(programOfPinnedLink("link_xdp_" + ifname)).isEqualTo(current.xdpProgram().id());
@@ -339,7 +339,7 @@ class LayoutMigrationIT {
 
         assertThatThrownBy(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of(), OLD, LayoutMigration.Observer.NONE))
                 .isInstanceOf(LayoutMigration.Refused.class)
-                .hasMessageContaining("the data plane pinned under " + pinPath + " has layout v1, newer than this"
+                .hasMessageContaining("the data plane pinned under " + pinPath + " has layout v" + Abi.LAYOUT_VERSION + ", newer than this"
                         + " agent's v0")
                 .hasMessageContaining("`nodelb-agent uninstall --pin-path " + pinPath + "`");
         assertThat(tree(pinPath)).isEqualTo(before);
@@ -356,7 +356,7 @@ class LayoutMigrationIT {
 
         assertThatThrownBy(() -> BpfDataPlane.load(pinPath, state, LIMITS, Map.of()))
                 .isInstanceOf(LayoutMigration.Refused.class)
-                .hasMessageContaining("cannot migrate the data plane pinned under " + v0 + " to layout v1")
+                .hasMessageContaining("cannot migrate the data plane pinned under " + v0 + " to layout v" + Abi.LAYOUT_VERSION)
                 .hasMessageContaining("nlb_conntrack: the pinned map carries no BTF")
                 .hasMessageContaining("`nodelb-agent uninstall --pin-path " + pinPath + "`");
         assertThat(tree(pinPath)).containsExactly(pinPath, v0, v0.resolve("nlb_conntrack"));

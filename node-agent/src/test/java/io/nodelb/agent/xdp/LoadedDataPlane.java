@@ -296,6 +296,11 @@ final class LoadedDataPlane implements AutoCloseable {
         return dataPlane.backendCounters(backendId);
     }
 
+    /** The counters of every programmed backend by backend key, as health code reads them. */
+    Map<String, BackendCounters> countersByKey() {
+        return dataPlane.backendCounters(applier.applied());
+    }
+
     /** Unloads, removes every pin, and fails if the pin directory is still there. */
     @Override
     public void close() {
