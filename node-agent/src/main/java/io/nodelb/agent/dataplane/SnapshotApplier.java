@@ -320,17 +320,27 @@ public final class SnapshotApplier {
         return planWith(snapshot, ids.copy());
     }
 
-    /** A plan that {@link #apply(Planned)} programs as it is, if no other apply came between. */
-    record Planned(NodeSnapshot snapshot, DesiredState state, DesiredState.Ids nextIds, DesiredState.Ids base,
-                   long planNanos) {}
+    /**
+     * A plan that {@link #apply(Planned)} programs as it is, if no other apply came between.
+     * {@code programmed} is {@code snapshot} with the node's own weights laid over it (the same
+     * object when there are none): the maps get it, the version and the state file name
+     * {@code snapshot}.
+     */
+    record Planned(NodeSnapshot snapshot, NodeSnapshot programmed, DesiredState state, DesiredState.Ids nextIds,
+                   DesiredState.Ids base, long planNanos) {}
 
     /** Plans {@code snapshot} for {@link #apply(Planned)}: the check and the apply plan once. */
     Planned prepare(NodeSnapshot snapshot) {
+        return prepare(snapshot, snapshot);
+    }
+
+    /** Plans {@code programmed}, {@code snapshot} with other weights, to be applied as {@code snapshot}. */
+    Planned prepare(NodeSnapshot snapshot, NodeSnapshot programmed) {
         long start = System.nanoTime();
         DesiredState.Ids base = ids;
         DesiredState.Ids nextIds = base.copy();
-        DesiredState state = planWith(snapshot, nextIds);
-        return new Planned(snapshot, state, nextIds, base, System.nanoTime() - start);
+        DesiredState state = planWith(programmed, nextIds);
+        return new Planned(snapshot, programmed, state, nextIds, base, System.nanoTime() - start);
     }
 
     /**
@@ -349,7 +359,7 @@ public final class SnapshotApplier {
     }
 
     private int apply(Planned given, Phases phases) {
-        Planned planned = given.base() == ids ? given : prepare(given.snapshot());
+        Planned planned = given.base() == ids ? given : prepare(given.snapshot(), given.programmed());
         phases.add("plan", planned.planNanos());
         NodeSnapshot snapshot = planned.snapshot();
         DesiredState.Ids nextIds = planned.nextIds();
@@ -377,7 +387,9 @@ public final class SnapshotApplier {
         appliedSnapshot = snapshot;
         phases.time("save snapshot", () -> {
             String digest = saveSnapshot(snapshot);
-            if (digest != null) {
+            // The proof says the maps hold the saved snapshot's plan: not so under other weights,
+            // and the next agent then reads the tables back.
+            if (digest != null && planned.programmed() == snapshot) {
                 saveIds(nextIds, digest);
             }
         });
