@@ -32,17 +32,17 @@ import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /** A throwaway CA that issues PEM certificates and PKCS#8 keys for the TLS tests (EC P-256, valid one day). */
-final class TestPki {
+public final class TestPki {
 
     /** A certificate and its key, as PEM files. */
-    record Issued(Path cert, Path key) {}
+    public record Issued(Path cert, Path key) {}
 
     private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
     private final X500Name name;
     private final KeyPair keys;
     private final Path dir;
-    final Path caFile;
+    public final Path caFile;
 
     private TestPki(String name, Path dir) {
         this.name = new X500Name("CN=" + name);
@@ -60,12 +60,12 @@ final class TestPki {
         write(caFile, pem("CERTIFICATE", sign(ca)));
     }
 
-    static TestPki create(Path dir, String name) {
+    public static TestPki create(Path dir, String name) {
         return new TestPki(name, dir);
     }
 
     /** A server certificate for localhost, 127.0.0.1 and ::1. */
-    Issued server(String cn) {
+    public Issued server(String cn) {
         return issue(cn, KeyPurposeId.id_kp_serverAuth, new GeneralNames(new GeneralName[] {
                 new GeneralName(GeneralName.dNSName, "localhost"),
                 new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
