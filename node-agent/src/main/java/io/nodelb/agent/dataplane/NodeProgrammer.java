@@ -38,7 +38,7 @@ public final class NodeProgrammer {
         if (snapshot.getVersion().equals(applier.appliedVersion()) && overlay.equals(programmedOverlay)) {
             return 0;
         }
-        return programWith(snapshot, overlay);
+        return programWith(snapshot, overlay, true);
     }
 
     /**
@@ -54,11 +54,17 @@ public final class NodeProgrammer {
         if (desired == null || weights.equals(programmedOverlay)) {
             return 0;
         }
-        return programWith(desired, weights);
+        return programWith(desired, weights, false);
     }
 
-    private int programWith(NodeSnapshot snapshot, WeightOverlay weights) {
+    /** @param attach false for other weights only: the interfaces (and host settings) stay as they are */
+    private int programWith(NodeSnapshot snapshot, WeightOverlay weights, boolean attach) {
         SnapshotApplier.Planned planned = applier.prepare(snapshot, weights.applyTo(snapshot));
+        if (!attach && planned.state().interfaces().equals(applier.applied().interfaces())) {
+            int writes = applier.apply(planned);
+            programmedOverlay = weights;
+            return writes;
+        }
         // New interfaces are attached before the maps point at them; old ones are let go after.
         var interfaces = new TreeSet<>(applier.applied().interfaces());
         interfaces.addAll(planned.state().interfaces());

@@ -56,6 +56,10 @@ public final class SnapshotApplier {
     private volatile NodeSnapshot appliedSnapshot;
     /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
     private final Path stateDirectory;
+    /** What this applier last wrote to the state directory, so an unchanged file is not written again. */
+    private Map<String, String> idsWritten;
+    private NodeSnapshot snapshotWritten;
+    private String snapshotWrittenDigest;
     /** Maglev tables of the last plan: the next plan builds only those of changed groups. */
     private final DesiredState.TableCache tables;
 
@@ -409,7 +413,13 @@ public final class SnapshotApplier {
             if (proof != null) {
                 entries.put(PROGRAMMED_KEY, proof);
             }
+            // The node's weight changes apply often and change no id: the file as it is stays.
+            if (entries.equals(idsWritten)) {
+                return;
+            }
+            idsWritten = null; // unknown if the write fails halfway
             StateFiles.write(stateDirectory.resolve(IDS_FILE), entries);
+            idsWritten = entries;
         }
     }
 
@@ -418,13 +428,18 @@ public final class SnapshotApplier {
         if (stateDirectory == null) {
             return null;
         }
+        if (snapshot == snapshotWritten) {
+            return snapshotWrittenDigest; // the same snapshot under other weights
+        }
         Path file = stateDirectory.resolve(SNAPSHOT_FILE);
         Path tmp = stateDirectory.resolve(SNAPSHOT_FILE + ".tmp");
         try {
             byte[] bytes = snapshot.toByteArray();
             Files.write(tmp, bytes);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return sha256(bytes);
+            snapshotWritten = snapshot;
+            snapshotWrittenDigest = sha256(bytes);
+            return snapshotWrittenDigest;
         } catch (IOException e) {
             // Only costs a full read-back and a full diff on the next start.
             LOG.log(System.Logger.Level.WARNING, "cannot save the applied snapshot to " + file + ": " + e.getMessage());

@@ -216,7 +216,7 @@ public final class HealthBench {
         return String.format(Locale.ROOT, """
                 ## 3. Reaction: a backend's listener closes -> its weight 0 is in the maps
 
-                TCP checks every 1 s (jitter +-10 %%), timeout 500 ms, unhealthy after 2 failures; %d flips.
+                TCP checks every 1 s (jitter: 0-15 %% early), timeout 500 ms, unhealthy after 2 failures; %d flips.
 
                 | p50 | p99 | max | baseline: interval x threshold | p99 target (+50 ms) |
                 |---|---|---|---|---|
@@ -280,7 +280,7 @@ public final class HealthBench {
             } else {
                 sockets[i] = listen(BASE_PORT + i);
             }
-            System.out.println(parts[0] + "ped " + i);
+            System.out.println((parts[0].equals("stop") ? "stopped " : "started ") + i);
             System.out.flush();
         }
     }

@@ -45,7 +45,7 @@ class LabHealthIT {
     private static final int ALL_DOWN = 8093;
     private static final Duration INTERVAL = Duration.ofMillis(500);
     private static final int UNHEALTHY_THRESHOLD = 2;
-    /** Besides interval x threshold: jitter (10 %), the check's own time, the reconcile tick, the scrape. */
+    /** Besides interval x threshold: the check's own time, the reconcile tick, the scrape. */
     private static final Duration MARGIN = Duration.ofMillis(800);
     private static final Map<String, Integer> EVEN = weights("be1", 1, "be2", 1, "be3", 1);
 
