@@ -120,13 +120,14 @@ public final class HealthBench {
             targets.add(new Target(WeightOverlay.key(b), b.getWeight()));
             configured.put(WeightOverlay.key(b), b.getWeight());
         }
-        int rounds = 60;
+        int rounds = 100;
+        int warmUp = 300; // the plan's code is compiled by C2 only after a few hundred flips
         long[] reweigh = new long[rounds];
         long[] build = new long[rounds];
         int writes = 0;
         long slowest = 0;
         String slowestPhases = "";
-        for (int i = 0; i < rounds + 10; i++) {
+        for (int i = 0; i < rounds + warmUp; i++) {
             // Baseline: the table alone, for the members of this flip.
             String victim = targets.get(ThreadLocalRandom.current().nextInt(targets.size())).key();
             List<Target> without = targets.stream().map(t -> new Target(t.key(), t.key().equals(victim) ? 0 : 100)).toList();
@@ -138,14 +139,14 @@ public final class HealthBench {
             long r0 = System.nanoTime();
             int w = programmer.reweigh(new WeightOverlay(Map.of(GROUP, weights)));
             long r1 = System.nanoTime();
-            if (i >= 10 && (r1 - r0) > slowest) {
+            if (i >= warmUp && (r1 - r0) > slowest) {
                 slowest = r1 - r0;
                 slowestPhases = programmer.applier().lastApply().toString();
             }
             programmer.reweigh(new WeightOverlay(Map.of(GROUP, configured))); // back, not timed
-            if (i >= 10) {
-                reweigh[i - 10] = r1 - r0;
-                build[i - 10] = b1 - b0;
+            if (i >= warmUp) {
+                reweigh[i - warmUp] = r1 - r0;
+                build[i - warmUp] = b1 - b0;
                 writes += w;
             }
         }
@@ -158,12 +159,12 @@ public final class HealthBench {
                 | baseline: MaglevTable.build alone, same members | %.2f ms | %.2f ms | %.2f ms |
                 | ratio (p50) | %.2f | | |
 
-                %d flips after 10 untimed; %.0f map writes per flip (runs of changed slots); the slowest flip
+                %d flips after %d untimed; %.0f map writes per flip (runs of changed slots); the slowest flip
                 (%.1f ms), the applier's steps: %s
 
                 """, o.backends(), ms(pct(reweigh, 50)), ms(pct(reweigh, 99)), ms(mean(reweigh)),
                 ms(pct(build, 50)), ms(pct(build, 99)), ms(mean(build)), (double) pct(reweigh, 50) / pct(build, 50),
-                rounds, (double) writes / rounds, ms(slowest), slowestPhases);
+                rounds, warmUp, (double) writes / rounds, ms(slowest), slowestPhases);
     }
 
     // ---- 2. CPU and heap while checking ----
