@@ -16,7 +16,8 @@ import io.fabric8.generator.annotation.Size;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class CircuitBreaker {
   @Min(1)
-  @JsonPropertyDescription("Live connections per backend above which it gets no new flows. Unset: no limit.")
+  @JsonPropertyDescription("Live connections per backend (counted by each node every few seconds) at or above"
+      + " which it gets no new flows on that node. Unset: no limit.")
   public Integer maxConnections;
 
   @Default("5")

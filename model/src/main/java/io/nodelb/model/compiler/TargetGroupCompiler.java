@@ -270,6 +270,7 @@ final class TargetGroupCompiler {
         .setWindowSeconds(Durations.toSecondsCeil(spec.window == null ? "30s" : spec.window))
         .setOpenSeconds(Durations.toSecondsCeil(spec.ejectionDuration == null ? "30s" : spec.ejectionDuration))
         .setHalfOpenSuccesses(spec.halfOpenSuccesses == null ? 3 : spec.halfOpenSuccesses)
+        .setMaxConnections(spec.maxConnections == null ? 0 : spec.maxConnections)
         .build();
   }
 

@@ -25,7 +25,13 @@ final class GroupReconciler {
     static final Duration DEFAULT_LEAST_CONNECTIONS_INTERVAL = Duration.ofSeconds(5);
 
     /** What the group asks of the node; a change starts the group's judgement afresh. */
-    record Settings(HealthCheck check, Duration ramp, Breaker.Settings breaker, Duration leastConnections) {
+    /**
+     * @param leastConnections null: not least-connections
+     * @param maxConnections live flows at which a backend gets no new flows; 0: no limit
+     * @param flowCount how often live flows are counted; null: never
+     */
+    record Settings(HealthCheck check, Duration ramp, Breaker.Settings breaker, Duration leastConnections,
+                    int maxConnections, Duration flowCount) {
         /** null when the group needs none of it (its weights are the configured ones). */
         static Settings of(TargetGroup group) {
             HealthCheck check = group.hasHealthCheck() ? group.getHealthCheck() : null;
@@ -40,11 +46,13 @@ final class GroupReconciler {
                     : group.getLeastConnectionsIntervalSeconds() > 0
                             ? Duration.ofSeconds(group.getLeastConnectionsIntervalSeconds())
                             : DEFAULT_LEAST_CONNECTIONS_INTERVAL;
+            int maxConnections = group.hasCircuitBreaker() ? group.getCircuitBreaker().getMaxConnections() : 0;
             if (check == null && breaker == null && lc == null) {
                 return null;
             }
             Duration ramp = group.hasRampUpSeconds() ? Duration.ofSeconds(group.getRampUpSeconds()) : DEFAULT_RAMP;
-            return new Settings(check, ramp, breaker, lc);
+            Duration flowCount = lc != null ? lc : maxConnections > 0 ? DEFAULT_LEAST_CONNECTIONS_INTERVAL : null;
+            return new Settings(check, ramp, breaker, lc, maxConnections, flowCount);
         }
     }
 
@@ -58,6 +66,8 @@ final class GroupReconciler {
         final HealthState health;
         final Breaker breaker;
         final LeastConnections leastConnections = new LeastConnections();
+        /** At or above the breaker's maxConnections at the last count. */
+        boolean full;
         /** When it came back (healthy again, breaker closed): its ramp-up starts; MIN_VALUE: not ramping. */
         long backSince = Long.MIN_VALUE;
         volatile long lastCheckNanos;
@@ -141,15 +151,21 @@ final class GroupReconciler {
         return members.get(key);
     }
 
-    /** Whether its least-connections levels are due for new flow counts at {@code now}. */
-    boolean leastConnectionsDue(long now) {
-        return settings.leastConnections() != null
-                && (leastConnectionsAt == Long.MIN_VALUE || now - leastConnectionsAt >= settings.leastConnections().toNanos());
+    /** Whether it is due for new flow counts at {@code now} (least-connections, maxConnections). */
+    boolean flowsDue(long now) {
+        return settings.flowCount() != null
+                && (leastConnectionsAt == Long.MIN_VALUE || now - leastConnectionsAt >= settings.flowCount().toNanos());
     }
 
-    /** New live flow counts per backend key; moves the least-connections levels. */
+    /** New live flow counts per backend key; moves the least-connections levels and the connection limit. */
     void onFlows(Map<String, Long> flows, long now) {
         leastConnectionsAt = now;
+        for (Member m : members.values()) {
+            m.full = settings.maxConnections() > 0 && flows.getOrDefault(m.key, 0L) >= settings.maxConnections();
+        }
+        if (settings.leastConnections() == null) {
+            return;
+        }
         long groupFlows = 0;
         long groupWeight = 0;
         for (Member m : members.values()) {
@@ -175,7 +191,7 @@ final class GroupReconciler {
             if (ramp == 1.0) {
                 m.backSince = Long.MIN_VALUE;
             }
-            double breaker = m.breaker == null ? 1.0 : m.breaker.factor(now);
+            double breaker = (m.breaker == null ? 1.0 : m.breaker.factor(now)) * (m.full ? 0 : 1);
             m.breakerState = m.breaker == null ? Breaker.State.CLOSED : m.breaker.state(now);
             m.healthy = m.health.healthy();
             inputs.add(new EffectiveWeights.Input(m.key, m.configured, m.serving, m.health.healthy(), ramp, breaker,

@@ -257,13 +257,13 @@ public final class HealthController implements AutoCloseable {
     }
 
     private void leastConnections(long now) {
-        boolean due = groups.values().stream().anyMatch(g -> g.leastConnectionsDue(now));
+        boolean due = groups.values().stream().anyMatch(g -> g.flowsDue(now));
         if (!due) {
             return;
         }
         Map<String, Long> flows = liveFlows.get();
         for (GroupReconciler group : groups.values()) {
-            if (group.leastConnectionsDue(now)) {
+            if (group.flowsDue(now)) {
                 synchronized (group) {
                     group.onFlows(flows, now);
                 }
