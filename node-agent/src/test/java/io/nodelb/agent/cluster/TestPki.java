@@ -98,6 +98,31 @@ public final class TestPki {
         return sign(builder, keys.getPrivate());
     }
 
+    /** TLS for a server that presents {@code issued} (its PKCS#8 EC key and certificate). */
+    public static javax.net.ssl.SSLContext serverContext(Issued issued) {
+        try {
+            String keyPem = Files.readString(issued.key()).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+            PrivateKey key = java.security.KeyFactory.getInstance("EC")
+                    .generatePrivate(new java.security.spec.PKCS8EncodedKeySpec(Base64.getDecoder().decode(keyPem)));
+            java.security.cert.Certificate cert;
+            try (var in = Files.newInputStream(issued.cert())) {
+                cert = java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+            }
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("server", key, new char[0], new java.security.cert.Certificate[] {cert});
+            var keys = javax.net.ssl.KeyManagerFactory.getInstance(javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, new char[0]);
+            var context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), null, null);
+            return context;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private static byte[] sign(X509v3CertificateBuilder builder, PrivateKey issuerKey) {
         try {
             X509Certificate cert = new JcaX509CertificateConverter()

@@ -7,21 +7,11 @@ import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
 import io.nodelb.agent.cluster.TestPki;
 import io.nodelb.dataplane.v1alpha1.HealthCheck;
-import java.io.ByteArrayInputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyFactory;
-import java.security.KeyStore;
-import java.security.cert.Certificate;
-import java.security.cert.CertificateFactory;
-import java.security.spec.PKCS8EncodedKeySpec;
-import java.util.Base64;
 import java.util.concurrent.atomic.AtomicReference;
-import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -90,7 +80,7 @@ class ProbeTest {
         TestPki pki = TestPki.create(dir, "backend");
         TestPki.Issued issued = pki.server("localhost");
         HttpsServer https = HttpsServer.create(new InetSocketAddress(LOOPBACK, 0), 0);
-        https.setHttpsConfigurator(new HttpsConfigurator(serverTls(issued)));
+        https.setHttpsConfigurator(new HttpsConfigurator(TestPki.serverContext(issued)));
         int port = serve(https);
         String ca = Files.readString(pki.caFile);
 
@@ -111,20 +101,5 @@ class ProbeTest {
         status = 500;
         assertThat(new Probe(check(HealthCheck.Type.HTTPS).build()).run(LOOPBACK, port, null).reason())
                 .isEqualTo("HTTP 500");
-    }
-
-    private static SSLContext serverTls(TestPki.Issued issued) throws Exception {
-        String keyPem = Files.readString(issued.key()).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
-        var key = KeyFactory.getInstance("EC").generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(keyPem)));
-        Certificate cert = CertificateFactory.getInstance("X.509")
-                .generateCertificate(new ByteArrayInputStream(Files.readString(issued.cert()).getBytes(StandardCharsets.US_ASCII)));
-        KeyStore store = KeyStore.getInstance("PKCS12");
-        store.load(null, null);
-        store.setKeyEntry("server", key, new char[0], new Certificate[] {cert});
-        KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-        keys.init(store, new char[0]);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(keys.getKeyManagers(), null, null);
-        return context;
     }
 }

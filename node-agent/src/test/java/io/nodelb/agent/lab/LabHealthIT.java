@@ -9,6 +9,7 @@ import static io.nodelb.agent.lab.Shares.weights;
 import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.nodelb.agent.cluster.TestPki;
 import io.nodelb.agent.testing.NetnsThread;
 import io.nodelb.agent.testing.Privileged;
 import java.net.InetAddress;
@@ -43,6 +44,10 @@ class LabHealthIT {
     private static final int BREAKER = 8091;
     private static final int LEAST = 8092;
     private static final int ALL_DOWN = 8093;
+    private static final int TLS = 8443;
+    /** The CA of the TLS backends' certificates: made before the class's config is written. */
+    private static final java.nio.file.Path PKI_DIR = tempDir();
+    private static final TestPki PKI = TestPki.create(PKI_DIR, "lab-backends");
     private static final Duration INTERVAL = Duration.ofMillis(500);
     private static final int UNHEALTHY_THRESHOLD = 2;
     /** Besides interval x threshold: the check's own time, the reconcile tick, the scrape. */
@@ -60,12 +65,16 @@ class LabHealthIT {
             targetGroup("least", LEAST, EVEN) + "  algorithm: LeastConnections\n  leastConnectionsInterval: 1s\n",
             targetGroup("pinned", LEAST, weights("be1", 1)),
             targetGroup("alldown", ALL_DOWN, weights("be1", 3, "be2", 2, "be3", 1)) + HTTP_CHECK,
+            targetGroup("tls", TLS, EVEN) + "  healthCheck:\n    type: HTTPS\n    path: /health\n    interval: 500ms\n"
+                    + "    timeout: 400ms\n    healthyThreshold: 1\n    unhealthyThreshold: 2\n    caCertificate: |\n"
+                    + caPem().indent(6) + "  rampUpWindow: 0s\n",
             loadBalancer("lab", "DNAT", null,
                     listener("web", Lab.VIP_V4, 80, "TCP", "web"),
                     listener("breaker", Lab.VIP_V4, 81, "TCP", "breaker"),
                     listener("least", Lab.VIP_V4, 82, "TCP", "least"),
                     listener("pinned", Lab.VIP_V4, 83, "TCP", "pinned"),
-                    listener("alldown", Lab.VIP_V4, 84, "TCP", "alldown")));
+                    listener("alldown", Lab.VIP_V4, 84, "TCP", "alldown"),
+                    listener("tls", Lab.VIP_V4, 443, "TCP", "tls")));
 
     private static final List<NetnsThread> NAMESPACES = new ArrayList<>();
     /** servers[k][port]: backend k's server on each port. */
@@ -80,6 +89,8 @@ class LabHealthIT {
             for (int port : List.of(WEB, BREAKER, LEAST, ALL_DOWN)) {
                 SERVERS.put("be" + k + ":" + port, LabServer.start(ns, port, "be" + k));
             }
+            SERVERS.put("be" + k + ":" + TLS, LabServer.start(ns, TLS, "be" + k,
+                    TestPki.serverContext(PKI.server("be" + k))));
         }
         agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT));
         agent.awaitProgrammed(0);
@@ -93,6 +104,38 @@ class LabHealthIT {
         for (NetnsThread ns : NAMESPACES) {
             ns.close();
         }
+        try (var files = java.nio.file.Files.walk(PKI_DIR)) {
+            for (var f : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                java.nio.file.Files.delete(f);
+            }
+        }
+    }
+
+    private static java.nio.file.Path tempDir() {
+        try {
+            return java.nio.file.Files.createTempDirectory("lab-health-pki");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static String caPem() {
+        try {
+            return java.nio.file.Files.readString(PKI.caFile);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void httpsChecksVerifyTheBackendsCertificateAgainstTheGivenCa() throws Exception {
+        awaitWeights("tls", EVEN);
+        assertThat(metric("nodelb_backend_healthy")).as("every TLS backend passes its HTTPS check")
+                .containsEntry("backend=" + Lab.backendV4(1) + ":" + TLS + ",group=default/tls", 1.0);
+        server("be3", TLS).failing(true);
+        awaitWeight("tls", "be3", 0, Duration.ofSeconds(10));
+        server("be3", TLS).failing(false);
+        awaitWeights("tls", EVEN);
     }
 
     private static LabServer server(String backend, int port) {
@@ -272,6 +315,7 @@ class LabHealthIT {
             case "web" -> WEB;
             case "breaker" -> BREAKER;
             case "least" -> LEAST;
+            case "tls" -> TLS;
             default -> ALL_DOWN;
         };
     }

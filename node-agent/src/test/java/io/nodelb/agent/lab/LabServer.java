@@ -25,17 +25,25 @@ final class LabServer implements AutoCloseable {
     private final int port;
     private final String name;
     private final Set<Socket> accepted = ConcurrentHashMap.newKeySet();
+    /** null: plain HTTP. */
+    private final javax.net.ssl.SSLContext tls;
     private volatile ServerSocket listener;
     private volatile boolean failing;
 
-    private LabServer(NetnsThread namespace, int port, String name) {
+    private LabServer(NetnsThread namespace, int port, String name, javax.net.ssl.SSLContext tls) {
         this.namespace = namespace;
         this.port = port;
         this.name = name;
+        this.tls = tls;
     }
 
     static LabServer start(NetnsThread namespace, int port, String name) throws Exception {
-        LabServer server = new LabServer(namespace, port, name);
+        return start(namespace, port, name, null);
+    }
+
+    /** The same server speaking HTTPS with {@code tls}'s certificate; null: plain HTTP. */
+    static LabServer start(NetnsThread namespace, int port, String name, javax.net.ssl.SSLContext tls) throws Exception {
+        LabServer server = new LabServer(namespace, port, name, tls);
         server.start();
         return server;
     }
@@ -46,7 +54,7 @@ final class LabServer implements AutoCloseable {
             return;
         }
         ServerSocket socket = namespace.call(() -> {
-            ServerSocket s = new ServerSocket();
+            ServerSocket s = tls == null ? new ServerSocket() : tls.getServerSocketFactory().createServerSocket();
             s.setReuseAddress(true);
             s.bind(new InetSocketAddress(port), 1024);
             return s;
