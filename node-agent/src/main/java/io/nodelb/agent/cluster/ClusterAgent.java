@@ -118,13 +118,13 @@ public final class ClusterAgent {
                             e.getValue().port())))
                     .forEach(e -> report.addBackendFlows(flowsOf(e.getValue(), flows.getOrDefault(e.getKey(), 0L))));
             if (health != null) {
-                // Latencies change with every check: reported in whole milliseconds so an unchanged
-                // picture is not sent again before the report interval.
+                // A latency changes with every check: reported rounded up to a power of two
+                // microseconds, so a report is sent again for a real change, not for every check.
                 health.status().forEach(s -> report.addHealth(BackendHealth.newBuilder().setTargetGroup(s.group())
                         .setAddress(ByteString.copyFrom(s.address().getAddress())).setPort(s.port())
                         .setHealthy(s.healthy()).setReason(s.reason()).setEffectiveWeight(s.effective())
                         .setConfiguredWeight(s.configured()).setBreaker(breaker(s.breaker()))
-                        .setLastCheckMicros(s.lastCheckNanos() / 1_000_000 * 1_000)));
+                        .setLastCheckMicros(roundedMicros(s.lastCheckNanos()))));
                 report.addAllFailOpenGroups(health.failOpenGroups());
             }
             return report.build();
@@ -135,6 +135,12 @@ public final class ClusterAgent {
                     .anyMatch(g -> g.getBackendsList().stream().anyMatch(b -> b.getState() == BackendState.DRAINING)))
                     .orElse(false);
         }
+    }
+
+    /** 0 stays 0 (not checked); else the power of two at or above the latency in microseconds. */
+    static long roundedMicros(long nanos) {
+        long micros = (nanos + 999) / 1000;
+        return micros <= 1 ? micros : Long.highestOneBit(micros - 1) << 1;
     }
 
     private static BreakerState breaker(Breaker.State state) {
