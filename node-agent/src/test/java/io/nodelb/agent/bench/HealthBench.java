@@ -59,7 +59,10 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class HealthBench {
     static final DesiredState.Limits LIMITS = new DesiredState.Limits(4093, 4096, 1024, 65536, 61000, 65535);
     private static final int BASE_PORT = 20000;
-    private static final String GROUP = "bench/web";
+    /** Backends per group: a 4093-slot table holds at most that many well. */
+    private static final int PER_GROUP = 1000;
+    /** The group whose backends flip (the first). */
+    private static final String GROUP = "bench/web-0";
 
     record Options(Path pinPath, Path stateDir, int backends, int flips, int cpuSeconds, Path out) {}
 
@@ -88,7 +91,7 @@ public final class HealthBench {
 
     static String run(Options o) throws Exception {
         StringBuilder report = new StringBuilder(String.format(Locale.ROOT,
-                "# Health checking, %,d backends in one group (%s, %d CPUs)%n%n", o.backends(),
+                "# Health checking, %,d backends in groups of at most %,d (%s, %d CPUs)%n%n", o.backends(), PER_GROUP,
                 java.time.Instant.now().toString().substring(0, 16), Runtime.getRuntime().availableProcessors()));
         Process servers = startServers(o.backends());
         try (BpfDataPlane dataPlane = BpfDataPlane.load(o.pinPath(), o.stateDir(), LIMITS, Map.of());
@@ -116,7 +119,7 @@ public final class HealthBench {
         programmer.program(snapshot);
         List<Target> targets = new ArrayList<>();
         Map<String, Integer> configured = new HashMap<>();
-        for (Backend b : snapshot.getTargetGroups(0).getBackendsList()) {
+        for (Backend b : snapshot.getTargetGroups(0).getBackendsList()) { // the first group's
             targets.add(new Target(WeightOverlay.key(b), b.getWeight()));
             configured.put(WeightOverlay.key(b), b.getWeight());
         }
@@ -151,7 +154,7 @@ public final class HealthBench {
             }
         }
         return String.format(Locale.ROOT, """
-                ## 1. Table change on a health flip (one backend out of %,d)
+                ## 1. Table change on a health flip (one backend out of a group of %,d)
 
                 | | p50 | p99 | mean |
                 |---|---|---|---|
@@ -162,7 +165,7 @@ public final class HealthBench {
                 %d flips after %d untimed; %.0f map writes per flip (runs of changed slots); the slowest flip
                 (%.1f ms), the applier's steps: %s
 
-                """, o.backends(), ms(pct(reweigh, 50)), ms(pct(reweigh, 99)), ms(mean(reweigh)),
+                """, Math.min(PER_GROUP, o.backends()), ms(pct(reweigh, 50)), ms(pct(reweigh, 99)), ms(mean(reweigh)),
                 ms(pct(build, 50)), ms(pct(build, 99)), ms(mean(build)), (double) pct(reweigh, 50) / pct(build, 50),
                 rounds, warmUp, (double) writes / rounds, ms(slowest), slowestPhases);
     }
@@ -204,7 +207,7 @@ public final class HealthBench {
         try (HealthController controller = controller(programmer, snapshot, written)) {
             Thread.sleep(2500);
             for (int i = 0; i < o.flips(); i++) {
-                int victim = ThreadLocalRandom.current().nextInt(o.backends());
+                int victim = ThreadLocalRandom.current().nextInt(Math.min(PER_GROUP, o.backends()));
                 String key = "127.0.0.1:" + (BASE_PORT + victim);
                 commands.println("stop " + victim);
                 expect(answers, "stopped " + victim);
@@ -247,22 +250,25 @@ public final class HealthBench {
         }, Map::of, PassiveSignals.NONE, null).start();
     }
 
+    /** Groups of {@link #PER_GROUP} backends, each behind a listener port of its own (80, 81, ...). */
     static NodeSnapshot snapshot(int backends, HealthCheck.Type check) {
-        TargetGroup.Builder group = TargetGroup.newBuilder().setName(GROUP).setRampUpSeconds(0);
-        for (int i = 0; i < backends; i++) {
-            group.addBackends(Backend.newBuilder()
-                    .setAddress(ByteString.copyFrom(InetAddress.getLoopbackAddress().getAddress()))
-                    .setPort(BASE_PORT + i).setWeight(1).setState(BackendState.ACTIVE));
+        NodeSnapshot.Builder snapshot = NodeSnapshot.newBuilder().setVersion("bench-" + backends + "-" + check);
+        for (int g = 0; g * PER_GROUP < backends; g++) {
+            TargetGroup.Builder group = TargetGroup.newBuilder().setName("bench/web-" + g).setRampUpSeconds(0);
+            for (int i = g * PER_GROUP; i < Math.min(backends, (g + 1) * PER_GROUP); i++) {
+                group.addBackends(Backend.newBuilder()
+                        .setAddress(ByteString.copyFrom(InetAddress.getLoopbackAddress().getAddress()))
+                        .setPort(BASE_PORT + i).setWeight(1).setState(BackendState.ACTIVE));
+            }
+            if (check != null) {
+                group.setHealthCheck(HealthCheck.newBuilder().setType(check).setPath("/healthz").setIntervalMillis(1000)
+                        .setTimeoutMillis(500).setHealthyThreshold(1).setUnhealthyThreshold(2));
+            }
+            snapshot.addTargetGroups(group).addListeners(Listener.newBuilder().setName("bench/lb/http-" + g)
+                    .setPort(80 + g).setProtocol(Protocol.TCP).setNatMode(NatMode.DNAT).setTargetGroup("bench/web-" + g)
+                    .addInterfaces("b0").setAddress(ByteString.copyFrom(new byte[] {10, 99, 0, 1})));
         }
-        if (check != null) {
-            group.setHealthCheck(HealthCheck.newBuilder().setType(check).setPath("/healthz").setIntervalMillis(1000)
-                    .setTimeoutMillis(500).setHealthyThreshold(1).setUnhealthyThreshold(2));
-        }
-        return NodeSnapshot.newBuilder().setVersion("bench-" + backends + "-" + check)
-                .addListeners(Listener.newBuilder().setName("bench/lb/http").setPort(80).setProtocol(Protocol.TCP)
-                        .setNatMode(NatMode.DNAT).setTargetGroup(GROUP).addInterfaces("b0")
-                        .setAddress(ByteString.copyFrom(new byte[] {10, 99, 0, 1})))
-                .addTargetGroups(group).build();
+        return snapshot.build();
     }
 
     // ---- the servers: a child process, so their CPU is not the agent's ----
