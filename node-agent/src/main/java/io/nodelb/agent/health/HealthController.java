@@ -343,13 +343,19 @@ public final class HealthController implements AutoCloseable {
         System.out.flush();
     }
 
+    /** Stops the checks and the loop, waiting (2 s at most) for a write of weights under way to end. */
     @Override
     public void close() {
         closed = true;
-        if (loop != null) {
-            loop.interrupt();
-        }
         checks.values().forEach(Thread::interrupt);
         checks.clear();
+        if (loop != null && loop != Thread.currentThread()) {
+            loop.interrupt();
+            try {
+                loop.join(Duration.ofSeconds(2));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }
