@@ -35,6 +35,8 @@ import java.util.function.Supplier;
  */
 public final class HealthController implements AutoCloseable {
     static final Duration TICK = Duration.ofMillis(200);
+    /** How often the data plane's passive signals are read for the breakers. */
+    static final Duration SIGNALS_EVERY = Duration.ofSeconds(1);
     private static final System.Logger LOG = System.getLogger(HealthController.class.getName());
 
     /** Where the weights go: the node's programmer, which plans and writes the difference. */
@@ -59,6 +61,7 @@ public final class HealthController implements AutoCloseable {
     private final Map<String, Map<Boolean, InetAddress>> sources = new ConcurrentHashMap<>();
     private final Map<String, PassiveSignals.Counts> lastSignals = new HashMap<>();
     private volatile boolean closed;
+    private long signalsReadAt = Long.MIN_VALUE / 2;
     private String seenVersion;
     private WeightOverlay written = WeightOverlay.NONE;
     private Thread loop;
@@ -272,6 +275,12 @@ public final class HealthController implements AutoCloseable {
     }
 
     private void passiveSignals(long now) {
+        // A read costs a lookup per backend: only for breakers, at most once per SIGNALS_EVERY.
+        if (now - signalsReadAt < SIGNALS_EVERY.toNanos()
+                || groups.values().stream().noneMatch(g -> g.settings.breaker() != null)) {
+            return;
+        }
+        signalsReadAt = now;
         Map<String, PassiveSignals.Counts> counts = signals.read();
         if (counts.isEmpty()) {
             return;
