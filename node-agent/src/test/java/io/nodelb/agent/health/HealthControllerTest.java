@@ -108,4 +108,27 @@ class HealthControllerTest {
         assertThat(ramp.subList(ramp.lastIndexOf(25), ramp.size())).as("be B's weights while it ramps back")
                 .containsExactly(25, 50, 75, 100);
     }
+
+    @Test
+    void passiveSignalsOfTheDataPlaneOpenABreaker() {
+        NodeSnapshot snapshot = NodeSnapshot.newBuilder().setVersion("v1").addTargetGroups(TargetGroup.newBuilder()
+                .setName("default/web").addBackends(backend(8081, 1)).addBackends(backend(8082, 1))
+                .setCircuitBreaker(io.nodelb.dataplane.v1alpha1.CircuitBreaker.newBuilder().setConsecutiveFailures(3)
+                        .setOpenSeconds(30).setHalfOpenSuccesses(1))).build();
+        java.util.concurrent.atomic.AtomicLong resets = new java.util.concurrent.atomic.AtomicLong();
+        controller = new HealthController(() -> Optional.of(snapshot), w -> {
+            written.add(w);
+            return 0;
+        }, Map::of, () -> Map.of("127.0.0.1:8081", new PassiveSignals.Counts(10, resets.get())), null);
+        long s = 1_000_000_000L;
+        controller.step(0);
+        assertThat(latest()).isEqualTo(Map.of("127.0.0.1:8081", 1, "127.0.0.1:8082", 1));
+        resets.set(3);
+        controller.step(s / 2);
+        assertThat(latest()).as("signals are read at most once a second").containsEntry("127.0.0.1:8081", 1);
+        controller.step(s);
+        assertThat(latest()).isEqualTo(Map.of("127.0.0.1:8081", 0, "127.0.0.1:8082", 100));
+        assertThat(controller.status()).filteredOn(b -> b.port() == 8081).singleElement()
+                .satisfies(b -> assertThat(b.breaker()).isEqualTo(Breaker.State.OPEN));
+    }
 }
