@@ -30,4 +30,12 @@ const volatile __u64 cfg_timeout_udp_ns = 60 * NLB_NS_PER_SEC;
  */
 const volatile __u64 cfg_nat_port_rest_ns = 60 * NLB_NS_PER_SEC;
 
+/*
+ * The node's FullNAT source ports (host order), the same range for every listener: a
+ * packet to a port outside it that no listener takes cannot be a FullNAT reply, so it
+ * is passed without a conntrack lookup. The agent sets its own range.
+ */
+const volatile __u16 cfg_nat_port_min = 61000;
+const volatile __u16 cfg_nat_port_max = 65535;
+
 #endif /* NLB_CONFIG_H */

@@ -2,8 +2,8 @@
 /*
  * nlb_xdp: the ingress load balancer.
  *
- *   parse -> port filter -> conntrack -> (miss) listener -> route -> Maglev
- *   -> conntrack insert -> DNAT / FullNAT rewrite -> XDP_PASS
+ *   parse -> port filter -> listener (or FullNAT port range) -> conntrack
+ *   -> (miss) route -> Maglev -> conntrack insert -> DNAT / FullNAT rewrite -> XDP_PASS
  *
  * The rewritten packet goes up to the kernel, which routes it to the backend.
  * Every packet is counted under exactly one enum nlb_stat reason.
@@ -261,12 +261,28 @@ static __always_inline __be16 first_nat_port(const struct nlb_listener *l, __u32
 	return bpf_htons(min + fastrange32(rol32(flow_hash, 16), range));
 }
 
-/* A packet with no live conntrack entry (stale: its forward entry, if one is left): select a backend, record the flow, rewrite. */
+/* The listener a packet is addressed to, if any. */
+static __always_inline struct nlb_listener *listener_of(const struct nlb_ct_key *k)
+{
+	struct nlb_listener_key lk;
+
+	__builtin_memset(&lk, 0, sizeof(lk));
+	lk.addr = k->dst;
+	lk.port = k->dport;
+	lk.proto = k->proto;
+	lk.family = k->family;
+	return bpf_map_lookup_elem(&nlb_listeners, &lk);
+}
+
+/*
+ * A packet to a listener with no live conntrack entry (stale: its forward entry, if one
+ * is left): select a backend, record the flow, rewrite.
+ */
 static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk,
 				    const struct nlb_ct_entry *stale, __u64 now)
 {
-	struct nlb_listener_key lk;
-	struct nlb_listener *l;
+	/* Looked up again: a listener pointer kept across the conntrack path costs verifier states. */
+	struct nlb_listener *l = listener_of(fk);
 	struct nlb_backend *b;
 	struct nlb_ct_entry fwd, rev;
 	struct nlb_ct_key rk;
@@ -274,15 +290,8 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
 	int ret;
 
-	__builtin_memset(&lk, 0, sizeof(lk));
-	lk.addr = fk->dst;
-	lk.port = fk->dport;
-	lk.proto = fk->proto;
-	lk.family = fk->family;
-	l = bpf_map_lookup_elem(&nlb_listeners, &lk);
-	if (!l)
+	if (!l) /* removed since the first lookup */
 		return pass(NLB_STAT_PASS_NO_LISTENER);
-
 	flow_hash = nlb_flow_hash(fk);
 	group = nlb_route_group(l, fk);
 	b = nlb_select_backend(group, fk, flow_hash, 0, &backend_id);
@@ -348,6 +357,24 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	return pass(stateless_rst ? NLB_STAT_RST_NO_STATE : NLB_STAT_NEW_FLOW);
 }
 
+/* Whether a destination port (network order) is one FullNAT replies come back to. */
+static __always_inline int is_nat_port(__be16 port)
+{
+	__u16 p = bpf_ntohs(port);
+
+	return p >= cfg_nat_port_min && p <= cfg_nat_port_max;
+}
+
+/* A packet to a NAT port that no listener takes: ours only as the reply of a FullNAT flow. */
+static __always_inline int fullnat_reply(const struct nlb_packet *p, const struct nlb_ct_key *k)
+{
+	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
+
+	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != (NLB_CT_REPLY | NLB_CT_FULLNAT))
+		return pass(NLB_STAT_PASS_NO_LISTENER);
+	return forward_known(p, e, nlb_now());
+}
+
 SEC("xdp")
 int nlb_xdp(struct xdp_md *ctx)
 {
@@ -355,6 +382,7 @@ int nlb_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct nlb_packet p;
 	struct nlb_ct_key key;
+	struct nlb_listener *l;
 	struct nlb_ct_entry *e;
 	__u64 now;
 	int ret;
@@ -365,7 +393,16 @@ int nlb_xdp(struct xdp_md *ctx)
 	if (!port_in_set(&nlb_dports, bpf_ntohs(((struct udphdr *)p.l4)->dest)))
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 
+	/*
+	 * Ours only if addressed to a listener or, for a FullNAT reply, to a NAT port:
+	 * anything else (another address of the node on a listener port) is passed
+	 * before it costs a lookup in the large conntrack.
+	 */
 	nlb_ct_key_of(&p, &key);
+	l = listener_of(&key);
+	if (!l)
+		return is_nat_port(key.dport) ? fullnat_reply(&p, &key) : pass(NLB_STAT_PASS_NO_LISTENER);
+
 	now = nlb_now();
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
 	if (e) {

@@ -169,8 +169,8 @@ class ChartRenderTest {
     void theAgentRunsClusterModeWithEverySettingFromTheEnvironment() {
         Container agent = agent(DEFAULTS);
 
-        assertThat(agent.getCommand()).containsExactly("nodelb-agent", "cluster");
-        assertThat(agent.getArgs()).isEmpty();
+        assertThat(agent.getCommand()).as("the image's entrypoint runs the agent").isEmpty();
+        assertThat(agent.getArgs()).containsExactly("cluster");
         assertThat(env(agent)).containsExactlyInAnyOrderEntriesOf(Map.of(
                 "NODELB_OPERATOR", "nodelb-operator.nodelb-system.svc:9443",
                 "NODE_NAME", "fieldRef:spec.nodeName",
@@ -253,27 +253,30 @@ class ChartRenderTest {
     // ---- the operator ----
 
     @Test
-    void theOperatorHasItsNamespaceItsPortTheAgentsIdentityAndTcpProbes() {
+    void theOperatorHasItsNamespaceItsPortsTheAgentsIdentityAndHttpProbes() {
         Deployment deployment = DEFAULTS.get(Deployment.class, "nodelb-operator");
         Container operator = operator(DEFAULTS);
 
         assertThat(deployment.getSpec().getReplicas()).isEqualTo(2);
         assertThat(env(operator)).containsEntry("POD_NAMESPACE", "fieldRef:metadata.namespace")
                 .containsEntry("NODELB_GRPC_PORT", "9443")
+                .containsEntry("QUARKUS_HTTP_PORT", "8080")
                 .containsEntry("NODELB_AGENT_SERVICE_ACCOUNT", "nodelb-agent")
                 .doesNotContainKey("NODELB_GRPC_TLS_SECRET");
-        assertThat(operator.getPorts()).singleElement().satisfies(p -> assertThat(p.getContainerPort()).isEqualTo(9443));
+        assertThat(operator.getPorts()).extracting(p -> p.getName() + ":" + p.getContainerPort())
+                .containsExactly("grpc:9443", "http:8080");
+        assertThat(operator.getStartupProbe().getHttpGet().getPath()).isEqualTo("/q/health/live");
+        assertThat(operator.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/q/health/ready");
+        assertThat(operator.getLivenessProbe().getHttpGet().getPath()).isEqualTo("/q/health/live");
         for (var probe : List.of(operator.getStartupProbe(), operator.getReadinessProbe(), operator.getLivenessProbe())) {
-            assertThat(probe.getTcpSocket().getPort().getStrVal()).isEqualTo("grpc");
+            assertThat(probe.getHttpGet().getPort().getStrVal()).isEqualTo("http");
         }
         assertThat(operator.getSecurityContext().getCapabilities().getDrop()).containsExactly("ALL");
         assertThat(operator.getSecurityContext().getCapabilities().getAdd()).isNullOrEmpty();
         assertThat(deployment.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot()).isTrue();
         Service service = DEFAULTS.get(Service.class, "nodelb-operator");
-        assertThat(service.getSpec().getPorts()).singleElement().satisfies(p -> {
-            assertThat(p.getPort()).isEqualTo(9443);
-            assertThat(p.getTargetPort().getStrVal()).isEqualTo("grpc");
-        });
+        assertThat(service.getSpec().getPorts()).extracting(p -> p.getName() + ":" + p.getPort() + "->"
+                + p.getTargetPort().getStrVal()).containsExactly("grpc:9443->grpc", "http:8080->http");
         assertThat(service.getSpec().getSelector()).containsEntry("app.kubernetes.io/component", "operator");
     }
 
@@ -378,14 +381,28 @@ class ChartRenderTest {
             assertThat(e.getRelabelings()).anySatisfy(r -> assertThat(r.getTargetLabel()).isEqualTo("node"));
         });
         assertThat(on.get(Service.class, "nodelb-agent").getSpec().getClusterIP()).isEqualTo("None");
-        List<Rule> rules = on.get(PrometheusRule.class, "nodelb").getSpec().getGroups().getFirst().getRules();
+        ServiceMonitor operatorMonitor = on.get(ServiceMonitor.class, "nodelb-operator");
+        assertThat(operatorMonitor.getSpec().getSelector().getMatchLabels())
+                .isEqualTo(on.get(Service.class, "nodelb-operator").getSpec().getSelector());
+        assertThat(operatorMonitor.getSpec().getEndpoints()).singleElement().satisfies(e -> {
+            assertThat(e.getPort()).isEqualTo("http");
+            assertThat(e.getPath()).isEqualTo("/q/metrics");
+        });
+        var groups = on.get(PrometheusRule.class, "nodelb").getSpec().getGroups();
+        List<Rule> rules = groups.getFirst().getRules();
         assertThat(rules).extracting(Rule::getAlert).containsExactly("NodelbAgentDown", "NodelbAgentNotReady",
-                "NodelbNodeRefusingSnapshots", "NodelbAgentDisconnected", "NodelbNodeDrainingTooLong",
+                "NodelbAgentDisconnected", "NodelbNodeDrainingTooLong",
                 "NodelbConntrackNearlyFull", "NodelbConntrackInsertsFailing", "NodelbFullNatPortsExhausted");
-        assertThat(rules).allSatisfy(r -> {
+        assertThat(rules).allSatisfy(r ->
+                assertThat(r.getExpr().getStrVal()).contains("job=\"nodelb-agent\", namespace=\"nodelb-system\""));
+        List<Rule> operatorRules = groups.get(1).getRules();
+        assertThat(operatorRules).extracting(Rule::getAlert).containsExactly("NodelbOperatorNotLeading",
+                "NodelbNodeNacking", "NodelbLoadBalancerNotProgrammed", "NodelbBackendDrainStuck");
+        assertThat(operatorRules).allSatisfy(r ->
+                assertThat(r.getExpr().getStrVal()).contains("job=\"nodelb-operator\", namespace=\"nodelb-system\""));
+        assertThat(groups).flatExtracting(g -> g.getRules()).allSatisfy(r -> {
             assertThat(r.getAnnotations()).containsKeys("summary", "description");
             assertThat(r.getLabels()).containsKey("severity");
-            assertThat(r.getExpr().getStrVal()).contains("job=\"nodelb-agent\", namespace=\"nodelb-system\"");
         });
         assertThat(on.get(ConfigMap.class, "nodelb-dashboard").getData()).containsKey("nodelb.json");
         assertThat(on.get(ConfigMap.class, "nodelb-dashboard").getMetadata().getLabels())

@@ -3,127 +3,58 @@ package io.nodelb.agent;
 import io.nodelb.agent.cluster.ClusterAgent;
 import io.nodelb.agent.cluster.ClusterOptions;
 import io.nodelb.agent.dataplane.AgentLock;
-import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
-import io.nodelb.agent.dataplane.HostSettings;
 import io.nodelb.agent.dataplane.Uninstaller;
 import io.nodelb.agent.lifecycle.Capabilities;
 import io.nodelb.agent.standalone.ConfigException;
 import io.nodelb.agent.standalone.StandaloneAgent;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchService;
-import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import sun.misc.Signal;
 
-/** {@code nodelb-agent standalone|cluster|uninstall ...}: see {@link #USAGE}. */
+/**
+ * {@code nodelb-agent standalone|cluster|uninstall|version}: the command line ({@link AgentCommand}
+ * parses it); this class runs what it asks for.
+ */
 public final class Main {
-
-    static final String USAGE = """
-            usage: nodelb-agent standalone --config FILE [--pin-path DIR] [--state-dir DIR] [--metrics-port N]
-                                      [--node-name NAME] [--uninstall-on-stop] [--admin-address HOST:PORT]
-                                      [--proc-sys DIR]
-                   nodelb-agent cluster --operator HOST:PORT --node-name NAME ...  (cluster --help: every flag)
-                   nodelb-agent uninstall [--pin-path DIR] [--state-dir DIR] [--proc-sys DIR]
-
-              standalone         program the data plane from a file; SIGTERM leaves it running
-                                 for the next agent, which adopts it
-              uninstall          detach nodelb's programs, remove its pins, put back the host
-                                 settings it changed (refused while an agent runs)
-
-              --config FILE      LoadBalancer and TargetGroup documents (YAML); reloaded when the
-                                 file changes or on SIGHUP
-              --pin-path DIR     where maps and links are pinned (default /sys/fs/bpf/nodelb)
-              --state-dir DIR    saved ids and the host's original settings (default /run/nodelb/<pin path>)
-              --metrics-port N   serve Prometheus metrics on :N/metrics (default: off)
-              --node-name NAME   this node's name (default: the host name)
-              --uninstall-on-stop  on SIGTERM, uninstall instead of leaving the data plane running
-              --admin-address HOST:PORT  serve POST /drain and /undrain there (default: none)
-              --proc-sys DIR     the host's /proc/sys, where the sysctls the agent changes live
-                                 (default /proc/sys; a container mounts the host's elsewhere)
-
-            SIGUSR1 drains the node (readiness 503, every flow still served), SIGUSR2 undrains it.
-            """;
 
     private Main() {}
 
     public static void main(String[] args) {
+        System.exit(AgentCommand.execute(args, System.getenv(), System.out, System.err));
+    }
+
+    /** {@code nodelb-agent cluster ...}: the arguments after {@code cluster}, with the environment's fallbacks. */
+    static int cluster(List<String> args, java.util.Map<String, String> env) {
         try {
-            System.exit(run(args));
-        } catch (UsageException e) {
+            return ClusterAgent.run(ClusterOptions.parse(args, env));
+        } catch (ClusterOptions.UsageException e) {
             System.err.println("nodelb-agent: " + e.getMessage());
-            System.err.print(USAGE);
-            System.exit(2);
+            System.err.println("(nodelb-agent cluster --help lists every option)");
+            return 2;
         }
     }
 
-    static int run(String[] args) {
-        Deque<String> rest = new ArrayDeque<>(List.of(args));
-        String command = rest.isEmpty() ? "" : rest.pop();
-        if (command.equals("cluster")) {
-            try {
-                return ClusterAgent.run(ClusterOptions.parse(List.copyOf(rest), System.getenv()));
-            } catch (ClusterOptions.UsageException e) {
-                System.err.println("nodelb-agent: " + e.getMessage());
-                System.err.print(ClusterOptions.usage());
-                return 2;
-            }
-        }
-        if (!List.of("standalone", "uninstall").contains(command)) {
-            throw new UsageException(command.isEmpty() ? "no command" : "unknown command " + command);
-        }
-        Path config = null;
-        Path pinPath = Path.of("/sys/fs/bpf/nodelb");
-        Path stateDir = null;
-        int metricsPort = 0;
-        String nodeName = hostName();
-        boolean uninstallOnStop = false;
-        InetSocketAddress adminAddress = null;
-        Path procSys = HostSettings.DEFAULT_PROC_SYS;
-        while (!rest.isEmpty()) {
-            String flag = rest.pop();
-            if (flag.equals("--uninstall-on-stop")) {
-                uninstallOnStop = true;
-                continue;
-            }
-            if (rest.isEmpty()) {
-                throw new UsageException(flag + " needs a value");
-            }
-            String value = rest.pop();
-            switch (flag) {
-                case "--config" -> config = Path.of(value).toAbsolutePath();
-                case "--pin-path" -> pinPath = Path.of(value);
-                case "--state-dir" -> stateDir = Path.of(value);
-                case "--metrics-port" -> metricsPort = port(value);
-                case "--node-name" -> nodeName = value;
-                case "--admin-address" -> adminAddress = adminAddress(value);
-                case "--proc-sys" -> procSys = Path.of(value);
-                default -> throw new UsageException("unknown option " + flag);
-            }
-        }
-        Path state = stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath) : stateDir;
-        if (command.equals("uninstall")) {
-            return uninstall(pinPath, state, procSys);
-        }
-        if (config == null) {
-            throw new UsageException("--config is required");
-        }
-        if (!Files.isReadable(config)) {
-            System.err.println("nodelb-agent: cannot read " + config);
-            return 1;
-        }
-        return standalone(config, new AgentRuntime.Settings(pinPath, state, metricsPort, adminAddress, uninstallOnStop,
-                DesiredState.Limits.defaults(), procSys), nodeName);
+    /** {@code nodelb-agent standalone ...} once its options are parsed. */
+    static int standalone(AgentCommand.Common common, Path config, String nodeName) {
+        Path state = common.stateDir();
+        return standalone(config.toAbsolutePath(), new AgentRuntime.Settings(common.pinPath(), state,
+                common.metricsPort(), common.adminAddress(), common.uninstallOnStop(),
+                DesiredState.Limits.defaults(), common.procSys()), nodeName == null ? hostName() : nodeName);
+    }
+
+    /** {@code nodelb-agent uninstall ...} once its options are parsed. */
+    static int uninstall(AgentCommand.Common common) {
+        return uninstall(common.pinPath(), common.stateDir(), common.procSys());
     }
 
     /** Shutdown: removes the data plane pinned under pinPath and puts back the host settings. */
@@ -250,39 +181,11 @@ public final class Main {
         e.problems().forEach(p -> System.err.println("  " + p));
     }
 
-    /** {@code HOST:PORT} of the admin endpoint, e.g. {@code 127.0.0.1:9401}. */
-    static InetSocketAddress adminAddress(String value) {
-        int colon = value.lastIndexOf(':');
-        if (colon <= 0) {
-            throw new UsageException("--admin-address must be HOST:PORT (for example 127.0.0.1:9401), got " + value);
-        }
-        String host = value.substring(0, colon).replace("[", "").replace("]", "");
-        return new InetSocketAddress(host, port(value.substring(colon + 1)));
-    }
-
-    private static int port(String value) {
-        try {
-            int p = Integer.parseInt(value);
-            if (p >= 1 && p <= 65535) {
-                return p;
-            }
-        } catch (NumberFormatException ignored) {
-            // reported below
-        }
-        throw new UsageException("a port must be a number from 1 to 65535, got " + value);
-    }
-
     private static String hostName() {
         try {
             return InetAddress.getLocalHost().getHostName();
         } catch (IOException e) {
             return "localhost";
-        }
-    }
-
-    static final class UsageException extends RuntimeException {
-        UsageException(String message) {
-            super(message);
         }
     }
 }

@@ -17,7 +17,6 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.BackendDrainStatus;
 import io.nodelb.api.v1alpha1.TargetGroup;
-import io.nodelb.api.v1alpha1.validation.SpecValidator;
 import io.nodelb.model.compiler.ObjectKey;
 import java.time.Instant;
 import java.util.List;
@@ -85,7 +84,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
 
   @Override
   public UpdateControl<BackendDrain> reconcile(BackendDrain drain, Context<BackendDrain> context) {
-    var problems = SpecValidator.validate(drain.getSpec());
+    var problems = io.nodelb.model.compiler.ApiValidation.problems("BackendDrain", ObjectKey.of(drain), drain.getSpec());
     if (!problems.isEmpty()) {
       // The API server's CEL rules normally stop this; say so instead of draining something odd.
       events.warning(drain, "Invalid", problems.toString());

@@ -224,6 +224,18 @@ public final class ClusterModel {
     loadBalancerCache = cache;
   }
 
+  /** The LoadBalancers the informer holds now (none before the reconciler started: a follower's is empty). */
+  public List<LoadBalancer> cachedLoadBalancers() {
+    Supplier<List<LoadBalancer>> cache = loadBalancerCache;
+    return cache == null ? List.of() : cache.get();
+  }
+
+  /** The BackendDrains the informer holds now. */
+  public List<BackendDrain> cachedDrains() {
+    Supplier<List<BackendDrain>> cache = drainCache;
+    return cache == null ? List.of() : cache.get();
+  }
+
   /** The BackendDrain reconciler's cache and its view of the groups, Services and slices, for {@link #warm}. */
   public void observeDrainsAndCluster(Supplier<List<BackendDrain>> drains, ClusterView cluster) {
     drainCache = drains;

@@ -82,7 +82,7 @@ public final class DrainProgress {
     if (phase == DrainPhase.Drained || phase == DrainPhase.TimedOut || phase == DrainPhase.Cancelled) {
       return new Step(Optional.empty(), Optional.empty()); // final
     }
-    Instant deadline = Instant.parse(status.startTime).plus(Durations.parse(spec.timeout == null ? "5m" : spec.timeout));
+    Instant deadline = deadline(spec, Instant.parse(status.startTime));
     if (!modelReflectsCluster) {
       if (phase == DrainPhase.Draining) {
         return new Step(Optional.empty(), Optional.of(MODEL_RECHECK)); // keep what it says until the count is known
@@ -126,6 +126,11 @@ public final class DrainProgress {
     status.conditions = Conditions.merge(previous == null ? List.of() : previous.conditions, List.of(complete), now);
     boolean same = StatusAggregator.sameAs(previous, status);
     return new Step(same ? Optional.empty() : Optional.of(status), recheck);
+  }
+
+  /** When a drain that started at {@code start} times out. */
+  static Instant deadline(BackendDrainSpec spec, Instant start) {
+    return start.plus(Durations.parse(spec.timeout == null ? "5m" : spec.timeout));
   }
 
   /** Nodes with connections left (a node at zero is not listed), the total, and who has not reported. */

@@ -8,6 +8,11 @@ import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RegisteredController;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Constants;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetricsV2;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
+import io.micrometer.core.instrument.config.MeterFilter;
 import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.operator.channel.AgentAuthenticator;
 import io.nodelb.operator.channel.ChannelCertificates;
@@ -15,6 +20,9 @@ import io.nodelb.operator.channel.ChannelSettings;
 import io.nodelb.operator.channel.SnapshotServer;
 import io.nodelb.operator.channel.TokenReviewAuthenticator;
 import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -55,6 +63,17 @@ public final class NodelbOperator implements AutoCloseable {
   }
 
   /**
+   * As it runs in a cluster, measured: JOSDK's reconciles and {@link OperatorMetrics} go to {@code registry}
+   * (the registry Quarkus serves at /q/metrics).
+   */
+  public static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
+      ChannelSettings channel, MeterRegistry registry) {
+    NodelbOperator operator = create(client, settings, store, Constants.WATCH_ALL_NAMESPACE_SET, channel, registry);
+    OperatorMetrics.register(registry, operator);
+    return operator;
+  }
+
+  /**
    * For tests: the TargetGroup reconciler only sees {@code targetGroupNamespaces} until {@link
    * #watchTargetGroupsIn} widens it, so a test can hold it back as a slow start would.
    */
@@ -66,6 +85,11 @@ public final class NodelbOperator implements AutoCloseable {
   /** For tests: {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)} with a snapshot server. */
   static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
       Set<String> targetGroupNamespaces, ChannelSettings channel) {
+    return create(client, settings, store, targetGroupNamespaces, channel, null);
+  }
+
+  private static NodelbOperator create(KubernetesClient client, OperatorSettings settings, SnapshotStore store,
+      Set<String> targetGroupNamespaces, ChannelSettings channel, MeterRegistry registry) {
     ClusterModel model = new ClusterModel(store);
     SnapshotServer server = channel == null ? null : snapshotServer(client, channel, store, model);
     // The server learns of the lead from JOSDK's election (its callbacks run before JOSDK's own).
@@ -86,6 +110,18 @@ public final class NodelbOperator implements AutoCloseable {
           .withUseSSAToPatchPrimaryResource(settings.serverSideApplyForStatus())
           .checkingCRDAndValidateLocalModel(settings.checkCrds())
           .withCloseClientOnStop(false);
+      if (registry != null) {
+        // JOSDK tags events_received with "action" only for resource events; Prometheus wants one set of tag
+        // keys per name and refuses the other registration (an exception in JOSDK's event thread).
+        registry.config().meterFilter(new MeterFilter() {
+          @Override
+          public Meter.Id map(Meter.Id id) {
+            return id.getName().equals("events.received") && id.getTag("action") == null
+                ? id.withTag(Tag.of("action", "none")) : id;
+          }
+        });
+        o.withMetrics(MicrometerMetricsV2.newBuilder(registry).build());
+      }
       if (settings.leaderElection()) {
         o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME,
             settings.operatorNamespace(), LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
@@ -142,6 +178,10 @@ public final class NodelbOperator implements AutoCloseable {
     }
   }
 
+  public boolean hasSnapshotServer() {
+    return server != null;
+  }
+
   /** The snapshot server; only for an operator created with {@link ChannelSettings}. */
   public SnapshotServer snapshotServer() {
     if (server == null) {
@@ -153,6 +193,38 @@ public final class NodelbOperator implements AutoCloseable {
   /** For tests: see {@link #create(KubernetesClient, OperatorSettings, SnapshotStore, Set)}. */
   void watchTargetGroupsIn(Set<String> namespaces) {
     targetGroups.changeNamespaces(namespaces);
+  }
+
+  /**
+   * Ready to take traffic: the snapshot server listens and the operator started. While this replica
+   * leads, its informers must be healthy too (a follower runs none). Empty when ready, else why not.
+   */
+  public Optional<String> notReadyBecause() {
+    if (!operator.getRuntimeInfo().isStarted()) {
+      return Optional.of("the operator has not started");
+    }
+    if (server != null && !server.listening()) {
+      return Optional.of("the snapshot server does not listen");
+    }
+    return leading() ? unhealthyInformers() : Optional.empty();
+  }
+
+  /** Informers that stopped watching (while leading), by controller and event source; empty when all watch. */
+  public Optional<String> unhealthyInformers() {
+    if (!leading()) {
+      return Optional.empty();
+    }
+    // Informers only: JOSDK counts the model's inbound event sources (no health of their own) as unhealthy.
+    List<String> unhealthy = new ArrayList<>();
+    operator.getRuntimeInfo().unhealthyInformerWrappingEventSourceHealthIndicator().forEach((controller, sources) ->
+        sources.keySet().forEach(source -> unhealthy.add(controller + "/" + source)));
+    return unhealthy.isEmpty() ? Optional.empty()
+        : Optional.of("informers not watching: " + unhealthy);
+  }
+
+  /** Whether this replica leads (always, without leader election). */
+  public boolean leading() {
+    return !leaderElection || (server != null && server.leader());
   }
 
   /** For tests and benchmarks: how many Pods the Pod informer holds (only those the drain annotation concerns). */

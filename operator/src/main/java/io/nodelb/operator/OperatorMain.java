@@ -1,6 +1,7 @@
 package io.nodelb.operator;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.QuarkusApplication;
 import io.quarkus.runtime.annotations.QuarkusMain;
@@ -20,6 +21,12 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 public class OperatorMain implements QuarkusApplication {
   @Inject
   KubernetesClient client;
+
+  @Inject
+  MeterRegistry registry;
+
+  @Inject
+  OperatorHealth health;
 
   @ConfigProperty(name = "nodelb.operator.namespace", defaultValue = "nodelb-system")
   String namespace;
@@ -70,7 +77,8 @@ public class OperatorMain implements QuarkusApplication {
     var channel = new ChannelSettings(grpcHost, grpcPort, plaintext, tlsSecret.orElse(""), namespace,
         agentServiceAccount, tokenAudience, certificateCheck, leafValidity);
     var store = new InMemorySnapshotStore(connectGrace, Clock.systemUTC());
-    try (NodelbOperator operator = NodelbOperator.create(client, settings, store, channel)) {
+    try (NodelbOperator operator = NodelbOperator.create(client, settings, store, channel, registry)) {
+      health.running(operator);
       operator.start();
       Quarkus.waitForExit();
     }

@@ -52,7 +52,8 @@ public final class StatusAggregator {
     Long generation = lb.getMetadata().getGeneration();
     // Not accepted: the spec is invalid, or a listener collides with another LoadBalancer's on a node.
     List<Problem> invalid = problems.stream().filter(p -> "LoadBalancer".equals(p.kind())
-        && (Problem.INVALID.equals(p.reason()) || Problem.LISTENER_CONFLICT.equals(p.reason()))).toList();
+        && (Problem.INVALID.equals(p.reason()) || Problem.UNSUPPORTED.equals(p.reason())
+        || Problem.LISTENER_CONFLICT.equals(p.reason()))).toList();
     List<Problem> refs = problems.stream().filter(p -> REF_REASONS.contains(p.reason())).toList();
 
     List<Condition> conditions = new ArrayList<>();
@@ -117,7 +118,8 @@ public final class StatusAggregator {
       ClusterModel.GroupHealth health, Instant now) {
     Long generation = tg.getMetadata().getGeneration();
     List<Problem> problems = compiled == null ? List.of() : compiled.problems();
-    List<Problem> invalid = problems.stream().filter(p -> Problem.INVALID.equals(p.reason())).toList();
+    List<Problem> invalid = problems.stream()
+        .filter(p -> Problem.INVALID.equals(p.reason()) || Problem.UNSUPPORTED.equals(p.reason())).toList();
     List<Problem> refs = problems.stream().filter(p -> REF_REASONS.contains(p.reason())).toList();
     List<Condition> conditions = List.of(
         invalid.isEmpty()

@@ -3,103 +3,70 @@ package io.nodelb.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.NodeBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
-import io.nodelb.api.v1alpha1.ListenerSpec;
-import io.nodelb.api.v1alpha1.LoadBalancer;
-import io.nodelb.api.v1alpha1.LoadBalancerSpec;
-import io.nodelb.api.v1alpha1.StaticBackend;
-import io.nodelb.api.v1alpha1.TargetGroup;
-import io.nodelb.api.v1alpha1.TargetGroupSpec;
 import java.io.File;
-import java.io.InputStream;
-import java.nio.file.Files;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
  * The packaged Quarkus application (target/quarkus-app/quarkus-run.jar), started as its own
- * process with nothing but a kubeconfig, reconciles a LoadBalancer on the mock API server.
+ * process with nothing but a kubeconfig, reconciles on the mock API server, answers its probes and
+ * serves the metrics the chart's alerts read, each with the value the cluster's state implies.
  */
 @EnableKubernetesMockClient(crud = true, https = false)
 class PackagedOperatorIT {
   KubernetesClient client;
 
   @Test
-  void theJarStartsAgainstAKubeconfigAndReconciles() throws Exception {
-    Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
-    assertThat(jar).as("run after `package`").exists();
-    for (String crd : List.of("loadbalancers", "targetgroups", "backenddrains")) {
-      try (InputStream in = getClass().getResourceAsStream("/META-INF/fabric8/" + crd + ".nodelb.io-v1.yml")) {
-        client.resource(client.getKubernetesSerialization().unmarshal(in, CustomResourceDefinition.class)).create();
-      }
-    }
-    client.resource(new NodeBuilder().withNewMetadata().withName("n1").endMetadata().build()).create();
-    TargetGroup tg = new TargetGroup();
-    tg.getMetadata().setNamespace("default");
-    tg.getMetadata().setName("web");
-    tg.setSpec(new TargetGroupSpec());
-    tg.getSpec().backends = new ArrayList<>(List.of(new StaticBackend("10.1.2.2", 8080, 1)));
-    client.resource(tg).create();
-    LoadBalancer lb = new LoadBalancer();
-    lb.getMetadata().setNamespace("default");
-    lb.getMetadata().setName("web");
-    lb.setSpec(new LoadBalancerSpec());
-    lb.getSpec().interfaces = new ArrayList<>(List.of("eth0"));
-    ListenerSpec http = new ListenerSpec();
-    http.name = "http";
-    http.address = "10.1.1.1";
-    http.port = 80;
-    http.targetGroup = "web";
-    lb.getSpec().listeners = new ArrayList<>(List.of(http));
-    client.resource(lb).create();
-
-    Path kubeconfig = Files.createTempFile("nodelb-kubeconfig", ".yaml");
-    Files.writeString(kubeconfig, """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: mock
-          cluster: {server: "%s"}
-        users:
-        - name: tester
-          user: {token: not-checked}
-        contexts:
-        - name: mock
-          context: {cluster: mock, user: tester, namespace: default}
-        current-context: mock
-        """.formatted(client.getMasterUrl()));
-    File log = new File("target/packaged-operator-it.log");
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder command = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
-        "--sun-misc-unsafe-memory-access=allow",
-        // Only what the mock server cannot do differs from production:
-        "-Dnodelb.leader-election.enabled=false", "-Dnodelb.status.server-side-apply=false", "-Dnodelb.check-crds=false",
-        // A free port for the snapshot server: others may run one on this machine.
-        "-Dnodelb.grpc.port=0",
-        "-jar", jar.toString())
-        .redirectErrorStream(true).redirectOutput(log);
-    command.environment().put("KUBECONFIG", kubeconfig.toString());
-    Process operator = command.start();
-    try {
+  void theJarReconcilesAnswersItsProbesAndServesItsMetrics() throws Exception {
+    try (PackagedOperator operator = PackagedOperator.start(Path.of("target/quarkus-app/quarkus-run.jar"), client,
+        new File("target/packaged-operator-it.log"))) {
       await().atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() -> {
-        assertThat(operator.isAlive()).as("operator process, see %s", log).isTrue();
-        LoadBalancer current = client.resources(LoadBalancer.class).inNamespace("default").withName("web").get();
-        assertThat(Conditions.find(current.getStatus().conditions, "Accepted").getStatus()).isEqualTo("True");
-        assertThat(Conditions.find(current.getStatus().conditions, "Programmed").getReason()).isEqualTo("Pending");
+        assertThat(operator.isAlive()).isTrue();
+        HttpResponse<String> ready = operator.get("/q/health/ready");
+        assertThat(ready.statusCode()).as("/q/health/ready: %s", ready.body()).isEqualTo(200);
       });
-    } finally {
-      operator.destroy();
-      if (!operator.waitFor(20, TimeUnit.SECONDS)) {
-        operator.destroyForcibly();
-      }
-      Files.deleteIfExists(kubeconfig);
+      assertThat(operator.get("/q/health/ready").body()).contains("\"status\": \"UP\"", "\"leader\": true");
+      HttpResponse<String> live = operator.get("/q/health/live");
+      assertThat(live.statusCode()).as("/q/health/live: %s", live.body()).isEqualTo(200);
+
+      String scrape = PackagedOperator.refusingNodeScenario(operator, client);
+
+      assertThat(value(scrape, "nodelb_operator_leader")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_agents_connected")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_snapshots_sent_total")).as("the first, then the drained one").isEqualTo(2);
+      assertThat(value(scrape, "nodelb_operator_node_nacks_total{node=\"n1\"}")).isEqualTo(2);
+      assertThat(value(scrape, "nodelb_operator_node_acks_total{node=\"n1\"}")).isEqualTo(0);
+      assertThat(value(scrape, "nodelb_operator_node_refusing{node=\"n1\"}")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_nodes{answer=\"nacked\"}")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_loadbalancers")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_loadbalancers_not_programmed")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_backenddrains{phase=\"Draining\"}")).isEqualTo(1);
+      assertThat(value(scrape, "nodelb_operator_backenddrains{phase=\"Drained\"}")).isEqualTo(0);
+      assertThat(value(scrape, "nodelb_operator_backenddrains_overdue")).isEqualTo(0);
+      assertThat(value(scrape, "reconciliations_success_total{controller_name=\"loadbalancer\"}"))
+          .as("JOSDK's reconciles").isPositive();
+      assertThat(value(scrape, "reconciliations_started_total{controller_name=\"backenddrain\"}")).isPositive();
+      assertThat(scrape).contains("jvm_memory_used_bytes");
     }
+  }
+
+  /** The value of the series named exactly (with its labels in the order Prometheus writes them). */
+  static double value(String scrape, String series) {
+    String name = series.contains("{") ? series.substring(0, series.indexOf('{')) : series;
+    String labels = series.contains("{") ? series.substring(series.indexOf('{') + 1, series.length() - 1) : "";
+    Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? (\\S+)").matcher(scrape);
+    while (m.find()) {
+      String found = m.group(1) == null ? "" : m.group(1);
+      if (labels.isEmpty() || found.contains(labels)) {
+        return Double.parseDouble(m.group(2));
+      }
+    }
+    throw new AssertionError("no series " + series + " in the scrape:\n" + scrape);
   }
 }

@@ -1,9 +1,9 @@
 package io.nodelb.api.v1alpha1;
 
 /**
- * Regular expressions shared by the OpenAPI schema (through {@code @Pattern}) and {@link
- * io.nodelb.api.v1alpha1.validation.SpecValidator}. The IPv6 forms are deliberately loose: the API
- * server's CEL {@code isIP}/{@code isCIDR} and the Java validator check the exact syntax.
+ * Regular expressions of the OpenAPI schema (through {@code @Pattern}). The IPv6 forms are
+ * deliberately loose: the CEL rules {@code isIP}/{@code isCIDR} check the exact syntax (evaluated
+ * by the API server, and by crd-validation everywhere else).
  */
 public final class ApiPatterns {
   private ApiPatterns() {}

@@ -65,10 +65,10 @@ public class TargetGroupSpec {
   @JsonPropertyDescription("Takes a backend out of new flows after repeated failures. Unset: no breaker.")
   public CircuitBreaker circuitBreaker;
 
-  @Default("30s")
   @Pattern(ApiPatterns.DURATION)
-  @JsonPropertyDescription("How long a draining backend keeps its flows before they are cut, e.g. 30s.")
-  public String drainTimeout = "30s";
+  @JsonPropertyDescription("Not implemented yet: a TargetGroup that sets it is not accepted (reason Unsupported)."
+      + " Meant as how long a draining backend keeps its flows before they are cut.")
+  public String drainTimeout;
 
   @Size(max = 32)
   @Pattern(ApiPatterns.DURATION)

@@ -18,7 +18,6 @@ final class CrdFiles {
   /** The committed copy that kubectl, Helm and reviewers read. */
   static final Path COMMITTED = Path.of("generated");
   static final Path EXAMPLES = Path.of("../deploy/examples");
-  static final Path INVALID = Path.of("src/test/resources/invalid");
 
   static final List<String> CRD_FILES = List.of(
       "loadbalancers.nodelb.io-v1.yml", "targetgroups.nodelb.io-v1.yml", "backenddrains.nodelb.io-v1.yml");

@@ -9,7 +9,6 @@ import io.nodelb.api.v1alpha1.NatMode;
 import io.nodelb.api.v1alpha1.Protocol;
 import io.nodelb.api.v1alpha1.SourceRoute;
 import io.nodelb.api.v1alpha1.validation.IpLiterals;
-import io.nodelb.api.v1alpha1.validation.SpecValidator;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -31,9 +30,7 @@ final class LoadBalancerCompiler {
    *     group whose {@code group()} is null exists but cannot be programmed
    */
   static CompiledLoadBalancer compile(ObjectKey key, LoadBalancerSpec spec, Function<ObjectKey, CompiledGroup> groups) {
-    List<Problem> problems = new ArrayList<>();
-    SpecValidator.validate(spec).forEach(p ->
-        problems.add(new Problem(KIND, key.toString(), p.field(), Problem.INVALID, p.message())));
+    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, spec));
     Set<ObjectKey> referenced = new TreeSet<>();
     if (spec != null && spec.listeners != null) {
       for (ListenerSpec l : spec.listeners) {

@@ -12,6 +12,8 @@ package io.nodelb.model.compiler;
 public record Problem(String kind, String name, String field, String reason, String message) {
   /** Reasons the compiler uses; conditions carry them unchanged. */
   public static final String INVALID = "Invalid";
+  /** A field the API defines but no component implements yet: refused, never silently ignored. */
+  public static final String UNSUPPORTED = "Unsupported";
   public static final String TARGET_GROUP_NOT_FOUND = "TargetGroupNotFound";
   public static final String TARGET_GROUP_INVALID = "TargetGroupInvalid";
   public static final String SERVICE_NOT_FOUND = "ServiceNotFound";

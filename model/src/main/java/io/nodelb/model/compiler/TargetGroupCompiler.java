@@ -16,7 +16,6 @@ import io.nodelb.api.v1alpha1.ServiceBackend;
 import io.nodelb.api.v1alpha1.SessionPersistence;
 import io.nodelb.api.v1alpha1.StaticBackend;
 import io.nodelb.api.v1alpha1.TargetGroupSpec;
-import io.nodelb.api.v1alpha1.validation.SpecValidator;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.HealthCheck;
@@ -61,9 +60,13 @@ final class TargetGroupCompiler {
 
   static CompiledGroup compile(ObjectKey key, TargetGroupSpec spec, ServiceLookup lookup, DrainIndex drains,
       boolean servicesAvailable) {
-    List<Problem> problems = new ArrayList<>();
-    SpecValidator.validate(spec).forEach(p ->
-        problems.add(new Problem(KIND, key.toString(), p.field(), Problem.INVALID, p.message())));
+    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, spec));
+    if (problems.isEmpty() && spec.drainTimeout != null) {
+      // Nothing reads it yet: refusing beats accepting a promise no component keeps.
+      problems.add(new Problem(KIND, key.toString(), "spec.drainTimeout", Problem.UNSUPPORTED,
+          "drainTimeout is not implemented yet (a draining backend keeps its flows until they end, or until the"
+              + " BackendDrain's timeout); remove it"));
+    }
     if (!problems.isEmpty()) {
       return new CompiledGroup(key, null, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
     }

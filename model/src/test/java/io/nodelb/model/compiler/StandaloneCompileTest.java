@@ -70,7 +70,7 @@ class StandaloneCompileTest {
         .isInstanceOfSatisfying(ModelProblemsException.class, e -> {
           assertThat(e.problems()).extracting(Problem::reason).containsExactlyInAnyOrder(
               Problem.NEEDS_CLUSTER, Problem.TARGET_GROUP_NOT_FOUND, Problem.INVALID);
-          assertThat(e.getMessage()).contains("LoadBalancer default/zero spec.listeners[0].port: port must be 1-65535");
+          assertThat(e.getMessage()).contains("LoadBalancer default/zero spec.listeners[0].port: Invalid value: 0: spec.listeners[0].port in body should be greater than or equal to 1");
           assertThat(e.getMessage()).contains("LoadBalancer default/web spec.listeners[0].targetGroup: TargetGroup default/missing not found");
         });
   }
@@ -85,5 +85,16 @@ class StandaloneCompileTest {
         .isInstanceOfSatisfying(ModelProblemsException.class, e -> assertThat(e.problems())
             .extracting(Problem::name, Problem::reason)
             .containsExactly(org.assertj.core.groups.Tuple.tuple("default/second", Problem.LISTENER_CONFLICT)));
+  }
+
+  @Test
+  void sessionPersistenceSourceIpSelectsByClientAddress() {
+    var lb = loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    TargetGroup group = staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1));
+    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+        .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV);
+    group.getSpec().sessionPersistence = io.nodelb.api.v1alpha1.SessionPersistence.SourceIP;
+    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+        .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP);
   }
 }

@@ -97,6 +97,12 @@ public final class BpfProgram {
     private final String name;
     private volatile int fd = -1;
 
+    private static final byte[] NO_OUTPUT = new byte[0];
+    /** BPF_LOG_STATS: the verifier's log says only what it processed. */
+    private static final int LOG_STATS = 4;
+
+    private MemorySegment verifierLog;
+
     // Test-run buffers, made once and reused: a benchmark calls testRun in a tight loop.
     private MemorySegment testOpts;
     private MemorySegment testIn;
@@ -170,6 +176,26 @@ public final class BpfProgram {
         return BpfLink.madeBy(owner, link, where);
     }
 
+    /** Before load: keeps the verifier's statistics of this program, for {@link #verifierStats()}. */
+    public synchronized void keepVerifierStats() {
+        if (owner.isLoaded()) {
+            throw new IllegalStateException(name + ": the verifier's statistics must be asked for before load");
+        }
+        verifierLog = owner.arena().allocate(4096);
+        LibBpf.programSetLog(handle, LOG_STATS, verifierLog, name);
+    }
+
+    /**
+     * After load: the verifier's statistics line, e.g. "processed 567945 insns (limit 1000000)
+     * max_states_per_insn 84 ...", or "" when {@link #keepVerifierStats()} was not called.
+     */
+    public synchronized String verifierStats() {
+        if (verifierLog == null) {
+            return "";
+        }
+        return verifierLog.getString(0).lines().filter(l -> l.startsWith("processed ")).findFirst().orElse("");
+    }
+
     /** Runs the program once on packet (BPF_PROG_TEST_RUN). */
     public TestRunResult testRun(byte[] packet) {
         return testRun(packet, 1);
@@ -179,7 +205,16 @@ public final class BpfProgram {
      * Runs the program repeat times on packet and returns its verdict, the mean time per run
      * and the packet as the program left it. Reuses its native buffers between calls.
      */
-    public synchronized TestRunResult testRun(byte[] packet, int repeat) {
+    public TestRunResult testRun(byte[] packet, int repeat) {
+        return testRun(packet, repeat, true);
+    }
+
+    /**
+     * As {@link #testRun(byte[], int)}; without keepOutput the result's output is empty and the
+     * call allocates nothing for it (a benchmark loop that streams fresh memory through the caches
+     * on every call would measure its own allocations).
+     */
+    public synchronized TestRunResult testRun(byte[] packet, int repeat, boolean keepOutput) {
         if (repeat < 1) {
             throw new IllegalArgumentException("repeat must be at least 1: " + repeat);
         }
@@ -194,7 +229,7 @@ public final class BpfProgram {
         testOpts.set(JAVA_INT, DURATION, 0);
         LibBpf.progTestRun(programFd, testOpts, name);
         int outputLength = testOpts.get(JAVA_INT, DATA_SIZE_OUT);
-        byte[] output = testOut.asSlice(0, outputLength).toArray(JAVA_BYTE);
+        byte[] output = keepOutput ? testOut.asSlice(0, outputLength).toArray(JAVA_BYTE) : NO_OUTPUT;
         return new TestRunResult(testOpts.get(JAVA_INT, RETVAL),
                 Integer.toUnsignedLong(testOpts.get(JAVA_INT, DURATION)), output);
     }

@@ -107,6 +107,10 @@ public final class LibBpf {
             plain(LIBBPF, "bpf_program__name", ADDRESS, ADDRESS);
     private static final MethodHandle bpf_program__fd =
             plain(LIBBPF, "bpf_program__fd", JAVA_INT, ADDRESS);
+    private static final MethodHandle bpf_program__set_log_level =
+            plain(LIBBPF, "bpf_program__set_log_level", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle bpf_program__set_log_buf =
+            plain(LIBBPF, "bpf_program__set_log_buf", JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
 
     // map fds: the bpf() syscall wrappers
     private static final MethodHandle bpf_map_create = plain(LIBBPF, "bpf_map_create",
@@ -494,6 +498,17 @@ public final class LibBpf {
     static int programFd(MemorySegment program) {
         try {
             return (int) bpf_program__fd.invokeExact(program);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Before load: the verifier writes its log at this level into buf (level 4: statistics only). */
+    static void programSetLog(MemorySegment program, int level, MemorySegment buf, String name) {
+        try {
+            check((int) bpf_program__set_log_level.invokeExact(program, level), "bpf_program__set_log_level", name);
+            check((int) bpf_program__set_log_buf.invokeExact(program, buf, buf.byteSize()),
+                    "bpf_program__set_log_buf", name);
         } catch (Throwable t) {
             throw rethrow(t);
         }

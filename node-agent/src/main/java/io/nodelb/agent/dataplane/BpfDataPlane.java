@@ -284,6 +284,9 @@ public final class BpfDataPlane implements DataPlane {
 
     private static void configure(BpfObject object, DesiredState.Limits limits, Map<String, Long> rodata) {
         object.setRodata("cfg_table_size", limits.tableSize());
+        // The programs look FullNAT replies up only on these ports (bpf/README.md).
+        object.setRodata("cfg_nat_port_min", limits.snatPortMin());
+        object.setRodata("cfg_nat_port_max", limits.snatPortMax());
         rodata.forEach(object::setRodata);
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
         // Listener ids index nlb_timeouts; limits above the header's size grow both maps (never shrink them).

@@ -1,67 +1,84 @@
 package io.nodelb.agent.standalone;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonMappingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.exc.InvalidFormatException;
-import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.nodelb.api.v1alpha1.LoadBalancer;
 import io.nodelb.api.v1alpha1.TargetGroup;
-import io.nodelb.api.v1alpha1.validation.SpecProblem;
-import io.nodelb.api.v1alpha1.validation.SpecValidator;
+import io.nodelb.validation.CrdValidator;
+import io.nodelb.validation.FieldError;
+import io.nodelb.validation.YamlDocuments;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 /**
- * Reads the standalone agent's desired state: LoadBalancer and TargetGroup
- * documents, the same format as the custom resources, in one YAML file. The file
- * is checked as a whole; any problem refuses all of it.
+ * Reads the standalone agent's desired state: LoadBalancer and TargetGroup documents, the same
+ * format as the custom resources, in one YAML file. Each document is checked by the CRDs' own
+ * schema and CEL rules ({@link CrdValidator}), with the API server's messages; every problem of
+ * every document is collected, so one refusal lists them all.
  */
 public final class ConfigFile {
 
     public static final String API_VERSION = "nodelb.io/v1alpha1";
 
-    public record Documents(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups) {}
+    /**
+     * What the file holds: the documents that passed validation, and the problems of the others.
+     *
+     * @param labels "lab.yaml document 2 (LoadBalancer web, line 9)" by "Kind namespace/name", to name a
+     *     compile problem
+     * @param refused "Kind namespace/name" of the documents refused here, whose absence the compiler would
+     *     report again
+     */
+    public record Documents(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups, List<String> problems,
+                            Map<String, String> labels, java.util.Set<String> refused) {}
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true)
-            .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
+    // Reads validated maps into the API classes; the validator has refused whatever they cannot hold.
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
     private ConfigFile() {}
 
     public static Documents read(Path file) throws ConfigException {
         String name = file.getFileName().toString();
-        List<JsonNode> nodes;
-        try (MappingIterator<JsonNode> it = YAML.readerFor(JsonNode.class).readValues(Files.newBufferedReader(file))) {
-            nodes = it.readAll();
+        List<YamlDocuments.Document> documents;
+        try {
+            documents = YamlDocuments.read(Files.readString(file, StandardCharsets.UTF_8));
+        } catch (YamlDocuments.SyntaxException e) {
+            throw new ConfigException(List.of(name + " is not valid YAML: " + e.getMessage()));
         } catch (IOException e) {
-            throw new ConfigException(List.of(name + ": " + firstLine(e.getMessage())));
+            throw new ConfigException(List.of(unreadable(file, e)));
         }
         List<String> problems = new ArrayList<>();
         List<LoadBalancer> lbs = new ArrayList<>();
         List<TargetGroup> tgs = new ArrayList<>();
-        Set<String> seen = new HashSet<>();
-        int index = 0;
-        for (JsonNode node : nodes) {
-            index++;
-            if (node == null || node.isNull() || node.isEmpty()) {
+        Map<String, String> labels = new HashMap<>();
+        java.util.Set<String> refused = new java.util.HashSet<>();
+        for (YamlDocuments.Document document : documents) {
+            if (document.content() == null) {
                 continue; // an empty document, e.g. after a trailing ---
             }
-            String kind = node.path("kind").asText("");
-            String where = name + " document " + index + " (" + (kind.isEmpty() ? "no kind" : kind)
-                    + " " + node.path("metadata").path("name").asText("?") + ")";
-            if (!API_VERSION.equals(node.path("apiVersion").asText())) {
+            Map<String, Object> map = YamlDocuments.asMap(document);
+            String at = name + " document " + document.index() + " (line " + document.line() + ")";
+            if (map == null) {
+                problems.add(at + ": a document must be a mapping with apiVersion, kind, metadata and spec");
+                continue;
+            }
+            String kind = String.valueOf(map.getOrDefault("kind", ""));
+            Object metadata = map.get("metadata");
+            Object objectName = metadata instanceof Map<?, ?> m ? m.get("name") : null;
+            String where = name + " document " + document.index() + " (" + (kind.isEmpty() ? "no kind" : kind)
+                    + " " + (objectName == null ? "?" : objectName) + ", line " + document.line() + ")";
+            if (!API_VERSION.equals(map.get("apiVersion"))) {
                 problems.add(where + ": apiVersion: must be " + API_VERSION + ", got '"
-                        + node.path("apiVersion").asText("") + "'");
+                        + (map.get("apiVersion") == null ? "" : map.get("apiVersion")) + "'");
                 continue;
             }
             Class<? extends HasMetadata> type = switch (kind) {
@@ -70,37 +87,36 @@ public final class ConfigFile {
                 default -> null;
             };
             if (type == null) {
-                problems.add(where + ": kind: must be LoadBalancer or TargetGroup");
+                problems.add(where + ": kind: must be LoadBalancer or TargetGroup, got '" + kind + "'"
+                        + ("BackendDrain".equals(kind) ? " (a BackendDrain needs the operator: drain a standalone"
+                        + " node with SIGUSR1)" : ""));
                 continue;
             }
-            if (node.path("metadata").path("name").asText("").isEmpty()) {
-                problems.add(where + ": metadata.name: is required");
+            if (!(objectName instanceof String s) || s.isEmpty()) {
+                problems.add(where + ": metadata.name: Required value");
                 continue;
             }
-            HasMetadata object;
-            try {
-                object = YAML.treeToValue(node, type);
-            } catch (JsonMappingException e) {
-                problems.add(where + ": " + path(e) + ": " + reason(e));
-                continue;
-            } catch (IOException e) {
-                problems.add(where + ": " + firstLine(e.getMessage()));
+            String namespace = metadata instanceof Map<?, ?> m && m.get("namespace") instanceof String n ? n : "default";
+            String key = kind + " " + namespace + "/" + s;
+            if (labels.containsKey(key) || refused.contains(key)) {
+                problems.add(where + ": metadata.name: Duplicate value: \"" + s + "\": another " + kind
+                        + " of this file has this name");
                 continue;
             }
+            List<FieldError> errors = CrdValidator.nodelb().validate(map);
+            // An error of the whole object (the API server's "<nil>") reads better without its field.
+            errors.forEach(e -> problems.add(where + ": " + (e.field() == null ? e.body() : e.toString())));
+            List<String> unused = StandaloneSupport.unused(map);
+            unused.forEach(u -> problems.add(where + ": " + u));
+            if (!errors.isEmpty() || !unused.isEmpty()) {
+                refused.add(key);
+                continue;
+            }
+            HasMetadata object = JSON.convertValue(CrdValidator.nodelb().withDefaults(map), type);
             if (object.getMetadata().getNamespace() == null) {
                 object.getMetadata().setNamespace("default");
             }
-            if (!seen.add(kind + "/" + object.getMetadata().getNamespace() + "/" + object.getMetadata().getName())) {
-                problems.add(where + ": metadata.name: another " + kind + " already has this name");
-                continue;
-            }
-            List<SpecProblem> specProblems = object instanceof LoadBalancer lb
-                    ? (lb.getSpec() == null ? List.of(new SpecProblem("spec", "is required")) : SpecValidator.validate(lb.getSpec()))
-                    : (((TargetGroup) object).getSpec() == null ? List.of(new SpecProblem("spec", "is required"))
-                            : SpecValidator.validate(((TargetGroup) object).getSpec()));
-            for (SpecProblem p : specProblems) {
-                problems.add(where + ": " + p.field() + ": " + p.message());
-            }
+            labels.put(key, where);
             if (object instanceof LoadBalancer lb) {
                 lbs.add(lb);
             } else {
@@ -110,47 +126,16 @@ public final class ConfigFile {
         if (problems.isEmpty() && lbs.isEmpty()) {
             problems.add(name + ": no LoadBalancer document: nothing to program");
         }
-        if (!problems.isEmpty()) {
-            throw new ConfigException(problems);
-        }
-        return new Documents(lbs, tgs);
+        return new Documents(lbs, tgs, problems, labels, refused);
     }
 
-    /** What a person needs to know about a mapping error, without Java class names. */
-    private static String reason(JsonMappingException e) {
-        if (e instanceof UnrecognizedPropertyException u) {
-            List<String> known = u.getKnownPropertyIds().stream().map(String::valueOf).sorted().toList();
-            return "unknown field; the fields here are " + String.join(", ", known);
-        }
-        if (e instanceof InvalidFormatException f && f.getTargetType() != null && f.getTargetType().isEnum()) {
-            List<String> values = java.util.Arrays.stream(f.getTargetType().getEnumConstants())
-                    .map(String::valueOf).toList();
-            return "'" + f.getValue() + "' is not one of " + String.join(", ", values);
-        }
-        if (e instanceof InvalidFormatException f && f.getTargetType() != null) {
-            return "'" + f.getValue() + "' is not a valid " + f.getTargetType().getSimpleName().toLowerCase(java.util.Locale.ROOT);
-        }
-        return firstLine(e.getOriginalMessage());
-    }
-
-    /** The JSON path of a mapping error, e.g. {@code spec.listeners[0].port}. */
-    private static String path(JsonMappingException e) {
-        StringBuilder b = new StringBuilder();
-        for (JsonMappingException.Reference r : e.getPath()) {
-            if (r.getFieldName() != null) {
-                b.append(b.isEmpty() ? "" : ".").append(r.getFieldName());
-            } else if (r.getIndex() >= 0) {
-                b.append('[').append(r.getIndex()).append(']');
-            }
-        }
-        return b.isEmpty() ? "(document)" : b.toString();
-    }
-
-    private static String firstLine(String message) {
-        if (message == null) {
-            return "unreadable";
-        }
-        int nl = message.indexOf('\n');
-        return nl < 0 ? message : message.substring(0, nl);
+    /** Why a file cannot be read, in words a person can act on. */
+    static String unreadable(Path file, IOException e) {
+        String why = switch (e) {
+            case NoSuchFileException n -> "no such file";
+            case AccessDeniedException a -> "permission denied";
+            default -> Files.isDirectory(file) ? "it is a directory, not a file" : e.getMessage();
+        };
+        return "cannot read " + file.toAbsolutePath() + ": " + why;
     }
 }

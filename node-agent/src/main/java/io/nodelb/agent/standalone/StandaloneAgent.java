@@ -7,6 +7,7 @@ import io.nodelb.agent.dataplane.SnapshotRejectedException;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.model.compiler.ModelCompiler;
 import io.nodelb.model.compiler.ModelProblemsException;
+import io.nodelb.model.compiler.Problem;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -60,14 +61,37 @@ public final class StandaloneAgent {
         }
     }
 
-    /** Reads the file and compiles it for this node, without touching anything. */
+    /**
+     * Reads the file and compiles it for this node, without touching anything. Every problem is
+     * reported at once: the valid documents are compiled even when others were refused, so a wrong
+     * TargetGroup name shows up beside a field error.
+     */
     public static NodeSnapshot snapshotOf(Path config, String nodeName) throws ConfigException {
         ConfigFile.Documents docs = ConfigFile.read(config);
+        List<String> problems = new java.util.ArrayList<>(docs.problems());
         try {
-            return ModelCompiler.compileStandalone(docs.loadBalancers(), docs.targetGroups(), nodeName);
+            NodeSnapshot snapshot = ModelCompiler.compileStandalone(docs.loadBalancers(), docs.targetGroups(),
+                    nodeName);
+            if (problems.isEmpty()) {
+                return snapshot;
+            }
         } catch (ModelProblemsException e) {
-            throw new ConfigException(e.problems().stream().map(p -> config.getFileName() + ": " + p).toList());
+            for (Problem p : e.problems()) {
+                if (!refersToRefused(p, docs.refused())) {
+                    String where = docs.labels().getOrDefault(p.kind() + " " + p.name(),
+                            config.getFileName() + " " + p.kind() + " " + p.name());
+                    problems.add(where + ": " + p.field() + ": " + p.message() + " (" + p.reason() + ")");
+                }
+            }
         }
+        throw new ConfigException(problems);
+    }
+
+    /** A TargetGroup that was refused is reported once, not again as "not found" by its LoadBalancers. */
+    private static boolean refersToRefused(Problem p, java.util.Set<String> refused) {
+        return (Problem.TARGET_GROUP_NOT_FOUND.equals(p.reason()) || Problem.TARGET_GROUP_INVALID.equals(p.reason()))
+                && refused.stream().anyMatch(r -> r.startsWith("TargetGroup ") && p.message().contains(
+                        r.substring("TargetGroup ".length()) + " "));
     }
 
     public SnapshotApplier applier() {

@@ -376,18 +376,18 @@ public final class BpfNsPerPacket {
         row(out, "non-VIP: VIP address, port without listener",
                 repeated(dataPlane.xdpProgram(), foreign, dataPlane, Abi.Stat.PASS_NO_LISTENER), floor);
 
-        // The backend listens on the VIP's port, so the translated packet passes the port filter too.
+        // The "backend" is the VIP's other listener (8443): only packets to a listener reach the
+        // conntrack, so both tuples must be listeners' for every repetition to hit.
         InetAddress client = ip("100.127.0.1");
-        InetAddress backend = ip("10.0.1.1");
         InetAddress vip = ip(VIP4);
         long now = System.nanoTime(); // CLOCK_MONOTONIC, the programs' clock
         putEntry(new Abi.CtKey(client, 5555, vip, HTTP, Abi.IPPROTO_TCP),
-                new Abi.CtEntry(client, backend, 5555, HTTP, 1, now, now, 0, 0, Abi.CT_ESTABLISHED, 0, 0));
-        putEntry(new Abi.CtKey(client, 5555, backend, HTTP, Abi.IPPROTO_TCP),
+                new Abi.CtEntry(client, vip, 5555, HTTP_FULLNAT, 1, now, now, 0, 0, Abi.CT_ESTABLISHED, 0, 0));
+        putEntry(new Abi.CtKey(client, 5555, vip, HTTP_FULLNAT, Abi.IPPROTO_TCP),
                 new Abi.CtEntry(client, vip, 5555, HTTP, 1, now, now, 0, 0, Abi.CT_ESTABLISHED, 0, 0));
         byte[] data = tcp(client, 5555, vip, HTTP, PacketBuilder.ACK | PacketBuilder.PSH, true);
         Packet once = Packet.parse(dataPlane.xdpProgram().testRun(data).output());
-        if (!once.dst().equals(backend) || once.dstPort() != HTTP) {
+        if (!once.dst().equals(vip) || once.dstPort() != HTTP_FULLNAT) {
             throw new IllegalStateException("the hand-made established entries did not translate: " + once);
         }
         row(out, "established, IPv4 TCP (two entries, tuple and back)",

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
+/** The breaker's rules: consecutiveFailures, errorRatePercent over minimumVolume within window, half-open. */
 class BreakerTest {
     private static final long S = 1_000_000_000L;
     private static final Breaker.Settings SETTINGS =

@@ -11,6 +11,7 @@ import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
+/** One group's judgement: which groups need one, least-connections, the breaker's maxConnections. */
 class GroupReconcilerTest {
     private static final long S = 1_000_000_000L;
 

@@ -16,7 +16,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Real checks against real servers on loopback: TCP, HTTP status and Host, HTTPS with and without a CA. */
+/**
+ * Real checks against real servers on loopback: TCP, HTTP status ({@code expectedCodes}) and Host
+ * header ({@code host}), the check's own {@code port}, HTTPS with and without a CA ({@code caCertificate}).
+ */
 class ProbeTest {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     private HttpServer server;
@@ -53,6 +56,8 @@ class ProbeTest {
         int port = serve(HttpServer.create(new InetSocketAddress(LOOPBACK, 0), 0));
         Probe probe = new Probe(check(HealthCheck.Type.TCP).clearPath().build());
         assertThat(probe.run(LOOPBACK, port, null).ok()).isTrue();
+        assertThat(new Probe(check(HealthCheck.Type.TCP).clearPath().setPort(port).build()).run(LOOPBACK, 1, null).ok())
+                .as("the check's own port instead of the backend's").isTrue();
         server.stop(0);
         server = null;
         Probe.Result refused = probe.run(LOOPBACK, port, null);

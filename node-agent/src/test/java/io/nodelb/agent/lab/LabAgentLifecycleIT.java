@@ -41,14 +41,12 @@ class LabAgentLifecycleIT {
     static Stream<Arguments> refusedFiles() {
         return Stream.of(
                 Arguments.of("a listener port of 70000", GOOD.replace("port: 80,", "port: 70000,"),
-                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].port: port must be 1-65535"
-                                + " (got 70000)"),
+                        "spec.listeners[0].port: Invalid value: 70000: spec.listeners[0].port in body should be less"
+                                + " than or equal to 65535"),
                 Arguments.of("an unknown target group", GOOD.replace("targetGroup: web}", "targetGroup: nosuch}"),
-                        "lab.yaml: LoadBalancer default/lab spec.listeners[0].targetGroup: TargetGroup"
-                                + " default/nosuch not found"),
+                        "spec.listeners[0].targetGroup: TargetGroup default/nosuch not found"),
                 Arguments.of("a bad listener address", GOOD.replace("\"" + Lab.VIP_V4 + "\"", "\"10.1.1.x\""),
-                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].address: address must be an IPv4"
-                                + " or IPv6 address"));
+                        "spec.listeners[0].address: Invalid value: \"string\": address must be an IPv4 or IPv6 address"));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -103,15 +103,14 @@ class LabReloadIT {
         return Stream.of(
                 Arguments.of("a listener port of 70000",
                         config(changed).replace("port: 80,", "port: 70000,"),
-                        "lab.yaml document 2 (LoadBalancer lab): spec.listeners[0].port: port must be 1-65535"
-                                + " (got 70000)"),
+                        "spec.listeners[0].port: Invalid value: 70000: spec.listeners[0].port in body should be less"
+                                + " than or equal to 65535"),
                 Arguments.of("an unknown target group",
                         config(changed).replace("targetGroup: web}", "targetGroup: nosuch}"),
-                        "LoadBalancer default/lab spec.listeners[0].targetGroup: TargetGroup default/nosuch not found"),
+                        "spec.listeners[0].targetGroup: TargetGroup default/nosuch not found"),
                 Arguments.of("a bad backend address",
                         config(changed).replace(Lab.backendV4(2) + ",", "10.1.2.300,"),
-                        "lab.yaml document 1 (TargetGroup web): spec.backends[2].address: address must be an IPv4 or"
-                                + " IPv6 address (got \"10.1.2.300\")"));
+                        "spec.backends[2].address: Invalid value: \"string\": address must be an IPv4 or IPv6 address"));
     }
 
     @ParameterizedTest(name = "{0}")

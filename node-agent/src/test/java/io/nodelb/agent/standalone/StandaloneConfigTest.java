@@ -79,12 +79,14 @@ class StandaloneConfigTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', textBlock = """
-            port out of range     | 'port: 80,'                    | 'port: 70000,'                   | document 2 (LoadBalancer web): spec.listeners[0].port
-            unknown field         | 'natMode: FullNAT'             | 'natMod: FullNAT'                | document 2 (LoadBalancer web): spec.natMod
-            bad address           | 'address: 10.1.1.1,'           | 'address: 10.1.1.300,'           | spec.listeners[0].address
-            unknown target group  | 'targetGroup: web}'            | 'targetGroup: api}'              | api
-            bad NAT mode          | 'natMode: FullNAT'             | 'natMode: SNAT'                  | spec.natMode
-            wrong apiVersion      | 'apiVersion: nodelb.io/v1alpha1\\nkind: LoadBalancer' | 'apiVersion: nodelb.io/v2\\nkind: LoadBalancer' | document 2 (LoadBalancer web): apiVersion: must be nodelb.io/v1alpha1
+            port out of range     | 'port: 80,'                    | 'port: 70000,'                   | document 2 (LoadBalancer web, line 9): spec.listeners[0].port: Invalid value: 70000: spec.listeners[0].port in body should be less than or equal to 65535
+            unknown field         | 'natMode: FullNAT'             | 'natMod: FullNAT'                | document 2 (LoadBalancer web, line 9): spec.natMod: unknown field "spec.natMod"
+            bad address           | 'address: 10.1.1.1,'           | 'address: 10.1.1.300,'           | spec.listeners[0].address: Invalid value: "string": address must be an IPv4 or IPv6 address
+            unknown target group  | 'targetGroup: web}'            | 'targetGroup: api}'              | document 2 (LoadBalancer web, line 9): spec.listeners[0].targetGroup: TargetGroup default/api not found; create it or fix the name (TargetGroupNotFound)
+            bad NAT mode          | 'natMode: FullNAT'             | 'natMode: SNAT'                  | spec.natMode: Unsupported value: "SNAT": supported values: "DNAT", "FullNAT"
+            wrong apiVersion      | 'apiVersion: nodelb.io/v1alpha1\\nkind: LoadBalancer' | 'apiVersion: nodelb.io/v2\\nkind: LoadBalancer' | document 2 (LoadBalancer web, line 9): apiVersion: must be nodelb.io/v1alpha1
+            fractional weight     | 'port: 80,'                    | 'port: 80.5,'                    | spec.listeners[0].port: Invalid value: "number": spec.listeners[0].port in body must be of type integer: "number"
+            node selector         | 'natMode: FullNAT'             | 'natMode: FullNAT\\n  nodeSelector: {zone: a}' | spec.nodeSelector: Forbidden: a standalone agent programs every LoadBalancer of its file
             """)
     void aBadFileIsRefusedWithDocumentFieldAndReason(String name, String from, String to, String expected)
             throws Exception {
@@ -99,16 +101,65 @@ class StandaloneConfigTest {
     }
 
     @Test
+    void everyProblemOfAFileIsInOneRefusal() throws Exception {
+        // A field error in each document: both at once (a document with a field error is not compiled).
+        String group = GROUP.replace("weight: 3}", "weight: 3}\n  - {address: 10.1.4.2, port: 0}");
+        String balancer = BALANCER.replace("port: 80,", "port: 0,") + "  - {name: api, port: 81, targetGroup: nosuch}\n";
+        Path file = write(group + "---\n" + balancer);
+
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(file, "n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactly(
+                        "lab.yaml document 1 (TargetGroup web, line 1): spec.backends[1].port: Invalid value: 0:"
+                                + " spec.backends[1].port in body should be greater than or equal to 1",
+                        "lab.yaml document 2 (LoadBalancer web, line 10): spec.listeners[0].port: Invalid value: 0:"
+                                + " spec.listeners[0].port in body should be greater than or equal to 1"));
+        // With the ports fixed, the wrong name is the one problem left, named with its document.
+        Path fixed = write(GROUP + "---\n" + BALANCER + "  - {name: api, port: 81, targetGroup: nosuch}\n");
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(fixed, "n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).containsExactly(
+                        "lab.yaml document 2 (LoadBalancer web, line 9): spec.listeners[1].targetGroup: TargetGroup"
+                                + " default/nosuch not found; create it or fix the name (TargetGroupNotFound)"));
+    }
+
+    @Test
+    void aWrongGroupNameIsListedBesideFieldErrorsOfOtherDocuments() throws Exception {
+        String badGroup = GROUP.replace("port: 8080, weight: 1}", "port: 8080, weight: 1.5}");
+        String other = BALANCER.replace("name: web}", "name: other}").replace("targetGroup: web}", "targetGroup: nosuch}");
+        Path file = write(badGroup + "---\n" + other);
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(file, "n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems())
+                        .anySatisfy(p -> assertThat(p).contains("spec.backends[1].weight: Invalid value: \"number\""))
+                        .anySatisfy(p -> assertThat(p).contains("TargetGroup default/nosuch not found")));
+    }
+
+    @Test
+    void aDrainTimeoutIsRefusedAsUnsupported() throws Exception {
+        Path file = write(GROUP + "  drainTimeout: 30s\n---\n" + BALANCER);
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(file, "n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).anySatisfy(p ->
+                        assertThat(p).contains("spec.drainTimeout: drainTimeout is not implemented yet")
+                                .endsWith("(Unsupported)")));
+    }
+
+    @Test
     void aFileWithoutLoadBalancersHasNothingToProgram() throws Exception {
         assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write(GROUP), "n"))
                 .hasMessageContaining("no LoadBalancer document");
     }
 
     @Test
-    void unreadableYamlIsReportedWithItsFile() throws Exception {
-        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write("kind: [unclosed"), "n"))
+    void aYamlSyntaxErrorNamesItsLineAndColumn() throws Exception {
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write(GROUP + "---\n" + BALANCER.replace(
+                "  natMode: FullNAT", "  natMode: FullNAT\n   bad: indent")), "n"))
                 .isInstanceOf(ConfigException.class)
-                .hasMessageStartingWith("lab.yaml: ");
+                .hasMessageStartingWith("lab.yaml is not valid YAML: line 15, column 7: ");
+    }
+
+    @Test
+    void aMissingFileSaysWhy() {
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(dir.resolve("nope.yaml"), "n"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("cannot read " + dir.resolve("nope.yaml").toAbsolutePath() + ": no such file");
     }
 
     private Path write(String yaml) throws Exception {

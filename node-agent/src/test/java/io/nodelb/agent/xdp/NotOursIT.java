@@ -15,6 +15,7 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.UnknownHostException;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -141,6 +142,57 @@ class NotOursIT extends DataPlaneFixture {
 
         assertThat(xdp.retval()).isEqualTo(XDP_PASS);
         assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(spoofed));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
+        assertThat(dataPlane.conntrack()).isEqualTo(flows);
+    }
+    @Test
+    void aFlowWhoseListenerIsRemovedIsNoLongerForwarded() {
+        Flow flow = Flow.tcp(C4, 40020, V4, Snapshots.HTTP);
+        dataPlane.xdp(flow.first());
+        // VIP6 keeps a listener on port 80: the port filter lets the packet through to the listener check.
+        dataPlane.apply(Snapshots.snapshot(Snapshots.standardListeners().stream()
+                .filter(l -> !l.getName().endsWith("/http4")).toList(), List.of(Snapshots.web(3), Snapshots.dns(3))));
+        Map<Abi.CtKey, Abi.CtEntry> flows = dataPlane.conntrack();
+        assertThat(flows).as("the flow's entries are still there").containsKey(flow.forwardKey());
+        byte[] next = flow.forward(ACK);
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(next);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(next));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
+        assertThat(dataPlane.conntrack()).isEqualTo(flows);
+    }
+
+    @Test
+    void aFullNatReplyIsLookedUpOnlyOnTheNatPorts() {
+        Flow flow = Flow.tcp(C4, 40030, V4, Snapshots.HTTP_FULLNAT);
+        dataPlane.xdp(flow.first());
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        Abi.CtKey replyKey = new Abi.CtKey(forward.natDestination(), forward.natDestinationPort(),
+                forward.natSource(), forward.natSourcePort(), TCP);
+        Abi.CtEntry reply = dataPlane.entry(replyKey);
+        // The same reply entry under port 80 of the SNAT address: a listener port (past the port
+        // filter), but neither a listener of that address nor a NAT port.
+        Abi.CtKey outsideRange = new Abi.CtKey(forward.natDestination(), forward.natDestinationPort(),
+                forward.natSource(), Snapshots.HTTP, TCP);
+        dataPlane.putEntry(outsideRange, reply);
+        byte[] inRange = Frames.frame(TCP, SYN | ACK, forward.natDestination().getHostAddress(),
+                forward.natDestinationPort(), forward.natSource().getHostAddress(), forward.natSourcePort());
+        byte[] outside = Frames.frame(TCP, SYN | ACK, forward.natDestination().getHostAddress(),
+                forward.natDestinationPort(), forward.natSource().getHostAddress(), Snapshots.HTTP);
+        long[] before = dataPlane.stats();
+
+        assertThat(dataPlane.xdp(inRange).output()).as("the reply at its NAT port is translated")
+                .isNotEqualTo(inRange);
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.CT_REPLY, 1L));
+        Map<Abi.CtKey, Abi.CtEntry> flows = dataPlane.conntrack();
+        before = dataPlane.stats();
+        TestRunResult xdp = dataPlane.xdp(outside);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(outside));
         assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
         assertThat(dataPlane.conntrack()).isEqualTo(flows);
     }

@@ -129,6 +129,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     }
     String version = ack.getVersion().isEmpty() ? inFlightVersion : ack.getVersion();
     inFlightNonce = null;
+    server.counters().acked(node);
     server.store().acknowledge(node, version);
     return true;
   }
@@ -142,6 +143,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     inFlightNonce = null;
     LOG.log(Level.WARNING, "Agent of node {0} refused version {1}: {2} (keeps {3})", node, shortVersion(version),
         nack.getError(), nack.getKeptVersion().isEmpty() ? "nothing" : shortVersion(nack.getKeptVersion()));
+    server.counters().nacked(node);
     server.store().reject(node, version, nack.getError().isEmpty() ? "refused without a reason" : nack.getError());
     return true;
   }
@@ -173,6 +175,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     offeredVersion = inFlightVersion;
     try {
       responses.onNext(new OutgoingSnapshot(snapshot, inFlightNonce));
+      server.counters().sent();
       LOG.log(Level.DEBUG, "node {0}: sent version {1}", node, shortVersion(inFlightVersion));
     } catch (RuntimeException e) {
       ended("sending failed: " + e.getMessage());

@@ -94,6 +94,7 @@ public final class SnapshotServer implements AutoCloseable {
   private final ChannelCertificates certificates;
   private final Clock clock;
   private final Map<String, AgentSession> sessions = new ConcurrentHashMap<>();
+  private final ChannelCounters counters = new ChannelCounters();
   private final Map<String, SerializedSnapshot> emptySnapshots = new ConcurrentHashMap<>();
   private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "nodelb-snapshot-server");
@@ -199,6 +200,21 @@ public final class SnapshotServer implements AutoCloseable {
       LOG.log(Level.INFO, "Not leading: ending {0} agent stream(s) with UNAVAILABLE", sessions.size());
       List.copyOf(sessions.values()).forEach(s -> s.fail(NOT_THE_LEADER));
     }
+  }
+
+  /** Whether this replica holds the lead. */
+  public boolean leader() {
+    return leader;
+  }
+
+  /** Whether the port is bound and not closed. */
+  public synchronized boolean listening() {
+    return server != null && !closed && !server.isShutdown();
+  }
+
+  /** What went out and came back on the streams, since the start (every term). */
+  public ChannelCounters counters() {
+    return counters;
   }
 
   /** Whether snapshots go out now: the leader, with a warm model. */
