@@ -21,7 +21,7 @@ class ApiFieldsTest {
     private static final String AGENT = "../node-agent/src/test/java/io/nodelb/agent/";
     private static final String OPERATOR = "../operator/src/test/java/io/nodelb/operator/";
     private static final String UNSUPPORTED = "Unsupported";
-    /** healthCheck, circuitBreaker and the LeastConnections algorithm are being built (branch health). */
+    /** A field being built on a branch of its own. */
     private static final String IN_PROGRESS = "in progress";
 
     /** Field (or subtree) → the test proving it, or UNSUPPORTED, or IN_PROGRESS. Longest prefix wins. */
@@ -38,9 +38,17 @@ class ApiFieldsTest {
             Map.entry("LoadBalancer spec.natMode", AGENT + "standalone/StandaloneConfigTest.java"),
             Map.entry("LoadBalancer spec.nodeSelector", OPERATOR + "OperatorIT.java"),
             Map.entry("LoadBalancer spec.snatAddress", OPERATOR + "OperatorIT.java"),
-            Map.entry("TargetGroup spec.algorithm", IN_PROGRESS),
-            Map.entry("TargetGroup spec.healthCheck", IN_PROGRESS),
-            Map.entry("TargetGroup spec.circuitBreaker", IN_PROGRESS),
+            Map.entry("TargetGroup spec.algorithm", AGENT + "lab/LabHealthIT.java"),
+            Map.entry("TargetGroup spec.healthCheck", AGENT + "lab/LabHealthIT.java"),
+            Map.entry("TargetGroup spec.healthCheck.expectedCodes", AGENT + "health/ProbeTest.java"),
+            Map.entry("TargetGroup spec.healthCheck.host", AGENT + "health/ProbeTest.java"),
+            Map.entry("TargetGroup spec.circuitBreaker", AGENT + "lab/LabHealthIT.java"),
+            Map.entry("TargetGroup spec.circuitBreaker.maxConnections", AGENT + "health/GroupReconcilerTest.java"),
+            Map.entry("TargetGroup spec.circuitBreaker.errorRatePercent", AGENT + "health/BreakerTest.java"),
+            Map.entry("TargetGroup spec.circuitBreaker.minimumVolume", AGENT + "health/BreakerTest.java"),
+            Map.entry("TargetGroup spec.circuitBreaker.window", AGENT + "health/BreakerTest.java"),
+            Map.entry("TargetGroup spec.rampUpWindow", AGENT + "lab/LabHealthIT.java"),
+            Map.entry("TargetGroup spec.leastConnectionsInterval", AGENT + "lab/LabHealthIT.java"),
             Map.entry("TargetGroup spec.backends", AGENT + "standalone/StandaloneConfigTest.java"),
             Map.entry("TargetGroup spec.drainTimeout", UNSUPPORTED),
             Map.entry("TargetGroup spec.services", MODEL + "ModelCompilerTest.java"),

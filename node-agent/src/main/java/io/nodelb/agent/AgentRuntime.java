@@ -6,6 +6,8 @@ import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.LayoutMigration;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.health.HealthController;
+import io.nodelb.agent.health.PassiveSignals;
 import io.nodelb.agent.lifecycle.AdminServer;
 import io.nodelb.agent.lifecycle.Capabilities;
 import io.nodelb.agent.lifecycle.Drain;
@@ -53,6 +55,7 @@ public final class AgentRuntime {
         private final CountDownLatch stopped = new CountDownLatch(1);
         private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
         private volatile MeterRegistry metrics;
+        private volatile HealthController health;
 
         private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
             this.dataPlane = dataPlane;
@@ -87,6 +90,11 @@ public final class AgentRuntime {
             return Optional.ofNullable(metrics);
         }
 
+        /** The node's effective-weight reconciliation (health checks, ramp-up, breaker, least-connections). */
+        public HealthController health() {
+            return health;
+        }
+
         /** Runs before the data plane is let go at SIGTERM (e.g. ending the control stream). */
         public void onStop(Runnable action) {
             onStop.add(action);
@@ -99,6 +107,19 @@ public final class AgentRuntime {
         public void awaitStop() throws InterruptedException {
             stopped.await();
         }
+    }
+
+    /** Live flows per backend key, counted in conntrack (a scan of the whole table). */
+    private static Map<String, Long> liveFlowsByKey(BpfDataPlane dataPlane, SnapshotApplier applier) {
+        var backends = applier.applied().backends();
+        Map<String, Long> out = new java.util.HashMap<>();
+        dataPlane.liveFlowsByBackend().forEach((id, flows) -> {
+            var b = backends.get(id);
+            if (b != null) {
+                out.put(DesiredState.backendKey(b.address(), b.port()), flows);
+            }
+        });
+        return out;
     }
 
     public static int run(Settings settings, Mode mode) {
@@ -127,7 +148,13 @@ public final class AgentRuntime {
                  AdminServer admin = settings.adminAddress() != null
                          ? AdminServer.start(settings.adminAddress(), running.drain) : null) {
                 running.metrics = metrics == null ? null : metrics.registry();
-                return mode.run(running);
+                try (HealthController health = new HealthController(applier::appliedSnapshot,
+                        running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), PassiveSignals.NONE,
+                        running.metrics).start()) {
+                    running.health = health;
+                    running.onStop(health::close);
+                    return mode.run(running);
+                }
             }
         } catch (AgentLock.AgentRunningException | LayoutMigration.Refused | IOException e) {
             System.err.println("nodelb-agent: " + e.getMessage());

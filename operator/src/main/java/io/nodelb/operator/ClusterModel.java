@@ -122,7 +122,9 @@ public final class ClusterModel {
             }
           });
         }
-        return new Changes(onNode, Set.of(), drainsOnNode);
+        // A report (or a node coming or going) may change what the TargetGroups it checks show.
+        Set<ObjectKey> checkedGroups = change == SnapshotStore.Change.ANSWER ? Set.of() : groupsReportedBy(node);
+        return new Changes(onNode, checkedGroups, drainsOnNode);
       });
       if (!affected.isEmpty()) {
         notifyListeners(affected);
@@ -309,6 +311,79 @@ public final class ClusterModel {
       reported.put(node, flows);
     });
     return new DrainProgress.NodeCounts(reported, unreported);
+  }
+
+  /** The TargetGroups the node's last report (connected or not) says anything of. */
+  private Set<ObjectKey> groupsReportedBy(String node) {
+    Set<ObjectKey> groups = new HashSet<>();
+    store.agent(node).map(SnapshotStore.Agent::lastReport).ifPresent(report -> {
+      report.getHealthList().forEach(h -> groupKey(h.getTargetGroup()).ifPresent(groups::add));
+      report.getFailOpenGroupsList().forEach(g -> groupKey(g).ifPresent(groups::add));
+    });
+    return groups;
+  }
+
+  private static java.util.Optional<ObjectKey> groupKey(String name) {
+    int slash = name.indexOf('/');
+    return slash <= 0 ? java.util.Optional.empty()
+        : java.util.Optional.of(new ObjectKey(name.substring(0, slash), name.substring(slash + 1)));
+  }
+
+  /**
+   * What the connected agents report of {@code group}'s backends: per backend, on how many nodes it is
+   * healthy, unhealthy or has its breaker open (with the first unhealthy node's reason); and the
+   * nodes where the group fails open. Nodes are taken in name order.
+   */
+  public GroupHealth health(ObjectKey group) {
+    String name = group.namespace() + "/" + group.name();
+    Map<String, io.nodelb.api.v1alpha1.BackendHealthStatus> backends = new java.util.TreeMap<>();
+    List<String> failingOpen = new java.util.ArrayList<>();
+    for (String node : new java.util.TreeSet<>(store.versions().keySet())) {
+      NodeReport report = store.agent(node).filter(SnapshotStore.Agent::connected)
+          .map(SnapshotStore.Agent::lastReport).orElse(null);
+      if (report == null) {
+        continue;
+      }
+      if (report.getFailOpenGroupsList().contains(name)) {
+        failingOpen.add(node);
+      }
+      for (var h : report.getHealthList()) {
+        if (!h.getTargetGroup().equals(name)) {
+          continue;
+        }
+        String address;
+        try {
+          address = io.nodelb.api.v1alpha1.validation.IpLiterals.format(
+              java.net.InetAddress.getByAddress(h.getAddress().toByteArray()));
+        } catch (java.net.UnknownHostException e) {
+          continue;
+        }
+        var b = backends.computeIfAbsent(address + " " + h.getPort(), k -> {
+          var status = new io.nodelb.api.v1alpha1.BackendHealthStatus();
+          status.address = address;
+          status.port = h.getPort();
+          return status;
+        });
+        if (h.getHealthy()) {
+          b.healthyNodes++;
+        } else {
+          b.unhealthyNodes++;
+          if (b.message == null) {
+            b.message = node + ": " + h.getReason();
+          }
+        }
+        if (h.getBreaker() == io.nodelb.dataplane.v1alpha1.BreakerState.BREAKER_OPEN
+            || h.getBreaker() == io.nodelb.dataplane.v1alpha1.BreakerState.BREAKER_HALF_OPEN) {
+          b.breakerOpenNodes++;
+        }
+      }
+    }
+    return new GroupHealth(List.copyOf(backends.values()), List.copyOf(failingOpen));
+  }
+
+  /** See {@link #health}. */
+  public record GroupHealth(List<io.nodelb.api.v1alpha1.BackendHealthStatus> backends, List<String> failingOpen) {
+    public static final GroupHealth NONE = new GroupHealth(List.of(), List.of());
   }
 
   /**

@@ -110,6 +110,12 @@ public final class StatusAggregator {
   }
 
   public static Optional<TargetGroupStatus> targetGroup(TargetGroup tg, CompiledGroup compiled, Instant now) {
+    return targetGroup(tg, compiled, ClusterModel.GroupHealth.NONE, now);
+  }
+
+  /** With what the nodes' agents report of the group's backends (health checks, breakers, fail open). */
+  public static Optional<TargetGroupStatus> targetGroup(TargetGroup tg, CompiledGroup compiled,
+      ClusterModel.GroupHealth health, Instant now) {
     Long generation = tg.getMetadata().getGeneration();
     List<Problem> problems = compiled == null ? List.of() : compiled.problems();
     List<Problem> invalid = problems.stream()
@@ -128,6 +134,8 @@ public final class StatusAggregator {
     CompiledGroup.EndpointTally counts = compiled == null ? new CompiledGroup.EndpointTally(0, 0, 0, 0) : compiled.counts();
     status.endpoints = new EndpointCounts(counts.ready(), counts.servingTerminating(), counts.terminating(),
         counts.staticBackends());
+    status.backends = health.backends().isEmpty() ? null : health.backends();
+    status.failingOpenOn = health.failingOpen().isEmpty() ? null : health.failingOpen();
     status.observedGeneration = generation;
     return sameAs(previous, status) ? Optional.empty() : Optional.of(status);
   }

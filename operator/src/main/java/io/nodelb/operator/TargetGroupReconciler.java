@@ -27,7 +27,10 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.stream.Collectors;
 
-/** Feeds a TargetGroup and its Services' EndpointSlices into the model; writes endpoint counts. */
+/**
+ * Feeds a TargetGroup and its Services' EndpointSlices into the model; writes endpoint counts and
+ * what the nodes report of its backends' health.
+ */
 @ControllerConfiguration(name = "targetgroup")
 public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cleaner<TargetGroup> {
   private final ClusterModel model;
@@ -96,7 +99,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
     }
     model.putTargetGroup(tg, referenced, slicesByService);
     var compiled = model.read(c -> c.targetGroup(key));
-    return StatusAggregator.targetGroup(tg, compiled, Instant.now())
+    return StatusAggregator.targetGroup(tg, compiled, model.health(key), Instant.now())
         .map(status -> {
           tg.setStatus(status);
           return UpdateControl.patchStatus(tg);

@@ -19,10 +19,18 @@ import io.fabric8.generator.annotation.ValidationRule;
 @ValidationRule(
     value = "!has(self.expectedCodes) || (has(self.type) && self.type != 'TCP')",
     message = HealthCheckSpec.CODES_NEED_HTTP)
+@ValidationRule(
+    value = "!has(self.host) || (has(self.type) && self.type != 'TCP')",
+    message = HealthCheckSpec.HOST_NEEDS_HTTP)
+@ValidationRule(
+    value = "!has(self.caCertificate) || (has(self.type) && self.type == 'HTTPS')",
+    message = HealthCheckSpec.CA_NEEDS_HTTPS)
 public class HealthCheckSpec {
   public static final String TIMEOUT_NOT_BELOW_INTERVAL = "healthCheck timeout must be shorter than its interval";
   public static final String PATH_NEEDS_HTTP = "healthCheck path is only used with type HTTP or HTTPS";
   public static final String CODES_NEED_HTTP = "healthCheck expectedCodes is only used with type HTTP or HTTPS";
+  public static final String HOST_NEEDS_HTTP = "healthCheck host is only used with type HTTP or HTTPS";
+  public static final String CA_NEEDS_HTTPS = "healthCheck caCertificate is only used with type HTTPS";
 
   @Default("TCP")
   @JsonPropertyDescription("TCP (connect), HTTP or HTTPS (GET path, expect one of expectedCodes).")
@@ -64,4 +72,15 @@ public class HealthCheckSpec {
   @Max(65535)
   @JsonPropertyDescription("Port to probe instead of the backend's own port.")
   public Integer port;
+
+  @Size(max = 253)
+  @Pattern("^[A-Za-z0-9.:\\[\\]-]+$")
+  @JsonPropertyDescription("HTTP/HTTPS only: the Host header and TLS server name, e.g. web.example.com. Default: the backend's address.")
+  public String host;
+
+  @Size(max = 65536)
+  @Pattern("^-----BEGIN CERTIFICATE-----[\\s\\S]*-----END CERTIFICATE-----\\s*$")
+  @JsonPropertyDescription("HTTPS only: PEM certificate(s) of the CA the backend's certificate must chain to"
+      + " (and match host, when set). Unset: TLS without verification.")
+  public String caCertificate;
 }

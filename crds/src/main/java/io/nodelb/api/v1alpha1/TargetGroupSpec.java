@@ -26,6 +26,12 @@ import java.util.List;
 @ValidationRule(
     value = "!has(self.sessionPersistence) || self.sessionPersistence == 'None' || !has(self.algorithm) || self.algorithm == 'Maglev'",
     message = TargetGroupSpec.PERSISTENCE_NEEDS_MAGLEV)
+@ValidationRule(
+    value = "!has(self.leastConnectionsInterval) || (has(self.algorithm) && self.algorithm == 'LeastConnections')",
+    message = TargetGroupSpec.INTERVAL_NEEDS_LEAST_CONNECTIONS)
+@ValidationRule(
+    value = "!has(self.leastConnectionsInterval) || duration(self.leastConnectionsInterval) >= duration('1s')",
+    message = TargetGroupSpec.LEAST_CONNECTIONS_INTERVAL_TOO_SHORT)
 public class TargetGroupSpec {
   public static final String NO_BACKENDS = "at least one of backends or services is required";
   public static final String ALL_WEIGHTS_ZERO =
@@ -33,6 +39,9 @@ public class TargetGroupSpec {
   public static final String DUPLICATE_BACKEND = "backends must not repeat an address and port";
   public static final String DUPLICATE_SERVICE = "services must not repeat a name and port";
   public static final String PERSISTENCE_NEEDS_MAGLEV = "sessionPersistence SourceIP needs algorithm Maglev";
+  public static final String INTERVAL_NEEDS_LEAST_CONNECTIONS =
+      "leastConnectionsInterval is only used with algorithm LeastConnections";
+  public static final String LEAST_CONNECTIONS_INTERVAL_TOO_SHORT = "leastConnectionsInterval must be at least 1s";
 
   @Size(max = 256)
   @JsonPropertyDescription("Static backend addresses, used as they are (no Kubernetes lookup).")
@@ -60,4 +69,16 @@ public class TargetGroupSpec {
   @JsonPropertyDescription("Not implemented yet: a TargetGroup that sets it is not accepted (reason Unsupported)."
       + " Meant as how long a draining backend keeps its flows before they are cut.")
   public String drainTimeout;
+
+  @Size(max = 32)
+  @Pattern(ApiPatterns.DURATION)
+  @JsonPropertyDescription("A backend that becomes healthy again (or whose breaker closes) gets 25, 50, 75, then"
+      + " 100 % of its weight over this window, e.g. 1m. Unset: 30s; 0s: its whole weight at once.")
+  public String rampUpWindow;
+
+  @Size(max = 32)
+  @Pattern(ApiPatterns.DURATION)
+  @JsonPropertyDescription("LeastConnections only: how often each node counts its live flows per backend and"
+      + " moves new flows away from the busiest, e.g. 5s (the default); at least 1s.")
+  public String leastConnectionsInterval;
 }

@@ -14,6 +14,13 @@ public class TargetGroupStatus {
   @JsonPropertyDescription("Backends resolved from the Services' EndpointSlices and the static list.")
   public EndpointCounts endpoints;
 
+  @JsonPropertyDescription("Per backend, what the nodes' agents report of it (healthCheck, circuitBreaker); empty"
+      + " without either.")
+  public List<BackendHealthStatus> backends;
+
+  @JsonPropertyDescription("Nodes where every backend of the group is out: they keep its configured weights (fail open).")
+  public List<String> failingOpenOn;
+
   @JsonPropertyDescription("The metadata.generation this status describes.")
   public Long observedGeneration;
 }

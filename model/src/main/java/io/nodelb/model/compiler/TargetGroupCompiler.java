@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.nodelb.api.v1alpha1.Algorithm;
+import io.nodelb.api.v1alpha1.CircuitBreaker;
 import io.nodelb.api.v1alpha1.Durations;
 import io.nodelb.api.v1alpha1.HealthCheckSpec;
 import io.nodelb.api.v1alpha1.ServiceBackend;
@@ -156,6 +157,15 @@ final class TargetGroupCompiler {
     if (spec.healthCheck != null) {
       group.setHealthCheck(healthCheck(spec.healthCheck));
     }
+    if (spec.rampUpWindow != null) {
+      group.setRampUpSeconds(Durations.toSecondsCeil(spec.rampUpWindow));
+    }
+    if (spec.leastConnectionsInterval != null) {
+      group.setLeastConnectionsIntervalSeconds(Durations.toSecondsCeil(spec.leastConnectionsInterval));
+    }
+    if (spec.circuitBreaker != null) {
+      group.setCircuitBreaker(circuitBreaker(spec.circuitBreaker));
+    }
     TargetGroup built = group.build();
     byte[] bytes = Snapshots.serialize(built);
     return new CompiledGroup(key, built, bytes, Snapshots.sha256(bytes),
@@ -255,6 +265,18 @@ final class TargetGroupCompiler {
         : io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV;
   }
 
+  private static io.nodelb.dataplane.v1alpha1.CircuitBreaker circuitBreaker(CircuitBreaker spec) {
+    return io.nodelb.dataplane.v1alpha1.CircuitBreaker.newBuilder()
+        .setConsecutiveFailures(spec.consecutiveFailures == null ? 5 : spec.consecutiveFailures)
+        .setErrorRatePercent(spec.errorRatePercent == null ? 0 : spec.errorRatePercent)
+        .setMinimumVolume(spec.minimumVolume == null ? 10 : spec.minimumVolume)
+        .setWindowSeconds(Durations.toSecondsCeil(spec.window == null ? "30s" : spec.window))
+        .setOpenSeconds(Durations.toSecondsCeil(spec.ejectionDuration == null ? "30s" : spec.ejectionDuration))
+        .setHalfOpenSuccesses(spec.halfOpenSuccesses == null ? 3 : spec.halfOpenSuccesses)
+        .setMaxConnections(spec.maxConnections == null ? 0 : spec.maxConnections)
+        .build();
+  }
+
   private static HealthCheck healthCheck(HealthCheckSpec spec) {
     HealthCheck.Builder check = HealthCheck.newBuilder()
         .setType(switch (spec.type == null ? io.nodelb.api.v1alpha1.HealthCheckType.TCP : spec.type) {
@@ -265,7 +287,15 @@ final class TargetGroupCompiler {
         .setIntervalSeconds(Durations.toSecondsCeil(spec.interval == null ? "10s" : spec.interval))
         .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout == null ? "3s" : spec.timeout))
         .setHealthyThreshold(spec.healthyThreshold == null ? 2 : spec.healthyThreshold)
-        .setUnhealthyThreshold(spec.unhealthyThreshold == null ? 3 : spec.unhealthyThreshold);
+        .setUnhealthyThreshold(spec.unhealthyThreshold == null ? 3 : spec.unhealthyThreshold)
+        .setIntervalMillis(millis(spec.interval == null ? "10s" : spec.interval))
+        .setTimeoutMillis(millis(spec.timeout == null ? "3s" : spec.timeout));
+    if (spec.host != null) {
+      check.setHost(spec.host);
+    }
+    if (spec.caCertificate != null) {
+      check.setCaCertificate(spec.caCertificate);
+    }
     if (spec.path != null) {
       check.setPath(spec.path);
     }
@@ -276,6 +306,10 @@ final class TargetGroupCompiler {
       check.setPort(spec.port);
     }
     return check.build();
+  }
+
+  private static int millis(String duration) {
+    return (int) Math.min(Integer.MAX_VALUE, Durations.parse(duration).toMillis());
   }
 
   private static List<EndpointSlice> sorted(Collection<EndpointSlice> slices) {

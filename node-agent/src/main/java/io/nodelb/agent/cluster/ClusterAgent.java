@@ -8,7 +8,11 @@ import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
 import io.nodelb.agent.lifecycle.Drain;
+import io.nodelb.agent.health.Breaker;
+import io.nodelb.agent.health.HealthController;
 import io.nodelb.dataplane.v1alpha1.BackendFlows;
+import io.nodelb.dataplane.v1alpha1.BackendHealth;
+import io.nodelb.dataplane.v1alpha1.BreakerState;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.NodeReport;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
@@ -48,7 +52,7 @@ public final class ClusterAgent {
                 program(running.programmer(), snapshot, options);
             });
             // SIGTERM ends the stream first; the data plane keeps serving for the next agent.
-            Reports reports = new Reports(running.dataPlane(), applier, running.drain());
+            Reports reports = new Reports(running.dataPlane(), applier, running.drain(), running.health());
             ControlChannel channel = ControlChannel.start(options, sink, reports::next);
             running.onStop(channel::close);
             running.metrics().ifPresent(registry -> ClusterMetrics.register(registry, channel::state));
@@ -89,14 +93,16 @@ public final class ClusterAgent {
         private final BpfDataPlane dataPlane;
         private final SnapshotApplier applier;
         private final Drain drain;
+        private final HealthController health;
         private Map<Integer, Long> flows = Map.of();
         private long scannedAt;
         private boolean scanned;
 
-        Reports(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain) {
+        Reports(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain, HealthController health) {
             this.dataPlane = dataPlane;
             this.applier = applier;
             this.drain = drain;
+            this.health = health;
         }
 
         synchronized NodeReport next() {
@@ -111,6 +117,16 @@ public final class ClusterAgent {
                     .sorted(Comparator.comparing(e -> DesiredState.backendKey(e.getValue().address(),
                             e.getValue().port())))
                     .forEach(e -> report.addBackendFlows(flowsOf(e.getValue(), flows.getOrDefault(e.getKey(), 0L))));
+            if (health != null) {
+                // A latency changes with every check: reported rounded up to a power of two
+                // microseconds, so a report is sent again for a real change, not for every check.
+                health.status().forEach(s -> report.addHealth(BackendHealth.newBuilder().setTargetGroup(s.group())
+                        .setAddress(ByteString.copyFrom(s.address().getAddress())).setPort(s.port())
+                        .setHealthy(s.healthy()).setReason(s.reason()).setEffectiveWeight(s.effective())
+                        .setConfiguredWeight(s.configured()).setBreaker(breaker(s.breaker()))
+                        .setLastCheckMicros(roundedMicros(s.lastCheckNanos()))));
+                report.addAllFailOpenGroups(health.failOpenGroups());
+            }
             return report.build();
         }
 
@@ -119,6 +135,20 @@ public final class ClusterAgent {
                     .anyMatch(g -> g.getBackendsList().stream().anyMatch(b -> b.getState() == BackendState.DRAINING)))
                     .orElse(false);
         }
+    }
+
+    /** 0 stays 0 (not checked); else the power of two at or above the latency in microseconds. */
+    static long roundedMicros(long nanos) {
+        long micros = (nanos + 999) / 1000;
+        return micros <= 1 ? micros : Long.highestOneBit(micros - 1) << 1;
+    }
+
+    private static BreakerState breaker(Breaker.State state) {
+        return switch (state) {
+            case CLOSED -> BreakerState.BREAKER_CLOSED;
+            case OPEN -> BreakerState.BREAKER_OPEN;
+            case HALF_OPEN -> BreakerState.BREAKER_HALF_OPEN;
+        };
     }
 
     private static BackendFlows flowsOf(Abi.Backend backend, long flows) {

@@ -251,10 +251,6 @@ public record DesiredState(
         Map<String, Integer> backendIds = new HashMap<>();
         for (TargetGroup g : groupsByName.values()) {
             String where = "target group " + g.getName();
-            if (g.getAlgorithm() == Algorithm.LEAST_CONNECTIONS) {
-                throw new SnapshotRejectedException(
-                        where + ": algorithm LeastConnections is not supported by this agent yet; use Maglev");
-            }
             for (Backend b : g.getBackendsList()) {
                 InetAddress address = address(b.getAddress().toByteArray(), where + " backend");
                 if (b.getPort() < 1 || b.getPort() > 65535) {

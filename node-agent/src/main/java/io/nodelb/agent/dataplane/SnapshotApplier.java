@@ -56,6 +56,10 @@ public final class SnapshotApplier {
     private volatile NodeSnapshot appliedSnapshot;
     /** Where ids and the last applied snapshot are kept across restarts; null: nowhere. */
     private final Path stateDirectory;
+    /** What this applier last wrote to the state directory, so an unchanged file is not written again. */
+    private Map<String, String> idsWritten;
+    private NodeSnapshot snapshotWritten;
+    private String snapshotWrittenDigest;
     /** Maglev tables of the last plan: the next plan builds only those of changed groups. */
     private final DesiredState.TableCache tables;
 
@@ -320,17 +324,27 @@ public final class SnapshotApplier {
         return planWith(snapshot, ids.copy());
     }
 
-    /** A plan that {@link #apply(Planned)} programs as it is, if no other apply came between. */
-    record Planned(NodeSnapshot snapshot, DesiredState state, DesiredState.Ids nextIds, DesiredState.Ids base,
-                   long planNanos) {}
+    /**
+     * A plan that {@link #apply(Planned)} programs as it is, if no other apply came between.
+     * {@code programmed} is {@code snapshot} with the node's own weights laid over it (the same
+     * object when there are none): the maps get it, the version and the state file name
+     * {@code snapshot}.
+     */
+    record Planned(NodeSnapshot snapshot, NodeSnapshot programmed, DesiredState state, DesiredState.Ids nextIds,
+                   DesiredState.Ids base, long planNanos) {}
 
     /** Plans {@code snapshot} for {@link #apply(Planned)}: the check and the apply plan once. */
     Planned prepare(NodeSnapshot snapshot) {
+        return prepare(snapshot, snapshot);
+    }
+
+    /** Plans {@code programmed}, {@code snapshot} with other weights, to be applied as {@code snapshot}. */
+    Planned prepare(NodeSnapshot snapshot, NodeSnapshot programmed) {
         long start = System.nanoTime();
         DesiredState.Ids base = ids;
         DesiredState.Ids nextIds = base.copy();
-        DesiredState state = planWith(snapshot, nextIds);
-        return new Planned(snapshot, state, nextIds, base, System.nanoTime() - start);
+        DesiredState state = planWith(programmed, nextIds);
+        return new Planned(snapshot, programmed, state, nextIds, base, System.nanoTime() - start);
     }
 
     /**
@@ -349,7 +363,7 @@ public final class SnapshotApplier {
     }
 
     private int apply(Planned given, Phases phases) {
-        Planned planned = given.base() == ids ? given : prepare(given.snapshot());
+        Planned planned = given.base() == ids ? given : prepare(given.snapshot(), given.programmed());
         phases.add("plan", planned.planNanos());
         NodeSnapshot snapshot = planned.snapshot();
         DesiredState.Ids nextIds = planned.nextIds();
@@ -379,7 +393,9 @@ public final class SnapshotApplier {
         releaseFlowsOfRemoved(previous, next, phases);
         phases.time("save snapshot", () -> {
             String digest = saveSnapshot(snapshot);
-            if (digest != null) {
+            // The proof says the maps hold the saved snapshot's plan: not so under other weights,
+            // and the next agent then reads the tables back.
+            if (digest != null && planned.programmed() == snapshot) {
                 saveIds(nextIds, digest);
             }
         });
@@ -430,7 +446,13 @@ public final class SnapshotApplier {
             if (proof != null) {
                 entries.put(PROGRAMMED_KEY, proof);
             }
+            // The node's weight changes apply often and change no id: the file as it is stays.
+            if (entries.equals(idsWritten)) {
+                return;
+            }
+            idsWritten = null; // unknown if the write fails halfway
             StateFiles.write(stateDirectory.resolve(IDS_FILE), entries);
+            idsWritten = entries;
         }
     }
 
@@ -439,13 +461,18 @@ public final class SnapshotApplier {
         if (stateDirectory == null) {
             return null;
         }
+        if (snapshot == snapshotWritten) {
+            return snapshotWrittenDigest; // the same snapshot under other weights
+        }
         Path file = stateDirectory.resolve(SNAPSHOT_FILE);
         Path tmp = stateDirectory.resolve(SNAPSHOT_FILE + ".tmp");
         try {
             byte[] bytes = snapshot.toByteArray();
             Files.write(tmp, bytes);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return sha256(bytes);
+            snapshotWritten = snapshot;
+            snapshotWrittenDigest = sha256(bytes);
+            return snapshotWrittenDigest;
         } catch (IOException e) {
             // Only costs a full read-back and a full diff on the next start.
             LOG.log(System.Logger.Level.WARNING, "cannot save the applied snapshot to " + file + ": " + e.getMessage());

@@ -32,17 +32,17 @@ import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /** A throwaway CA that issues PEM certificates and PKCS#8 keys for the TLS tests (EC P-256, valid one day). */
-final class TestPki {
+public final class TestPki {
 
     /** A certificate and its key, as PEM files. */
-    record Issued(Path cert, Path key) {}
+    public record Issued(Path cert, Path key) {}
 
     private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
     private final X500Name name;
     private final KeyPair keys;
     private final Path dir;
-    final Path caFile;
+    public final Path caFile;
 
     private TestPki(String name, Path dir) {
         this.name = new X500Name("CN=" + name);
@@ -60,12 +60,12 @@ final class TestPki {
         write(caFile, pem("CERTIFICATE", sign(ca)));
     }
 
-    static TestPki create(Path dir, String name) {
+    public static TestPki create(Path dir, String name) {
         return new TestPki(name, dir);
     }
 
     /** A server certificate for localhost, 127.0.0.1 and ::1. */
-    Issued server(String cn) {
+    public Issued server(String cn) {
         return issue(cn, KeyPurposeId.id_kp_serverAuth, new GeneralNames(new GeneralName[] {
                 new GeneralName(GeneralName.dNSName, "localhost"),
                 new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
@@ -96,6 +96,31 @@ final class TestPki {
 
     private byte[] sign(X509v3CertificateBuilder builder) {
         return sign(builder, keys.getPrivate());
+    }
+
+    /** TLS for a server that presents {@code issued} (its PKCS#8 EC key and certificate). */
+    public static javax.net.ssl.SSLContext serverContext(Issued issued) {
+        try {
+            String keyPem = Files.readString(issued.key()).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+            PrivateKey key = java.security.KeyFactory.getInstance("EC")
+                    .generatePrivate(new java.security.spec.PKCS8EncodedKeySpec(Base64.getDecoder().decode(keyPem)));
+            java.security.cert.Certificate cert;
+            try (var in = Files.newInputStream(issued.cert())) {
+                cert = java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+            }
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setKeyEntry("server", key, new char[0], new java.security.cert.Certificate[] {cert});
+            var keys = javax.net.ssl.KeyManagerFactory.getInstance(javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+            keys.init(store, new char[0]);
+            var context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(keys.getKeyManagers(), null, null);
+            return context;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static byte[] sign(X509v3CertificateBuilder builder, PrivateKey issuerKey) {

@@ -1,0 +1,368 @@
+package io.nodelb.agent.bench;
+
+import com.google.protobuf.ByteString;
+import io.nodelb.agent.dataplane.BpfDataPlane;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.NodeProgrammer;
+import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.dataplane.WeightOverlay;
+import io.nodelb.agent.health.HealthController;
+import io.nodelb.agent.health.PassiveSignals;
+import io.nodelb.dataplane.v1alpha1.Backend;
+import io.nodelb.dataplane.v1alpha1.BackendState;
+import io.nodelb.dataplane.v1alpha1.HealthCheck;
+import io.nodelb.dataplane.v1alpha1.Listener;
+import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.dataplane.v1alpha1.Protocol;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
+import io.nodelb.model.MaglevTable;
+import io.nodelb.model.Target;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * What the node's health reconciliation costs (method and results: docs/benchmarks.md, "Health
+ * checking"). Run by {@code bin/nodelb-bench-health} in a network namespace of its own: the real
+ * data plane loaded there, one target group of N backends, served by a child process listening
+ * on N loopback ports. Three figures, each against a baseline of the same run:
+ * <ol>
+ *   <li>a table change on a health flip: {@link NodeProgrammer#reweigh} with one backend out and
+ *       back (plan, Maglev build, map writes, state files), against {@code MaglevTable.build}
+ *       alone for the same members;
+ *   <li>agent CPU and heap while every backend is checked (HTTP) every second, against the same
+ *       JVM idle just before;
+ *   <li>reaction time: from a backend's listener closing to its weight 0 written to the maps
+ *       (TCP checks every second, 2 failures), against interval x threshold.
+ * </ol>
+ */
+public final class HealthBench {
+    static final DesiredState.Limits LIMITS = new DesiredState.Limits(4093, 4096, 1024, 65536, 61000, 65535);
+    private static final int BASE_PORT = 20000;
+    /** Backends per group: a 4093-slot table holds at most that many well. */
+    private static final int PER_GROUP = 1000;
+    /** The group whose backends flip (the first). */
+    private static final String GROUP = "bench/web-0";
+
+    record Options(Path pinPath, Path stateDir, int backends, int flips, int cpuSeconds, Path out) {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("servers")) {
+            servers(Integer.parseInt(args[1]));
+            return;
+        }
+        Options o = parse(args);
+        String report = run(o);
+        System.out.print(report);
+        Files.createDirectories(o.out().toAbsolutePath().getParent());
+        Files.writeString(o.out(), report);
+    }
+
+    private static Options parse(String[] args) {
+        Map<String, String> a = new HashMap<>();
+        for (int i = 0; i + 1 < args.length; i += 2) {
+            a.put(args[i], args[i + 1]);
+        }
+        return new Options(Path.of(a.get("--pin-path")), Path.of(a.get("--state-dir")),
+                Integer.parseInt(a.getOrDefault("--backends", "1000")), Integer.parseInt(a.getOrDefault("--flips", "20")),
+                Integer.parseInt(a.getOrDefault("--cpu-seconds", "30")),
+                Path.of(a.getOrDefault("--out", "node-agent/target/bench/health.md")));
+    }
+
+    static String run(Options o) throws Exception {
+        StringBuilder report = new StringBuilder(String.format(Locale.ROOT,
+                "# Health checking, %,d backends in groups of at most %,d (%s, %d CPUs)%n%n", o.backends(), PER_GROUP,
+                java.time.Instant.now().toString().substring(0, 16), Runtime.getRuntime().availableProcessors()));
+        Process servers = startServers(o.backends());
+        try (BpfDataPlane dataPlane = BpfDataPlane.load(o.pinPath(), o.stateDir(), LIMITS, Map.of());
+             PrintWriter commands = new PrintWriter(servers.getOutputStream(), true, StandardCharsets.US_ASCII);
+             BufferedReader answers = new BufferedReader(new InputStreamReader(servers.getInputStream(), StandardCharsets.US_ASCII))) {
+            expect(answers, "ready");
+            SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(), LIMITS,
+                    dataPlane.programmed(), dataPlane.stateDirectory());
+            NodeProgrammer programmer = new NodeProgrammer(dataPlane, applier);
+            report.append(rebuild(programmer, snapshot(o.backends(), null), o));
+            if (System.getenv("NODELB_BENCH_ONLY_REBUILD") != null) {
+                return report.toString();
+            }
+            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o));
+            report.append(reaction(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, commands, answers));
+        } finally {
+            servers.destroy();
+        }
+        return report.toString();
+    }
+
+    // ---- 1. a table change on a health flip ----
+
+    private static String rebuild(NodeProgrammer programmer, NodeSnapshot snapshot, Options o) {
+        programmer.program(snapshot);
+        List<Target> targets = new ArrayList<>();
+        Map<String, Integer> configured = new HashMap<>();
+        for (Backend b : snapshot.getTargetGroups(0).getBackendsList()) { // the first group's
+            targets.add(new Target(WeightOverlay.key(b), b.getWeight()));
+            configured.put(WeightOverlay.key(b), b.getWeight());
+        }
+        int rounds = 100;
+        int warmUp = 300; // the plan's code is compiled by C2 only after a few hundred flips
+        long[] reweigh = new long[rounds];
+        long[] build = new long[rounds];
+        int writes = 0;
+        long slowest = 0;
+        String slowestPhases = "";
+        for (int i = 0; i < rounds + warmUp; i++) {
+            // Baseline: the table alone, for the members of this flip.
+            String victim = targets.get(ThreadLocalRandom.current().nextInt(targets.size())).key();
+            List<Target> without = targets.stream().map(t -> new Target(t.key(), t.key().equals(victim) ? 0 : 100)).toList();
+            long b0 = System.nanoTime();
+            MaglevTable.build(without, LIMITS.tableSize());
+            long b1 = System.nanoTime();
+            Map<String, Integer> weights = new HashMap<>();
+            without.forEach(t -> weights.put(t.key(), t.weight()));
+            long r0 = System.nanoTime();
+            int w = programmer.reweigh(new WeightOverlay(Map.of(GROUP, weights)));
+            long r1 = System.nanoTime();
+            if (i >= warmUp && (r1 - r0) > slowest) {
+                slowest = r1 - r0;
+                slowestPhases = programmer.applier().lastApply().toString();
+            }
+            programmer.reweigh(new WeightOverlay(Map.of(GROUP, configured))); // back, not timed
+            if (i >= warmUp) {
+                reweigh[i - warmUp] = r1 - r0;
+                build[i - warmUp] = b1 - b0;
+                writes += w;
+            }
+        }
+        return String.format(Locale.ROOT, """
+                ## 1. Table change on a health flip (one backend out of a group of %,d)
+
+                | | p50 | p99 | mean |
+                |---|---|---|---|
+                | reweigh (plan + Maglev build + map writes + state files) | %.2f ms | %.2f ms | %.2f ms |
+                | baseline: MaglevTable.build alone, same members | %.2f ms | %.2f ms | %.2f ms |
+                | ratio (p50) | %.2f | | |
+
+                %d flips after %d untimed; %.0f map writes per flip (runs of changed slots); the slowest flip
+                (%.1f ms), the applier's steps: %s
+
+                """, Math.min(PER_GROUP, o.backends()), ms(pct(reweigh, 50)), ms(pct(reweigh, 99)), ms(mean(reweigh)),
+                ms(pct(build, 50)), ms(pct(build, 99)), ms(mean(build)), (double) pct(reweigh, 50) / pct(build, 50),
+                rounds, warmUp, (double) writes / rounds, ms(slowest), slowestPhases);
+    }
+
+    // ---- 2. CPU and heap while checking ----
+
+    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o) throws Exception {
+        programmer.program(snapshot);
+        Duration window = Duration.ofSeconds(o.cpuSeconds());
+        long heapIdle = heapAfterGc();
+        double idle = cores(window.dividedBy(3));
+        double busy;
+        long heapBusy;
+        try (HealthController controller = controller(programmer, snapshot, null)) {
+            Thread.sleep(3000); // every backend checked at least twice, threads started
+            busy = cores(window);
+            heapBusy = heapAfterGc();
+        }
+        return String.format(Locale.ROOT, """
+                ## 2. Agent CPU and heap, every backend checked over HTTP every 1 s
+
+                | | CPU (cores) | heap after GC |
+                |---|---|---|
+                | baseline: the same JVM idle (data plane loaded, %d s) | %.3f | %.1f MB |
+                | %,d backends checked (%d s) | %.3f | %.1f MB |
+                | difference | %.3f | %.1f MB |
+
+                """, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
+                heapBusy / 1e6, busy - idle, (heapBusy - heapIdle) / 1e6);
+    }
+
+    // ---- 3. reaction time ----
+
+    private static String reaction(NodeProgrammer programmer, NodeSnapshot snapshot, Options o, PrintWriter commands,
+                                   BufferedReader answers) throws Exception {
+        programmer.program(snapshot);
+        AtomicReference<Map<String, Integer>> written = new AtomicReference<>(Map.of());
+        long[] took = new long[o.flips()];
+        try (HealthController controller = controller(programmer, snapshot, written)) {
+            Thread.sleep(2500);
+            for (int i = 0; i < o.flips(); i++) {
+                int victim = ThreadLocalRandom.current().nextInt(Math.min(PER_GROUP, o.backends()));
+                String key = "127.0.0.1:" + (BASE_PORT + victim);
+                commands.println("stop " + victim);
+                expect(answers, "stopped " + victim);
+                long stopped = System.nanoTime();
+                while (written.get().getOrDefault(key, -1) != 0) {
+                    Thread.sleep(1);
+                    if (System.nanoTime() - stopped > Duration.ofSeconds(30).toNanos()) {
+                        throw new IllegalStateException(key + " not out after 30 s");
+                    }
+                }
+                took[i] = System.nanoTime() - stopped;
+                commands.println("start " + victim);
+                expect(answers, "started " + victim);
+                while (written.get().getOrDefault(key, 0) == 0) {
+                    Thread.sleep(5);
+                }
+            }
+        }
+        java.util.Arrays.sort(took);
+        return String.format(Locale.ROOT, """
+                ## 3. Reaction: a backend's listener closes -> its weight 0 is in the maps
+
+                TCP checks every 1 s (jitter: 0-15 %% early), timeout 500 ms, unhealthy after 2 failures; %d flips.
+
+                | p50 | p99 | max | baseline: interval x threshold | p99 target (+50 ms) |
+                |---|---|---|---|---|
+                | %.0f ms | %.0f ms | %.0f ms | 2000 ms | 2050 ms |
+
+                """, o.flips(), ms(pct(took, 50)), ms(pct(took, 99)), ms(took[took.length - 1]));
+    }
+
+    private static HealthController controller(NodeProgrammer programmer, NodeSnapshot snapshot,
+                                               AtomicReference<Map<String, Integer>> written) {
+        return new HealthController(() -> Optional.of(snapshot), overlay -> {
+            int writes = programmer.reweigh(overlay);
+            if (written != null) {
+                written.set(overlay.byGroup().getOrDefault(GROUP, Map.of()));
+            }
+            return writes;
+        }, Map::of, PassiveSignals.NONE, null).start();
+    }
+
+    /** Groups of {@link #PER_GROUP} backends, each behind a listener port of its own (80, 81, ...). */
+    static NodeSnapshot snapshot(int backends, HealthCheck.Type check) {
+        NodeSnapshot.Builder snapshot = NodeSnapshot.newBuilder().setVersion("bench-" + backends + "-" + check);
+        for (int g = 0; g * PER_GROUP < backends; g++) {
+            TargetGroup.Builder group = TargetGroup.newBuilder().setName("bench/web-" + g).setRampUpSeconds(0);
+            for (int i = g * PER_GROUP; i < Math.min(backends, (g + 1) * PER_GROUP); i++) {
+                group.addBackends(Backend.newBuilder()
+                        .setAddress(ByteString.copyFrom(InetAddress.getLoopbackAddress().getAddress()))
+                        .setPort(BASE_PORT + i).setWeight(1).setState(BackendState.ACTIVE));
+            }
+            if (check != null) {
+                group.setHealthCheck(HealthCheck.newBuilder().setType(check).setPath("/healthz").setIntervalMillis(1000)
+                        .setTimeoutMillis(500).setHealthyThreshold(1).setUnhealthyThreshold(2));
+            }
+            snapshot.addTargetGroups(group).addListeners(Listener.newBuilder().setName("bench/lb/http-" + g)
+                    .setPort(80 + g).setProtocol(Protocol.TCP).setNatMode(NatMode.DNAT).setTargetGroup("bench/web-" + g)
+                    .addInterfaces("b0").setAddress(ByteString.copyFrom(new byte[] {10, 99, 0, 1})));
+        }
+        return snapshot.build();
+    }
+
+    // ---- the servers: a child process, so their CPU is not the agent's ----
+
+    private static Process startServers(int count) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        return new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), HealthBench.class.getName(),
+                "servers", Integer.toString(count)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    /** Listens on 127.0.0.1:BASE_PORT.. and answers HTTP 200; "stop i" / "start i" on stdin. */
+    private static void servers(int count) throws Exception {
+        ServerSocket[] sockets = new ServerSocket[count];
+        for (int i = 0; i < count; i++) {
+            sockets[i] = listen(BASE_PORT + i);
+        }
+        System.out.println("ready");
+        System.out.flush();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] parts = line.split(" ");
+            int i = Integer.parseInt(parts[1]);
+            if (parts[0].equals("stop")) {
+                sockets[i].close();
+            } else {
+                sockets[i] = listen(BASE_PORT + i);
+            }
+            System.out.println((parts[0].equals("stop") ? "stopped " : "started ") + i);
+            System.out.flush();
+        }
+    }
+
+    private static ServerSocket listen(int port) throws IOException {
+        ServerSocket s = new ServerSocket();
+        s.setReuseAddress(true);
+        s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 128);
+        Thread.ofVirtual().start(() -> {
+            while (!s.isClosed()) {
+                try (Socket c = s.accept()) {
+                    c.setSoTimeout(1000);
+                    var in = c.getInputStream();
+                    int matched = 0;
+                    byte[] end = {'\r', '\n', '\r', '\n'};
+                    int b;
+                    while (matched < 4 && (b = in.read()) >= 0) {
+                        matched = b == end[matched] ? matched + 1 : (b == '\r' ? 1 : 0);
+                    }
+                    OutputStream out = c.getOutputStream();
+                    out.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .getBytes(StandardCharsets.US_ASCII));
+                } catch (IOException e) {
+                    // a check that went away, or the socket closed by "stop"
+                }
+            }
+        });
+        return s;
+    }
+
+    // ---- helpers ----
+
+    private static void expect(BufferedReader answers, String line) throws IOException {
+        String got = answers.readLine();
+        if (!line.equals(got)) {
+            throw new IllegalStateException("servers said " + got + ", expected " + line);
+        }
+    }
+
+    /** CPU of this process over {@code window}, in cores. */
+    private static double cores(Duration window) throws InterruptedException {
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long cpu0 = os.getProcessCpuTime();
+        long t0 = System.nanoTime();
+        Thread.sleep(window);
+        return (double) (os.getProcessCpuTime() - cpu0) / (System.nanoTime() - t0);
+    }
+
+    private static long heapAfterGc() {
+        System.gc();
+        var heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        return heap.getUsed();
+    }
+
+    private static long pct(long[] values, int p) {
+        long[] sorted = values.clone();
+        java.util.Arrays.sort(sorted);
+        return sorted[Math.min(sorted.length - 1, (int) Math.ceil(p / 100.0 * sorted.length) - 1)];
+    }
+
+    private static double mean(long[] values) {
+        return java.util.Arrays.stream(values).average().orElse(0);
+    }
+
+    private static double ms(double nanos) {
+        return nanos / 1e6;
+    }
+}
