@@ -2,6 +2,7 @@ package io.nodelb.agent;
 
 import io.nodelb.agent.dataplane.AgentLock;
 import io.nodelb.agent.dataplane.BpfDataPlane;
+import io.nodelb.agent.dataplane.DataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.LayoutMigration;
 import io.nodelb.agent.dataplane.NodeProgrammer;
@@ -122,6 +123,19 @@ public final class AgentRuntime {
         return out;
     }
 
+    /**
+     * The data plane's passive signals as the breaker reads them: a flow the backend reset or whose
+     * SYN went unanswered is a failure, every other new flow a success.
+     */
+    static Map<String, PassiveSignals.Counts> passiveSignals(DataPlane dataPlane, SnapshotApplier applier) {
+        Map<String, PassiveSignals.Counts> out = new java.util.HashMap<>();
+        dataPlane.backendCounters(applier.applied()).forEach((key, c) -> {
+            long failures = c.resets() + c.unansweredSyns();
+            out.put(key, new PassiveSignals.Counts(Math.max(0, c.newFlows() - failures), failures));
+        });
+        return out;
+    }
+
     public static int run(Settings settings, Mode mode) {
         Path stateDir = settings.stateDir() != null ? settings.stateDir()
                 : BpfDataPlane.stateDirectoryFor(settings.pinPath());
@@ -149,7 +163,7 @@ public final class AgentRuntime {
                          ? AdminServer.start(settings.adminAddress(), running.drain) : null) {
                 running.metrics = metrics == null ? null : metrics.registry();
                 try (HealthController health = new HealthController(applier::appliedSnapshot,
-                        running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), PassiveSignals.NONE,
+                        running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), () -> passiveSignals(dataPlane, applier),
                         running.metrics).start()) {
                     running.health = health;
                     running.onStop(health::close);

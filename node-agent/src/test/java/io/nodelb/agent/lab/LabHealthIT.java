@@ -45,6 +45,8 @@ class LabHealthIT {
     private static final int LEAST = 8092;
     private static final int ALL_DOWN = 8093;
     private static final int TLS = 8443;
+    /** A group with a breaker and no health check: only the data plane's passive signals feed it. */
+    private static final int PASSIVE = 8094;
     /** The CA of the TLS backends' certificates: made before the class's config is written. */
     private static final java.nio.file.Path PKI_DIR = tempDir();
     private static final TestPki PKI = TestPki.create(PKI_DIR, "lab-backends");
@@ -62,6 +64,9 @@ class LabHealthIT {
                     + "  healthCheck: {type: TCP, interval: 300ms, timeout: 250ms, unhealthyThreshold: 50}\n"
                     + "  circuitBreaker: {consecutiveFailures: 2, ejectionDuration: 3s, halfOpenSuccesses: 3}\n"
                     + "  rampUpWindow: 0s\n",
+            targetGroup("passive", PASSIVE, EVEN)
+                    + "  circuitBreaker: {errorRatePercent: 50, minimumVolume: 4, window: 30s, ejectionDuration: 60s}\n"
+                    + "  rampUpWindow: 0s\n",
             targetGroup("least", LEAST, EVEN) + "  algorithm: LeastConnections\n  leastConnectionsInterval: 1s\n",
             targetGroup("pinned", LEAST, weights("be1", 1)),
             targetGroup("alldown", ALL_DOWN, weights("be1", 3, "be2", 2, "be3", 1)) + HTTP_CHECK,
@@ -72,6 +77,7 @@ class LabHealthIT {
                     listener("web", Lab.VIP_V4, 80, "TCP", "web"),
                     listener("breaker", Lab.VIP_V4, 81, "TCP", "breaker"),
                     listener("least", Lab.VIP_V4, 82, "TCP", "least"),
+                    listener("passive", Lab.VIP_V4, 85, "TCP", "passive"),
                     listener("pinned", Lab.VIP_V4, 83, "TCP", "pinned"),
                     listener("alldown", Lab.VIP_V4, 84, "TCP", "alldown"),
                     listener("tls", Lab.VIP_V4, 443, "TCP", "tls")));
@@ -86,7 +92,7 @@ class LabHealthIT {
         for (int k = 1; k <= 3; k++) {
             NetnsThread ns = NetnsThread.enter(LAB.backend(k));
             NAMESPACES.add(ns);
-            for (int port : List.of(WEB, BREAKER, LEAST, ALL_DOWN)) {
+            for (int port : List.of(WEB, BREAKER, LEAST, ALL_DOWN, PASSIVE)) {
                 SERVERS.put("be" + k + ":" + port, LabServer.start(ns, port, "be" + k));
             }
             SERVERS.put("be" + k + ":" + TLS, LabServer.start(ns, TLS, "be" + k,
@@ -236,6 +242,32 @@ class LabHealthIT {
     }
 
     @Test
+    void theDataPlanesResetsOpenTheBreakerOfABackendThatNoHealthCheckWatches() throws Exception {
+        InetSocketAddress vip = new InetSocketAddress(address(Lab.VIP_V4), 85);
+        awaitWeights("passive", EVEN);
+        server("be2", PASSIVE).stop();
+        try {
+            // be2's kernel resets each SYN it gets: the data plane counts a reset per flow.
+            int refused = 0;
+            for (int i = 0; i < 30 && refused < 6; i++) {
+                try {
+                    LAB.client().call(() -> Traffic.get(new InetSocketAddress(address(Lab.CLIENT_V4), 0), vip, "/"));
+                } catch (Exception e) {
+                    refused++;
+                }
+            }
+            assertThat(refused).as("connections be2 refused").isGreaterThanOrEqualTo(4);
+            Awaitility.await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(100))
+                    .until(() -> reported("passive").get("be2") == 0);
+            assertThat(metric("nodelb_backend_breaker_state")).as("be2's breaker, fed by resets only")
+                    .containsEntry("backend=" + Lab.backendV4(2) + ":" + PASSIVE + ",group=default/passive", 1.0);
+            assertFollowWeights("group passive, be2's breaker open", count(vip, 100), reported("passive"));
+        } finally {
+            server("be2", PASSIVE).start();
+        }
+    }
+
+    @Test
     void leastConnectionsSendsNewConnectionsAwayFromABackendHoldingMany() throws Exception {
         InetSocketAddress pinned = new InetSocketAddress(address(Lab.VIP_V4), 83);
         InetSocketAddress least = new InetSocketAddress(address(Lab.VIP_V4), 82);
@@ -316,6 +348,7 @@ class LabHealthIT {
             case "breaker" -> BREAKER;
             case "least" -> LEAST;
             case "tls" -> TLS;
+            case "passive" -> PASSIVE;
             default -> ALL_DOWN;
         };
     }
