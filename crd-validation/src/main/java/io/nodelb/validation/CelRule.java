@@ -1,16 +1,22 @@
 package io.nodelb.validation;
 
-import dev.cel.bundle.Cel;
-import dev.cel.bundle.CelFactory;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.cel.common.CelAbstractSyntaxTree;
 import dev.cel.common.CelOptions;
+import dev.cel.common.CelProtoAbstractSyntaxTree;
 import dev.cel.common.CelValidationException;
 import dev.cel.common.types.SimpleType;
+import dev.cel.compiler.CelCompiler;
+import dev.cel.compiler.CelCompilerFactory;
+import dev.cel.expr.CheckedExpr;
 import dev.cel.extensions.CelExtensions;
 import dev.cel.parser.CelStandardMacro;
 import dev.cel.runtime.CelEvaluationException;
 import dev.cel.runtime.CelRuntime;
+import dev.cel.runtime.CelRuntimeFactory;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 /**
@@ -47,18 +53,50 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
         return vars;
     }
 
-    /** Compiles rules in the environment the API server gives them: self, oldSelf and the Kubernetes libraries. */
+    /**
+     * Compiles rules in the environment the API server gives them: self, oldSelf and the Kubernetes
+     * libraries. An expression found among the {@code checked} ones (type-checked at build time, by
+     * {@link CheckedRules}) skips parsing and checking, which is most of a cold start; any other
+     * expression (a CRD edited since, a test's mutated rule) is compiled from its text.
+     */
     static final class Compiler {
-        private final Cel cel = CelFactory.standardCelBuilder()
-                .setOptions(CelOptions.current().enableHeterogeneousNumericComparisons(true).build())
-                .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
-                .addVar("self", SimpleType.DYN)
-                .addVar("oldSelf", SimpleType.DYN)
-                .addCompilerLibraries(CelExtensions.strings(), CelExtensions.sets(CelOptions.current().build()))
-                .addRuntimeLibraries(CelExtensions.strings(), CelExtensions.sets(CelOptions.current().build()))
-                .addFunctionDeclarations(KubernetesNetLibrary.declarations())
+        private final Map<String, byte[]> checked;
+        /** Every expression compiled from text, checked: what {@link CheckedRules} writes. */
+        final Map<String, CelAbstractSyntaxTree> compiledFromText = new TreeMap<>();
+        int loadedChecked;
+
+        Compiler() {
+            this(Map.of());
+        }
+
+        Compiler(Map<String, byte[]> checked) {
+            this.checked = checked;
+        }
+
+        private static final CelOptions OPTIONS = CelOptions.current().enableHeterogeneousNumericComparisons(true).build();
+
+        // Programs run here; a runtime alone loads neither the parser nor the checker.
+        private final CelRuntime runtime = CelRuntimeFactory.standardCelRuntimeBuilder()
+                .setOptions(OPTIONS)
+                .addLibraries(CelExtensions.strings(), CelExtensions.sets(OPTIONS))
                 .addFunctionBindings(KubernetesNetLibrary.bindings())
                 .build();
+        private CelCompiler textCompiler;
+
+        /** Parser and checker, built on the first expression that has no checked form. */
+        private CelCompiler textCompiler() {
+            if (textCompiler == null) {
+                textCompiler = CelCompilerFactory.standardCelCompilerBuilder()
+                        .setOptions(OPTIONS)
+                        .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+                        .addVar("self", SimpleType.DYN)
+                        .addVar("oldSelf", SimpleType.DYN)
+                        .addLibraries(CelExtensions.strings(), CelExtensions.sets(OPTIONS))
+                        .addFunctionDeclarations(KubernetesNetLibrary.declarations())
+                        .build();
+            }
+            return textCompiler;
+        }
 
         CelRule compile(Map<String, Object> entry, String where) {
             String rule = (String) entry.get("rule");
@@ -71,7 +109,18 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
 
         private CelRuntime.Program program(String expression, String where) {
             try {
-                return cel.createProgram(cel.compile(expression).getAst());
+                byte[] bytes = checked.get(expression);
+                if (bytes != null) {
+                    loadedChecked++;
+                    return runtime.createProgram(
+                            CelProtoAbstractSyntaxTree.fromCheckedExpr(CheckedExpr.parseFrom(bytes)).getAst());
+                }
+                CelAbstractSyntaxTree ast = textCompiler().compile(expression).getAst();
+                compiledFromText.put(expression, ast);
+                return runtime.createProgram(ast);
+            } catch (InvalidProtocolBufferException e) {
+                throw new IllegalStateException(where + ": the build's checked form of '" + expression
+                        + "' is unreadable; rebuild crd-validation", e);
             } catch (CelValidationException | CelEvaluationException e) {
                 throw new IllegalArgumentException(where + ": CEL rule '" + expression + "' does not compile: "
                         + e.getMessage(), e);
