@@ -17,6 +17,7 @@ import dev.cel.runtime.CelRuntimeFactory;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
@@ -24,16 +25,22 @@ import java.util.regex.Pattern;
  * expression), the field it blames and its reason. A rule that reads {@code oldSelf} is a
  * transition rule and runs only on an update, as in the API server.
  */
-record CelRule(String rule, String message, CelRuntime.Program program, CelRuntime.Program messageProgram,
+record CelRule(String rule, String message, Supplier<CelRuntime.Program> lazyProgram,
+               Supplier<CelRuntime.Program> lazyMessageProgram,
                String fieldPath, FieldError.Type reason, boolean transition) {
 
     private static final Pattern OLD_SELF = Pattern.compile("\\boldSelf\\b");
 
+    /** The rule's program, built on its first use: a file the schema refuses never builds one. */
+    CelRuntime.Program program() {
+        return lazyProgram.get();
+    }
+
     /** What a rule says when it is false. */
     String messageFor(Object self, Object oldSelf) {
-        if (messageProgram != null) {
+        if (lazyMessageProgram != null) {
             try {
-                Object text = messageProgram.eval(activation(self, oldSelf));
+                Object text = lazyMessageProgram.get().eval(activation(self, oldSelf));
                 if (text instanceof String s && !s.isBlank()) {
                     return s;
                 }
@@ -75,12 +82,13 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
 
         private static final CelOptions OPTIONS = CelOptions.current().enableHeterogeneousNumericComparisons(true).build();
 
-        // Programs run here; a runtime alone loads neither the parser nor the checker.
-        private final CelRuntime runtime = CelRuntimeFactory.standardCelRuntimeBuilder()
+        // Programs run here; a runtime alone loads neither the parser nor the checker. Built on the first
+        // program: a start that refuses a file by its schema never pays for it.
+        private final Supplier<CelRuntime> runtime = memoized(() -> CelRuntimeFactory.standardCelRuntimeBuilder()
                 .setOptions(OPTIONS)
                 .addLibraries(CelExtensions.strings(), CelExtensions.sets(OPTIONS))
                 .addFunctionBindings(KubernetesNetLibrary.bindings())
-                .build();
+                .build());
         private CelCompiler textCompiler;
 
         /** Parser and checker, built on the first expression that has no checked form. */
@@ -107,24 +115,60 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
                     OLD_SELF.matcher(rule).find());
         }
 
-        private CelRuntime.Program program(String expression, String where) {
+        /** A checked expression's program, built when first asked for; any other is compiled now (errors early). */
+        private Supplier<CelRuntime.Program> program(String expression, String where) {
+            byte[] bytes = checked.get(expression);
+            if (bytes != null) {
+                loadedChecked++;
+                return memoized(() -> {
+                    try {
+                        return createProgram(CelProtoAbstractSyntaxTree.fromCheckedExpr(CheckedExpr.parseFrom(bytes))
+                                .getAst(), expression, where);
+                    } catch (InvalidProtocolBufferException e) {
+                        throw new IllegalStateException(where + ": the build's checked form of '" + expression
+                                + "' is unreadable; rebuild crd-validation", e);
+                    }
+                });
+            }
             try {
-                byte[] bytes = checked.get(expression);
-                if (bytes != null) {
-                    loadedChecked++;
-                    return runtime.createProgram(
-                            CelProtoAbstractSyntaxTree.fromCheckedExpr(CheckedExpr.parseFrom(bytes)).getAst());
-                }
                 CelAbstractSyntaxTree ast = textCompiler().compile(expression).getAst();
                 compiledFromText.put(expression, ast);
-                return runtime.createProgram(ast);
-            } catch (InvalidProtocolBufferException e) {
-                throw new IllegalStateException(where + ": the build's checked form of '" + expression
-                        + "' is unreadable; rebuild crd-validation", e);
-            } catch (CelValidationException | CelEvaluationException e) {
+                CelRuntime.Program program = createProgram(ast, expression, where);
+                return () -> program;
+            } catch (CelValidationException e) {
                 throw new IllegalArgumentException(where + ": CEL rule '" + expression + "' does not compile: "
                         + e.getMessage(), e);
             }
+        }
+
+        private CelRuntime.Program createProgram(CelAbstractSyntaxTree ast, String expression, String where) {
+            try {
+                return runtime.get().createProgram(ast);
+            } catch (CelEvaluationException e) {
+                throw new IllegalArgumentException(where + ": CEL rule '" + expression + "' does not compile: "
+                        + e.getMessage(), e);
+            }
+        }
+
+        /** The value of {@code make}, computed once, on the first get (validators may be shared by threads). */
+        private static <T> Supplier<T> memoized(Supplier<T> make) {
+            return new Supplier<>() {
+                private volatile T value;
+
+                @Override
+                public T get() {
+                    T v = value;
+                    if (v == null) {
+                        synchronized (this) {
+                            if (value == null) {
+                                value = make.get();
+                            }
+                            v = value;
+                        }
+                    }
+                    return v;
+                }
+            };
         }
 
         private static FieldError.Type reason(String reason, String where) {
