@@ -20,12 +20,19 @@ public final class ApiValidation {
 
   /** Problems of {@code spec} as a {@code kind}, with reason {@link Problem#INVALID}; empty when valid. */
   public static List<Problem> problems(String kind, ObjectKey key, Object spec) {
+    @SuppressWarnings("unchecked")
+    Map<String, Object> map = spec == null ? null : JSON.convertValue(spec, Map.class);
+    return problems(kind, key, map);
+  }
+
+  /** Problems of a spec as decoded from JSON or YAML (maps, lists, strings, numbers). */
+  public static List<Problem> problems(String kind, ObjectKey key, Map<String, Object> spec) {
     Map<String, Object> object = new LinkedHashMap<>();
     object.put("apiVersion", "nodelb.io/v1alpha1");
     object.put("kind", kind);
     object.put("metadata", Map.of("name", key.name()));
     if (spec != null) {
-      object.put("spec", JSON.convertValue(spec, Map.class));
+      object.put("spec", spec);
     }
     List<Problem> problems = new ArrayList<>();
     if (spec == null) {

@@ -6,9 +6,11 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.LoadBalancer;
-import io.nodelb.api.v1alpha1.ServiceBackend;
 import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.input.LoadBalancerInput;
+import io.nodelb.model.input.Revision;
+import io.nodelb.model.input.TargetGroupInput;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -38,8 +40,8 @@ public final class ModelCompiler {
 
   private final boolean standalone;
 
-  private final Map<ObjectKey, LoadBalancer> loadBalancers = new HashMap<>();
-  private final Map<ObjectKey, TargetGroup> targetGroups = new HashMap<>();
+  private final Map<ObjectKey, LoadBalancerInput> loadBalancers = new HashMap<>();
+  private final Map<ObjectKey, TargetGroupInput> targetGroups = new HashMap<>();
   private final Map<ObjectKey, Service> services = new HashMap<>();
   private final Map<ObjectKey, EndpointSlice> slices = new HashMap<>();
   private final Map<ObjectKey, Set<ObjectKey>> slicesByService = new HashMap<>();
@@ -135,8 +137,13 @@ public final class ModelCompiler {
   }
 
   public void putLoadBalancer(LoadBalancer lb) {
-    ObjectKey key = ObjectKey.of(lb);
-    if (!sameSpec(loadBalancers.put(key, lb), lb)) {
+    putLoadBalancer(KubernetesInputs.of(lb));
+  }
+
+  public void putLoadBalancer(LoadBalancerInput lb) {
+    ObjectKey key = lb.key();
+    LoadBalancerInput old = loadBalancers.put(key, lb);
+    if (old == null || !old.revision().sameSpec(lb.revision())) {
       dirtyLoadBalancers.add(key);
     }
   }
@@ -148,22 +155,26 @@ public final class ModelCompiler {
   }
 
   public void putTargetGroup(TargetGroup tg) {
-    ObjectKey key = ObjectKey.of(tg);
-    TargetGroup old = targetGroups.put(key, tg);
-    if (sameSpec(old, tg)) {
+    putTargetGroup(KubernetesInputs.of(tg));
+  }
+
+  public void putTargetGroup(TargetGroupInput tg) {
+    ObjectKey key = tg.key();
+    TargetGroupInput old = targetGroups.put(key, tg);
+    if (old != null && old.revision().sameSpec(tg.revision())) {
       return;
     }
     if (old != null) {
-      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+      serviceKeys(old).forEach(s -> removeFromIndex(groupsByService, s, key));
     }
-    serviceKeys(key, tg).forEach(s -> groupsByService.computeIfAbsent(s, k -> new HashSet<>()).add(key));
+    serviceKeys(tg).forEach(s -> groupsByService.computeIfAbsent(s, k -> new HashSet<>()).add(key));
     dirtyGroups.add(key);
   }
 
   public void removeTargetGroup(ObjectKey key) {
-    TargetGroup old = targetGroups.remove(key);
+    TargetGroupInput old = targetGroups.remove(key);
     if (old != null) {
-      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+      serviceKeys(old).forEach(s -> removeFromIndex(groupsByService, s, key));
       dirtyGroups.add(key);
     }
   }
@@ -288,23 +299,6 @@ public final class ModelCompiler {
         && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
   }
 
-  /**
-   * The same spec of a custom resource seen again: its status was patched (which moves the
-   * resourceVersion but not the generation) or it is a resync. Only the spec is compiled, so there is
-   * nothing to do. Without a generation (objects read from files) the resourceVersion decides.
-   */
-  private static boolean sameSpec(HasMetadata old, HasMetadata fresh) {
-    if (old == null) {
-      return false;
-    }
-    Long before = old.getMetadata().getGeneration();
-    Long after = fresh.getMetadata().getGeneration();
-    if (before == null || after == null) {
-      return sameVersion(old, fresh);
-    }
-    return before.equals(after) && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
-  }
-
   public void removeBackendDrain(ObjectKey key) {
     if (drains.remove(key) != null) {
       drainIndexStale = true;
@@ -376,10 +370,9 @@ public final class ModelCompiler {
   }
 
   private void compileGroup(ObjectKey key) {
-    TargetGroup tg = targetGroups.get(key);
+    TargetGroupInput tg = targetGroups.get(key);
     CompiledGroup before = compiledGroups.get(key);
-    CompiledGroup after = tg == null ? null
-        : TargetGroupCompiler.compile(key, tg.getSpec(), lookup, drainIndex, !standalone);
+    CompiledGroup after = tg == null ? null : TargetGroupCompiler.compile(tg, lookup, drainIndex, !standalone);
     if (after == null) {
       compiledGroups.remove(key);
     } else {
@@ -401,7 +394,7 @@ public final class ModelCompiler {
   }
 
   private void compileLoadBalancer(ObjectKey key) {
-    LoadBalancer lb = loadBalancers.get(key);
+    LoadBalancerInput lb = loadBalancers.get(key);
     CompiledLoadBalancer before = compiledLoadBalancers.remove(key);
     Set<String> oldNodes = nodesByLoadBalancer.remove(key);
     reprogrammed.add(key);
@@ -417,7 +410,7 @@ public final class ModelCompiler {
     if (lb == null) {
       return;
     }
-    CompiledLoadBalancer after = LoadBalancerCompiler.compile(key, lb.getSpec(), compiledGroups::get);
+    CompiledLoadBalancer after = LoadBalancerCompiler.compile(lb, compiledGroups::get);
     compiledLoadBalancers.put(key, after);
     after.referencedGroups().forEach(g -> loadBalancersByGroup.computeIfAbsent(g, k -> new HashSet<>()).add(key));
     Set<String> selected = select(after);
@@ -656,10 +649,22 @@ public final class ModelCompiler {
    */
   public static NodeSnapshot compileStandalone(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups,
       String nodeName) {
+    return compileInputs(loadBalancers.stream().map(KubernetesInputs::of).toList(),
+        targetGroups.stream().map(KubernetesInputs::of).toList(), nodeName);
+  }
+
+  /**
+   * The snapshot of one node from LoadBalancers and TargetGroups read from files (the agent's
+   * standalone mode): static backends only, nodeSelector ignored, no namespace means "default".
+   *
+   * @throws ModelProblemsException listing every problem when anything cannot be programmed as written
+   */
+  public static NodeSnapshot compileInputs(List<LoadBalancerInput> loadBalancers, List<TargetGroupInput> targetGroups,
+      String nodeName) {
     ModelCompiler compiler = new ModelCompiler(true);
     List<Problem> problems = new ArrayList<>();
-    duplicates(loadBalancers, LoadBalancerCompiler.KIND, problems);
-    duplicates(targetGroups, TargetGroupCompiler.KIND, problems);
+    duplicates(loadBalancers.stream().map(LoadBalancerInput::key).toList(), LoadBalancerCompiler.KIND, problems);
+    duplicates(targetGroups.stream().map(TargetGroupInput::key).toList(), TargetGroupCompiler.KIND, problems);
     loadBalancers.forEach(compiler::putLoadBalancer);
     targetGroups.forEach(compiler::putTargetGroup);
     compiler.putNode(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata().withName(nodeName)
@@ -672,9 +677,9 @@ public final class ModelCompiler {
     return compiler.snapshot(nodeName);
   }
 
-  private static void duplicates(List<? extends HasMetadata> objects, String kind, List<Problem> problems) {
+  private static void duplicates(List<ObjectKey> keys, String kind, List<Problem> problems) {
     Map<ObjectKey, Integer> seen = new LinkedHashMap<>();
-    objects.forEach(o -> seen.merge(ObjectKey.of(o), 1, Integer::sum));
+    keys.forEach(k -> seen.merge(k, 1, Integer::sum));
     seen.forEach((key, count) -> {
       if (count > 1) {
         problems.add(new Problem(kind, key.toString(), "metadata.name", "Duplicate",
@@ -685,15 +690,9 @@ public final class ModelCompiler {
 
   // ---- helpers ----
 
-  private static Set<ObjectKey> serviceKeys(ObjectKey group, TargetGroup tg) {
+  private static Set<ObjectKey> serviceKeys(TargetGroupInput tg) {
     Set<ObjectKey> keys = new HashSet<>();
-    if (tg.getSpec() != null && tg.getSpec().services != null) {
-      for (ServiceBackend s : tg.getSpec().services) {
-        if (s != null && s.name != null) {
-          keys.add(new ObjectKey(group.namespace(), s.name));
-        }
-      }
-    }
+    tg.serviceNames().forEach(name -> keys.add(new ObjectKey(tg.key().namespace(), name)));
     return keys;
   }
 

@@ -8,13 +8,10 @@ import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.nodelb.api.v1alpha1.Algorithm;
 import io.nodelb.api.v1alpha1.Durations;
-import io.nodelb.api.v1alpha1.HealthCheckSpec;
-import io.nodelb.api.v1alpha1.ServiceBackend;
-import io.nodelb.api.v1alpha1.SessionPersistence;
-import io.nodelb.api.v1alpha1.StaticBackend;
-import io.nodelb.api.v1alpha1.TargetGroupSpec;
+import io.nodelb.model.input.TargetGroupInput;
+import io.nodelb.model.input.TargetGroupInput.ServiceBackend;
+import io.nodelb.model.input.TargetGroupInput.StaticBackend;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.HealthCheck;
@@ -57,10 +54,12 @@ final class TargetGroupCompiler {
     };
   }
 
-  static CompiledGroup compile(ObjectKey key, TargetGroupSpec spec, ServiceLookup lookup, DrainIndex drains,
+  static CompiledGroup compile(TargetGroupInput input, ServiceLookup lookup, DrainIndex drains,
       boolean servicesAvailable) {
-    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, spec));
-    if (problems.isEmpty() && spec.drainTimeout != null) {
+    ObjectKey key = input.key();
+    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, input.spec()));
+    TargetGroupInput.Spec spec = problems.isEmpty() ? input.bound() : null;
+    if (problems.isEmpty() && spec.drainTimeout() != null) {
       // Nothing reads it yet: refusing beats accepting a promise no component keeps.
       problems.add(new Problem(KIND, key.toString(), "spec.drainTimeout", Problem.UNSUPPORTED,
           "drainTimeout is not implemented yet (a draining backend keeps its flows until they end, or until the"
@@ -76,16 +75,16 @@ final class TargetGroupCompiler {
     int terminating = 0;
     int staticCount = 0;
 
-    for (StaticBackend s : nullSafe(spec.backends)) {
-      ByteString address = Addresses.bytes(s.address);
-      BackendState state = drained(key.namespace(), address, s.port, null, null, drains, drainMatches)
+    for (StaticBackend s : spec.backends()) {
+      ByteString address = Addresses.bytes(s.address());
+      BackendState state = drained(key.namespace(), address, s.port(), null, null, drains, drainMatches)
           ? BackendState.DRAINING : BackendState.ACTIVE;
-      merge(backends, Backend.newBuilder().setAddress(address).setPort(s.port)
-          .setWeight(s.weight == null ? 1 : s.weight).setState(state).setOrigin("static").build());
+      merge(backends, Backend.newBuilder().setAddress(address).setPort(s.port())
+          .setWeight(s.weight() == null ? 1 : s.weight()).setState(state).setOrigin("static").build());
       staticCount++;
     }
 
-    List<ServiceBackend> services = nullSafe(spec.services);
+    List<ServiceBackend> services = spec.services();
     for (int i = 0; i < services.size(); i++) {
       ServiceBackend ref = services.get(i);
       String field = "spec.services[" + i + "]";
@@ -94,7 +93,7 @@ final class TargetGroupCompiler {
             "services are resolved through EndpointSlices, which need a cluster; list static backends instead"));
         continue;
       }
-      ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name);
+      ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name());
       Service service = lookup.service(serviceKey);
       if (service == null) {
         problems.add(new Problem(KIND, key.toString(), field + ".name", Problem.SERVICE_NOT_FOUND,
@@ -107,7 +106,7 @@ final class TargetGroupCompiler {
             "Service " + serviceKey + " has no port " + portText(ref) + "; it has " + portList(service)));
         continue;
       }
-      int weight = ref.weight == null ? 1 : ref.weight;
+      int weight = ref.weight() == null ? 1 : ref.weight();
       for (EndpointSlice slice : sorted(lookup.slices(serviceKey))) {
         String addressType = slice.getAddressType();
         if (!"IPv4".equals(addressType) && !"IPv6".equals(addressType)) {
@@ -152,9 +151,9 @@ final class TargetGroupCompiler {
         .setName(key.toString())
         .setAlgorithm(algorithm(spec))
         .addAllBackends(ordered)
-        .setDrainTimeoutSeconds(Durations.toSecondsCeil(spec.drainTimeout == null ? "30s" : spec.drainTimeout));
-    if (spec.healthCheck != null) {
-      group.setHealthCheck(healthCheck(spec.healthCheck));
+        .setDrainTimeoutSeconds(Durations.toSecondsCeil(spec.drainTimeout() == null ? "30s" : spec.drainTimeout()));
+    if (spec.healthCheck() != null) {
+      group.setHealthCheck(healthCheck(spec.healthCheck()));
     }
     TargetGroup built = group.build();
     byte[] bytes = Snapshots.serialize(built);
@@ -207,13 +206,13 @@ final class TargetGroupCompiler {
 
   /** The Service port named by number (its port, not targetPort) or by name. */
   static ServicePort findPort(Service service, ServiceBackend ref) {
-    if (service.getSpec() == null || ref.port == null) {
+    if (service.getSpec() == null || (ref.portNumber() == null && ref.portName() == null)) {
       return null;
     }
     for (ServicePort port : nullSafe(service.getSpec().getPorts())) {
-      boolean match = ref.port.getIntVal() != null
-          ? Objects.equals(port.getPort(), ref.port.getIntVal())
-          : Objects.equals(port.getName(), ref.port.getStrVal());
+      boolean match = ref.portNumber() != null
+          ? Objects.equals(port.getPort(), ref.portNumber())
+          : Objects.equals(port.getName(), ref.portName());
       if (match) {
         return port;
       }
@@ -246,34 +245,35 @@ final class TargetGroupCompiler {
     return new ObjectKey(ref.getNamespace() == null ? defaultNamespace : ref.getNamespace(), ref.getName());
   }
 
-  private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupSpec spec) {
-    if (spec.algorithm == Algorithm.LeastConnections) {
+  private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupInput.Spec spec) {
+    if (spec.leastConnections()) {
       return io.nodelb.dataplane.v1alpha1.Algorithm.LEAST_CONNECTIONS;
     }
-    return spec.sessionPersistence == SessionPersistence.SourceIP
+    return spec.sourceIpPersistence()
         ? io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP
         : io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV;
   }
 
-  private static HealthCheck healthCheck(HealthCheckSpec spec) {
+  private static HealthCheck healthCheck(TargetGroupInput.HealthCheck spec) {
+    String type = spec.type() == null ? "TCP" : spec.type();
     HealthCheck.Builder check = HealthCheck.newBuilder()
-        .setType(switch (spec.type == null ? io.nodelb.api.v1alpha1.HealthCheckType.TCP : spec.type) {
-          case TCP -> HealthCheck.Type.TCP;
-          case HTTP -> HealthCheck.Type.HTTP;
-          case HTTPS -> HealthCheck.Type.HTTPS;
+        .setType(switch (type) {
+          case "HTTP" -> HealthCheck.Type.HTTP;
+          case "HTTPS" -> HealthCheck.Type.HTTPS;
+          default -> HealthCheck.Type.TCP;
         })
-        .setIntervalSeconds(Durations.toSecondsCeil(spec.interval == null ? "10s" : spec.interval))
-        .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout == null ? "3s" : spec.timeout))
-        .setHealthyThreshold(spec.healthyThreshold == null ? 2 : spec.healthyThreshold)
-        .setUnhealthyThreshold(spec.unhealthyThreshold == null ? 3 : spec.unhealthyThreshold);
-    if (spec.path != null) {
-      check.setPath(spec.path);
+        .setIntervalSeconds(Durations.toSecondsCeil(spec.interval() == null ? "10s" : spec.interval()))
+        .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout() == null ? "3s" : spec.timeout()))
+        .setHealthyThreshold(spec.healthyThreshold() == null ? 2 : spec.healthyThreshold())
+        .setUnhealthyThreshold(spec.unhealthyThreshold() == null ? 3 : spec.unhealthyThreshold());
+    if (spec.path() != null) {
+      check.setPath(spec.path());
     }
-    if (spec.type != null && spec.type != io.nodelb.api.v1alpha1.HealthCheckType.TCP) {
-      check.setExpectedCodes(spec.expectedCodes == null ? "200-399" : spec.expectedCodes);
+    if (!"TCP".equals(type)) {
+      check.setExpectedCodes(spec.expectedCodes() == null ? "200-399" : spec.expectedCodes());
     }
-    if (spec.port != null) {
-      check.setPort(spec.port);
+    if (spec.port() != null) {
+      check.setPort(spec.port());
     }
     return check.build();
   }
@@ -285,7 +285,7 @@ final class TargetGroupCompiler {
   }
 
   private static String portText(ServiceBackend ref) {
-    return ref.port.getIntVal() != null ? ref.port.getIntVal().toString() : "\"" + ref.port.getStrVal() + "\"";
+    return ref.portNumber() != null ? ref.portNumber().toString() : "\"" + ref.portName() + "\"";
   }
 
   private static String portList(Service service) {
