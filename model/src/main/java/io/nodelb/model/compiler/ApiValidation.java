@@ -1,6 +1,5 @@
 package io.nodelb.model.compiler;
 
-import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.nodelb.validation.CrdValidator;
 import io.nodelb.validation.FieldError;
 import java.util.ArrayList;
@@ -16,16 +15,7 @@ import java.util.Map;
 public final class ApiValidation {
   private ApiValidation() {}
 
-  private static final KubernetesSerialization JSON = new KubernetesSerialization();
-
-  /** Problems of {@code spec} as a {@code kind}, with reason {@link Problem#INVALID}; empty when valid. */
-  public static List<Problem> problems(String kind, ObjectKey key, Object spec) {
-    @SuppressWarnings("unchecked")
-    Map<String, Object> map = spec == null ? null : JSON.convertValue(spec, Map.class);
-    return problems(kind, key, map);
-  }
-
-  /** Problems of a spec as decoded from JSON or YAML (maps, lists, strings, numbers). */
+  /** Problems of a spec as decoded from JSON or YAML (maps, lists, strings, numbers); empty when valid. */
   public static List<Problem> problems(String kind, ObjectKey key, Map<String, Object> spec) {
     Map<String, Object> object = new LinkedHashMap<>();
     object.put("apiVersion", "nodelb.io/v1alpha1");

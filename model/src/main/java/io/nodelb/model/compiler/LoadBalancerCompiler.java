@@ -1,8 +1,8 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.nodelb.api.v1alpha1.Durations;
-import io.nodelb.api.v1alpha1.validation.IpLiterals;
+import io.nodelb.model.input.Durations;
+import io.nodelb.model.input.IpLiterals;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.model.input.LoadBalancerInput;
 import io.nodelb.model.input.LoadBalancerInput.IdleTimeouts;

@@ -1,14 +1,11 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.fabric8.kubernetes.api.model.ObjectReference;
-import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.ServicePort;
-import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.nodelb.api.v1alpha1.Durations;
+import io.nodelb.model.input.Durations;
+import io.nodelb.model.input.EndpointSliceInput;
+import io.nodelb.model.input.EndpointSliceInput.Endpoint;
+import io.nodelb.model.input.ServiceInput;
+import io.nodelb.model.input.ServiceInput.Port;
 import io.nodelb.model.input.TargetGroupInput;
 import io.nodelb.model.input.TargetGroupInput.ServiceBackend;
 import io.nodelb.model.input.TargetGroupInput.StaticBackend;
@@ -36,19 +33,19 @@ final class TargetGroupCompiler {
 
   /** Read access to Services and their EndpointSlices (label kubernetes.io/service-name). */
   interface ServiceLookup {
-    Service service(ObjectKey key);
+    ServiceInput service(ObjectKey key);
 
-    Collection<EndpointSlice> slices(ObjectKey service);
+    Collection<EndpointSliceInput> slices(ObjectKey service);
 
     /** Files have no Services: a group that names one is refused. */
     ServiceLookup NONE = new ServiceLookup() {
       @Override
-      public Service service(ObjectKey key) {
+      public ServiceInput service(ObjectKey key) {
         return null;
       }
 
       @Override
-      public Collection<EndpointSlice> slices(ObjectKey service) {
+      public Collection<EndpointSliceInput> slices(ObjectKey service) {
         return List.of();
       }
     };
@@ -94,21 +91,21 @@ final class TargetGroupCompiler {
         continue;
       }
       ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name());
-      Service service = lookup.service(serviceKey);
+      ServiceInput service = lookup.service(serviceKey);
       if (service == null) {
         problems.add(new Problem(KIND, key.toString(), field + ".name", Problem.SERVICE_NOT_FOUND,
             "Service " + serviceKey + " not found; create it or fix the name"));
         continue;
       }
-      ServicePort servicePort = findPort(service, ref);
+      Port servicePort = findPort(service, ref);
       if (servicePort == null) {
         problems.add(new Problem(KIND, key.toString(), field + ".port", Problem.SERVICE_PORT_NOT_FOUND,
             "Service " + serviceKey + " has no port " + portText(ref) + "; it has " + portList(service)));
         continue;
       }
       int weight = ref.weight() == null ? 1 : ref.weight();
-      for (EndpointSlice slice : sorted(lookup.slices(serviceKey))) {
-        String addressType = slice.getAddressType();
+      for (EndpointSliceInput slice : sorted(lookup.slices(serviceKey))) {
+        String addressType = slice.addressType();
         if (!"IPv4".equals(addressType) && !"IPv6".equals(addressType)) {
           continue; // FQDN slices would need DNS, which nodelb never uses
         }
@@ -116,12 +113,12 @@ final class TargetGroupCompiler {
         if (port == null) {
           continue; // this slice's endpoints don't serve that port
         }
-        for (Endpoint endpoint : nullSafe(slice.getEndpoints())) {
-          BackendState state = state(endpoint.getConditions());
-          if (state == null || endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
+        for (Endpoint endpoint : slice.endpoints()) {
+          BackendState state = state(endpoint);
+          if (state == null || endpoint.addresses().isEmpty()) {
             continue;
           }
-          ByteString address = Addresses.bytes(endpoint.getAddresses().getFirst());
+          ByteString address = Addresses.bytes(endpoint.addresses().getFirst());
           if (address == null) {
             continue;
           }
@@ -130,15 +127,15 @@ final class TargetGroupCompiler {
             case FALLBACK -> servingTerminating++;
             default -> terminating++;
           }
-          ObjectKey pod = podOf(endpoint.getTargetRef(), key.namespace());
-          if (drained(key.namespace(), address, port, endpoint.getNodeName(), pod, drains, drainMatches)) {
+          ObjectKey pod = endpoint.pod();
+          if (drained(key.namespace(), address, port, endpoint.nodeName(), pod, drains, drainMatches)) {
             state = BackendState.DRAINING;
           }
           Backend.Builder backend = Backend.newBuilder().setAddress(address).setPort(port).setWeight(weight)
               .setState(state)
-              .setOrigin(pod != null ? "pod/" + pod : "endpointslice/" + key.namespace() + "/" + slice.getMetadata().getName());
-          if (endpoint.getNodeName() != null) {
-            backend.setNodeName(endpoint.getNodeName());
+              .setOrigin(pod != null ? "pod/" + pod : "endpointslice/" + key.namespace() + "/" + slice.key().name());
+          if (endpoint.nodeName() != null) {
+            backend.setNodeName(endpoint.nodeName());
           }
           merge(backends, backend.build());
         }
@@ -169,11 +166,11 @@ final class TargetGroupCompiler {
   }
 
   /** KEP-1669: ready takes new flows; serving-terminating only as a fallback; terminating keeps flows. */
-  static BackendState state(EndpointConditions conditions) {
+  static BackendState state(Endpoint conditions) {
     // The API says an unset ready/serving means "unknown, treat as ready"; unset terminating means false.
-    boolean ready = conditions == null || conditions.getReady() == null || conditions.getReady();
-    boolean terminating = conditions != null && Boolean.TRUE.equals(conditions.getTerminating());
-    boolean serving = conditions == null || conditions.getServing() == null ? ready : conditions.getServing();
+    boolean ready = conditions.ready() == null || conditions.ready();
+    boolean terminating = Boolean.TRUE.equals(conditions.terminating());
+    boolean serving = conditions.serving() == null ? ready : conditions.serving();
     if (!terminating) {
       return ready ? BackendState.ACTIVE : null;
     }
@@ -205,14 +202,14 @@ final class TargetGroupCompiler {
   }
 
   /** The Service port named by number (its port, not targetPort) or by name. */
-  static ServicePort findPort(Service service, ServiceBackend ref) {
-    if (service.getSpec() == null || (ref.portNumber() == null && ref.portName() == null)) {
+  static Port findPort(ServiceInput service, ServiceBackend ref) {
+    if (ref.portNumber() == null && ref.portName() == null) {
       return null;
     }
-    for (ServicePort port : nullSafe(service.getSpec().getPorts())) {
+    for (Port port : service.ports()) {
       boolean match = ref.portNumber() != null
-          ? Objects.equals(port.getPort(), ref.portNumber())
-          : Objects.equals(port.getName(), ref.portName());
+          ? Objects.equals(port.port(), ref.portNumber())
+          : Objects.equals(port.name(), ref.portName());
       if (match) {
         return port;
       }
@@ -225,24 +222,17 @@ final class TargetGroupCompiler {
    * Service port's name and the resolved target port number, which can differ between slices when
    * the targetPort is a named container port.
    */
-  static Integer slicePort(EndpointSlice slice, ServicePort servicePort) {
-    String name = servicePort.getName() == null ? "" : servicePort.getName();
-    String protocol = servicePort.getProtocol() == null ? "TCP" : servicePort.getProtocol();
-    for (EndpointPort port : nullSafe(slice.getPorts())) {
-      String portName = port.getName() == null ? "" : port.getName();
-      String portProtocol = port.getProtocol() == null ? "TCP" : port.getProtocol();
-      if (portName.equals(name) && portProtocol.equals(protocol) && port.getPort() != null) {
-        return port.getPort();
+  static Integer slicePort(EndpointSliceInput slice, Port servicePort) {
+    String name = servicePort.name() == null ? "" : servicePort.name();
+    String protocol = servicePort.protocol() == null ? "TCP" : servicePort.protocol();
+    for (Port port : slice.ports()) {
+      String portName = port.name() == null ? "" : port.name();
+      String portProtocol = port.protocol() == null ? "TCP" : port.protocol();
+      if (portName.equals(name) && portProtocol.equals(protocol) && port.port() != null) {
+        return port.port();
       }
     }
     return null;
-  }
-
-  private static ObjectKey podOf(ObjectReference ref, String defaultNamespace) {
-    if (ref == null || !"Pod".equals(ref.getKind()) || ref.getName() == null) {
-      return null;
-    }
-    return new ObjectKey(ref.getNamespace() == null ? defaultNamespace : ref.getNamespace(), ref.getName());
   }
 
   private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupInput.Spec spec) {
@@ -278,9 +268,9 @@ final class TargetGroupCompiler {
     return check.build();
   }
 
-  private static List<EndpointSlice> sorted(Collection<EndpointSlice> slices) {
-    List<EndpointSlice> list = new ArrayList<>(slices);
-    list.sort(Comparator.comparing(s -> s.getMetadata().getName()));
+  private static List<EndpointSliceInput> sorted(Collection<EndpointSliceInput> slices) {
+    List<EndpointSliceInput> list = new ArrayList<>(slices);
+    list.sort(Comparator.comparing(s -> s.key().name()));
     return list;
   }
 
@@ -288,10 +278,10 @@ final class TargetGroupCompiler {
     return ref.portNumber() != null ? ref.portNumber().toString() : "\"" + ref.portName() + "\"";
   }
 
-  private static String portList(Service service) {
+  private static String portList(ServiceInput service) {
     List<String> ports = new ArrayList<>();
-    for (ServicePort p : nullSafe(service.getSpec().getPorts())) {
-      ports.add(p.getName() == null || p.getName().isEmpty() ? String.valueOf(p.getPort()) : p.getName() + "=" + p.getPort());
+    for (Port p : service.ports()) {
+      ports.add(p.name() == null || p.name().isEmpty() ? String.valueOf(p.port()) : p.name() + "=" + p.port());
     }
     return ports.isEmpty() ? "no ports" : String.join(", ", ports);
   }
