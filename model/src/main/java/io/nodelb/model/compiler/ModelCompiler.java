@@ -23,10 +23,12 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * Custom resources, EndpointSlices, Services, Nodes and BackendDrains in; one {@link NodeSnapshot}
- * per node out. Pure: no API calls, no clock, no threads (callers serialize access).
+ * LoadBalancers, TargetGroups, EndpointSlices, Services, Nodes and BackendDrains in, as the model's
+ * own records ({@code io.nodelb.model.input}: no Kubernetes types, so the agent compiles its files
+ * without a Kubernetes client); one {@link NodeSnapshot} per node out. Pure: no API calls, no clock,
+ * no threads (callers serialize access).
  *
- * <p>Incremental: {@link #put} and {@link #remove} record what changed; {@link #compile} recomputes
+ * <p>Incremental: the put and remove methods record what changed; {@link #compile} recomputes
  * only what depends on it. TargetGroups are indexed by the Services they name, so one EndpointSlice
  * change recompiles the groups of that Service and re-assembles the snapshots of the nodes whose
  * LoadBalancers use them; every other compiled group and listener is reused, bytes included.

@@ -34,7 +34,7 @@ final class Fields {
         out.add(item instanceof Map<?, ?> m ? element.apply((Map<String, Object>) m) : null);
       }
     }
-    return List.copyOf(out.stream().filter(java.util.Objects::nonNull).toList());
+    return out.stream().filter(java.util.Objects::nonNull).toList();
   }
 
   static List<String> strings(Map<String, ?> map, String field) {
