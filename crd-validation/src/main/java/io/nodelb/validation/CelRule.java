@@ -1,16 +1,23 @@
 package io.nodelb.validation;
 
-import dev.cel.bundle.Cel;
-import dev.cel.bundle.CelFactory;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.cel.common.CelAbstractSyntaxTree;
 import dev.cel.common.CelOptions;
+import dev.cel.common.CelProtoAbstractSyntaxTree;
 import dev.cel.common.CelValidationException;
 import dev.cel.common.types.SimpleType;
+import dev.cel.compiler.CelCompiler;
+import dev.cel.compiler.CelCompilerFactory;
+import dev.cel.expr.CheckedExpr;
 import dev.cel.extensions.CelExtensions;
 import dev.cel.parser.CelStandardMacro;
 import dev.cel.runtime.CelEvaluationException;
 import dev.cel.runtime.CelRuntime;
+import dev.cel.runtime.CelRuntimeFactory;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
@@ -18,16 +25,22 @@ import java.util.regex.Pattern;
  * expression), the field it blames and its reason. A rule that reads {@code oldSelf} is a
  * transition rule and runs only on an update, as in the API server.
  */
-record CelRule(String rule, String message, CelRuntime.Program program, CelRuntime.Program messageProgram,
+record CelRule(String rule, String message, Supplier<CelRuntime.Program> lazyProgram,
+               Supplier<CelRuntime.Program> lazyMessageProgram,
                String fieldPath, FieldError.Type reason, boolean transition) {
 
     private static final Pattern OLD_SELF = Pattern.compile("\\boldSelf\\b");
 
+    /** The rule's program, built on its first use: a file the schema refuses never builds one. */
+    CelRuntime.Program program() {
+        return lazyProgram.get();
+    }
+
     /** What a rule says when it is false. */
     String messageFor(Object self, Object oldSelf) {
-        if (messageProgram != null) {
+        if (lazyMessageProgram != null) {
             try {
-                Object text = messageProgram.eval(activation(self, oldSelf));
+                Object text = lazyMessageProgram.get().eval(activation(self, oldSelf));
                 if (text instanceof String s && !s.isBlank()) {
                     return s;
                 }
@@ -47,18 +60,51 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
         return vars;
     }
 
-    /** Compiles rules in the environment the API server gives them: self, oldSelf and the Kubernetes libraries. */
+    /**
+     * Compiles rules in the environment the API server gives them: self, oldSelf and the Kubernetes
+     * libraries. An expression found among the {@code checked} ones (type-checked at build time, by
+     * {@link CheckedRules}) skips parsing and checking, which is most of a cold start; any other
+     * expression (a CRD edited since, a test's mutated rule) is compiled from its text.
+     */
     static final class Compiler {
-        private final Cel cel = CelFactory.standardCelBuilder()
-                .setOptions(CelOptions.current().enableHeterogeneousNumericComparisons(true).build())
-                .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
-                .addVar("self", SimpleType.DYN)
-                .addVar("oldSelf", SimpleType.DYN)
-                .addCompilerLibraries(CelExtensions.strings(), CelExtensions.sets(CelOptions.current().build()))
-                .addRuntimeLibraries(CelExtensions.strings(), CelExtensions.sets(CelOptions.current().build()))
-                .addFunctionDeclarations(KubernetesNetLibrary.declarations())
+        private final Map<String, byte[]> checked;
+        /** Every expression compiled from text, checked: what {@link CheckedRules} writes. */
+        final Map<String, CelAbstractSyntaxTree> compiledFromText = new TreeMap<>();
+        int loadedChecked;
+
+        Compiler() {
+            this(Map.of());
+        }
+
+        Compiler(Map<String, byte[]> checked) {
+            this.checked = checked;
+        }
+
+        private static final CelOptions OPTIONS = CelOptions.current().enableHeterogeneousNumericComparisons(true).build();
+
+        // Programs run here; a runtime alone loads neither the parser nor the checker. Built on the first
+        // program: a start that refuses a file by its schema never pays for it.
+        private final Supplier<CelRuntime> runtime = memoized(() -> CelRuntimeFactory.standardCelRuntimeBuilder()
+                .setOptions(OPTIONS)
+                .addLibraries(CelExtensions.strings(), CelExtensions.sets(OPTIONS))
                 .addFunctionBindings(KubernetesNetLibrary.bindings())
-                .build();
+                .build());
+        private CelCompiler textCompiler;
+
+        /** Parser and checker, built on the first expression that has no checked form. */
+        private CelCompiler textCompiler() {
+            if (textCompiler == null) {
+                textCompiler = CelCompilerFactory.standardCelCompilerBuilder()
+                        .setOptions(OPTIONS)
+                        .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+                        .addVar("self", SimpleType.DYN)
+                        .addVar("oldSelf", SimpleType.DYN)
+                        .addLibraries(CelExtensions.strings(), CelExtensions.sets(OPTIONS))
+                        .addFunctionDeclarations(KubernetesNetLibrary.declarations())
+                        .build();
+            }
+            return textCompiler;
+        }
 
         CelRule compile(Map<String, Object> entry, String where) {
             String rule = (String) entry.get("rule");
@@ -69,13 +115,60 @@ record CelRule(String rule, String message, CelRuntime.Program program, CelRunti
                     OLD_SELF.matcher(rule).find());
         }
 
-        private CelRuntime.Program program(String expression, String where) {
+        /** A checked expression's program, built when first asked for; any other is compiled now (errors early). */
+        private Supplier<CelRuntime.Program> program(String expression, String where) {
+            byte[] bytes = checked.get(expression);
+            if (bytes != null) {
+                loadedChecked++;
+                return memoized(() -> {
+                    try {
+                        return createProgram(CelProtoAbstractSyntaxTree.fromCheckedExpr(CheckedExpr.parseFrom(bytes))
+                                .getAst(), expression, where);
+                    } catch (InvalidProtocolBufferException e) {
+                        throw new IllegalStateException(where + ": the build's checked form of '" + expression
+                                + "' is unreadable; rebuild crd-validation", e);
+                    }
+                });
+            }
             try {
-                return cel.createProgram(cel.compile(expression).getAst());
-            } catch (CelValidationException | CelEvaluationException e) {
+                CelAbstractSyntaxTree ast = textCompiler().compile(expression).getAst();
+                compiledFromText.put(expression, ast);
+                CelRuntime.Program program = createProgram(ast, expression, where);
+                return () -> program;
+            } catch (CelValidationException e) {
                 throw new IllegalArgumentException(where + ": CEL rule '" + expression + "' does not compile: "
                         + e.getMessage(), e);
             }
+        }
+
+        private CelRuntime.Program createProgram(CelAbstractSyntaxTree ast, String expression, String where) {
+            try {
+                return runtime.get().createProgram(ast);
+            } catch (CelEvaluationException e) {
+                throw new IllegalArgumentException(where + ": CEL rule '" + expression + "' does not compile: "
+                        + e.getMessage(), e);
+            }
+        }
+
+        /** The value of {@code make}, computed once, on the first get (validators may be shared by threads). */
+        private static <T> Supplier<T> memoized(Supplier<T> make) {
+            return new Supplier<>() {
+                private volatile T value;
+
+                @Override
+                public T get() {
+                    T v = value;
+                    if (v == null) {
+                        synchronized (this) {
+                            if (value == null) {
+                                value = make.get();
+                            }
+                            v = value;
+                        }
+                    }
+                    return v;
+                }
+            };
         }
 
         private static FieldError.Type reason(String reason, String where) {

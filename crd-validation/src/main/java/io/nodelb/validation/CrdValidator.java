@@ -52,7 +52,7 @@ public final class CrdValidator {
                     for (String name : BUNDLED) {
                         crds.add(resource("crds/" + name));
                     }
-                    bundled = fromCrds(crds);
+                    bundled = fromCrds(crds, new CelRule.Compiler(CheckedRules.bundled()));
                 }
                 v = bundled;
             }
@@ -61,9 +61,12 @@ public final class CrdValidator {
     }
 
     /** A validator of the given CRDs (YAML text of CustomResourceDefinitions); the first served version of each. */
-    @SuppressWarnings("unchecked")
     public static CrdValidator fromCrds(List<String> crdYamls) {
-        CelRule.Compiler compiler = new CelRule.Compiler();
+        return fromCrds(crdYamls, new CelRule.Compiler());
+    }
+
+    @SuppressWarnings("unchecked")
+    static CrdValidator fromCrds(List<String> crdYamls, CelRule.Compiler compiler) {
         Map<String, Version> byKind = new LinkedHashMap<>();
         for (String yaml : crdYamls) {
             Map<String, Object> crd = new Yaml(new LoaderOptions()).load(yaml);
@@ -307,7 +310,7 @@ public final class CrdValidator {
         return path.isEmpty() ? null : path;
     }
 
-    private static String resource(String name) {
+    static String resource(String name) {
         try (InputStream in = CrdValidator.class.getResourceAsStream(name)) {
             return new String(Objects.requireNonNull(in, "missing resource " + name).readAllBytes(),
                     StandardCharsets.UTF_8);

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
  * Unsupported (the compiler must say so). A new field fails this test until someone decides.
  */
 class ApiFieldsTest {
-    private static final String MODEL = "../model/src/test/java/io/nodelb/model/compiler/";
+    private static final String MODEL = "../operator/src/test/java/io/nodelb/model/compiler/";
     private static final String AGENT = "../node-agent/src/test/java/io/nodelb/agent/";
     private static final String OPERATOR = "../operator/src/test/java/io/nodelb/operator/";
     private static final String UNSUPPORTED = "Unsupported";

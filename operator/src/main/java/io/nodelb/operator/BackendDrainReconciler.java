@@ -84,13 +84,13 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
 
   @Override
   public UpdateControl<BackendDrain> reconcile(BackendDrain drain, Context<BackendDrain> context) {
-    var problems = io.nodelb.model.compiler.ApiValidation.problems("BackendDrain", ObjectKey.of(drain), drain.getSpec());
+    var problems = KubernetesInputs.problems("BackendDrain", drain, drain.getSpec());
     if (!problems.isEmpty()) {
       // The API server's CEL rules normally stop this; say so instead of draining something odd.
       events.warning(drain, "Invalid", problems.toString());
       return UpdateControl.noUpdate();
     }
-    ObjectKey key = ObjectKey.of(drain);
+    ObjectKey key = KubernetesInputs.key(drain);
     model.putBackendDrain(drain);
     boolean current = model.reflects(cluster);
     int draining = model.read(c -> c.backendsDrainedBy(key));
@@ -115,7 +115,7 @@ public final class BackendDrainReconciler implements Reconciler<BackendDrain>, C
 
   @Override
   public DeleteControl cleanup(BackendDrain drain, Context<BackendDrain> context) {
-    model.removeBackendDrain(ObjectKey.of(drain));
+    model.removeBackendDrain(KubernetesInputs.key(drain));
     return DeleteControl.defaultDelete();
   }
 }

@@ -170,15 +170,15 @@ public final class ClusterModel {
         if (service == null) {
           compiler.removeService(serviceKey);
         } else {
-          compiler.putService(service);
+          compiler.putService(KubernetesInputs.of(service));
         }
         List<EndpointSlice> slices = slicesByService.getOrDefault(serviceKey, List.of());
-        compiler.replaceEndpointSlices(serviceKey, slices);
+        compiler.replaceEndpointSlices(serviceKey, KubernetesInputs.slices(slices));
         fedServices.put(serviceKey, service == null ? ABSENT : service.getMetadata().getResourceVersion());
         fedSlices.put(serviceKey, sliceVersions(slices));
       });
-      compiler.putTargetGroup(tg);
-      fedGroups.put(ObjectKey.of(tg), groupVersion(tg));
+      compiler.putTargetGroup(KubernetesInputs.of(tg));
+      fedGroups.put(KubernetesInputs.key(tg), groupVersion(tg));
     });
   }
 
@@ -192,9 +192,9 @@ public final class ClusterModel {
   /** Feeds a LoadBalancer with the current Nodes and remembers its version for {@link #warm}. */
   public Changes putLoadBalancer(LoadBalancer lb, List<Node> nodes) {
     return update(compiler -> {
-      compiler.replaceNodes(nodes);
-      compiler.putLoadBalancer(lb);
-      fedLoadBalancers.put(ObjectKey.of(lb), version(lb));
+      compiler.replaceNodes(KubernetesInputs.nodes(nodes));
+      compiler.putLoadBalancer(KubernetesInputs.of(lb));
+      fedLoadBalancers.put(KubernetesInputs.key(lb), version(lb));
     });
   }
 
@@ -207,8 +207,8 @@ public final class ClusterModel {
 
   public Changes putBackendDrain(BackendDrain drain) {
     return update(compiler -> {
-      compiler.putBackendDrain(drain);
-      fedDrains.put(ObjectKey.of(drain), version(drain));
+      compiler.putBackendDrain(KubernetesInputs.of(drain));
+      fedDrains.put(KubernetesInputs.key(drain), version(drain));
     });
   }
 
@@ -258,13 +258,13 @@ public final class ClusterModel {
     }
     for (LoadBalancer lb : lbs.get()) {
       if (lb.getMetadata().getDeletionTimestamp() == null
-          && !version(lb).equals(fedLoadBalancers.get(ObjectKey.of(lb)))) {
+          && !version(lb).equals(fedLoadBalancers.get(KubernetesInputs.key(lb)))) {
         return false;
       }
     }
     for (BackendDrain drain : drains.get()) {
       if (drain.getMetadata().getDeletionTimestamp() == null
-          && !version(drain).equals(fedDrains.get(ObjectKey.of(drain)))) {
+          && !version(drain).equals(fedDrains.get(KubernetesInputs.key(drain)))) {
         return false;
       }
     }
@@ -272,7 +272,7 @@ public final class ClusterModel {
       if (tg.getMetadata().getDeletionTimestamp() != null) {
         continue;
       }
-      ObjectKey key = ObjectKey.of(tg);
+      ObjectKey key = KubernetesInputs.key(tg);
       if (!groupVersion(tg).equals(fedGroups.get(key))) {
         return false;
       }
@@ -353,7 +353,7 @@ public final class ClusterModel {
         }
         String address;
         try {
-          address = io.nodelb.api.v1alpha1.validation.IpLiterals.format(
+          address = io.nodelb.model.input.IpLiterals.format(
               java.net.InetAddress.getByAddress(h.getAddress().toByteArray()));
         } catch (java.net.UnknownHostException e) {
           continue;
@@ -459,7 +459,7 @@ public final class ClusterModel {
     if (lbs != null) {
       for (LoadBalancer lb : lbs.get()) {
         if (lb.getMetadata().getDeletionTimestamp() == null
-            && !version(lb).equals(fedLoadBalancers.get(ObjectKey.of(lb)))) {
+            && !version(lb).equals(fedLoadBalancers.get(KubernetesInputs.key(lb)))) {
           return false;
         }
       }
@@ -468,7 +468,7 @@ public final class ClusterModel {
       if (tg.getMetadata().getDeletionTimestamp() != null) {
         continue; // on its way out of the model
       }
-      ObjectKey key = ObjectKey.of(tg);
+      ObjectKey key = KubernetesInputs.key(tg);
       if (!groupVersion(tg).equals(fedGroups.get(key))) {
         return false;
       }

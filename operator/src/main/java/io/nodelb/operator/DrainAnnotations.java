@@ -5,7 +5,7 @@ import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.BackendDrainSpec;
-import io.nodelb.api.v1alpha1.Durations;
+import io.nodelb.model.input.Durations;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;

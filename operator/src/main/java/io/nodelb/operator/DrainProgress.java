@@ -5,7 +5,7 @@ import io.nodelb.api.v1alpha1.BackendDrain;
 import io.nodelb.api.v1alpha1.BackendDrainSpec;
 import io.nodelb.api.v1alpha1.BackendDrainStatus;
 import io.nodelb.api.v1alpha1.DrainPhase;
-import io.nodelb.api.v1alpha1.Durations;
+import io.nodelb.model.input.Durations;
 import io.nodelb.api.v1alpha1.NodeConnections;
 import java.time.Duration;
 import java.time.Instant;

@@ -65,7 +65,7 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
 
   @Override
   public UpdateControl<LoadBalancer> reconcile(LoadBalancer lb, Context<LoadBalancer> context) {
-    ObjectKey key = ObjectKey.of(lb);
+    ObjectKey key = KubernetesInputs.key(lb);
     model.putLoadBalancer(lb, nodes.list(n -> true).toList());
     var problems = model.read(c -> c.problemsOf(key));
     List<SnapshotStore.NodeState> states = new ArrayList<>();
@@ -104,7 +104,7 @@ public final class LoadBalancerReconciler implements Reconciler<LoadBalancer>, C
 
   @Override
   public DeleteControl cleanup(LoadBalancer lb, Context<LoadBalancer> context) {
-    model.removeLoadBalancer(ObjectKey.of(lb));
+    model.removeLoadBalancer(KubernetesInputs.key(lb));
     events.normal(lb, "Removed", "Removed from every node's snapshot.");
     return DeleteControl.defaultDelete();
   }

@@ -89,7 +89,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
 
   @Override
   public UpdateControl<TargetGroup> reconcile(TargetGroup tg, Context<TargetGroup> context) {
-    ObjectKey key = ObjectKey.of(tg);
+    ObjectKey key = KubernetesInputs.key(tg);
     Map<ObjectKey, Service> referenced = new LinkedHashMap<>();
     Map<ObjectKey, List<EndpointSlice>> slicesByService = new LinkedHashMap<>();
     for (String name : servicesOf(tg)) {
@@ -109,7 +109,7 @@ public final class TargetGroupReconciler implements Reconciler<TargetGroup>, Cle
 
   @Override
   public DeleteControl cleanup(TargetGroup tg, Context<TargetGroup> context) {
-    model.removeTargetGroup(ObjectKey.of(tg));
+    model.removeTargetGroup(KubernetesInputs.key(tg));
     return DeleteControl.defaultDelete();
   }
 

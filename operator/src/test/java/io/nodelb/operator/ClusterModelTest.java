@@ -90,7 +90,7 @@ class ClusterModelTest {
   }
 
   private static int drained(ClusterModel model, BackendDrain drain) {
-    return model.read(c -> c.backendsDrainedBy(ObjectKey.of(drain)));
+    return model.read(c -> c.backendsDrainedBy(KubernetesInputs.key(drain)));
   }
 
   @Test
@@ -101,7 +101,7 @@ class ClusterModelTest {
     cluster.services.put(WEB, service("11"));
     cluster.slices.add(slice("12", "web-a", "web-b"));
     BackendDrain drain = podDrain("web-a");
-    model.update(c -> c.putBackendDrain(drain));
+    model.update(c -> c.putBackendDrain(KubernetesInputs.of(drain)));
 
     // The operator just started: the drain is looked at before its TargetGroup is compiled.
     assertThat(drained(model, drain)).isZero();

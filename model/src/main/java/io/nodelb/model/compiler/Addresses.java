@@ -1,7 +1,7 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.nodelb.api.v1alpha1.validation.IpLiterals;
+import io.nodelb.model.input.IpLiterals;
 import java.net.InetAddress;
 import java.util.Comparator;
 

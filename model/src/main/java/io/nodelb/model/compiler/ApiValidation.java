@@ -1,6 +1,5 @@
 package io.nodelb.model.compiler;
 
-import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.nodelb.validation.CrdValidator;
 import io.nodelb.validation.FieldError;
 import java.util.ArrayList;
@@ -16,16 +15,14 @@ import java.util.Map;
 public final class ApiValidation {
   private ApiValidation() {}
 
-  private static final KubernetesSerialization JSON = new KubernetesSerialization();
-
-  /** Problems of {@code spec} as a {@code kind}, with reason {@link Problem#INVALID}; empty when valid. */
-  public static List<Problem> problems(String kind, ObjectKey key, Object spec) {
+  /** Problems of a spec as decoded from JSON or YAML (maps, lists, strings, numbers); empty when valid. */
+  public static List<Problem> problems(String kind, ObjectKey key, Map<String, Object> spec) {
     Map<String, Object> object = new LinkedHashMap<>();
     object.put("apiVersion", "nodelb.io/v1alpha1");
     object.put("kind", kind);
     object.put("metadata", Map.of("name", key.name()));
     if (spec != null) {
-      object.put("spec", JSON.convertValue(spec, Map.class));
+      object.put("spec", spec);
     }
     List<Problem> problems = new ArrayList<>();
     if (spec == null) {

@@ -1,9 +1,8 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.fabric8.kubernetes.api.model.Node;
-import io.nodelb.api.v1alpha1.BackendDrain;
-import io.nodelb.api.v1alpha1.DrainPhase;
+import io.nodelb.model.input.BackendDrainInput;
+import io.nodelb.model.input.NodeInput;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -32,28 +31,27 @@ final class DrainIndex {
 
   static final DrainIndex EMPTY = new DrainIndex(List.of(), List.of());
 
-  DrainIndex(Collection<Node> nodes, Collection<BackendDrain> drains) {
-    for (Node node : nodes) {
+  DrainIndex(Collection<NodeInput> nodes, Collection<BackendDrainInput> drains) {
+    for (NodeInput node : nodes) {
       if (isDrainedByMetadata(node)) {
-        nodesDrainedByMetadata.add(node.getMetadata().getName());
+        nodesDrainedByMetadata.add(node.name());
       }
     }
-    for (BackendDrain drain : drains) {
-      if (drain.getSpec() == null || (drain.getStatus() != null && drain.getStatus().phase == DrainPhase.Cancelled)) {
+    for (BackendDrainInput drain : drains) {
+      if (drain.cancelled()) {
         continue;
       }
-      ObjectKey key = ObjectKey.of(drain);
-      var spec = drain.getSpec();
-      if (spec.node != null && spec.node.name != null) {
-        drainsByNode.computeIfAbsent(spec.node.name, n -> new ArrayList<>()).add(key);
+      ObjectKey key = drain.key();
+      if (drain.nodeName() != null) {
+        drainsByNode.computeIfAbsent(drain.nodeName(), n -> new ArrayList<>()).add(key);
       }
-      if (spec.pod != null && spec.pod.name != null) {
-        drainsByPod.computeIfAbsent(new ObjectKey(key.namespace(), spec.pod.name), p -> new ArrayList<>()).add(key);
+      if (drain.podName() != null) {
+        drainsByPod.computeIfAbsent(new ObjectKey(key.namespace(), drain.podName()), p -> new ArrayList<>()).add(key);
       }
-      if (spec.backend != null && spec.backend.port != null) {
-        ByteString address = Addresses.bytes(spec.backend.address);
+      if (drain.backendAddress() != null && drain.backendPort() != null) {
+        ByteString address = Addresses.bytes(drain.backendAddress());
         if (address != null) {
-          drainsByBackend.computeIfAbsent(new BackendKey(key.namespace(), address, spec.backend.port),
+          drainsByBackend.computeIfAbsent(new BackendKey(key.namespace(), address, drain.backendPort()),
               b -> new ArrayList<>()).add(key);
         }
       }
@@ -65,11 +63,8 @@ final class DrainIndex {
     return nodesDrainedByMetadata.contains(node) || drainsByNode.containsKey(node);
   }
 
-  static boolean isDrainedByMetadata(Node node) {
-    var labels = node.getMetadata().getLabels();
-    var annotations = node.getMetadata().getAnnotations();
-    return (labels != null && labels.containsKey(EXCLUDE_LABEL))
-        || (annotations != null && "true".equals(annotations.get(DRAIN_ANNOTATION)));
+  static boolean isDrainedByMetadata(NodeInput node) {
+    return node.labels().containsKey(EXCLUDE_LABEL) || "true".equals(node.annotations().get(DRAIN_ANNOTATION));
   }
 
   /**

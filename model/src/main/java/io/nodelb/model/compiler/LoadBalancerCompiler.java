@@ -1,15 +1,13 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.nodelb.api.v1alpha1.Durations;
-import io.nodelb.api.v1alpha1.IdleTimeouts;
-import io.nodelb.api.v1alpha1.ListenerSpec;
-import io.nodelb.api.v1alpha1.LoadBalancerSpec;
-import io.nodelb.api.v1alpha1.NatMode;
-import io.nodelb.api.v1alpha1.Protocol;
-import io.nodelb.api.v1alpha1.SourceRoute;
-import io.nodelb.api.v1alpha1.validation.IpLiterals;
+import io.nodelb.model.input.Durations;
+import io.nodelb.model.input.IpLiterals;
 import io.nodelb.dataplane.v1alpha1.Listener;
+import io.nodelb.model.input.LoadBalancerInput;
+import io.nodelb.model.input.LoadBalancerInput.IdleTimeouts;
+import io.nodelb.model.input.LoadBalancerInput.ListenerSpec;
+import io.nodelb.model.input.LoadBalancerInput.SourceRoute;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -29,62 +27,57 @@ final class LoadBalancerCompiler {
    * @param groups the compiled group of a key, or null when no such TargetGroup exists; a compiled
    *     group whose {@code group()} is null exists but cannot be programmed
    */
-  static CompiledLoadBalancer compile(ObjectKey key, LoadBalancerSpec spec, Function<ObjectKey, CompiledGroup> groups) {
-    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, spec));
+  static CompiledLoadBalancer compile(LoadBalancerInput input, Function<ObjectKey, CompiledGroup> groups) {
+    ObjectKey key = input.key();
+    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, input.spec()));
     Set<ObjectKey> referenced = new TreeSet<>();
-    if (spec != null && spec.listeners != null) {
-      for (ListenerSpec l : spec.listeners) {
-        if (l != null && l.targetGroup != null) {
-          referenced.add(new ObjectKey(key.namespace(), l.targetGroup));
-          TargetGroupCompiler.nullSafe(l.sourceRoutes).stream().filter(r -> r != null && r.targetGroup != null)
-              .forEach(r -> referenced.add(new ObjectKey(key.namespace(), r.targetGroup)));
-        }
-      }
-    }
-    Map<String, String> selector = spec == null || spec.nodeSelector == null ? Map.of() : new TreeMap<>(spec.nodeSelector);
+    input.targetGroupNames().forEach(name -> referenced.add(new ObjectKey(key.namespace(), name)));
     if (!problems.isEmpty()) {
-      return new CompiledLoadBalancer(key, List.of(), Set.of(), selector, referenced, false, List.copyOf(problems));
+      return new CompiledLoadBalancer(key, List.of(), Set.of(), new TreeMap<>(input.nodeSelector()), referenced, false,
+          List.copyOf(problems));
     }
+    LoadBalancerInput.Spec spec = input.bound();
+    Map<String, String> selector = new TreeMap<>(spec.nodeSelector());
 
     List<CompiledLoadBalancer.CompiledListener> listeners = new ArrayList<>();
     Set<ObjectKey> used = new TreeSet<>();
-    List<String> interfaces = spec.interfaces.stream().sorted().distinct().toList();
-    for (int i = 0; i < spec.listeners.size(); i++) {
-      ListenerSpec l = spec.listeners.get(i);
+    List<String> interfaces = spec.interfaces().stream().sorted().distinct().toList();
+    for (int i = 0; i < spec.listeners().size(); i++) {
+      ListenerSpec l = spec.listeners().get(i);
       String field = "spec.listeners[" + i + "]";
-      ObjectKey defaultGroup = new ObjectKey(key.namespace(), l.targetGroup);
+      ObjectKey defaultGroup = new ObjectKey(key.namespace(), l.targetGroup());
       if (!usable(key, defaultGroup, groups, field + ".targetGroup", problems)) {
         continue;
       }
       used.add(defaultGroup);
       Listener.Builder listener = Listener.newBuilder()
-          .setName(key + "/" + l.name)
-          .setPort(l.port)
-          .setProtocol(l.protocol == Protocol.UDP ? io.nodelb.dataplane.v1alpha1.Protocol.UDP
+          .setName(key + "/" + l.name())
+          .setPort(l.port())
+          .setProtocol(l.udp() ? io.nodelb.dataplane.v1alpha1.Protocol.UDP
               : io.nodelb.dataplane.v1alpha1.Protocol.TCP)
-          .setNatMode(spec.natMode == NatMode.FullNAT ? io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT
+          .setNatMode(spec.fullNat() ? io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT
               : io.nodelb.dataplane.v1alpha1.NatMode.DNAT)
           .setTargetGroup(defaultGroup.toString())
           .addAllInterfaces(interfaces);
-      if (l.address != null) {
-        listener.setAddress(Addresses.bytes(l.address));
+      if (l.address() != null) {
+        listener.setAddress(Addresses.bytes(l.address()));
       }
-      if (spec.natMode == NatMode.FullNAT && spec.snatAddress != null) {
-        listener.setSnatAddress(Addresses.bytes(spec.snatAddress));
+      if (spec.fullNat() && spec.snatAddress() != null) {
+        listener.setSnatAddress(Addresses.bytes(spec.snatAddress()));
       }
-      if (spec.idleTimeouts != null) {
-        listener.setIdleTimeouts(idleTimeouts(spec.idleTimeouts));
+      if (spec.idleTimeouts() != null) {
+        listener.setIdleTimeouts(idleTimeouts(spec.idleTimeouts()));
       }
       List<io.nodelb.dataplane.v1alpha1.SourceRoute> routes = new ArrayList<>();
-      List<SourceRoute> specRoutes = TargetGroupCompiler.nullSafe(l.sourceRoutes);
+      List<SourceRoute> specRoutes = l.sourceRoutes();
       for (int r = 0; r < specRoutes.size(); r++) {
         SourceRoute route = specRoutes.get(r);
-        ObjectKey routeGroup = new ObjectKey(key.namespace(), route.targetGroup);
+        ObjectKey routeGroup = new ObjectKey(key.namespace(), route.targetGroup());
         if (!usable(key, routeGroup, groups, field + ".sourceRoutes[" + r + "].targetGroup", problems)) {
           continue;
         }
         used.add(routeGroup);
-        IpLiterals.Prefix prefix = IpLiterals.parseCidr(route.cidr);
+        IpLiterals.Prefix prefix = IpLiterals.parseCidr(route.cidr());
         routes.add(io.nodelb.dataplane.v1alpha1.SourceRoute.newBuilder()
             .setPrefix(ByteString.copyFrom(prefix.network()))
             .setPrefixLength(prefix.length())
@@ -118,14 +111,14 @@ final class LoadBalancerCompiler {
 
   private static io.nodelb.dataplane.v1alpha1.IdleTimeouts idleTimeouts(IdleTimeouts t) {
     var out = io.nodelb.dataplane.v1alpha1.IdleTimeouts.newBuilder();
-    if (t.tcpEstablished != null) {
-      out.setTcpEstablishedSeconds(Durations.toSecondsCeil(t.tcpEstablished));
+    if (t.tcpEstablished() != null) {
+      out.setTcpEstablishedSeconds(Durations.toSecondsCeil(t.tcpEstablished()));
     }
-    if (t.tcpClosing != null) {
-      out.setTcpClosingSeconds(Durations.toSecondsCeil(t.tcpClosing));
+    if (t.tcpClosing() != null) {
+      out.setTcpClosingSeconds(Durations.toSecondsCeil(t.tcpClosing()));
     }
-    if (t.udp != null) {
-      out.setUdpSeconds(Durations.toSecondsCeil(t.udp));
+    if (t.udp() != null) {
+      out.setUdpSeconds(Durations.toSecondsCeil(t.udp()));
     }
     return out.build();
   }

@@ -1,14 +1,13 @@
 package io.nodelb.model.compiler;
 
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.nodelb.api.v1alpha1.BackendDrain;
-import io.nodelb.api.v1alpha1.LoadBalancer;
-import io.nodelb.api.v1alpha1.ServiceBackend;
-import io.nodelb.api.v1alpha1.TargetGroup;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.model.input.BackendDrainInput;
+import io.nodelb.model.input.EndpointSliceInput;
+import io.nodelb.model.input.LoadBalancerInput;
+import io.nodelb.model.input.NodeInput;
+import io.nodelb.model.input.Revision;
+import io.nodelb.model.input.ServiceInput;
+import io.nodelb.model.input.TargetGroupInput;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -24,10 +23,12 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * Custom resources, EndpointSlices, Services, Nodes and BackendDrains in; one {@link NodeSnapshot}
- * per node out. Pure: no API calls, no clock, no threads (callers serialize access).
+ * LoadBalancers, TargetGroups, EndpointSlices, Services, Nodes and BackendDrains in, as the model's
+ * own records ({@code io.nodelb.model.input}: no Kubernetes types, so the agent compiles its files
+ * without a Kubernetes client); one {@link NodeSnapshot} per node out. Pure: no API calls, no clock,
+ * no threads (callers serialize access).
  *
- * <p>Incremental: {@link #put} and {@link #remove} record what changed; {@link #compile} recomputes
+ * <p>Incremental: the put and remove methods record what changed; {@link #compile} recomputes
  * only what depends on it. TargetGroups are indexed by the Services they name, so one EndpointSlice
  * change recompiles the groups of that Service and re-assembles the snapshots of the nodes whose
  * LoadBalancers use them; every other compiled group and listener is reused, bytes included.
@@ -38,13 +39,13 @@ public final class ModelCompiler {
 
   private final boolean standalone;
 
-  private final Map<ObjectKey, LoadBalancer> loadBalancers = new HashMap<>();
-  private final Map<ObjectKey, TargetGroup> targetGroups = new HashMap<>();
-  private final Map<ObjectKey, Service> services = new HashMap<>();
-  private final Map<ObjectKey, EndpointSlice> slices = new HashMap<>();
+  private final Map<ObjectKey, LoadBalancerInput> loadBalancers = new HashMap<>();
+  private final Map<ObjectKey, TargetGroupInput> targetGroups = new HashMap<>();
+  private final Map<ObjectKey, ServiceInput> services = new HashMap<>();
+  private final Map<ObjectKey, EndpointSliceInput> slices = new HashMap<>();
   private final Map<ObjectKey, Set<ObjectKey>> slicesByService = new HashMap<>();
-  private final Map<String, Node> nodes = new TreeMap<>();
-  private final Map<ObjectKey, BackendDrain> drains = new HashMap<>();
+  private final Map<String, NodeInput> nodes = new TreeMap<>();
+  private final Map<ObjectKey, BackendDrainInput> drains = new HashMap<>();
 
   private final Map<ObjectKey, Set<ObjectKey>> groupsByService = new HashMap<>();
   private final Map<ObjectKey, Set<ObjectKey>> loadBalancersByGroup = new HashMap<>();
@@ -70,14 +71,14 @@ public final class ModelCompiler {
 
   private final TargetGroupCompiler.ServiceLookup lookup = new TargetGroupCompiler.ServiceLookup() {
     @Override
-    public Service service(ObjectKey key) {
+    public ServiceInput service(ObjectKey key) {
       return services.get(key);
     }
 
     @Override
-    public Collection<EndpointSlice> slices(ObjectKey service) {
+    public Collection<EndpointSliceInput> slices(ObjectKey service) {
       Set<ObjectKey> keys = slicesByService.getOrDefault(service, Set.of());
-      List<EndpointSlice> result = new ArrayList<>(keys.size());
+      List<EndpointSliceInput> result = new ArrayList<>(keys.size());
       keys.forEach(k -> result.add(slices.get(k)));
       return result;
     }
@@ -108,35 +109,10 @@ public final class ModelCompiler {
 
   // ---- inputs ----
 
-  /** Adds or replaces an object of one of the kinds the compiler reads; other kinds are refused. */
-  public void put(HasMetadata object) {
-    switch (object) {
-      case LoadBalancer lb -> putLoadBalancer(lb);
-      case TargetGroup tg -> putTargetGroup(tg);
-      case EndpointSlice slice -> putEndpointSlice(slice);
-      case Service service -> putService(service);
-      case Node node -> putNode(node);
-      case BackendDrain drain -> putBackendDrain(drain);
-      default -> throw new IllegalArgumentException("the model compiler does not read " + object.getKind());
-    }
-  }
-
-  /** Forgets an object (matched by kind, namespace and name). */
-  public void remove(HasMetadata object) {
-    switch (object) {
-      case LoadBalancer lb -> removeLoadBalancer(ObjectKey.of(lb));
-      case TargetGroup tg -> removeTargetGroup(ObjectKey.of(tg));
-      case EndpointSlice slice -> removeEndpointSlice(ObjectKey.of(slice));
-      case Service service -> removeService(ObjectKey.of(service));
-      case Node node -> removeNode(node.getMetadata().getName());
-      case BackendDrain drain -> removeBackendDrain(ObjectKey.of(drain));
-      default -> throw new IllegalArgumentException("the model compiler does not read " + object.getKind());
-    }
-  }
-
-  public void putLoadBalancer(LoadBalancer lb) {
-    ObjectKey key = ObjectKey.of(lb);
-    if (!sameSpec(loadBalancers.put(key, lb), lb)) {
+  public void putLoadBalancer(LoadBalancerInput lb) {
+    ObjectKey key = lb.key();
+    LoadBalancerInput old = loadBalancers.put(key, lb);
+    if (old == null || !old.revision().sameSpec(lb.revision())) {
       dirtyLoadBalancers.add(key);
     }
   }
@@ -147,30 +123,30 @@ public final class ModelCompiler {
     }
   }
 
-  public void putTargetGroup(TargetGroup tg) {
-    ObjectKey key = ObjectKey.of(tg);
-    TargetGroup old = targetGroups.put(key, tg);
-    if (sameSpec(old, tg)) {
+  public void putTargetGroup(TargetGroupInput tg) {
+    ObjectKey key = tg.key();
+    TargetGroupInput old = targetGroups.put(key, tg);
+    if (old != null && old.revision().sameSpec(tg.revision())) {
       return;
     }
     if (old != null) {
-      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+      serviceKeys(old).forEach(s -> removeFromIndex(groupsByService, s, key));
     }
-    serviceKeys(key, tg).forEach(s -> groupsByService.computeIfAbsent(s, k -> new HashSet<>()).add(key));
+    serviceKeys(tg).forEach(s -> groupsByService.computeIfAbsent(s, k -> new HashSet<>()).add(key));
     dirtyGroups.add(key);
   }
 
   public void removeTargetGroup(ObjectKey key) {
-    TargetGroup old = targetGroups.remove(key);
+    TargetGroupInput old = targetGroups.remove(key);
     if (old != null) {
-      serviceKeys(key, old).forEach(s -> removeFromIndex(groupsByService, s, key));
+      serviceKeys(old).forEach(s -> removeFromIndex(groupsByService, s, key));
       dirtyGroups.add(key);
     }
   }
 
-  public void putService(Service service) {
-    ObjectKey key = ObjectKey.of(service);
-    if (sameVersion(services.put(key, service), service)) {
+  public void putService(ServiceInput service) {
+    ObjectKey key = service.key();
+    if (sameVersion(services.put(key, service), service.revision())) {
       return;
     }
     dirtyGroups.addAll(groupsByService.getOrDefault(key, Set.of()));
@@ -182,10 +158,10 @@ public final class ModelCompiler {
     }
   }
 
-  public void putEndpointSlice(EndpointSlice slice) {
-    ObjectKey key = ObjectKey.of(slice);
-    EndpointSlice old = slices.put(key, slice);
-    if (sameVersion(old, slice)) {
+  public void putEndpointSlice(EndpointSliceInput slice) {
+    ObjectKey key = slice.key();
+    EndpointSliceInput old = slices.put(key, slice);
+    if (sameVersion(old, slice.revision())) {
       return;
     }
     if (old != null) {
@@ -203,7 +179,7 @@ public final class ModelCompiler {
   }
 
   public void removeEndpointSlice(ObjectKey key) {
-    EndpointSlice old = slices.remove(key);
+    EndpointSliceInput old = slices.remove(key);
     ObjectKey service = old == null ? null : serviceOf(old);
     if (service != null) {
       removeFromIndex(slicesByService, service, key);
@@ -211,13 +187,13 @@ public final class ModelCompiler {
     }
   }
 
-  public void putNode(Node node) {
-    String name = node.getMetadata().getName();
-    Node old = nodes.put(name, node);
-    if (sameVersion(old, node)) {
+  public void putNode(NodeInput node) {
+    String name = node.name();
+    NodeInput old = nodes.put(name, node);
+    if (sameVersion(old, node.revision())) {
       return;
     }
-    if (old == null || !Objects.equals(old.getMetadata().getLabels(), node.getMetadata().getLabels())) {
+    if (old == null || !Objects.equals(old.labels(), node.labels())) {
       nodeSelectionStale = true;
     }
     if (old == null || DrainIndex.isDrainedByMetadata(old) != DrainIndex.isDrainedByMetadata(node)) {
@@ -232,16 +208,16 @@ public final class ModelCompiler {
     }
   }
 
-  public void putBackendDrain(BackendDrain drain) {
-    if (!sameVersion(drains.put(ObjectKey.of(drain), drain), drain)) {
+  public void putBackendDrain(BackendDrainInput drain) {
+    if (!sameVersion(drains.put(drain.key(), drain), drain.revision())) {
       drainIndexStale = true;
     }
   }
 
   /** Makes the slices of one Service exactly {@code current}: slices not in it are forgotten. */
-  public void replaceEndpointSlices(ObjectKey service, Collection<EndpointSlice> current) {
+  public void replaceEndpointSlices(ObjectKey service, Collection<EndpointSliceInput> current) {
     Set<ObjectKey> keep = new HashSet<>();
-    current.forEach(s -> keep.add(ObjectKey.of(s)));
+    current.forEach(s -> keep.add(s.key()));
     for (ObjectKey key : List.copyOf(slicesByService.getOrDefault(service, Set.of()))) {
       if (!keep.contains(key)) {
         removeEndpointSlice(key);
@@ -251,9 +227,9 @@ public final class ModelCompiler {
   }
 
   /** Makes the known nodes exactly {@code current}. */
-  public void replaceNodes(Collection<Node> current) {
+  public void replaceNodes(Collection<NodeInput> current) {
     Set<String> keep = new HashSet<>();
-    current.forEach(n -> keep.add(n.getMetadata().getName()));
+    current.forEach(n -> keep.add(n.name()));
     for (String name : List.copyOf(nodes.keySet())) {
       if (!keep.contains(name)) {
         removeNode(name);
@@ -274,35 +250,17 @@ public final class ModelCompiler {
     return Collections.unmodifiableSet(drains.keySet());
   }
 
-  /**
-   * The same stored object seen again (informer resync, a reconcile after a status patch of
-   * something else): nothing to recompute. Objects without a resourceVersion always count as new.
-   */
-  private static boolean sameVersion(HasMetadata old, HasMetadata fresh) {
-    if (old == null) {
-      return false;
-    }
-    String before = old.getMetadata().getResourceVersion();
-    String after = fresh.getMetadata().getResourceVersion();
-    return before != null && before.equals(after)
-        && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
-  }
-
-  /**
-   * The same spec of a custom resource seen again: its status was patched (which moves the
-   * resourceVersion but not the generation) or it is a resync. Only the spec is compiled, so there is
-   * nothing to do. Without a generation (objects read from files) the resourceVersion decides.
-   */
-  private static boolean sameSpec(HasMetadata old, HasMetadata fresh) {
-    if (old == null) {
-      return false;
-    }
-    Long before = old.getMetadata().getGeneration();
-    Long after = fresh.getMetadata().getGeneration();
-    if (before == null || after == null) {
-      return sameVersion(old, fresh);
-    }
-    return before.equals(after) && Objects.equals(old.getMetadata().getUid(), fresh.getMetadata().getUid());
+  /** The same stored object seen again (informer resync): nothing to recompute. */
+  private static boolean sameVersion(Object old, Revision fresh) {
+    Revision before = switch (old) {
+      case null -> null;
+      case ServiceInput s -> s.revision();
+      case EndpointSliceInput e -> e.revision();
+      case NodeInput n -> n.revision();
+      case BackendDrainInput d -> d.revision();
+      default -> throw new IllegalArgumentException(old.getClass().getName());
+    };
+    return before != null && before.sameVersion(fresh);
   }
 
   public void removeBackendDrain(ObjectKey key) {
@@ -376,10 +334,9 @@ public final class ModelCompiler {
   }
 
   private void compileGroup(ObjectKey key) {
-    TargetGroup tg = targetGroups.get(key);
+    TargetGroupInput tg = targetGroups.get(key);
     CompiledGroup before = compiledGroups.get(key);
-    CompiledGroup after = tg == null ? null
-        : TargetGroupCompiler.compile(key, tg.getSpec(), lookup, drainIndex, !standalone);
+    CompiledGroup after = tg == null ? null : TargetGroupCompiler.compile(tg, lookup, drainIndex, !standalone);
     if (after == null) {
       compiledGroups.remove(key);
     } else {
@@ -401,7 +358,7 @@ public final class ModelCompiler {
   }
 
   private void compileLoadBalancer(ObjectKey key) {
-    LoadBalancer lb = loadBalancers.get(key);
+    LoadBalancerInput lb = loadBalancers.get(key);
     CompiledLoadBalancer before = compiledLoadBalancers.remove(key);
     Set<String> oldNodes = nodesByLoadBalancer.remove(key);
     reprogrammed.add(key);
@@ -417,7 +374,7 @@ public final class ModelCompiler {
     if (lb == null) {
       return;
     }
-    CompiledLoadBalancer after = LoadBalancerCompiler.compile(key, lb.getSpec(), compiledGroups::get);
+    CompiledLoadBalancer after = LoadBalancerCompiler.compile(lb, compiledGroups::get);
     compiledLoadBalancers.put(key, after);
     after.referencedGroups().forEach(g -> loadBalancersByGroup.computeIfAbsent(g, k -> new HashSet<>()).add(key));
     Set<String> selected = select(after);
@@ -472,10 +429,9 @@ public final class ModelCompiler {
 
   private Set<String> select(CompiledLoadBalancer lb) {
     Set<String> selected = new TreeSet<>();
-    for (Node node : nodes.values()) {
-      Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
-      if (standalone || labels.entrySet().containsAll(lb.nodeSelector().entrySet())) {
-        selected.add(node.getMetadata().getName());
+    for (NodeInput node : nodes.values()) {
+      if (standalone || node.labels().entrySet().containsAll(lb.nodeSelector().entrySet())) {
+        selected.add(node.name());
       }
     }
     return selected;
@@ -640,30 +596,21 @@ public final class ModelCompiler {
 
   // ---- one-shot entries ----
 
-  /** Compiles everything at once; the same as putting every object and calling {@link #compile}. */
-  public static ModelCompiler compileAll(Collection<? extends HasMetadata> objects) {
-    ModelCompiler compiler = new ModelCompiler();
-    objects.forEach(compiler::put);
-    compiler.compile();
-    return compiler;
-  }
-
   /**
    * The snapshot of one node from LoadBalancers and TargetGroups read from files (the agent's
    * standalone mode): static backends only, nodeSelector ignored, no namespace means "default".
    *
    * @throws ModelProblemsException listing every problem when anything cannot be programmed as written
    */
-  public static NodeSnapshot compileStandalone(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups,
+  public static NodeSnapshot compileInputs(List<LoadBalancerInput> loadBalancers, List<TargetGroupInput> targetGroups,
       String nodeName) {
     ModelCompiler compiler = new ModelCompiler(true);
     List<Problem> problems = new ArrayList<>();
-    duplicates(loadBalancers, LoadBalancerCompiler.KIND, problems);
-    duplicates(targetGroups, TargetGroupCompiler.KIND, problems);
+    duplicates(loadBalancers.stream().map(LoadBalancerInput::key).toList(), LoadBalancerCompiler.KIND, problems);
+    duplicates(targetGroups.stream().map(TargetGroupInput::key).toList(), TargetGroupCompiler.KIND, problems);
     loadBalancers.forEach(compiler::putLoadBalancer);
     targetGroups.forEach(compiler::putTargetGroup);
-    compiler.putNode(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata().withName(nodeName)
-        .endMetadata().build());
+    compiler.putNode(NodeInput.named(nodeName));
     compiler.compile();
     problems.addAll(compiler.problems());
     if (!problems.isEmpty()) {
@@ -672,9 +619,9 @@ public final class ModelCompiler {
     return compiler.snapshot(nodeName);
   }
 
-  private static void duplicates(List<? extends HasMetadata> objects, String kind, List<Problem> problems) {
+  private static void duplicates(List<ObjectKey> keys, String kind, List<Problem> problems) {
     Map<ObjectKey, Integer> seen = new LinkedHashMap<>();
-    objects.forEach(o -> seen.merge(ObjectKey.of(o), 1, Integer::sum));
+    keys.forEach(k -> seen.merge(k, 1, Integer::sum));
     seen.forEach((key, count) -> {
       if (count > 1) {
         problems.add(new Problem(kind, key.toString(), "metadata.name", "Duplicate",
@@ -685,22 +632,14 @@ public final class ModelCompiler {
 
   // ---- helpers ----
 
-  private static Set<ObjectKey> serviceKeys(ObjectKey group, TargetGroup tg) {
+  private static Set<ObjectKey> serviceKeys(TargetGroupInput tg) {
     Set<ObjectKey> keys = new HashSet<>();
-    if (tg.getSpec() != null && tg.getSpec().services != null) {
-      for (ServiceBackend s : tg.getSpec().services) {
-        if (s != null && s.name != null) {
-          keys.add(new ObjectKey(group.namespace(), s.name));
-        }
-      }
-    }
+    tg.serviceNames().forEach(name -> keys.add(new ObjectKey(tg.key().namespace(), name)));
     return keys;
   }
 
-  private static ObjectKey serviceOf(EndpointSlice slice) {
-    Map<String, String> labels = slice.getMetadata().getLabels();
-    String service = labels == null ? null : labels.get(SERVICE_NAME_LABEL);
-    return service == null ? null : new ObjectKey(ObjectKey.of(slice).namespace(), service);
+  private static ObjectKey serviceOf(EndpointSliceInput slice) {
+    return slice.serviceName() == null ? null : new ObjectKey(slice.key().namespace(), slice.serviceName());
   }
 
   private static <K, V> void removeFromIndex(Map<K, Set<V>> index, K key, V value) {

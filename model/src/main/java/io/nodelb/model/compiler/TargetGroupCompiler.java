@@ -1,21 +1,14 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
-import io.fabric8.kubernetes.api.model.ObjectReference;
-import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.ServicePort;
-import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.nodelb.api.v1alpha1.Algorithm;
-import io.nodelb.api.v1alpha1.CircuitBreaker;
-import io.nodelb.api.v1alpha1.Durations;
-import io.nodelb.api.v1alpha1.HealthCheckSpec;
-import io.nodelb.api.v1alpha1.ServiceBackend;
-import io.nodelb.api.v1alpha1.SessionPersistence;
-import io.nodelb.api.v1alpha1.StaticBackend;
-import io.nodelb.api.v1alpha1.TargetGroupSpec;
+import io.nodelb.model.input.Durations;
+import io.nodelb.model.input.EndpointSliceInput;
+import io.nodelb.model.input.EndpointSliceInput.Endpoint;
+import io.nodelb.model.input.ServiceInput;
+import io.nodelb.model.input.ServiceInput.Port;
+import io.nodelb.model.input.TargetGroupInput;
+import io.nodelb.model.input.TargetGroupInput.ServiceBackend;
+import io.nodelb.model.input.TargetGroupInput.StaticBackend;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.HealthCheck;
@@ -40,28 +33,30 @@ final class TargetGroupCompiler {
 
   /** Read access to Services and their EndpointSlices (label kubernetes.io/service-name). */
   interface ServiceLookup {
-    Service service(ObjectKey key);
+    ServiceInput service(ObjectKey key);
 
-    Collection<EndpointSlice> slices(ObjectKey service);
+    Collection<EndpointSliceInput> slices(ObjectKey service);
 
     /** Files have no Services: a group that names one is refused. */
     ServiceLookup NONE = new ServiceLookup() {
       @Override
-      public Service service(ObjectKey key) {
+      public ServiceInput service(ObjectKey key) {
         return null;
       }
 
       @Override
-      public Collection<EndpointSlice> slices(ObjectKey service) {
+      public Collection<EndpointSliceInput> slices(ObjectKey service) {
         return List.of();
       }
     };
   }
 
-  static CompiledGroup compile(ObjectKey key, TargetGroupSpec spec, ServiceLookup lookup, DrainIndex drains,
+  static CompiledGroup compile(TargetGroupInput input, ServiceLookup lookup, DrainIndex drains,
       boolean servicesAvailable) {
-    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, spec));
-    if (problems.isEmpty() && spec.drainTimeout != null) {
+    ObjectKey key = input.key();
+    List<Problem> problems = new ArrayList<>(ApiValidation.problems(KIND, key, input.spec()));
+    TargetGroupInput.Spec spec = problems.isEmpty() ? input.bound() : null;
+    if (problems.isEmpty() && spec.drainTimeout() != null) {
       // Nothing reads it yet: refusing beats accepting a promise no component keeps.
       problems.add(new Problem(KIND, key.toString(), "spec.drainTimeout", Problem.UNSUPPORTED,
           "drainTimeout is not implemented yet (a draining backend keeps its flows until they end, or until the"
@@ -77,16 +72,16 @@ final class TargetGroupCompiler {
     int terminating = 0;
     int staticCount = 0;
 
-    for (StaticBackend s : nullSafe(spec.backends)) {
-      ByteString address = Addresses.bytes(s.address);
-      BackendState state = drained(key.namespace(), address, s.port, null, null, drains, drainMatches)
+    for (StaticBackend s : spec.backends()) {
+      ByteString address = Addresses.bytes(s.address());
+      BackendState state = drained(key.namespace(), address, s.port(), null, null, drains, drainMatches)
           ? BackendState.DRAINING : BackendState.ACTIVE;
-      merge(backends, Backend.newBuilder().setAddress(address).setPort(s.port)
-          .setWeight(s.weight == null ? 1 : s.weight).setState(state).setOrigin("static").build());
+      merge(backends, Backend.newBuilder().setAddress(address).setPort(s.port())
+          .setWeight(s.weight() == null ? 1 : s.weight()).setState(state).setOrigin("static").build());
       staticCount++;
     }
 
-    List<ServiceBackend> services = nullSafe(spec.services);
+    List<ServiceBackend> services = spec.services();
     for (int i = 0; i < services.size(); i++) {
       ServiceBackend ref = services.get(i);
       String field = "spec.services[" + i + "]";
@@ -95,22 +90,22 @@ final class TargetGroupCompiler {
             "services are resolved through EndpointSlices, which need a cluster; list static backends instead"));
         continue;
       }
-      ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name);
-      Service service = lookup.service(serviceKey);
+      ObjectKey serviceKey = new ObjectKey(key.namespace(), ref.name());
+      ServiceInput service = lookup.service(serviceKey);
       if (service == null) {
         problems.add(new Problem(KIND, key.toString(), field + ".name", Problem.SERVICE_NOT_FOUND,
             "Service " + serviceKey + " not found; create it or fix the name"));
         continue;
       }
-      ServicePort servicePort = findPort(service, ref);
+      Port servicePort = findPort(service, ref);
       if (servicePort == null) {
         problems.add(new Problem(KIND, key.toString(), field + ".port", Problem.SERVICE_PORT_NOT_FOUND,
             "Service " + serviceKey + " has no port " + portText(ref) + "; it has " + portList(service)));
         continue;
       }
-      int weight = ref.weight == null ? 1 : ref.weight;
-      for (EndpointSlice slice : sorted(lookup.slices(serviceKey))) {
-        String addressType = slice.getAddressType();
+      int weight = ref.weight() == null ? 1 : ref.weight();
+      for (EndpointSliceInput slice : sorted(lookup.slices(serviceKey))) {
+        String addressType = slice.addressType();
         if (!"IPv4".equals(addressType) && !"IPv6".equals(addressType)) {
           continue; // FQDN slices would need DNS, which nodelb never uses
         }
@@ -118,12 +113,12 @@ final class TargetGroupCompiler {
         if (port == null) {
           continue; // this slice's endpoints don't serve that port
         }
-        for (Endpoint endpoint : nullSafe(slice.getEndpoints())) {
-          BackendState state = state(endpoint.getConditions());
-          if (state == null || endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
+        for (Endpoint endpoint : slice.endpoints()) {
+          BackendState state = state(endpoint);
+          if (state == null || endpoint.addresses().isEmpty()) {
             continue;
           }
-          ByteString address = Addresses.bytes(endpoint.getAddresses().getFirst());
+          ByteString address = Addresses.bytes(endpoint.addresses().getFirst());
           if (address == null) {
             continue;
           }
@@ -132,15 +127,15 @@ final class TargetGroupCompiler {
             case FALLBACK -> servingTerminating++;
             default -> terminating++;
           }
-          ObjectKey pod = podOf(endpoint.getTargetRef(), key.namespace());
-          if (drained(key.namespace(), address, port, endpoint.getNodeName(), pod, drains, drainMatches)) {
+          ObjectKey pod = endpoint.pod();
+          if (drained(key.namespace(), address, port, endpoint.nodeName(), pod, drains, drainMatches)) {
             state = BackendState.DRAINING;
           }
           Backend.Builder backend = Backend.newBuilder().setAddress(address).setPort(port).setWeight(weight)
               .setState(state)
-              .setOrigin(pod != null ? "pod/" + pod : "endpointslice/" + key.namespace() + "/" + slice.getMetadata().getName());
-          if (endpoint.getNodeName() != null) {
-            backend.setNodeName(endpoint.getNodeName());
+              .setOrigin(pod != null ? "pod/" + pod : "endpointslice/" + key.namespace() + "/" + slice.key().name());
+          if (endpoint.nodeName() != null) {
+            backend.setNodeName(endpoint.nodeName());
           }
           merge(backends, backend.build());
         }
@@ -153,18 +148,18 @@ final class TargetGroupCompiler {
         .setName(key.toString())
         .setAlgorithm(algorithm(spec))
         .addAllBackends(ordered)
-        .setDrainTimeoutSeconds(Durations.toSecondsCeil(spec.drainTimeout == null ? "30s" : spec.drainTimeout));
-    if (spec.healthCheck != null) {
-      group.setHealthCheck(healthCheck(spec.healthCheck));
+        .setDrainTimeoutSeconds(Durations.toSecondsCeil(spec.drainTimeout() == null ? "30s" : spec.drainTimeout()));
+    if (spec.healthCheck() != null) {
+      group.setHealthCheck(healthCheck(spec.healthCheck()));
     }
-    if (spec.rampUpWindow != null) {
-      group.setRampUpSeconds(Durations.toSecondsCeil(spec.rampUpWindow));
+    if (spec.rampUpWindow() != null) {
+      group.setRampUpSeconds(Durations.toSecondsCeil(spec.rampUpWindow()));
     }
-    if (spec.leastConnectionsInterval != null) {
-      group.setLeastConnectionsIntervalSeconds(Durations.toSecondsCeil(spec.leastConnectionsInterval));
+    if (spec.leastConnectionsInterval() != null) {
+      group.setLeastConnectionsIntervalSeconds(Durations.toSecondsCeil(spec.leastConnectionsInterval()));
     }
-    if (spec.circuitBreaker != null) {
-      group.setCircuitBreaker(circuitBreaker(spec.circuitBreaker));
+    if (spec.circuitBreaker() != null) {
+      group.setCircuitBreaker(circuitBreaker(spec.circuitBreaker()));
     }
     TargetGroup built = group.build();
     byte[] bytes = Snapshots.serialize(built);
@@ -180,11 +175,11 @@ final class TargetGroupCompiler {
   }
 
   /** KEP-1669: ready takes new flows; serving-terminating only as a fallback; terminating keeps flows. */
-  static BackendState state(EndpointConditions conditions) {
+  static BackendState state(Endpoint conditions) {
     // The API says an unset ready/serving means "unknown, treat as ready"; unset terminating means false.
-    boolean ready = conditions == null || conditions.getReady() == null || conditions.getReady();
-    boolean terminating = conditions != null && Boolean.TRUE.equals(conditions.getTerminating());
-    boolean serving = conditions == null || conditions.getServing() == null ? ready : conditions.getServing();
+    boolean ready = conditions.ready() == null || conditions.ready();
+    boolean terminating = Boolean.TRUE.equals(conditions.terminating());
+    boolean serving = conditions.serving() == null ? ready : conditions.serving();
     if (!terminating) {
       return ready ? BackendState.ACTIVE : null;
     }
@@ -216,14 +211,14 @@ final class TargetGroupCompiler {
   }
 
   /** The Service port named by number (its port, not targetPort) or by name. */
-  static ServicePort findPort(Service service, ServiceBackend ref) {
-    if (service.getSpec() == null || ref.port == null) {
+  static Port findPort(ServiceInput service, ServiceBackend ref) {
+    if (ref.portNumber() == null && ref.portName() == null) {
       return null;
     }
-    for (ServicePort port : nullSafe(service.getSpec().getPorts())) {
-      boolean match = ref.port.getIntVal() != null
-          ? Objects.equals(port.getPort(), ref.port.getIntVal())
-          : Objects.equals(port.getName(), ref.port.getStrVal());
+    for (Port port : service.ports()) {
+      boolean match = ref.portNumber() != null
+          ? Objects.equals(port.port(), ref.portNumber())
+          : Objects.equals(port.name(), ref.portName());
       if (match) {
         return port;
       }
@@ -236,74 +231,68 @@ final class TargetGroupCompiler {
    * Service port's name and the resolved target port number, which can differ between slices when
    * the targetPort is a named container port.
    */
-  static Integer slicePort(EndpointSlice slice, ServicePort servicePort) {
-    String name = servicePort.getName() == null ? "" : servicePort.getName();
-    String protocol = servicePort.getProtocol() == null ? "TCP" : servicePort.getProtocol();
-    for (EndpointPort port : nullSafe(slice.getPorts())) {
-      String portName = port.getName() == null ? "" : port.getName();
-      String portProtocol = port.getProtocol() == null ? "TCP" : port.getProtocol();
-      if (portName.equals(name) && portProtocol.equals(protocol) && port.getPort() != null) {
-        return port.getPort();
+  static Integer slicePort(EndpointSliceInput slice, Port servicePort) {
+    String name = servicePort.name() == null ? "" : servicePort.name();
+    String protocol = servicePort.protocol() == null ? "TCP" : servicePort.protocol();
+    for (Port port : slice.ports()) {
+      String portName = port.name() == null ? "" : port.name();
+      String portProtocol = port.protocol() == null ? "TCP" : port.protocol();
+      if (portName.equals(name) && portProtocol.equals(protocol) && port.port() != null) {
+        return port.port();
       }
     }
     return null;
   }
 
-  private static ObjectKey podOf(ObjectReference ref, String defaultNamespace) {
-    if (ref == null || !"Pod".equals(ref.getKind()) || ref.getName() == null) {
-      return null;
-    }
-    return new ObjectKey(ref.getNamespace() == null ? defaultNamespace : ref.getNamespace(), ref.getName());
-  }
-
-  private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupSpec spec) {
-    if (spec.algorithm == Algorithm.LeastConnections) {
+  private static io.nodelb.dataplane.v1alpha1.Algorithm algorithm(TargetGroupInput.Spec spec) {
+    if (spec.leastConnections()) {
       return io.nodelb.dataplane.v1alpha1.Algorithm.LEAST_CONNECTIONS;
     }
-    return spec.sessionPersistence == SessionPersistence.SourceIP
+    return spec.sourceIpPersistence()
         ? io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP
         : io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV;
   }
 
-  private static io.nodelb.dataplane.v1alpha1.CircuitBreaker circuitBreaker(CircuitBreaker spec) {
+  private static io.nodelb.dataplane.v1alpha1.CircuitBreaker circuitBreaker(TargetGroupInput.CircuitBreaker spec) {
     return io.nodelb.dataplane.v1alpha1.CircuitBreaker.newBuilder()
-        .setConsecutiveFailures(spec.consecutiveFailures == null ? 5 : spec.consecutiveFailures)
-        .setErrorRatePercent(spec.errorRatePercent == null ? 0 : spec.errorRatePercent)
-        .setMinimumVolume(spec.minimumVolume == null ? 10 : spec.minimumVolume)
-        .setWindowSeconds(Durations.toSecondsCeil(spec.window == null ? "30s" : spec.window))
-        .setOpenSeconds(Durations.toSecondsCeil(spec.ejectionDuration == null ? "30s" : spec.ejectionDuration))
-        .setHalfOpenSuccesses(spec.halfOpenSuccesses == null ? 3 : spec.halfOpenSuccesses)
-        .setMaxConnections(spec.maxConnections == null ? 0 : spec.maxConnections)
+        .setConsecutiveFailures(spec.consecutiveFailures() == null ? 5 : spec.consecutiveFailures())
+        .setErrorRatePercent(spec.errorRatePercent() == null ? 0 : spec.errorRatePercent())
+        .setMinimumVolume(spec.minimumVolume() == null ? 10 : spec.minimumVolume())
+        .setWindowSeconds(Durations.toSecondsCeil(spec.window() == null ? "30s" : spec.window()))
+        .setOpenSeconds(Durations.toSecondsCeil(spec.ejectionDuration() == null ? "30s" : spec.ejectionDuration()))
+        .setHalfOpenSuccesses(spec.halfOpenSuccesses() == null ? 3 : spec.halfOpenSuccesses())
+        .setMaxConnections(spec.maxConnections() == null ? 0 : spec.maxConnections())
         .build();
   }
 
-  private static HealthCheck healthCheck(HealthCheckSpec spec) {
+  private static HealthCheck healthCheck(TargetGroupInput.HealthCheck spec) {
+    String type = spec.type() == null ? "TCP" : spec.type();
     HealthCheck.Builder check = HealthCheck.newBuilder()
-        .setType(switch (spec.type == null ? io.nodelb.api.v1alpha1.HealthCheckType.TCP : spec.type) {
-          case TCP -> HealthCheck.Type.TCP;
-          case HTTP -> HealthCheck.Type.HTTP;
-          case HTTPS -> HealthCheck.Type.HTTPS;
+        .setType(switch (type) {
+          case "HTTP" -> HealthCheck.Type.HTTP;
+          case "HTTPS" -> HealthCheck.Type.HTTPS;
+          default -> HealthCheck.Type.TCP;
         })
-        .setIntervalSeconds(Durations.toSecondsCeil(spec.interval == null ? "10s" : spec.interval))
-        .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout == null ? "3s" : spec.timeout))
-        .setHealthyThreshold(spec.healthyThreshold == null ? 2 : spec.healthyThreshold)
-        .setUnhealthyThreshold(spec.unhealthyThreshold == null ? 3 : spec.unhealthyThreshold)
-        .setIntervalMillis(millis(spec.interval == null ? "10s" : spec.interval))
-        .setTimeoutMillis(millis(spec.timeout == null ? "3s" : spec.timeout));
-    if (spec.host != null) {
-      check.setHost(spec.host);
+        .setIntervalSeconds(Durations.toSecondsCeil(spec.interval() == null ? "10s" : spec.interval()))
+        .setTimeoutSeconds(Durations.toSecondsCeil(spec.timeout() == null ? "3s" : spec.timeout()))
+        .setHealthyThreshold(spec.healthyThreshold() == null ? 2 : spec.healthyThreshold())
+        .setUnhealthyThreshold(spec.unhealthyThreshold() == null ? 3 : spec.unhealthyThreshold())
+        .setIntervalMillis(millis(spec.interval() == null ? "10s" : spec.interval()))
+        .setTimeoutMillis(millis(spec.timeout() == null ? "3s" : spec.timeout()));
+    if (spec.host() != null) {
+      check.setHost(spec.host());
     }
-    if (spec.caCertificate != null) {
-      check.setCaCertificate(spec.caCertificate);
+    if (spec.caCertificate() != null) {
+      check.setCaCertificate(spec.caCertificate());
     }
-    if (spec.path != null) {
-      check.setPath(spec.path);
+    if (spec.path() != null) {
+      check.setPath(spec.path());
     }
-    if (spec.type != null && spec.type != io.nodelb.api.v1alpha1.HealthCheckType.TCP) {
-      check.setExpectedCodes(spec.expectedCodes == null ? "200-399" : spec.expectedCodes);
+    if (!"TCP".equals(type)) {
+      check.setExpectedCodes(spec.expectedCodes() == null ? "200-399" : spec.expectedCodes());
     }
-    if (spec.port != null) {
-      check.setPort(spec.port);
+    if (spec.port() != null) {
+      check.setPort(spec.port());
     }
     return check.build();
   }
@@ -312,20 +301,20 @@ final class TargetGroupCompiler {
     return (int) Math.min(Integer.MAX_VALUE, Durations.parse(duration).toMillis());
   }
 
-  private static List<EndpointSlice> sorted(Collection<EndpointSlice> slices) {
-    List<EndpointSlice> list = new ArrayList<>(slices);
-    list.sort(Comparator.comparing(s -> s.getMetadata().getName()));
+  private static List<EndpointSliceInput> sorted(Collection<EndpointSliceInput> slices) {
+    List<EndpointSliceInput> list = new ArrayList<>(slices);
+    list.sort(Comparator.comparing(s -> s.key().name()));
     return list;
   }
 
   private static String portText(ServiceBackend ref) {
-    return ref.port.getIntVal() != null ? ref.port.getIntVal().toString() : "\"" + ref.port.getStrVal() + "\"";
+    return ref.portNumber() != null ? ref.portNumber().toString() : "\"" + ref.portName() + "\"";
   }
 
-  private static String portList(Service service) {
+  private static String portList(ServiceInput service) {
     List<String> ports = new ArrayList<>();
-    for (ServicePort p : nullSafe(service.getSpec().getPorts())) {
-      ports.add(p.getName() == null || p.getName().isEmpty() ? String.valueOf(p.getPort()) : p.getName() + "=" + p.getPort());
+    for (Port p : service.ports()) {
+      ports.add(p.name() == null || p.name().isEmpty() ? String.valueOf(p.port()) : p.name() + "=" + p.port());
     }
     return ports.isEmpty() ? "no ports" : String.join(", ", ports);
   }

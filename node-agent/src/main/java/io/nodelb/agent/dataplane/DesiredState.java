@@ -1,7 +1,7 @@
 package io.nodelb.agent.dataplane;
 
 import io.nodelb.agent.bpf.Abi;
-import io.nodelb.api.v1alpha1.validation.IpLiterals;
+import io.nodelb.model.input.IpLiterals;
 import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;

@@ -1,10 +1,9 @@
 package io.nodelb.agent.standalone;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.nodelb.api.v1alpha1.LoadBalancer;
-import io.nodelb.api.v1alpha1.TargetGroup;
+import io.nodelb.model.compiler.ObjectKey;
+import io.nodelb.model.input.LoadBalancerInput;
+import io.nodelb.model.input.Revision;
+import io.nodelb.model.input.TargetGroupInput;
 import io.nodelb.validation.CrdValidator;
 import io.nodelb.validation.FieldError;
 import io.nodelb.validation.YamlDocuments;
@@ -37,12 +36,9 @@ public final class ConfigFile {
      * @param refused "Kind namespace/name" of the documents refused here, whose absence the compiler would
      *     report again
      */
-    public record Documents(List<LoadBalancer> loadBalancers, List<TargetGroup> targetGroups, List<String> problems,
+    public record Documents(List<LoadBalancerInput> loadBalancers, List<TargetGroupInput> targetGroups,
+                            List<String> problems,
                             Map<String, String> labels, java.util.Set<String> refused) {}
-
-    // Reads validated maps into the API classes; the validator has refused whatever they cannot hold.
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
 
     private ConfigFile() {}
 
@@ -57,8 +53,8 @@ public final class ConfigFile {
             throw new ConfigException(List.of(unreadable(file, e)));
         }
         List<String> problems = new ArrayList<>();
-        List<LoadBalancer> lbs = new ArrayList<>();
-        List<TargetGroup> tgs = new ArrayList<>();
+        List<LoadBalancerInput> lbs = new ArrayList<>();
+        List<TargetGroupInput> tgs = new ArrayList<>();
         Map<String, String> labels = new HashMap<>();
         java.util.Set<String> refused = new java.util.HashSet<>();
         for (YamlDocuments.Document document : documents) {
@@ -81,12 +77,7 @@ public final class ConfigFile {
                         + (map.get("apiVersion") == null ? "" : map.get("apiVersion")) + "'");
                 continue;
             }
-            Class<? extends HasMetadata> type = switch (kind) {
-                case "LoadBalancer" -> LoadBalancer.class;
-                case "TargetGroup" -> TargetGroup.class;
-                default -> null;
-            };
-            if (type == null) {
+            if (!kind.equals("LoadBalancer") && !kind.equals("TargetGroup")) {
                 problems.add(where + ": kind: must be LoadBalancer or TargetGroup, got '" + kind + "'"
                         + ("BackendDrain".equals(kind) ? " (a BackendDrain needs the operator: drain a standalone"
                         + " node with SIGUSR1)" : ""));
@@ -112,15 +103,15 @@ public final class ConfigFile {
                 refused.add(key);
                 continue;
             }
-            HasMetadata object = JSON.convertValue(CrdValidator.nodelb().withDefaults(map), type);
-            if (object.getMetadata().getNamespace() == null) {
-                object.getMetadata().setNamespace("default");
-            }
+            // The compiler's input: the document's spec as the validator completed it with the schema's defaults.
+            @SuppressWarnings("unchecked")
+            Map<String, Object> spec = (Map<String, Object>) CrdValidator.nodelb().withDefaults(map).get("spec");
+            ObjectKey objectKey = new ObjectKey(namespace, s);
             labels.put(key, where);
-            if (object instanceof LoadBalancer lb) {
-                lbs.add(lb);
+            if (kind.equals("LoadBalancer")) {
+                lbs.add(new LoadBalancerInput(objectKey, Revision.NONE, spec));
             } else {
-                tgs.add((TargetGroup) object);
+                tgs.add(new TargetGroupInput(objectKey, Revision.NONE, spec));
             }
         }
         if (problems.isEmpty() && lbs.isEmpty()) {

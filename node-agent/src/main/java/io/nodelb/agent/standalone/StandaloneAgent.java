@@ -70,7 +70,7 @@ public final class StandaloneAgent {
         ConfigFile.Documents docs = ConfigFile.read(config);
         List<String> problems = new java.util.ArrayList<>(docs.problems());
         try {
-            NodeSnapshot snapshot = ModelCompiler.compileStandalone(docs.loadBalancers(), docs.targetGroups(),
+            NodeSnapshot snapshot = ModelCompiler.compileInputs(docs.loadBalancers(), docs.targetGroups(),
                     nodeName);
             if (problems.isEmpty()) {
                 return snapshot;

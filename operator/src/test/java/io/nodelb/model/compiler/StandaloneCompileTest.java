@@ -1,5 +1,6 @@
 package io.nodelb.model.compiler;
 
+import io.nodelb.operator.KubernetesInputs;
 import static io.nodelb.model.compiler.Fixtures.*;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -41,7 +42,7 @@ class StandaloneCompileTest {
     TargetGroup tg = yaml.unmarshal(documents[0], TargetGroup.class);
     LoadBalancer lb = yaml.unmarshal(documents[1], LoadBalancer.class);
 
-    NodeSnapshot snapshot = ModelCompiler.compileStandalone(List.of(lb), List.of(tg), "lab-node");
+    NodeSnapshot snapshot = Fixtures.compileStandalone(List.of(lb), List.of(tg), "lab-node");
 
     assertThat(snapshot.getNode()).isEqualTo("lab-node");
     assertThat(snapshot.getListenersList()).extracting(l -> l.getName()).containsExactly("default/web/http");
@@ -52,7 +53,7 @@ class StandaloneCompileTest {
 
   @Test
   void nodeSelectorIsIgnoredInFiles() {
-    NodeSnapshot snapshot = ModelCompiler.compileStandalone(
+    NodeSnapshot snapshot = Fixtures.compileStandalone(
         List.of(loadBalancer("lab", "web", Map.of("pool", "nowhere"), listener("http", "10.1.1.1", 80, "web"))),
         List.of(staticGroup("lab", "web", new StaticBackend("10.1.2.2", 8080, 1))), "n");
 
@@ -65,7 +66,7 @@ class StandaloneCompileTest {
         listener("svc", "10.1.1.1", 81, "from-service"));
     var portZero = loadBalancer(null, "zero", Map.of(), listener("http", "10.1.1.2", 0, "web"));
 
-    assertThatThrownBy(() -> ModelCompiler.compileStandalone(List.of(bad, portZero),
+    assertThatThrownBy(() -> Fixtures.compileStandalone(List.of(bad, portZero),
             List.of(serviceGroup(null, "from-service", "api", new IntOrString("http"))), "n"))
         .isInstanceOfSatisfying(ModelProblemsException.class, e -> {
           assertThat(e.problems()).extracting(Problem::reason).containsExactlyInAnyOrder(
@@ -80,7 +81,7 @@ class StandaloneCompileTest {
     var first = loadBalancer(null, "first", Map.of(), listener("http", "10.1.1.1", 80, "web"));
     var second = loadBalancer(null, "second", Map.of(), listener("http", "10.1.1.1", 80, "web"));
 
-    assertThatThrownBy(() -> ModelCompiler.compileStandalone(List.of(first, second),
+    assertThatThrownBy(() -> Fixtures.compileStandalone(List.of(first, second),
             List.of(staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1))), "n"))
         .isInstanceOfSatisfying(ModelProblemsException.class, e -> assertThat(e.problems())
             .extracting(Problem::name, Problem::reason)
@@ -91,10 +92,10 @@ class StandaloneCompileTest {
   void sessionPersistenceSourceIpSelectsByClientAddress() {
     var lb = loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
     TargetGroup group = staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1));
-    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+    assertThat(Fixtures.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
         .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.MAGLEV);
     group.getSpec().sessionPersistence = io.nodelb.api.v1alpha1.SessionPersistence.SourceIP;
-    assertThat(ModelCompiler.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
+    assertThat(Fixtures.compileStandalone(List.of(lb), List.of(group), "n").getTargetGroupsList().getFirst()
         .getAlgorithm()).isEqualTo(io.nodelb.dataplane.v1alpha1.Algorithm.SOURCE_IP);
   }
 }

@@ -1,5 +1,6 @@
 package io.nodelb.model.compiler;
 
+import io.nodelb.operator.KubernetesInputs;
 import static io.nodelb.model.compiler.Fixtures.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -65,7 +66,7 @@ class ModelCompilerTest {
       o.getMetadata().setGeneration(1L);
       o.getMetadata().setResourceVersion("10");
     }
-    ModelCompiler compiler = ModelCompiler.compileAll(List.of(node("n1", Map.of(), Map.of()), lb, tg));
+    ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1", Map.of(), Map.of()), lb, tg));
 
     // The operator patched their status: new resourceVersion, same generation.
     var lbAgain = loadBalancer("shop", "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
@@ -75,8 +76,8 @@ class ModelCompilerTest {
       o.getMetadata().setGeneration(1L);
       o.getMetadata().setResourceVersion("11");
     }
-    compiler.put(lbAgain);
-    compiler.put(tgAgain);
+    KubernetesInputs.put(compiler, lbAgain);
+    KubernetesInputs.put(compiler, tgAgain);
     ModelCompiler.Result patched = compiler.compile();
     assertThat(patched.isEmpty()).isTrue();
     assertThat(patched.recompiledGroups()).isEmpty();
@@ -86,7 +87,7 @@ class ModelCompilerTest {
     tgChanged.getMetadata().setUid("uid-TargetGroup");
     tgChanged.getMetadata().setGeneration(2L);
     tgChanged.getMetadata().setResourceVersion("12");
-    compiler.put(tgChanged);
+    KubernetesInputs.put(compiler, tgChanged);
     ModelCompiler.Result changed = compiler.compile();
     assertThat(changed.changed()).containsOnlyKeys("n1");
     assertThat(changed.recompiledGroups()).containsExactly(new ObjectKey("shop", "web"));
@@ -95,7 +96,7 @@ class ModelCompilerTest {
 
   @Test
   void staticExampleBecomesOneListenerAndOneGroupOnEveryNode() throws Exception {
-    var compiler = ModelCompiler.compileAll(List.of(node("n1"),
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"),
         staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1), new StaticBackend("10.1.2.2", 8080, 3)),
         loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"))));
     NodeSnapshot snapshot = compiler.snapshot("n1");
@@ -120,7 +121,7 @@ class ModelCompilerTest {
 
   @Test
   void nodeSelectorPicksTheNodesButEveryNodeGetsASnapshot() {
-    var compiler = ModelCompiler.compileAll(cluster());
+    var compiler = KubernetesInputs.compileAll(cluster());
 
     assertThat(compiler.snapshot("n1").getListenersCount()).isEqualTo(1);
     assertThat(compiler.snapshot("n2").getListenersCount()).isEqualTo(1);
@@ -136,13 +137,13 @@ class ModelCompilerTest {
         ready("fd00::2", "n2", "web-5"), ready("fd00::1", "n1", "web-4")));
     inputs.add(staticGroup("shop", "extra", new StaticBackend("10.9.0.2", 80, 1), new StaticBackend("10.9.0.1", 80, 2)));
     inputs.add(loadBalancer("shop", "extra", Map.of(), listener("b", null, 81, "extra"), listener("a", "10.1.1.2", 81, "extra")));
-    Map<String, NodeSnapshot> reference = ModelCompiler.compileAll(inputs).snapshots();
+    Map<String, NodeSnapshot> reference = KubernetesInputs.compileAll(inputs).snapshots();
 
     Random random = new Random(42);
     for (int round = 0; round < 10; round++) {
       List<HasMetadata> shuffled = new ArrayList<>(inputs);
       Collections.shuffle(shuffled, random);
-      Map<String, NodeSnapshot> again = ModelCompiler.compileAll(shuffled).snapshots();
+      Map<String, NodeSnapshot> again = KubernetesInputs.compileAll(shuffled).snapshots();
       assertThat(again.keySet()).isEqualTo(reference.keySet());
       again.forEach((node, snapshot) -> {
         assertThat(snapshot.getVersion()).isEqualTo(reference.get(node).getVersion());
@@ -154,22 +155,22 @@ class ModelCompilerTest {
   @Test
   void incrementalChangesEndWhereAFullCompileOfTheSameStateEnds() {
     List<HasMetadata> inputs = cluster();
-    ModelCompiler incremental = ModelCompiler.compileAll(inputs);
+    ModelCompiler incremental = KubernetesInputs.compileAll(inputs);
 
     var scaled = slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
         ready("10.0.1.1", "n1", "web-1"), ready("10.0.1.4", "n2", "web-6"));
     var retargeted = loadBalancer("shop", "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
     var drainedNode = node("n2", Map.of("pool", "edge"), Map.of("nodelb.io/drain", "true"));
-    incremental.put(scaled);
+    KubernetesInputs.put(incremental, scaled);
     incremental.compile();
-    incremental.put(retargeted);
-    incremental.put(drainedNode);
+    KubernetesInputs.put(incremental, retargeted);
+    KubernetesInputs.put(incremental, drainedNode);
     incremental.compile();
 
     inputs.removeIf(o -> o.getMetadata().getName().equals("web-abc")
         || (o.getKind().equals("LoadBalancer")) || o.getMetadata().getName().equals("n2"));
     inputs.addAll(List.of(scaled, retargeted, drainedNode));
-    Map<String, NodeSnapshot> full = ModelCompiler.compileAll(inputs).snapshots();
+    Map<String, NodeSnapshot> full = KubernetesInputs.compileAll(inputs).snapshots();
 
     assertThat(incremental.snapshots()).isEqualTo(full);
   }
@@ -181,10 +182,10 @@ class ModelCompilerTest {
     inputs.add(slice("shop", "other-1", "other", "IPv4", List.of(slicePort("http", 80)), ready("10.0.2.1", "n3", "o-1")));
     inputs.add(serviceGroup("shop", "other", "other", new IntOrString(80)));
     inputs.add(loadBalancer("shop", "other", Map.of("pool", "batch"), listener("http", "10.1.1.9", 80, "other")));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
     String otherVersion = compiler.snapshot("n3").getVersion();
 
-    compiler.put(slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
+    KubernetesInputs.put(compiler, slice("shop", "web-abc", "web", "IPv4", List.of(slicePort("http", 8080)),
         ready("10.0.1.1", "n1", "web-1")));
     ModelCompiler.Result result = compiler.compile();
 
@@ -195,8 +196,8 @@ class ModelCompilerTest {
 
   @Test
   void nothingChangedMeansNoNewSnapshots() {
-    ModelCompiler compiler = ModelCompiler.compileAll(cluster());
-    compiler.put(cluster().get(4)); // the same slice again, e.g. an informer resync
+    ModelCompiler compiler = KubernetesInputs.compileAll(cluster());
+    KubernetesInputs.put(compiler, cluster().get(4)); // the same slice again, e.g. an informer resync
 
     assertThat(compiler.compile().isEmpty()).isTrue();
   }
@@ -211,7 +212,7 @@ class ModelCompilerTest {
         endpoint("10.0.1.4", "n1", "not-ready", false, false, false),
         endpoint("10.0.1.5", "n1", "unknown", null, null, null)));
     inputs.remove(4);
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
     TargetGroup web = group(compiler.snapshot("n1"), "shop/web");
 
     assertThat(backend(web, "10.0.1.1").getState()).isEqualTo(BackendState.ACTIVE);
@@ -237,7 +238,7 @@ class ModelCompilerTest {
         ready("10.0.1.3", "n2", "sidecar")));
     inputs.removeIf(o -> o.getKind().equals("TargetGroup"));
     inputs.add(serviceGroup("shop", "web", "web", new IntOrString(80))); // by Service port number
-    TargetGroup web = group(ModelCompiler.compileAll(inputs).snapshot("n1"), "shop/web");
+    TargetGroup web = group(KubernetesInputs.compileAll(inputs).snapshot("n1"), "shop/web");
 
     assertThat(backend(web, "10.0.1.1").getPort()).isEqualTo(8080);
     assertThat(backend(web, "10.0.1.2").getPort()).isEqualTo(9090);
@@ -249,7 +250,7 @@ class ModelCompilerTest {
     List<HasMetadata> inputs = cluster();
     inputs.add(slice("shop", "web-v6", "web", "IPv6", List.of(slicePort("http", 8080)), ready("fd00::1", "n1", "web-1")));
     inputs.add(slice("shop", "web-fqdn", "web", "FQDN", List.of(slicePort("http", 8080)), ready("web.example.com", "n1", null)));
-    TargetGroup web = group(ModelCompiler.compileAll(inputs).snapshot("n1"), "shop/web");
+    TargetGroup web = group(KubernetesInputs.compileAll(inputs).snapshot("n1"), "shop/web");
 
     assertThat(web.getBackendsList()).extracting(b -> b.getAddress().size()).containsExactly(4, 4, 4, 16);
     assertThat(backend(web, "fd00::1").getPort()).isEqualTo(8080);
@@ -260,7 +261,7 @@ class ModelCompilerTest {
     List<HasMetadata> inputs = cluster();
     inputs.set(0, node("n1", Map.of("pool", "edge", "node.kubernetes.io/exclude-from-external-load-balancers", ""), Map.of()));
     inputs.set(1, node("n2", Map.of("pool", "edge"), Map.of("nodelb.io/drain", "true")));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
 
     for (String node : List.of("n1", "n2")) {
       NodeSnapshot snapshot = compiler.snapshot(node);
@@ -279,7 +280,7 @@ class ModelCompilerTest {
     BackendDrainSpec byNode = new BackendDrainSpec();
     byNode.node = new NodeRef("n3");
     inputs.add(drain("other", "node", byNode));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
 
     assertThat(compiler.snapshot("n1").getDraining()).isFalse();
     assertThat(compiler.snapshot("n2").getDraining()).as("annotated").isTrue();
@@ -291,7 +292,7 @@ class ModelCompilerTest {
       assertThat(compiler.serializedSnapshot(node)).isEqualTo(Snapshots.serialize(snapshot));
     }
 
-    compiler.remove(drain("other", "node", byNode));
+    KubernetesInputs.remove(compiler, drain("other", "node", byNode));
     ModelCompiler.Result result = compiler.compile();
     assertThat(compiler.snapshot("n3").getDraining()).as("the drain deleted").isFalse();
     assertThat(result.changed()).containsKey("n3");
@@ -310,7 +311,7 @@ class ModelCompilerTest {
     cancelled.setStatus(new BackendDrainStatus());
     cancelled.getStatus().phase = DrainPhase.Cancelled;
     inputs.addAll(List.of(drain("shop", "pod", byPod), drain("shop", "addr", byAddress), drain("other", "node", byNode)));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
     TargetGroup web = group(compiler.snapshot("n1"), "shop/web");
 
     assertThat(web.getBackendsList()).extracting(Backend::getState).containsOnly(BackendState.DRAINING);
@@ -322,9 +323,9 @@ class ModelCompilerTest {
         .containsOnlyKeys(compiler.nodesOf(new ObjectKey("shop", "web")))
         .allSatisfy((node, backends) -> assertThat(backends).containsExactly(podBackend));
 
-    compiler.remove(drain("shop", "pod", byPod));
-    compiler.remove(drain("other", "node", byNode));
-    compiler.put(cancelled);
+    KubernetesInputs.remove(compiler, drain("shop", "pod", byPod));
+    KubernetesInputs.remove(compiler, drain("other", "node", byNode));
+    KubernetesInputs.put(compiler, cancelled);
     compiler.compile();
     TargetGroup after = group(compiler.snapshot("n1"), "shop/web");
     assertThat(backend(after, "10.0.1.1").getState()).isEqualTo(BackendState.ACTIVE);
@@ -339,7 +340,7 @@ class ModelCompilerTest {
     List<HasMetadata> inputs = cluster();
     inputs.removeIf(o -> o.getKind().equals("Service"));
     inputs.add(loadBalancer("shop", "typo", Map.of(), listener("http", "10.1.1.3", 80, "wbe")));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
 
     assertThat(compiler.problemsOf(new ObjectKey("shop", "web"))).singleElement().satisfies(p -> {
       assertThat(p.reason()).isEqualTo(Problem.SERVICE_NOT_FOUND);
@@ -361,10 +362,10 @@ class ModelCompilerTest {
   void aTargetGroupThatAppearsLaterBringsItsListenersBack() {
     List<HasMetadata> inputs = cluster();
     var group = inputs.remove(5);
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
     assertThat(compiler.snapshot("n1").getListenersList()).isEmpty();
 
-    compiler.put(group);
+    KubernetesInputs.put(compiler, group);
     var result = compiler.compile();
 
     assertThat(result.changed().keySet()).containsExactly("n1", "n2");
@@ -377,7 +378,7 @@ class ModelCompilerTest {
     var withRoutes = listener("http", "10.1.1.5", 80, "stable");
     withRoutes.sourceRoutes = new ArrayList<>(List.of(new SourceRoute("172.16.5.7/24", "admins"),
         new SourceRoute("172.16.0.0/12", "canary")));
-    ModelCompiler compiler = ModelCompiler.compileAll(List.of(node("n1"),
+    ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1"),
         staticGroup("default", "stable", new StaticBackend("10.2.0.10", 80, 1)),
         staticGroup("default", "canary", new StaticBackend("10.2.1.10", 80, 1)),
         staticGroup("default", "admins", new StaticBackend("10.2.2.10", 80, 1)),
@@ -394,7 +395,7 @@ class ModelCompilerTest {
 
   @Test
   void removingALoadBalancerEmptiesItsNodes() {
-    ModelCompiler compiler = ModelCompiler.compileAll(cluster());
+    ModelCompiler compiler = KubernetesInputs.compileAll(cluster());
     compiler.removeLoadBalancer(new ObjectKey("shop", "web"));
     var result = compiler.compile();
 
@@ -410,7 +411,7 @@ class ModelCompilerTest {
         loadBalancer("default", "a", Map.of(), listener("http", "10.1.1.1", 80, "web")),
         loadBalancer("default", "b", Map.of("pool", "other"), listener("http", "10.1.1.1", 80, "web"),
             listener("alt", "10.1.1.1", 81, "web"))));
-    ModelCompiler compiler = ModelCompiler.compileAll(inputs);
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
 
     assertThat(compiler.snapshot("n2").getListenersList()).extracting(l -> l.getName())
         .as("the name that sorts first keeps the VIP").containsExactly("default/a/http", "default/b/alt");

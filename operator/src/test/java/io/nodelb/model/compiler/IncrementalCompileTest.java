@@ -1,5 +1,6 @@
 package io.nodelb.model.compiler;
 
+import io.nodelb.operator.KubernetesInputs;
 import static io.nodelb.model.compiler.Fixtures.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -43,7 +44,7 @@ class IncrementalCompileTest {
       store(app % 2 == 0 ? serviceGroup(NS, "app" + app, "app" + app, new IntOrString("http")) : randomStaticGroup(app));
       store(randomLoadBalancer(app));
     }
-    ModelCompiler incremental = ModelCompiler.compileAll(cluster.values());
+    ModelCompiler incremental = KubernetesInputs.compileAll(cluster.values());
 
     for (int step = 0; step < 400; step++) {
       Map<ObjectKey, Object> lbsBefore = loadBalancerOutcomes(incremental);
@@ -51,7 +52,7 @@ class IncrementalCompileTest {
       Map<ObjectKey, Object> groupsBefore = groupOutcomes(incremental);
       change(incremental);
       ModelCompiler.Result result = incremental.compile();
-      ModelCompiler full = ModelCompiler.compileAll(cluster.values());
+      ModelCompiler full = KubernetesInputs.compileAll(cluster.values());
       // What the compile says it touched covers every change a caller tracking outcomes must see.
       Set<ObjectKey> candidates = new HashSet<>(result.reprogrammedLoadBalancers());
       result.recompiledGroups().forEach(g -> candidates.addAll(incremental.loadBalancersUsing(g)));
@@ -152,20 +153,20 @@ class IncrementalCompileTest {
     };
     if (changed != null) {
       store(changed);
-      compiler.put(changed);
+      KubernetesInputs.put(compiler, changed);
       return;
     }
     // Remove or bring back a group or a slice (listeners disappear and come back).
     String key = (random.nextBoolean() ? "TargetGroup/" : "EndpointSlice/") + "app" + app;
     HasMetadata gone = cluster.remove(key);
     if (gone != null) {
-      compiler.remove(gone);
+      KubernetesInputs.remove(compiler, gone);
     } else {
       HasMetadata back = key.startsWith("TargetGroup/")
           ? (app % 2 == 0 ? serviceGroup(NS, "app" + app, "app" + app, new IntOrString("http")) : randomStaticGroup(app))
           : randomSlice(app);
       store(back);
-      compiler.put(back);
+      KubernetesInputs.put(compiler, back);
     }
   }
 

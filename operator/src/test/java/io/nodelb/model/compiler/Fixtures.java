@@ -30,6 +30,13 @@ import java.util.Map;
 
 /** Small builders for compiler inputs; each test says only what matters to it. */
 final class Fixtures {
+  /** The standalone compile of Fabric8 objects, through the operator's adapter. */
+  static io.nodelb.dataplane.v1alpha1.NodeSnapshot compileStandalone(List<io.nodelb.api.v1alpha1.LoadBalancer> lbs,
+      List<io.nodelb.api.v1alpha1.TargetGroup> tgs, String node) {
+    return ModelCompiler.compileInputs(lbs.stream().map(io.nodelb.operator.KubernetesInputs::of).toList(),
+        tgs.stream().map(io.nodelb.operator.KubernetesInputs::of).toList(), node);
+  }
+
   private Fixtures() {}
 
   static ListenerSpec listener(String name, String address, int port, String targetGroup) {

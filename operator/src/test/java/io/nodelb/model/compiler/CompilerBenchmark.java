@@ -1,5 +1,6 @@
 package io.nodelb.model.compiler;
 
+import io.nodelb.operator.KubernetesInputs;
 import static io.nodelb.model.compiler.Fixtures.*;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -21,8 +22,8 @@ import java.util.Map;
  * heap the compiled model keeps. A plain main with warm-up (not part of `verify`):
  *
  * <pre>
- * ./mvnw -B -q test-compile dependency:build-classpath -Dmdep.outputFile=target/bench.cp -Dmdep.includeScope=test -pl model -am
- * java -Xmx4g -XX:+UseParallelGC -cp "$(cat model/target/bench.cp):model/target/classes:model/target/test-classes" \
+ * ./mvnw -B -q test-compile dependency:build-classpath -Dmdep.outputFile=target/bench.cp -Dmdep.includeScope=test -pl operator -am
+ * java -Xmx4g -XX:+UseParallelGC -cp "$(cat operator/target/bench.cp):operator/target/classes:operator/target/test-classes" \
  *     io.nodelb.model.compiler.CompilerBenchmark [loadBalancers] [endpoints] [nodes] [pools] [resultFile]
  * </pre>
  */
@@ -34,7 +35,7 @@ public final class CompilerBenchmark {
     int endpoints = args.length > 1 ? Integer.parseInt(args[1]) : 100_000;
     int nodes = args.length > 2 ? Integer.parseInt(args[2]) : 20;
     int pools = args.length > 3 ? Integer.parseInt(args[3]) : 4;
-    Path resultFile = Path.of(args.length > 4 ? args[4] : "model/target/compiler-benchmark.txt");
+    Path resultFile = Path.of(args.length > 4 ? args[4] : "operator/target/compiler-benchmark.txt");
     int perGroup = endpoints / loadBalancers;
 
     List<HasMetadata> inputs = new ArrayList<>();
@@ -70,7 +71,7 @@ public final class CompilerBenchmark {
     for (int round = -3; round < full.length; round++) {
       compiler = null;
       long start = System.nanoTime();
-      compiler = ModelCompiler.compileAll(inputs);
+      compiler = KubernetesInputs.compileAll(inputs);
       if (round >= 0) {
         full[round] = System.nanoTime() - start;
       }
@@ -88,7 +89,7 @@ public final class CompilerBenchmark {
       EndpointSlice changed = slice("bench", "app-" + group + "-1", "app-" + group, "IPv4",
           List.of(slicePort("http", 8080)), endpointsFor(group, perGroup, nodes, flip));
       long start = System.nanoTime();
-      compiler.putEndpointSlice(changed);
+      compiler.putEndpointSlice(KubernetesInputs.of(changed));
       ModelCompiler.Result result = compiler.compile();
       long elapsed = System.nanoTime() - start;
       if (round >= 0) {

@@ -1,4 +1,4 @@
-package io.nodelb.api.v1alpha1;
+package io.nodelb.model.input;
 
 import java.time.Duration;
 import java.util.regex.Matcher;
@@ -8,7 +8,8 @@ import java.util.regex.Pattern;
 public final class Durations {
   private Durations() {}
 
-  private static final Pattern WHOLE = Pattern.compile(ApiPatterns.DURATION);
+  // The schema's pattern (ApiPatterns.DURATION in crds).
+  private static final Pattern WHOLE = Pattern.compile("^([0-9]+(ms|s|m|h))+$");
   private static final Pattern PART = Pattern.compile("([0-9]+)(ms|s|m|h)");
 
   /** @throws IllegalArgumentException with a message naming the accepted form */

@@ -1,6 +1,5 @@
-package io.nodelb.api.v1alpha1.validation;
+package io.nodelb.model.input;
 
-import io.nodelb.api.v1alpha1.ApiPatterns;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -12,7 +11,9 @@ public final class IpLiterals {
 
   private static final Pattern IPV4 =
       Pattern.compile("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$");
-  private static final Pattern LOOSE_IP = Pattern.compile(ApiPatterns.IP);
+  /** The schema's own pattern for an IP (ApiPatterns.IP in crds): IPv4 or something shaped like IPv6. */
+  private static final Pattern LOOSE_IP = Pattern.compile("^(" + IPV4.pattern().substring(1, IPV4.pattern().length() - 1)
+      + "|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$");
 
   /** The address, or null when {@code text} is not an IPv4 dotted quad or an IPv6 literal. */
   public static InetAddress parse(String text) {

@@ -1,4 +1,4 @@
-package io.nodelb.api.v1alpha1.validation;
+package io.nodelb.model.input;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,5 +1,6 @@
 package io.nodelb.model.compiler;
 
+import io.nodelb.operator.KubernetesInputs;
 import static io.nodelb.model.compiler.Fixtures.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class SnapshotsTest {
   /** Two listeners and two groups (one dual-stack) on node n1. */
   private static ModelCompiler compiled() {
-    return ModelCompiler.compileAll(List.of(
+    return KubernetesInputs.compileAll(List.of(
         node("n1"),
         staticGroup("default", "web", new StaticBackend("10.1.2.2", 8080, 3), new StaticBackend("2001:db8::2", 8080, 1)),
         staticGroup("default", "api", new StaticBackend("10.1.4.2", 9000, 1)),
@@ -119,7 +120,7 @@ class SnapshotsTest {
     ModelCompiler compiler = compiled();
     String before = compiler.snapshot("n1").getVersion();
 
-    compiler.put(staticGroup("default", "api", new StaticBackend("10.1.4.2", 9000, 2)));
+    KubernetesInputs.put(compiler, staticGroup("default", "api", new StaticBackend("10.1.4.2", 9000, 2)));
     ModelCompiler.Result result = compiler.compile();
 
     assertThat(result.changed()).containsOnlyKeys("n1");
@@ -140,7 +141,7 @@ class SnapshotsTest {
 
   @Test
   void emptySnapshotStillHasAVersionAndTheNodeName() {
-    var compiler = ModelCompiler.compileAll(List.of(node("idle")));
+    var compiler = KubernetesInputs.compileAll(List.of(node("idle")));
     NodeSnapshot snapshot = compiler.snapshot("idle");
 
     assertThat(snapshot.getNode()).isEqualTo("idle");
