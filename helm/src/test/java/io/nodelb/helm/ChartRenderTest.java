@@ -191,6 +191,13 @@ class ChartRenderTest {
     }
 
     @Test
+    void theAgentLeavesTheDataPlaneServingWhenItStopsUnlessAskedToRemoveIt() {
+        assertThat(agent(DEFAULTS).getArgs()).doesNotContain("--uninstall-on-stop");
+        assertThat(agent(Chart.render("agent.uninstallOnStop", "true")).getArgs())
+                .containsExactly("cluster", "--uninstall-on-stop");
+    }
+
+    @Test
     void theAgentUsesTheHostNetworkAndMountsBpffsBtfItsStateTheSysctlsTlsAndItsToken() {
         PodSpec pod = DEFAULTS.get(DaemonSet.class, "nodelb-agent").getSpec().getTemplate().getSpec();
         Map<String, VolumeMount> mounts = agent(DEFAULTS).getVolumeMounts().stream()

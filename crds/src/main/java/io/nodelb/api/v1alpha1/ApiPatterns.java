@@ -33,6 +33,14 @@ public final class ApiPatterns {
   public static final String STATUS_CODES =
       "^[1-5][0-9][0-9](-[1-5][0-9][0-9])?(,[1-5][0-9][0-9](-[1-5][0-9][0-9])?)*$";
 
+  /**
+   * The message of the rule that refuses addresses no packet should be balanced to or from (Go's
+   * IsGlobalUnicast, as Kubernetes' CEL ip() has it): private ranges such as 10.0.0.0/8 are unicast.
+   */
+  public static final String NOT_UNICAST = "address must be a unicast address another host can reach: loopback"
+      + " (127.0.0.0/8, ::1), link-local (169.254.0.0/16, which holds the cloud metadata address, and fe80::/10),"
+      + " unspecified (0.0.0.0, ::), multicast and broadcast addresses are refused";
+
   /** A Linux interface name: 1-15 characters, no slash, whitespace or colon. */
   public static final String INTERFACE_NAME = "^[^/\\s:]{1,15}$";
 }

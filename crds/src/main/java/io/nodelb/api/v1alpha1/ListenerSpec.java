@@ -34,7 +34,9 @@ public class ListenerSpec {
   @Size(max = 45)
   @Pattern(ApiPatterns.IP)
   @ValidationRule(value = "isIP(self)", message = "address must be an IPv4 or IPv6 address")
-  @JsonPropertyDescription("The virtual IP (IPv4 or IPv6). Empty listens on every address of the interfaces.")
+  @ValidationRule(value = "!isIP(self) || ip(self).isGlobalUnicast()", message = ApiPatterns.NOT_UNICAST)
+  @JsonPropertyDescription("The virtual IP (IPv4 or IPv6), a unicast address. Empty listens on every address of"
+      + " the interfaces.")
   public String address;
 
   @Required

@@ -45,6 +45,7 @@ public class LoadBalancerSpec {
   @Size(max = 45)
   @Pattern(ApiPatterns.IP)
   @ValidationRule(value = "isIP(self)", message = "snatAddress must be an IPv4 or IPv6 address")
+  @ValidationRule(value = "!isIP(self) || ip(self).isGlobalUnicast()", message = ApiPatterns.NOT_UNICAST)
   @JsonPropertyDescription("FullNAT only: source address for traffic to the backends. Empty uses the interface's address.")
   public String snatAddress;
 

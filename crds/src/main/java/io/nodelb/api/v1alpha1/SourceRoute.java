@@ -13,7 +13,9 @@ public class SourceRoute {
   @Size(max = 49)
   @Pattern(ApiPatterns.CIDR)
   @ValidationRule(value = "isCIDR(self)", message = "cidr must be an IPv4 or IPv6 prefix such as 10.0.0.0/8")
-  @JsonPropertyDescription("Client prefix, e.g. 10.20.0.0/16 or 2001:db8::/48; host bits are ignored.")
+  @ValidationRule(value = "!isCIDR(self) || cidr(self) == cidr(self).masked()",
+      message = "cidr must be written as its network address, without host bits (10.20.0.0/16, not 10.20.1.7/16)")
+  @JsonPropertyDescription("Client prefix written as its network address, e.g. 10.20.0.0/16 or 2001:db8::/48.")
   public String cidr;
 
   @Required

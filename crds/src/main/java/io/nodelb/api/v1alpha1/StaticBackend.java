@@ -16,7 +16,9 @@ public class StaticBackend {
   @Size(max = 45)
   @Pattern(ApiPatterns.IP)
   @ValidationRule(value = "isIP(self)", message = "address must be an IPv4 or IPv6 address")
-  @JsonPropertyDescription("IPv4 or IPv6 address of the backend (a literal, never a host name).")
+  @ValidationRule(value = "!isIP(self) || ip(self).isGlobalUnicast()", message = ApiPatterns.NOT_UNICAST)
+  @JsonPropertyDescription("IPv4 or IPv6 address of the backend (a literal, never a host name); a unicast"
+      + " address another host can reach, not loopback, link-local, unspecified, multicast or broadcast.")
   public String address;
 
   @Required

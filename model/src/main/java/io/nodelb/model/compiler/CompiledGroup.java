@@ -15,6 +15,8 @@ import java.util.Set;
  * @param problems what keeps (part of) the group from being programmed
  * @param drainMatches backends currently DRAINING because of each BackendDrain (a backend listed twice
  *     in the group, e.g. static and from a slice, is one backend)
+ * @param namesServices whether the group takes backends from Services: then its backends come and go
+ *     with the endpoints, and a family it has none of now may be served later
  */
 public record CompiledGroup(
     ObjectKey key,
@@ -23,7 +25,8 @@ public record CompiledGroup(
     byte[] digest,
     EndpointTally counts,
     List<Problem> problems,
-    Map<ObjectKey, Set<BackendAddress>> drainMatches) {
+    Map<ObjectKey, Set<BackendAddress>> drainMatches,
+    boolean namesServices) {
 
   /** Endpoint counts of one group. */
   public record EndpointTally(int ready, int servingTerminating, int terminating, int staticBackends) {}

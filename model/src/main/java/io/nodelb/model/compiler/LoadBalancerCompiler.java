@@ -46,7 +46,8 @@ final class LoadBalancerCompiler {
       ListenerSpec l = spec.listeners().get(i);
       String field = "spec.listeners[" + i + "]";
       ObjectKey defaultGroup = new ObjectKey(key.namespace(), l.targetGroup());
-      if (!usable(key, defaultGroup, groups, field + ".targetGroup", problems)) {
+      if (!usable(key, defaultGroup, groups, field + ".targetGroup", problems)
+          || !servesFamily(key, l.address(), groups.apply(defaultGroup), field + ".targetGroup", problems)) {
         continue;
       }
       used.add(defaultGroup);
@@ -73,7 +74,9 @@ final class LoadBalancerCompiler {
       for (int r = 0; r < specRoutes.size(); r++) {
         SourceRoute route = specRoutes.get(r);
         ObjectKey routeGroup = new ObjectKey(key.namespace(), route.targetGroup());
-        if (!usable(key, routeGroup, groups, field + ".sourceRoutes[" + r + "].targetGroup", problems)) {
+        String routeField = field + ".sourceRoutes[" + r + "].targetGroup";
+        if (!usable(key, routeGroup, groups, routeField, problems)
+            || !servesFamily(key, l.address(), groups.apply(routeGroup), routeField, problems)) {
           continue;
         }
         used.add(routeGroup);
@@ -107,6 +110,28 @@ final class LoadBalancerCompiler {
       return false;
     }
     return true;
+  }
+
+  /**
+   * A listener on an IPv6 address whose group has only IPv4 backends (or the reverse) would take
+   * every connection and lose it. Refused when the group's backends are all static; a group of
+   * Services may gain endpoints of that family, so it is left to its endpoints.
+   */
+  private static boolean servesFamily(ObjectKey lb, String listenerAddress, CompiledGroup compiled, String field,
+      List<Problem> problems) {
+    if (listenerAddress == null || compiled.namesServices()) {
+      return true;
+    }
+    int length = Addresses.bytes(listenerAddress).size();
+    if (compiled.group().getBackendsList().stream().anyMatch(b -> b.getAddress().size() == length)) {
+      return true;
+    }
+    String family = length == 4 ? "IPv4" : "IPv6";
+    problems.add(new Problem(KIND, lb.toString(), field, Problem.NO_BACKEND_OF_FAMILY,
+        "TargetGroup " + compiled.key() + " has no " + family + " backend, so every connection to the " + family
+            + " listener address " + listenerAddress + " would be lost; add an " + family
+            + " backend to it or name a TargetGroup that has one"));
+    return false;
   }
 
   private static io.nodelb.dataplane.v1alpha1.IdleTimeouts idleTimeouts(IdleTimeouts t) {

@@ -63,7 +63,8 @@ final class TargetGroupCompiler {
               + " BackendDrain's timeout); remove it"));
     }
     if (!problems.isEmpty()) {
-      return new CompiledGroup(key, null, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of());
+      return new CompiledGroup(key, null, null, null, new CompiledGroup.EndpointTally(0, 0, 0, 0), problems, Map.of(),
+          false);
     }
     Map<BackendAddress, Backend> backends = new HashMap<>();
     Map<ObjectKey, Set<BackendAddress>> drainMatches = new TreeMap<>();
@@ -165,7 +166,7 @@ final class TargetGroupCompiler {
     byte[] bytes = Snapshots.serialize(built);
     return new CompiledGroup(key, built, bytes, Snapshots.sha256(bytes),
         new CompiledGroup.EndpointTally(ready, servingTerminating, terminating, staticCount),
-        List.copyOf(problems), frozen(drainMatches));
+        List.copyOf(problems), frozen(drainMatches), !spec.services().isEmpty());
   }
 
   private static Map<ObjectKey, Set<BackendAddress>> frozen(Map<ObjectKey, Set<BackendAddress>> drainMatches) {

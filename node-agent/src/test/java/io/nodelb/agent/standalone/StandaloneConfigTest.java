@@ -87,6 +87,8 @@ class StandaloneConfigTest {
             wrong apiVersion      | 'apiVersion: nodelb.io/v1alpha1\\nkind: LoadBalancer' | 'apiVersion: nodelb.io/v2\\nkind: LoadBalancer' | document 2 (LoadBalancer web, line 9): apiVersion: must be nodelb.io/v1alpha1
             fractional weight     | 'port: 80,'                    | 'port: 80.5,'                    | spec.listeners[0].port: Invalid value: "number": spec.listeners[0].port in body must be of type integer: "number"
             node selector         | 'natMode: FullNAT'             | 'natMode: FullNAT\\n  nodeSelector: {zone: a}' | spec.nodeSelector: Forbidden: a standalone agent programs every LoadBalancer of its file
+            no backend of family  | 'address: 10.1.1.1,'           | 'address: "2001:db8::1",'        | document 2 (LoadBalancer web, line 9): spec.listeners[0].targetGroup: TargetGroup default/web has no IPv6 backend, so every connection to the IPv6 listener address 2001:db8::1 would be lost; add an IPv6 backend to it or name a TargetGroup that has one (NoBackendOfFamily)
+            loopback VIP          | 'address: 10.1.1.1,'           | 'address: 127.0.0.1,'            | spec.listeners[0].address: Invalid value: "string": address must be a unicast address another host can reach
             """)
     void aBadFileIsRefusedWithDocumentFieldAndReason(String name, String from, String to, String expected)
             throws Exception {

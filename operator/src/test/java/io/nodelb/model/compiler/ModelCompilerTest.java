@@ -359,6 +359,24 @@ class ModelCompilerTest {
   }
 
   @Test
+  void aListenerWhoseStaticGroupHasNoBackendOfItsFamilyIsRefusedAServiceGroupIsNot() {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(staticGroup("shop", "v4only", new StaticBackend("10.0.2.1", 8080, 1)));
+    inputs.add(loadBalancer("shop", "v6", Map.of(), listener("http", "2001:db8::1", 80, "v4only"),
+        listener("svc", "2001:db8::2", 80, "web")));
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
+
+    assertThat(compiler.problemsOf(new ObjectKey("shop", "v6"))).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.NO_BACKEND_OF_FAMILY);
+      assertThat(p.field()).isEqualTo("spec.listeners[0].targetGroup");
+      assertThat(p.message()).contains("TargetGroup shop/v4only has no IPv6 backend");
+    });
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName())
+        .as("the Service group may gain IPv6 endpoints: its listener stays")
+        .contains("shop/v6/svc").doesNotContain("shop/v6/http");
+  }
+
+  @Test
   void aTargetGroupThatAppearsLaterBringsItsListenersBack() {
     List<HasMetadata> inputs = cluster();
     var group = inputs.remove(5);
@@ -374,9 +392,9 @@ class ModelCompilerTest {
   }
 
   @Test
-  void sourceRoutesAreMaskedSortedAndBringTheirGroups() throws Exception {
+  void sourceRoutesAreSortedAndBringTheirGroups() throws Exception {
     var withRoutes = listener("http", "10.1.1.5", 80, "stable");
-    withRoutes.sourceRoutes = new ArrayList<>(List.of(new SourceRoute("172.16.5.7/24", "admins"),
+    withRoutes.sourceRoutes = new ArrayList<>(List.of(new SourceRoute("172.16.5.0/24", "admins"),
         new SourceRoute("172.16.0.0/12", "canary")));
     ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1"),
         staticGroup("default", "stable", new StaticBackend("10.2.0.10", 80, 1)),
@@ -391,6 +409,20 @@ class ModelCompilerTest {
         org.assertj.core.groups.Tuple.tuple(ip("172.16.5.0"), 24, "default/admins"));
     assertThat(snapshot.getTargetGroupsList()).extracting(TargetGroup::getName)
         .containsExactly("default/admins", "default/canary", "default/stable");
+  }
+
+  @Test
+  void aSourceRouteWithHostBitsIsRefusedNotSilentlyMasked() {
+    var withRoutes = listener("http", "10.1.1.5", 80, "stable");
+    withRoutes.sourceRoutes = new ArrayList<>(List.of(new SourceRoute("172.16.5.7/24", "stable")));
+    ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1"),
+        staticGroup("default", "stable", new StaticBackend("10.2.0.10", 80, 1)),
+        loadBalancer("default", "routed", Map.of(), withRoutes)));
+
+    assertThat(compiler.problemsOf(new ObjectKey("default", "routed"))).singleElement().satisfies(p -> {
+      assertThat(p.field()).isEqualTo("spec.listeners[0].sourceRoutes[0].cidr");
+      assertThat(p.message()).contains("without host bits");
+    });
   }
 
   @Test
