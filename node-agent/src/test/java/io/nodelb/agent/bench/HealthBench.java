@@ -105,7 +105,8 @@ public final class HealthBench {
             if (System.getenv("NODELB_BENCH_ONLY_REBUILD") != null) {
                 return report.toString();
             }
-            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o));
+            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o, "2. ", "HTTP"));
+            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, "2b. ", "TCP"));
             report.append(reaction(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, commands, answers));
         } finally {
             servers.destroy();
@@ -172,7 +173,8 @@ public final class HealthBench {
 
     // ---- 2. CPU and heap while checking ----
 
-    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o) throws Exception {
+    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o, String section, String type)
+            throws Exception {
         programmer.program(snapshot);
         Duration window = Duration.ofSeconds(o.cpuSeconds());
         long heapIdle = heapAfterGc();
@@ -185,7 +187,7 @@ public final class HealthBench {
             heapBusy = heapAfterGc();
         }
         return String.format(Locale.ROOT, """
-                ## 2. Agent CPU and heap, every backend checked over HTTP every 1 s
+                ## %sAgent CPU and heap, every backend checked over %s every 1 s
 
                 | | CPU (cores) | heap after GC |
                 |---|---|---|
@@ -193,7 +195,7 @@ public final class HealthBench {
                 | %,d backends checked (%d s) | %.3f | %.1f MB |
                 | difference | %.3f | %.1f MB |
 
-                """, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
+                """, section, type, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
                 heapBusy / 1e6, busy - idle, (heapBusy - heapIdle) / 1e6);
     }
 
