@@ -67,6 +67,8 @@ public final class HealthController implements AutoCloseable {
     private long signalsReadAt = Long.MIN_VALUE / 2;
     private String seenVersion;
     private WeightOverlay written = WeightOverlay.NONE;
+    /** Each group's weights as of the last step: when none is new, there is nothing to compare or write. */
+    private final Map<String, EffectiveWeights.Result> weighed = new HashMap<>();
     private Thread loop;
     /** How long the last reweigh took (plan and map writes), for the benchmark and logs. */
     private volatile long lastReweighNanos;
@@ -118,20 +120,33 @@ public final class HealthController implements AutoCloseable {
         leastConnections(now);
         passiveSignals(now);
         Map<String, Map<String, Integer>> weights = new LinkedHashMap<>();
+        boolean same = groups.size() == weighed.size();
         for (GroupReconciler group : groups.values()) {
             synchronized (group) {
                 boolean wasOpen = group.failOpen();
-                weights.put(group.name, group.weigh(now).weights());
+                EffectiveWeights.Result result = group.weigh(now);
+                same &= weighed.get(group.name) == result;
+                weighed.put(group.name, result);
+                weights.put(group.name, result.weights());
                 if (group.failOpen() != wasOpen) {
                     say(group.failOpen() ? "target group " + group.name + " fails open: every backend is out,"
                             + " the configured weights stay" : "target group " + group.name + " no longer fails open");
                 }
             }
         }
+        weighed.keySet().retainAll(groups.keySet());
+        if (same) {
+            return; // every group's weights are the ones written last
+        }
         WeightOverlay overlay = new WeightOverlay(weights);
         if (!overlay.equals(written)) {
             long start = System.nanoTime();
-            writer.reweigh(overlay);
+            try {
+                writer.reweigh(overlay);
+            } catch (RuntimeException e) {
+                weighed.clear(); // the next step tries again
+                throw e;
+            }
             lastReweighNanos = System.nanoTime() - start;
             written = overlay;
         }

@@ -166,7 +166,9 @@ final class SelectorChecks implements AutoCloseable {
                 channel.bind(new InetSocketAddress(from, 0));
             }
             timers.add(new Due(now + job.probe.timeout().toNanos(), job, job.turn));
-            if (channel.connect(job.target)) {
+            // On loopback or a near backend the handshake is often done by the time connect
+            // returns: asking at once saves registering with the selector.
+            if (channel.connect(job.target) || channel.finishConnect()) {
                 connected(job);
             } else {
                 job.key = channel.register(selector, SelectionKey.OP_CONNECT, job);
@@ -272,8 +274,8 @@ final class SelectorChecks implements AutoCloseable {
         job.status = null;
         if (channel != null) {
             try {
-                if (job.request == null && channel.isConnected()) {
-                    // A TCP check has nothing to say: reset rather than FIN, as HAProxy does, so
+                if (channel.isConnected()) {
+                    // The check has what it wanted: reset rather than FIN, as HAProxy does, so
                     // that neither end keeps the connection in TIME_WAIT.
                     channel.setOption(StandardSocketOptions.SO_LINGER, 0);
                 }
