@@ -75,7 +75,11 @@ final class SelectorChecks implements AutoCloseable {
 
     private final Selector selector;
     private final Queue<Job> commands = new ConcurrentLinkedQueue<>();
-    private final PriorityQueue<Due> timers = new PriorityQueue<>((a, b) -> Long.compare(a.at, b.at));
+    /** How far a check may start early, or a timeout fire late, to batch the loop's wake-ups. */
+    static final long SLACK = Duration.ofMillis(5).toNanos();
+    /** When checks are due to start, and when those under way time out; stale entries are skipped. */
+    private final PriorityQueue<Due> starts = new PriorityQueue<>((a, b) -> Long.compare(a.at, b.at));
+    private final PriorityQueue<Due> deadlines = new PriorityQueue<>((a, b) -> Long.compare(a.at, b.at));
     /** Where status lines are read to; one for all, the loop is single-threaded. */
     private final ByteBuffer readBuffer = ByteBuffer.allocateDirect(Probe.STATUS_LINE_MAX);
     private final Thread thread;
@@ -117,26 +121,38 @@ final class SelectorChecks implements AutoCloseable {
                     } else if (command.turn == 0) {
                         // New: a random start within one interval, so checks of many backends spread out.
                         command.turn = 1;
-                        timers.add(new Due(System.nanoTime()
+                        starts.add(new Due(System.nanoTime()
                                 + ThreadLocalRandom.current().nextLong(Math.max(1, command.interval)), command, 1));
                     }
                 }
                 long now = System.nanoTime();
                 Due due;
-                while ((due = timers.peek()) != null && due.at - now <= 0) {
-                    timers.poll();
-                    Job job = due.job;
-                    if (job.turn != due.turn || job.cancelled) {
-                        continue; // stale: the job moved on since
+                // Checks start up to SLACK early (the schedule only ever brings them forward) and
+                // time out up to SLACK late: the loop wakes for timers about 1/SLACK a second, not
+                // once for each of thousands of checks.
+                while ((due = starts.peek()) != null && due.at - now <= SLACK) {
+                    starts.poll();
+                    if (due.job.turn == due.turn && !due.job.cancelled) {
+                        begin(due.job, now);
                     }
-                    if (job.channel == null) {
-                        begin(job, now);
-                    } else {
+                }
+                while ((due = deadlines.peek()) != null && due.at - now <= 0) {
+                    deadlines.poll();
+                    Job job = due.job;
+                    if (job.turn == due.turn && !job.cancelled) {
                         end(job, now, false, "connect: " + (job.channel.isConnected() ? "Read timed out"
                                 : "Connect timed out"));
                     }
                 }
-                long wait = timers.isEmpty() ? 0 : Math.max(1, (timers.peek().at - System.nanoTime() + 999_999) / 1_000_000);
+                long next = Long.MAX_VALUE;
+                if (!starts.isEmpty()) {
+                    next = starts.peek().at - SLACK;
+                }
+                if (!deadlines.isEmpty()) {
+                    next = Math.min(next, deadlines.peek().at);
+                }
+                long wait = next == Long.MAX_VALUE ? 0
+                        : Math.max(SLACK, next - System.nanoTime()) / 1_000_000;
                 selector.select(this::ready, wait);
             } catch (IOException | RuntimeException e) {
                 if (!closed) {
@@ -144,7 +160,7 @@ final class SelectorChecks implements AutoCloseable {
                 }
             }
         }
-        timers.forEach(d -> close(d.job));
+        deadlines.forEach(d -> close(d.job));
         try {
             selector.close();
         } catch (IOException e) {
@@ -165,7 +181,7 @@ final class SelectorChecks implements AutoCloseable {
             if (from != null) {
                 channel.bind(new InetSocketAddress(from, 0));
             }
-            timers.add(new Due(now + job.probe.timeout().toNanos(), job, job.turn));
+            deadlines.add(new Due(now + job.probe.timeout().toNanos(), job, job.turn));
             // On loopback or a near backend the handshake is often done by the time connect
             // returns: asking at once saves registering with the selector.
             if (channel.connect(job.target) || channel.finishConnect()) {
@@ -258,7 +274,7 @@ final class SelectorChecks implements AutoCloseable {
         }
         // Up to 15 % early, never late: two checks are at most one interval apart.
         double jitter = 0.85 + 0.15 * ThreadLocalRandom.current().nextDouble();
-        timers.add(new Due(now + (long) (job.interval * jitter), job, job.turn));
+        starts.add(new Due(now + (long) (job.interval * jitter), job, job.turn));
     }
 
     private void drop(Job job) {
