@@ -28,8 +28,9 @@ import java.util.function.Supplier;
 
 /**
  * The node's effective-weight reconciliation: one {@link GroupReconciler} per target group that
- * asks for health checks, a breaker or least-connections; one virtual thread per checked backend
- * (jittered, so checks do not march in step); and one loop that, whenever something changed
+ * asks for health checks, a breaker or least-connections; TCP and HTTP checks of every backend on
+ * one selector thread ({@link SelectorChecks}), HTTPS checks on a virtual thread per backend (all
+ * jittered, so checks do not march in step); and one loop that, whenever something changed
  * (and at least every {@link #TICK} for ramp steps and breaker timers), combines every group's
  * factors into one {@link WeightOverlay} and hands it to the one writer of the maps.
  */

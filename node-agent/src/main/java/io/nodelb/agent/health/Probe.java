@@ -28,7 +28,9 @@ import javax.net.ssl.X509TrustManager;
  * One active check of one backend, as its group's {@link HealthCheck} says: a TCP connect, or an
  * HTTP(S) GET of {@code path} whose status must be one of {@code expected_codes}. The socket is
  * bound to {@code source} when given (the FullNAT source address), so the check leaves the node
- * as the data plane's traffic does. Blocking; run on a virtual thread.
+ * as the data plane's traffic does. Blocking; run on a virtual thread (the agent does so for
+ * HTTPS; TCP and HTTP go through {@link SelectorChecks}, which shares the request and the status
+ * judgement).
  */
 public final class Probe {
     /** How many bytes of a response are read for its status line at most. */
