@@ -91,6 +91,10 @@ final class GroupReconciler {
     private final Map<String, Member> members = new LinkedHashMap<>();
     private boolean failOpen;
     private long leastConnectionsAt = Long.MIN_VALUE;
+    /** The last weights, kept while nothing they depend on moved (see {@link #weigh}). */
+    private EffectiveWeights.Result weighed;
+    /** Something the weights depend on changed since {@link #weighed}. */
+    private boolean dirty = true;
 
     GroupReconciler(String name, Settings settings) {
         this.name = name;
@@ -117,6 +121,7 @@ final class GroupReconciler {
             m.configured = b.getWeight();
             m.serving = b.getState() != BackendState.DRAINING;
         });
+        dirty = true;
         return added;
     }
 
@@ -131,7 +136,9 @@ final class GroupReconciler {
         if (changed && m.health.healthy()) {
             m.backSince = now;
         }
-        return changed | onSignals(m, result.ok() ? 1 : 0, result.ok() ? 0 : 1, now);
+        changed |= onSignals(m, result.ok() ? 1 : 0, result.ok() ? 0 : 1, now);
+        dirty |= changed;
+        return changed;
     }
 
     /** Signals for the breaker; returns true when its state changed. */
@@ -144,6 +151,7 @@ final class GroupReconciler {
         if (changed && before == Breaker.State.HALF_OPEN && m.breaker.state(now) == Breaker.State.CLOSED) {
             m.backSince = now;
         }
+        dirty |= changed;
         return changed;
     }
 
@@ -160,6 +168,7 @@ final class GroupReconciler {
     /** New live flow counts per backend key; moves the least-connections levels and the connection limit. */
     void onFlows(Map<String, Long> flows, long now) {
         leastConnectionsAt = now;
+        dirty = true;
         for (Member m : members.values()) {
             m.full = settings.maxConnections() > 0 && flows.getOrDefault(m.key, 0L) >= settings.maxConnections();
         }
@@ -182,8 +191,17 @@ final class GroupReconciler {
         }
     }
 
-    /** The group's weights at {@code now}, through the one combination. */
+    /**
+     * The group's weights at {@code now}, through the one combination: the same object as last
+     * time when nothing changed since (no check, signal or flow count moved anything, nobody is
+     * ramping, no breaker whose timers could move), so that the caller can skip the rest.
+     */
     EffectiveWeights.Result weigh(long now) {
+        if (weighed != null && !dirty && settings.breaker() == null
+                && members.values().stream().allMatch(m -> m.backSince == Long.MIN_VALUE)) {
+            return weighed;
+        }
+        dirty = false;
         List<EffectiveWeights.Input> inputs = new ArrayList<>(members.size());
         for (Member m : members.values()) {
             double ramp = m.backSince == Long.MIN_VALUE ? 1.0
@@ -200,6 +218,10 @@ final class GroupReconciler {
         EffectiveWeights.Result result = EffectiveWeights.combine(inputs);
         result.weights().forEach((key, weight) -> members.get(key).effective = weight);
         failOpen = result.failOpen();
+        if (weighed != null && weighed.equals(result)) {
+            return weighed;
+        }
+        weighed = result;
         return result;
     }
 

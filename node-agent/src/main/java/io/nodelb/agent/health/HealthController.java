@@ -28,8 +28,9 @@ import java.util.function.Supplier;
 
 /**
  * The node's effective-weight reconciliation: one {@link GroupReconciler} per target group that
- * asks for health checks, a breaker or least-connections; one virtual thread per checked backend
- * (jittered, so checks do not march in step); and one loop that, whenever something changed
+ * asks for health checks, a breaker or least-connections; TCP and HTTP checks of every backend on
+ * one selector thread ({@link SelectorChecks}), HTTPS checks on a virtual thread per backend (all
+ * jittered, so checks do not march in step); and one loop that, whenever something changed
  * (and at least every {@link #TICK} for ramp steps and breaker timers), combines every group's
  * factors into one {@link WeightOverlay} and hands it to the one writer of the maps.
  */
@@ -55,7 +56,10 @@ public final class HealthController implements AutoCloseable {
     private final MeterRegistry registry;
     private final Semaphore wake = new Semaphore(0);
     private final Map<String, GroupReconciler> groups = new ConcurrentHashMap<>();
-    private final Map<GroupReconciler.Member, Thread> checks = new ConcurrentHashMap<>();
+    /** How each backend's checks stop: a virtual thread's interrupt (HTTPS), or a selector job's cancel. */
+    private final Map<GroupReconciler.Member, Runnable> checks = new ConcurrentHashMap<>();
+    /** TCP and HTTP checks, all on one selector thread; made with the first such check. */
+    private SelectorChecks selectorChecks;
     private final Map<GroupReconciler.Member, List<Meter>> meters = new ConcurrentHashMap<>();
     private final Map<GroupReconciler, Meter> groupMeters = new ConcurrentHashMap<>();
     private final Map<String, Map<Boolean, InetAddress>> sources = new ConcurrentHashMap<>();
@@ -64,6 +68,8 @@ public final class HealthController implements AutoCloseable {
     private long signalsReadAt = Long.MIN_VALUE / 2;
     private String seenVersion;
     private WeightOverlay written = WeightOverlay.NONE;
+    /** Each group's weights as of the last step: when none is new, there is nothing to compare or write. */
+    private final Map<String, EffectiveWeights.Result> weighed = new HashMap<>();
     private Thread loop;
     /** How long the last reweigh took (plan and map writes), for the benchmark and logs. */
     private volatile long lastReweighNanos;
@@ -115,20 +121,33 @@ public final class HealthController implements AutoCloseable {
         leastConnections(now);
         passiveSignals(now);
         Map<String, Map<String, Integer>> weights = new LinkedHashMap<>();
+        boolean same = groups.size() == weighed.size();
         for (GroupReconciler group : groups.values()) {
             synchronized (group) {
                 boolean wasOpen = group.failOpen();
-                weights.put(group.name, group.weigh(now).weights());
+                EffectiveWeights.Result result = group.weigh(now);
+                same &= weighed.get(group.name) == result;
+                weighed.put(group.name, result);
+                weights.put(group.name, result.weights());
                 if (group.failOpen() != wasOpen) {
                     say(group.failOpen() ? "target group " + group.name + " fails open: every backend is out,"
                             + " the configured weights stay" : "target group " + group.name + " no longer fails open");
                 }
             }
         }
+        weighed.keySet().retainAll(groups.keySet());
+        if (same) {
+            return; // every group's weights are the ones written last
+        }
         WeightOverlay overlay = new WeightOverlay(weights);
         if (!overlay.equals(written)) {
             long start = System.nanoTime();
-            writer.reweigh(overlay);
+            try {
+                writer.reweigh(overlay);
+            } catch (RuntimeException e) {
+                weighed.clear(); // the next step tries again
+                throw e;
+            }
             lastReweighNanos = System.nanoTime() - start;
             written = overlay;
         }
@@ -202,8 +221,13 @@ public final class HealthController implements AutoCloseable {
                     .description("Active health checks, by group and result").tag("group", group.name)
                     .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
                     .maximumExpectedValue(Duration.ofSeconds(30)).register(registry);
-            checks.put(m, Thread.ofVirtual().name("nodelb-check-" + group.name + "-" + m.key)
-                    .start(() -> checkLoop(group, m, probe, latency)));
+            if (SelectorChecks.handles(group.settings.check())) {
+                checks.put(m, selectorChecks().start(probe, m.address, m.port, () -> source(group, m),
+                        result -> onResult(group, m, result, latency))::cancel);
+            } else {
+                checks.put(m, Thread.ofVirtual().name("nodelb-check-" + group.name + "-" + m.key)
+                        .start(() -> checkLoop(group, m, probe, latency))::interrupt);
+            }
         }
     }
 
@@ -213,10 +237,21 @@ public final class HealthController implements AutoCloseable {
                 .tag("backend", m.key).register(registry);
     }
 
+    private synchronized SelectorChecks selectorChecks() {
+        if (selectorChecks == null) {
+            selectorChecks = new SelectorChecks();
+        }
+        return selectorChecks;
+    }
+
+    private InetAddress source(GroupReconciler group, GroupReconciler.Member m) {
+        return sources.getOrDefault(group.name, Map.of()).get(m.address instanceof Inet4Address);
+    }
+
     private void forget(GroupReconciler.Member m) {
-        Thread check = checks.remove(m);
-        if (check != null) {
-            check.interrupt();
+        Runnable stop = checks.remove(m);
+        if (stop != null) {
+            stop.run();
         }
         List<Meter> list = meters.remove(m);
         if (list != null) {
@@ -230,25 +265,12 @@ public final class HealthController implements AutoCloseable {
             // A random start within one interval, then jittered intervals: checks of many backends spread out.
             Thread.sleep(Duration.ofNanos(ThreadLocalRandom.current().nextLong(Math.max(1, interval.toNanos()))));
             while (!closed && !Thread.currentThread().isInterrupted()) {
-                InetAddress source = sources.getOrDefault(group.name, Map.of()).get(m.address instanceof Inet4Address);
-                Probe.Result result = probe.run(m.address, m.port, source);
-                if (latency != null) {
-                    latency.record(result.nanos(), TimeUnit.NANOSECONDS);
+                Probe.Result result = probe.run(m.address, m.port, source(group, m));
+                if (closed || Thread.currentThread().isInterrupted()) {
+                    return; // stopped while it ran: its failure says nothing about the backend
                 }
-                boolean changed;
-                synchronized (group) {
-                    if (!group.has(m)) {
-                        return;
-                    }
-                    boolean wasHealthy = m.health.healthy();
-                    changed = group.onCheck(m, result, System.nanoTime());
-                    if (wasHealthy != m.health.healthy()) {
-                        say("backend " + m.key + " of target group " + group.name + " is "
-                                + (m.health.healthy() ? "healthy" : "unhealthy (" + result.reason() + ")"));
-                    }
-                }
-                if (changed) {
-                    wake.release();
+                if (!onResult(group, m, result, latency)) {
+                    return;
                 }
                 // Up to 15 % early, never late: two checks are at most one interval apart.
                 double jitter = 0.85 + 0.15 * ThreadLocalRandom.current().nextDouble();
@@ -257,6 +279,29 @@ public final class HealthController implements AutoCloseable {
         } catch (InterruptedException e) {
             // stopped: the backend or its group went away
         }
+    }
+
+    /** One check's result into its group; false when the backend has left it. */
+    private boolean onResult(GroupReconciler group, GroupReconciler.Member m, Probe.Result result, Timer latency) {
+        if (latency != null) {
+            latency.record(result.nanos(), TimeUnit.NANOSECONDS);
+        }
+        boolean changed;
+        synchronized (group) {
+            if (!group.has(m)) {
+                return false;
+            }
+            boolean wasHealthy = m.health.healthy();
+            changed = group.onCheck(m, result, System.nanoTime());
+            if (wasHealthy != m.health.healthy()) {
+                say("backend " + m.key + " of target group " + group.name + " is "
+                        + (m.health.healthy() ? "healthy" : "unhealthy (" + result.reason() + ")"));
+            }
+        }
+        if (changed) {
+            wake.release();
+        }
+        return true;
     }
 
     private void leastConnections(long now) {
@@ -356,8 +401,13 @@ public final class HealthController implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        checks.values().forEach(Thread::interrupt);
+        checks.values().forEach(Runnable::run);
         checks.clear();
+        synchronized (this) {
+            if (selectorChecks != null) {
+                selectorChecks.close();
+            }
+        }
         if (loop != null && loop != Thread.currentThread()) {
             loop.interrupt();
             try {

@@ -28,11 +28,13 @@ import javax.net.ssl.X509TrustManager;
  * One active check of one backend, as its group's {@link HealthCheck} says: a TCP connect, or an
  * HTTP(S) GET of {@code path} whose status must be one of {@code expected_codes}. The socket is
  * bound to {@code source} when given (the FullNAT source address), so the check leaves the node
- * as the data plane's traffic does. Blocking; run on a virtual thread.
+ * as the data plane's traffic does. Blocking; run on a virtual thread (the agent does so for
+ * HTTPS; TCP and HTTP go through {@link SelectorChecks}, which shares the request and the status
+ * judgement).
  */
 public final class Probe {
     /** How many bytes of a response are read for its status line at most. */
-    private static final int STATUS_LINE_MAX = 512;
+    static final int STATUS_LINE_MAX = 512;
 
     public record Result(boolean ok, long nanos, String reason) {}
 
@@ -61,7 +63,7 @@ public final class Probe {
     /** Checks {@code address:port} (the check's own port when it has one). */
     public Result run(InetAddress address, int port, InetAddress source) {
         long start = System.nanoTime();
-        int target = check.getPort() > 0 ? check.getPort() : port;
+        int target = port(port);
         long deadline = start + timeout.toNanos();
         try (Socket socket = new Socket()) {
             if (source != null) {
@@ -106,17 +108,26 @@ public final class Probe {
 
     /** Sends the GET; returns null when the status is expected, else why not. */
     private String http(Socket socket, Socket io, InetAddress address, int port, long deadline) throws IOException {
+        socket.setSoTimeout(millisLeft(deadline));
+        OutputStream out = io.getOutputStream();
+        out.write(request(address, port));
+        out.flush();
+        return judge(statusLine(io.getInputStream(), deadline, socket));
+    }
+
+    /** The GET this check sends to {@code address:port}, with the Host header it is given or the address. */
+    byte[] request(InetAddress address, int port) {
         String host = !check.getHost().isEmpty() ? check.getHost()
                 : (address instanceof Inet6Address ? "[" + address.getHostAddress() + "]" : address.getHostAddress())
                         + ":" + port;
         String path = check.getPath().isEmpty() ? "/" : check.getPath();
-        String request = "GET " + path + " HTTP/1.1\r\nHost: " + host
-                + "\r\nUser-Agent: nodelb-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
-        socket.setSoTimeout(millisLeft(deadline));
-        OutputStream out = io.getOutputStream();
-        out.write(request.getBytes(StandardCharsets.US_ASCII));
-        out.flush();
-        String status = statusLine(io.getInputStream(), deadline, socket);
+        return ("GET " + path + " HTTP/1.1\r\nHost: " + host
+                + "\r\nUser-Agent: nodelb-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** null when {@code status} (the response's first line) carries an expected code, else why not. */
+    String judge(String status) {
         String[] parts = status.split(" ", 3);
         if (parts.length < 2 || !parts[0].startsWith("HTTP/")) {
             return "not an HTTP response: " + status;
@@ -128,6 +139,19 @@ public final class Probe {
             return "not an HTTP status: " + status;
         }
         return codes.contains(code) ? null : "HTTP " + code;
+    }
+
+    HealthCheck check() {
+        return check;
+    }
+
+    Duration timeout() {
+        return timeout;
+    }
+
+    /** The port checked for a backend on {@code port}: the check's own when it has one. */
+    int port(int port) {
+        return check.getPort() > 0 ? check.getPort() : port;
     }
 
     private static String statusLine(InputStream in, long deadline, Socket socket) throws IOException {

@@ -105,7 +105,8 @@ public final class HealthBench {
             if (System.getenv("NODELB_BENCH_ONLY_REBUILD") != null) {
                 return report.toString();
             }
-            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o));
+            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o, "2. ", "HTTP"));
+            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, "2b. ", "TCP"));
             report.append(reaction(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, commands, answers));
         } finally {
             servers.destroy();
@@ -172,20 +173,26 @@ public final class HealthBench {
 
     // ---- 2. CPU and heap while checking ----
 
-    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o) throws Exception {
+    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o, String section, String type)
+            throws Exception {
         programmer.program(snapshot);
         Duration window = Duration.ofSeconds(o.cpuSeconds());
         long heapIdle = heapAfterGc();
         double idle = cores(window.dividedBy(3));
         double busy;
         long heapBusy;
+        long[] ticks0;
+        long[] ticks1;
         try (HealthController controller = controller(programmer, snapshot, null)) {
             Thread.sleep(3000); // every backend checked at least twice, threads started
+            ticks0 = userSystemTicks();
             busy = cores(window);
+            ticks1 = userSystemTicks();
             heapBusy = heapAfterGc();
         }
+        Thread.sleep(2000); // checks under way end before the next part's idle baseline
         return String.format(Locale.ROOT, """
-                ## 2. Agent CPU and heap, every backend checked over HTTP every 1 s
+                ## %sAgent CPU and heap, every backend checked over %s every 1 s
 
                 | | CPU (cores) | heap after GC |
                 |---|---|---|
@@ -193,8 +200,12 @@ public final class HealthBench {
                 | %,d backends checked (%d s) | %.3f | %.1f MB |
                 | difference | %.3f | %.1f MB |
 
-                """, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
-                heapBusy / 1e6, busy - idle, (heapBusy - heapIdle) / 1e6);
+                Of the checking window's CPU, user space %.3f and kernel %.3f cores (/proc/self/stat; the
+                kernel part includes the loopback handshakes of both ends).
+
+                """, section, type, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
+                heapBusy / 1e6, busy - idle, (heapBusy - heapIdle) / 1e6,
+                (ticks1[0] - ticks0[0]) / 100.0 / window.toSeconds(), (ticks1[1] - ticks0[1]) / 100.0 / window.toSeconds());
     }
 
     // ---- 3. reaction time ----
@@ -344,6 +355,13 @@ public final class HealthBench {
         long t0 = System.nanoTime();
         Thread.sleep(window);
         return (double) (os.getProcessCpuTime() - cpu0) / (System.nanoTime() - t0);
+    }
+
+    /** This process's user and system CPU in clock ticks (USER_HZ, 100 on Linux). */
+    private static long[] userSystemTicks() throws IOException {
+        String stat = Files.readString(Path.of("/proc/self/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])};
     }
 
     private static long heapAfterGc() {
