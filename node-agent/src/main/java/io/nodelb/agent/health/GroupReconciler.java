@@ -71,6 +71,7 @@ final class GroupReconciler {
         /** When it came back (healthy again, breaker closed): its ramp-up starts; MIN_VALUE: not ramping. */
         long backSince = Long.MIN_VALUE;
         volatile long lastCheckNanos;
+        /** Its weight as the data plane has it: set once written, so metrics never run ahead of the table. */
         volatile int effective;
         volatile Breaker.State breakerState = Breaker.State.CLOSED;
         volatile boolean healthy = true;
@@ -196,6 +197,16 @@ final class GroupReconciler {
      * time when nothing changed since (no check, signal or flow count moved anything, nobody is
      * ramping, no breaker whose timers could move), so that the caller can skip the rest.
      */
+    /** The weights now in the data plane's table: what metrics and the node report show. */
+    void written(Map<String, Integer> weights) {
+        weights.forEach((key, weight) -> {
+            Member m = members.get(key);
+            if (m != null) {
+                m.effective = weight;
+            }
+        });
+    }
+
     EffectiveWeights.Result weigh(long now) {
         if (weighed != null && !dirty && settings.breaker() == null
                 && members.values().stream().allMatch(m -> m.backSince == Long.MIN_VALUE)) {
@@ -216,7 +227,6 @@ final class GroupReconciler {
                     m.leastConnections.level()));
         }
         EffectiveWeights.Result result = EffectiveWeights.combine(inputs);
-        result.weights().forEach((key, weight) -> members.get(key).effective = weight);
         failOpen = result.failOpen();
         if (weighed != null && weighed.equals(result)) {
             return weighed;

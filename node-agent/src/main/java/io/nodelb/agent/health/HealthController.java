@@ -151,6 +151,11 @@ public final class HealthController implements AutoCloseable {
             lastReweighNanos = System.nanoTime() - start;
             written = overlay;
         }
+        for (GroupReconciler group : groups.values()) {
+            synchronized (group) {
+                group.written(weights.get(group.name));
+            }
+        }
     }
 
     /** Reconcilers for the groups of {@code snapshot}; checks started and stopped to match. */

@@ -35,7 +35,6 @@ import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -231,7 +230,11 @@ class LayoutMigrationIT {
 
         // Every carried flow: its entry as the old programs left it, then its next packets translated
         // exactly as before (same backend, same FullNAT port), found in conntrack, not created anew.
-        assertThat(Arrays.stream(current.packetStats()).sum()).as("counters start again").isZero();
+        // Counters start again (the old ones are not carried). Only our own verdicts: the kernel's stray
+        // packets on the veths (IPv6 neighbour discovery) may already count as not ours.
+        long[] fresh = current.packetStats();
+        assertThat(List.of(fresh[Abi.Stat.CT_HIT.value()], fresh[Abi.Stat.CT_REPLY.value()],
+                fresh[Abi.Stat.NEW_FLOW.value()])).as("counters start again").containsOnly(0L);
         List<Live> all = new ArrayList<>(flows);
         all.addAll(meanwhile);
         for (Live live : all) {
