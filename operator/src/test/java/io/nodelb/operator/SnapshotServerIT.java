@@ -40,6 +40,7 @@ import io.nodelb.model.compiler.Snapshots;
 import io.nodelb.operator.channel.CertificateAuthority;
 import io.nodelb.operator.channel.ChannelCertificates;
 import io.nodelb.operator.channel.ChannelSettings;
+import io.nodelb.operator.channel.SnapshotServer;
 import io.nodelb.operator.channel.FreezableProxy;
 import io.nodelb.operator.channel.MockTokenReviews;
 import io.nodelb.operator.channel.TestAgent;
@@ -437,10 +438,12 @@ class SnapshotServerIT {
     agents.add(ackFirst);
     assertThat(ackFirst.awaitClosed(WAIT).getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
 
-    TestAgent future = agent("token-n1", TestAgent.hello("n1").toBuilder().setLayoutVersion(2).build());
+    TestAgent future = agent("token-n1", TestAgent.hello("n1").toBuilder()
+        .setLayoutVersion(SnapshotServer.LAYOUT_VERSION + 1).build());
     Status status = future.awaitClosed(WAIT);
     assertThat(status.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-    assertThat(status.getDescription()).contains("layout 2").contains("serves layout 1");
+    assertThat(status.getDescription()).contains("layout " + (SnapshotServer.LAYOUT_VERSION + 1))
+        .contains("serves layout " + SnapshotServer.LAYOUT_VERSION);
     assertThat(ackFirst.queued() + future.queued()).isZero();
   }
 

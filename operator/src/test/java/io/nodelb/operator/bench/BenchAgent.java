@@ -115,7 +115,7 @@ final class BenchAgent implements AutoCloseable {
             closed = Status.OK;
           }
         });
-    send(AgentMessage.newBuilder().setHello(Hello.newBuilder().setNode(node).setLayoutVersion(1)
+    send(AgentMessage.newBuilder().setHello(Hello.newBuilder().setNode(node).setLayoutVersion(io.nodelb.operator.channel.SnapshotServer.LAYOUT_VERSION)
         .setAgentVersion("bench-agent")).build());
   }
 

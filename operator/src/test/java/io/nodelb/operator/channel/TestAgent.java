@@ -50,7 +50,7 @@ public final class TestAgent implements AutoCloseable {
     this.channel = channel;
   }
 
-  /** A Hello for layout 1 with nothing applied yet. */
+  /** A Hello for the layout this operator serves, with nothing applied yet. */
   public static Hello hello(String node) {
     return Hello.newBuilder().setNode(node).setLayoutVersion(SnapshotServer.LAYOUT_VERSION).setAgentVersion("test-agent").build();
   }
