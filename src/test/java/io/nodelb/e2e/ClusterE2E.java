@@ -304,8 +304,10 @@ class ClusterE2E {
 
         // Back with nothing changed: the agents say which version they have; nothing is resent.
         startOperator(port);
-        await().atMost(WAIT).untilAsserted(() -> assertThat(loadBalancer().getStatus().nodes.programmed).isEqualTo(2));
-        await().atMost(WAIT).until(() -> store.agent("node-1").map(a -> a.connected()).orElse(false)
+        // An agent that kept dialing while the operator was gone may wait out a full backoff (cap 30 s).
+        Duration reconnect = WAIT.plusSeconds(30);
+        await().atMost(reconnect).untilAsserted(() -> assertThat(loadBalancer().getStatus().nodes.programmed).isEqualTo(2));
+        await().atMost(reconnect).until(() -> store.agent("node-1").map(a -> a.connected()).orElse(false)
                 && store.agent("node-2").map(a -> a.connected()).orElse(false));
         assertThat(agents.get(1).versions()).as("versions node 1 programmed").hasSize(versionsSeen.get(1));
         assertThat(agents.get(2).versions()).as("versions node 2 programmed").hasSize(versionsSeen.get(2));
