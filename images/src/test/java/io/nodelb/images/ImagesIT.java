@@ -199,10 +199,21 @@ class ImagesIT {
     }
 
     private static void stop(Process p) throws InterruptedException {
+        // The entrypoint runs under the image's uid, and a change of uid clears the parent-death signal
+        // behind unshare's --kill-child: it would outlive unshare. So the whole tree is stopped.
+        List<ProcessHandle> tree = p.descendants().toList();
+        tree.forEach(ProcessHandle::destroy);
         p.destroy();
         if (!p.waitFor(20, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
+        }
+        for (ProcessHandle h : tree) {
+            try {
+                h.onExit().get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                h.destroyForcibly();
+            }
         }
     }
 
