@@ -40,6 +40,7 @@ public final class StatusAggregator {
   /** What a missing or invalid TargetGroup costs a LoadBalancer; the rest of it is programmed. */
   static final String UNPROGRAMMED_REFS = "; listeners and routes whose TargetGroup is missing or invalid are not programmed";
   private static final Set<String> GROUP_REASONS = Set.of(Problem.TARGET_GROUP_NOT_FOUND, Problem.TARGET_GROUP_INVALID);
+  private static final Set<String> FAMILY_REASONS = Set.of(Problem.NO_BACKEND_OF_FAMILY, Problem.NO_ENDPOINT_OF_FAMILY);
   private static final KubernetesSerialization JSON = new KubernetesSerialization();
   private static final Set<String> REF_REASONS = Set.of(Problem.TARGET_GROUP_NOT_FOUND, Problem.TARGET_GROUP_INVALID,
       Problem.SERVICE_NOT_FOUND, Problem.SERVICE_PORT_NOT_FOUND);
@@ -92,10 +93,14 @@ public final class StatusAggregator {
     }
     conditions.add(programmedCondition);
     Condition notReady = conditions.stream().filter(c -> !Conditions.TRUE.equals(c.getStatus())).findFirst().orElse(null);
-    conditions.add(notReady == null
-        ? Conditions.condition(READY, Conditions.TRUE, READY, "Traffic is served on every selected node.", generation)
-        : Conditions.condition(READY, Conditions.FALSE, notReady.getReason(), notReady.getType() + ": " + notReady.getMessage(),
-            generation));
+    // A listener whose group has no backend of its address's family loses every connection.
+    List<Problem> unserved = problems.stream().filter(p -> FAMILY_REASONS.contains(p.reason())).toList();
+    conditions.add(notReady != null
+        ? Conditions.condition(READY, Conditions.FALSE, notReady.getReason(), notReady.getType() + ": " + notReady.getMessage(),
+            generation)
+        : !unserved.isEmpty()
+        ? Conditions.condition(READY, Conditions.FALSE, unserved.getFirst().reason(), describe(unserved), generation)
+        : Conditions.condition(READY, Conditions.TRUE, READY, "Traffic is served on every selected node.", generation));
 
     LoadBalancerStatus previous = lb.getStatus();
     LoadBalancerStatus status = new LoadBalancerStatus();

@@ -102,6 +102,20 @@ class StatusAggregatorTest {
   }
 
   @Test
+  void aListenerWithoutBackendsOfItsFamilyMakesTheLoadBalancerNotReady() {
+    var problems = List.of(new Problem("LoadBalancer", "shop/web", "spec.listeners[1].targetGroup",
+        Problem.NO_ENDPOINT_OF_FAMILY, "TargetGroup shop/web has no IPv6 backend now"));
+    LoadBalancerStatus status = StatusAggregator.loadBalancer(lb(), problems,
+        List.of(answer("n1", SnapshotStore.Answer.ACKED)), T0).orElseThrow();
+
+    assertThat(Conditions.find(status.conditions, "Programmed").getStatus()).isEqualTo("True");
+    var ready = Conditions.find(status.conditions, "Ready");
+    assertThat(ready.getStatus()).isEqualTo("False");
+    assertThat(ready.getReason()).isEqualTo("NoEndpointOfFamily");
+    assertThat(ready.getMessage()).isEqualTo("spec.listeners[1].targetGroup: TargetGroup shop/web has no IPv6 backend now");
+  }
+
+  @Test
   void refusingAgentsAreListedAsFailing() {
     LoadBalancerStatus status = StatusAggregator.loadBalancer(lb(), List.of(),
         List.of(answer("n1", SnapshotStore.Answer.NACKED), answer("n2", SnapshotStore.Answer.ACKED)), T0).orElseThrow();

@@ -4,6 +4,7 @@ import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * One TargetGroup compiled: the same on every node, so compiled once and shared by every snapshot.
@@ -27,6 +28,12 @@ public record CompiledGroup(
     List<Problem> problems,
     Map<ObjectKey, Set<BackendAddress>> drainMatches,
     boolean namesServices) {
+
+  /** The address lengths of its backends (4, 16): the families its listeners can serve. */
+  public Set<Integer> addressLengths() {
+    return group == null ? Set.of()
+        : group.getBackendsList().stream().map(b -> b.getAddress().size()).collect(Collectors.toUnmodifiableSet());
+  }
 
   /** Endpoint counts of one group. */
   public record EndpointTally(int ready, int servingTerminating, int terminating, int staticBackends) {}

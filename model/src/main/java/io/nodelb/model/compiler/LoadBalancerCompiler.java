@@ -115,22 +115,31 @@ final class LoadBalancerCompiler {
   /**
    * A listener on an IPv6 address whose group has only IPv4 backends (or the reverse) would take
    * every connection and lose it. Refused when the group's backends are all static; a group of
-   * Services may gain endpoints of that family, so it is left to its endpoints.
+   * Services may gain endpoints of that family, so its listener is programmed and the problem
+   * reported until it has one.
    */
   private static boolean servesFamily(ObjectKey lb, String listenerAddress, CompiledGroup compiled, String field,
       List<Problem> problems) {
-    if (listenerAddress == null || compiled.namesServices()) {
+    if (listenerAddress == null) {
       return true;
     }
     int length = Addresses.bytes(listenerAddress).size();
-    if (compiled.group().getBackendsList().stream().anyMatch(b -> b.getAddress().size() == length)) {
-      return true;
+    Set<Integer> lengths = compiled.addressLengths();
+    if (lengths.contains(length) || (compiled.namesServices() && lengths.isEmpty())) {
+      return true; // a group of Services without endpoints says so in its own status
     }
     String family = length == 4 ? "IPv4" : "IPv6";
+    String lost = "connection to the " + family + " listener address " + listenerAddress;
+    if (compiled.namesServices()) {
+      problems.add(new Problem(KIND, lb.toString(), field, Problem.NO_ENDPOINT_OF_FAMILY,
+          "TargetGroup " + compiled.key() + " has no " + family + " backend now, so every " + lost
+              + " is dropped until its Services have " + family + " endpoints (a dual-stack Service) or it gets an "
+              + family + " backend"));
+      return true;
+    }
     problems.add(new Problem(KIND, lb.toString(), field, Problem.NO_BACKEND_OF_FAMILY,
-        "TargetGroup " + compiled.key() + " has no " + family + " backend, so every connection to the " + family
-            + " listener address " + listenerAddress + " would be lost; add an " + family
-            + " backend to it or name a TargetGroup that has one"));
+        "TargetGroup " + compiled.key() + " has no " + family + " backend, so every " + lost
+            + " would be lost; add an " + family + " backend to it or name a TargetGroup that has one"));
     return false;
   }
 

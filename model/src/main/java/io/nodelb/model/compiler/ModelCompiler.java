@@ -354,6 +354,9 @@ public final class ModelCompiler {
       for (ObjectKey lb : users) {
         dirtyNodes.addAll(nodesByLoadBalancer.getOrDefault(lb, Set.of()));
       }
+      if (!before.addressLengths().equals(after.addressLengths())) {
+        dirtyLoadBalancers.addAll(users); // whether each listener's family is served
+      }
     }
   }
 

@@ -18,6 +18,8 @@ public record Problem(String kind, String name, String field, String reason, Str
   public static final String TARGET_GROUP_INVALID = "TargetGroupInvalid";
   /** A listener's group of static backends has none of the listener address's family: every flow would be lost. */
   public static final String NO_BACKEND_OF_FAMILY = "NoBackendOfFamily";
+  /** A listener's group of Services has no endpoint of the listener address's family now: programmed, flows dropped. */
+  public static final String NO_ENDPOINT_OF_FAMILY = "NoEndpointOfFamily";
   public static final String SERVICE_NOT_FOUND = "ServiceNotFound";
   public static final String SERVICE_PORT_NOT_FOUND = "ServicePortNotFound";
   public static final String NEEDS_CLUSTER = "NeedsCluster";

@@ -366,14 +366,50 @@ class ModelCompilerTest {
         listener("svc", "2001:db8::2", 80, "web")));
     ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
 
-    assertThat(compiler.problemsOf(new ObjectKey("shop", "v6"))).singleElement().satisfies(p -> {
+    assertThat(compiler.problemsOf(new ObjectKey("shop", "v6"))).satisfiesExactly(p -> {
       assertThat(p.reason()).isEqualTo(Problem.NO_BACKEND_OF_FAMILY);
       assertThat(p.field()).isEqualTo("spec.listeners[0].targetGroup");
       assertThat(p.message()).contains("TargetGroup shop/v4only has no IPv6 backend");
-    });
+    }, p -> assertThat(p.reason()).isEqualTo(Problem.NO_ENDPOINT_OF_FAMILY));
     assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName())
         .as("the Service group may gain IPv6 endpoints: its listener stays")
         .contains("shop/v6/svc").doesNotContain("shop/v6/http");
+  }
+
+  @Test
+  void aServiceGroupWithoutEndpointsOfTheListenersFamilySaysSoUntilItHasOne() {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(loadBalancer("shop", "v6", Map.of(), listener("svc", "2001:db8::2", 80, "web")));
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
+    ObjectKey lb = new ObjectKey("shop", "v6");
+
+    assertThat(compiler.problemsOf(lb)).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.NO_ENDPOINT_OF_FAMILY);
+      assertThat(p.field()).isEqualTo("spec.listeners[0].targetGroup");
+      assertThat(p.message()).contains("TargetGroup shop/web has no IPv6 backend now", "dropped until");
+    });
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName()).contains("shop/v6/svc");
+
+    KubernetesInputs.put(compiler, slice("shop", "web-v6", "web", "IPv6", List.of(slicePort("http", 8080)),
+        ready("fd00::1", "n1", "web-1")));
+    compiler.compile();
+    assertThat(compiler.problemsOf(lb)).as("an IPv6 endpoint arrived").isEmpty();
+  }
+
+  @Test
+  void aStaticGroupThatLosesItsLastBackendOfAFamilyTakesTheListenerDown() {
+    List<HasMetadata> inputs = cluster();
+    inputs.add(staticGroup("shop", "dual", new StaticBackend("10.0.2.1", 8080, 1), new StaticBackend("fd00::2", 8080, 1)));
+    inputs.add(loadBalancer("shop", "v6", Map.of(), listener("http", "2001:db8::1", 80, "dual")));
+    ModelCompiler compiler = KubernetesInputs.compileAll(inputs);
+    ObjectKey lb = new ObjectKey("shop", "v6");
+    assertThat(compiler.problemsOf(lb)).isEmpty();
+
+    KubernetesInputs.put(compiler, staticGroup("shop", "dual", new StaticBackend("10.0.2.1", 8080, 1)));
+    compiler.compile();
+    assertThat(compiler.problemsOf(lb)).singleElement()
+        .satisfies(p -> assertThat(p.reason()).isEqualTo(Problem.NO_BACKEND_OF_FAMILY));
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName()).doesNotContain("shop/v6/http");
   }
 
   @Test
