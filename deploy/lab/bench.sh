@@ -9,6 +9,11 @@
 #   ecmp-xdp  ecmp with an XDP program that only returns XDP_PASS on n0 and n1:
 #             what attaching XDP to the lab's veths costs by itself
 #   iptables  kube-proxy style DNAT in the node (nat PREROUTING, statistic random)
+#   nftables  kube-proxy's nftables mode shape: numgen random picks an endpoint chain
+#             (vmap), each doing DNAT
+#   ipvs      kube-proxy's IPVS mode shape: the VIP on the node's lo, an IPVS virtual
+#             server (round robin) with the backends in NAT (masquerade) mode; needs
+#             a kernel with IP_VS
 #   haproxy   HAProxy 2 threads, TCP mode, roundrobin, bound to the VIP on the node
 #   nodelb    the nodelb agent (standalone, DNAT, XDP on n0 and n1)
 #
@@ -19,7 +24,8 @@
 #   bench.sh [--modes LIST] [--conns LIST] [--metrics LIST] [--duration S]
 #            [--warmup S] [--threads N] [--rounds N] [--pin] [--out FILE]
 #
-#   --modes    default direct,ecmp,ecmp-xdp,iptables,haproxy,nodelb
+#   --modes    default direct,ecmp,ecmp-xdp,iptables,nftables,haproxy,nodelb (and ipvs
+#              where the kernel has IP_VS)
 #   --conns    wrk connections per point, default 8,64,256
 #   --metrics  keepalive,close (default both)
 #   --duration measured seconds per point (default 5), --warmup seconds before (1)
@@ -41,7 +47,7 @@ lab="$top/deploy/lab/lab.sh"
 # shellcheck source=agent.sh
 source "$top/deploy/lab/agent.sh"
 
-MODES=direct,ecmp,ecmp-xdp,iptables,haproxy,nodelb
+MODES=direct,ecmp,ecmp-xdp,iptables,nftables,haproxy,nodelb
 CONNS=8,64,256
 METRICS=keepalive,close
 DURATION=5
@@ -78,7 +84,7 @@ done
 
 [ "$PIN" -eq 0 ] || [ "$(nproc)" -ge 2 ] || die "--pin needs at least 2 CPUs"
 
-all_modes="direct ecmp ecmp-xdp iptables haproxy nodelb"
+all_modes="direct ecmp ecmp-xdp iptables nftables ipvs haproxy nodelb"
 IFS=, read -r -a modes <<<"$MODES"
 IFS=, read -r -a conns <<<"$CONNS"
 IFS=, read -r -a metrics <<<"$METRICS"
@@ -106,7 +112,17 @@ need curl "apt-get install curl"
 need nginx "apt-get install nginx-light (or nginx)"
 need nsenter "apt-get install util-linux"
 has_mode() { [[ ",$MODES," == *",$1,"* ]]; }
-if has_mode iptables; then need iptables "apt-get install iptables"; need nft "apt-get install nftables"; fi
+# Every netfilter mode is undone by flushing the node's nftables ruleset.
+if has_mode iptables || has_mode nftables; then need nft "apt-get install nftables"; fi
+has_mode iptables && need iptables "apt-get install iptables"
+if has_mode ipvs; then
+  need ipvsadm "apt-get install ipvsadm"
+  probe="nlb-ipvs-probe-$$"
+  ip netns add "$probe"
+  ip netns exec "$probe" ipvsadm -Ln >/dev/null 2>&1 && ipvs_ok=1 || ipvs_ok=0
+  ip netns del "$probe"
+  [ "$ipvs_ok" -eq 1 ] || die "mode ipvs: this kernel has no IPVS (CONFIG_IP_VS); leave ipvs out of --modes"
+fi
 has_mode haproxy && need haproxy "apt-get install haproxy"
 has_mode ecmp-xdp && need clang "apt-get install clang"
 has_mode nodelb && need bpftool "apt-get install bpftool"
@@ -338,6 +354,40 @@ teardown_iptables() {
   in_node nft flush ruleset
 }
 
+setup_nftables() {
+  # As kube-proxy's nftables mode writes a Service: a random number picks an
+  # endpoint chain through a verdict map, the endpoint chain does the DNAT.
+  local k n=$BACKEND_COUNT picks=""
+  {
+    echo "table ip nlb {"
+    for k in $(seq 1 "$n"); do
+      echo "  chain endpoint-$k { meta l4proto tcp dnat to 10.1.2.$((10 + k)):8080; }"
+      picks+="$((k - 1)) : goto endpoint-$k, "
+    done
+    echo "  chain service { numgen random mod $n vmap { ${picks%, } }; }"
+    echo "  chain prerouting { type nat hook prerouting priority dstnat; ip daddr $VIP tcp dport 80 goto service; }"
+    echo "}"
+  } >"$work/nftables.conf"
+  in_node nft -f "$work/nftables.conf" || fail "nft could not load $work/nftables.conf"
+  url="http://$VIP/"; expect=$(all_backends)
+}
+teardown_nftables() { in_node nft flush ruleset; }
+
+setup_ipvs() {
+  # kube-proxy binds each VIP to a dummy interface so that IPVS sees it as local.
+  in_node ip addr add "$VIP/32" dev lo
+  in_node ipvsadm -A -t "$VIP:80" -s rr || fail "ipvsadm could not add the virtual server"
+  local k
+  for k in $(seq 1 "$BACKEND_COUNT"); do
+    in_node ipvsadm -a -t "$VIP:80" -r "10.1.2.$((10 + k)):8080" -m || fail "ipvsadm could not add be$k"
+  done
+  url="http://$VIP/"; expect=$(all_backends)
+}
+teardown_ipvs() {
+  in_node ipvsadm -C 2>/dev/null || true
+  in_node ip addr del "$VIP/32" dev lo 2>/dev/null || true
+}
+
 haproxy_pid=""
 setup_haproxy() {
   in_node ip addr add "$VIP/32" dev lo
@@ -452,6 +502,7 @@ node_is_plain() {
   [ -z "$(in_client ip route show 10.1.2.0/24)" ] || problems+=" the client's route for direct;"
   in_node ip -o addr show dev lo | grep -q " $VIP/" && problems+=" $VIP on lo;"
   [ -z "$(in_node nft list ruleset)" ] || problems+=" nftables rules;"
+  ! has_mode ipvs || [ -z "$(in_node ipvsadm -Sn)" ] || problems+=" IPVS services;"
   in_node bpftool net show 2>/dev/null | grep -qE '^(n0|n1)\(' && problems+=" XDP/TC programs on n0/n1;"
   # bpftool 7.1 does not list tcx links; they live only as long as a process
   # holds them or a pin does, and both are checked here.
