@@ -64,7 +64,8 @@ public final class HealthBench {
     /** The group whose backends flip (the first). */
     private static final String GROUP = "bench/web-0";
 
-    record Options(Path pinPath, Path stateDir, int backends, int flips, int cpuSeconds, Path out) {}
+    /** {@code parts}: which of "1", "2", "2b", "3" run (all by default). */
+    record Options(Path pinPath, Path stateDir, int backends, int flips, int cpuSeconds, Path out, List<String> parts) {}
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("servers")) {
@@ -86,7 +87,8 @@ public final class HealthBench {
         return new Options(Path.of(a.get("--pin-path")), Path.of(a.get("--state-dir")),
                 Integer.parseInt(a.getOrDefault("--backends", "1000")), Integer.parseInt(a.getOrDefault("--flips", "20")),
                 Integer.parseInt(a.getOrDefault("--cpu-seconds", "30")),
-                Path.of(a.getOrDefault("--out", "node-agent/target/bench/health.md")));
+                Path.of(a.getOrDefault("--out", "node-agent/target/bench/health.md")),
+                List.of(a.getOrDefault("--parts", "1,2,2b,3").split(",")));
     }
 
     static String run(Options o) throws Exception {
@@ -101,13 +103,23 @@ public final class HealthBench {
             SnapshotApplier applier = SnapshotApplier.adopting(dataPlane.maps(), DesiredState.Host.system(), LIMITS,
                     dataPlane.programmed(), dataPlane.stateDirectory());
             NodeProgrammer programmer = new NodeProgrammer(dataPlane, applier);
-            report.append(rebuild(programmer, snapshot(o.backends(), null), o));
+            if (o.parts().contains("1")) {
+                report.append(rebuild(programmer, snapshot(o.backends(), null), o));
+            }
             if (System.getenv("NODELB_BENCH_ONLY_REBUILD") != null) {
                 return report.toString();
             }
-            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o, "2. ", "HTTP"));
-            report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, "2b. ", "TCP"));
-            report.append(reaction(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, commands, answers));
+            if (o.parts().contains("2")) {
+                report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.HTTP), o, "2. ", "HTTP",
+                        commands, answers));
+            }
+            if (o.parts().contains("2b")) {
+                report.append(cpu(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, "2b. ", "TCP",
+                        commands, answers));
+            }
+            if (o.parts().contains("3")) {
+                report.append(reaction(programmer, snapshot(o.backends(), HealthCheck.Type.TCP), o, commands, answers));
+            }
         } finally {
             servers.destroy();
         }
@@ -173,8 +185,8 @@ public final class HealthBench {
 
     // ---- 2. CPU and heap while checking ----
 
-    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o, String section, String type)
-            throws Exception {
+    private static String cpu(NodeProgrammer programmer, NodeSnapshot snapshot, Options o, String section, String type,
+                              PrintWriter commands, BufferedReader answers) throws Exception {
         programmer.program(snapshot);
         Duration window = Duration.ofSeconds(o.cpuSeconds());
         long heapIdle = heapAfterGc();
@@ -183,11 +195,14 @@ public final class HealthBench {
         long heapBusy;
         long[] ticks0;
         long[] ticks1;
+        long served;
         try (HealthController controller = controller(programmer, snapshot, null)) {
             Thread.sleep(3000); // every backend checked at least twice, threads started
+            long served0 = served(commands, answers, type.equals("HTTP"));
             ticks0 = userSystemTicks();
             busy = cores(window);
             ticks1 = userSystemTicks();
+            served = served(commands, answers, type.equals("HTTP")) - served0;
             heapBusy = heapAfterGc();
         }
         Thread.sleep(2000); // checks under way end before the next part's idle baseline
@@ -201,11 +216,13 @@ public final class HealthBench {
                 | difference | %.3f | %.1f MB |
 
                 Of the checking window's CPU, user space %.3f and kernel %.3f cores (/proc/self/stat; the
-                kernel part includes the loopback handshakes of both ends).
+                kernel part includes the loopback handshakes of both ends). The servers answered %,.0f checks
+                a second (%s).
 
                 """, section, type, window.dividedBy(3).toSeconds(), idle, heapIdle / 1e6, o.backends(), window.toSeconds(), busy,
                 heapBusy / 1e6, busy - idle, (heapBusy - heapIdle) / 1e6,
-                (ticks1[0] - ticks0[0]) / 100.0 / window.toSeconds(), (ticks1[1] - ticks0[1]) / 100.0 / window.toSeconds());
+                (ticks1[0] - ticks0[0]) / 100.0 / window.toSeconds(), (ticks1[1] - ticks0[1]) / 100.0 / window.toSeconds(),
+                served / (double) window.toSeconds(), type.equals("TCP") ? "connections accepted" : "requests answered");
     }
 
     // ---- 3. reaction time ----
@@ -290,7 +307,14 @@ public final class HealthBench {
                 "servers", Integer.toString(count)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
     }
 
-    /** Listens on 127.0.0.1:BASE_PORT.. and answers HTTP 200; "stop i" / "start i" on stdin. */
+    /** Connections accepted and requests answered by every listener of the servers' process. */
+    private static final java.util.concurrent.atomic.AtomicLong ACCEPTED = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.util.concurrent.atomic.AtomicLong REQUESTS = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * Listens on 127.0.0.1:BASE_PORT.. and answers HTTP 200, keeping the connection unless the
+     * request says "Connection: close"; "stop i" / "start i" / "served" on stdin.
+     */
     private static void servers(int count) throws Exception {
         ServerSocket[] sockets = new ServerSocket[count];
         for (int i = 0; i < count; i++) {
@@ -301,6 +325,11 @@ public final class HealthBench {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
         String line;
         while ((line = in.readLine()) != null) {
+            if (line.equals("served")) {
+                System.out.println("served " + ACCEPTED.get() + " " + REQUESTS.get());
+                System.out.flush();
+                continue;
+            }
             String[] parts = line.split(" ");
             int i = Integer.parseInt(parts[1]);
             if (parts[0].equals("stop")) {
@@ -320,17 +349,21 @@ public final class HealthBench {
         Thread.ofVirtual().start(() -> {
             while (!s.isClosed()) {
                 try (Socket c = s.accept()) {
-                    c.setSoTimeout(1000);
+                    ACCEPTED.incrementAndGet();
+                    c.setSoTimeout(10_000); // longer than an interval: a kept connection waits for the next check
                     var in = c.getInputStream();
-                    int matched = 0;
-                    byte[] end = {'\r', '\n', '\r', '\n'};
-                    int b;
-                    while (matched < 4 && (b = in.read()) >= 0) {
-                        matched = b == end[matched] ? matched + 1 : (b == '\r' ? 1 : 0);
-                    }
                     OutputStream out = c.getOutputStream();
-                    out.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .getBytes(StandardCharsets.US_ASCII));
+                    boolean close = false;
+                    while (!close) {
+                        String request = requestHead(in);
+                        if (request == null) {
+                            break;
+                        }
+                        REQUESTS.incrementAndGet();
+                        close = request.toLowerCase(Locale.ROOT).contains("\r\nconnection: close");
+                        out.write((close ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    }
                 } catch (IOException e) {
                     // a check that went away, or the socket closed by "stop"
                 }
@@ -339,7 +372,30 @@ public final class HealthBench {
         return s;
     }
 
+    /** A request's line and headers, up to the empty line; null at the end of the stream. */
+    private static String requestHead(java.io.InputStream in) throws IOException {
+        StringBuilder head = new StringBuilder();
+        int b;
+        while ((b = in.read()) >= 0) {
+            head.append((char) b);
+            if (b == '\n' && head.length() >= 4 && head.substring(head.length() - 4).equals("\r\n\r\n")) {
+                return head.toString();
+            }
+        }
+        return null;
+    }
+
     // ---- helpers ----
+
+    /** What the servers counted so far: connections accepted (TCP) or requests answered (HTTP). */
+    private static long served(PrintWriter commands, BufferedReader answers, boolean requests) throws IOException {
+        commands.println("served");
+        String[] got = String.valueOf(answers.readLine()).split(" ");
+        if (got.length != 3 || !got[0].equals("served")) {
+            throw new IllegalStateException("servers said " + String.join(" ", got) + ", expected served A R");
+        }
+        return Long.parseLong(got[requests ? 2 : 1]);
+    }
 
     private static void expect(BufferedReader answers, String line) throws IOException {
         String got = answers.readLine();
