@@ -124,6 +124,26 @@ public final class AgentRuntime {
     }
 
     /**
+     * Backends the adopted maps hold but no group's table gives a slot: out (weight 0) when the
+     * agent before stopped, for health, a breaker, least-connections or a drain. A backend in
+     * several groups counts as out only when it is out of all of them.
+     */
+    static java.util.Set<String> outOfEveryTable(DesiredState adopted) {
+        java.util.Set<Integer> slotted = new java.util.HashSet<>();
+        adopted.tables().values().forEach(table -> {
+            for (int id : table) {
+                slotted.add(id);
+            }
+        });
+        java.util.Set<String> in = new java.util.HashSet<>();
+        java.util.Set<String> out = new java.util.HashSet<>();
+        adopted.backends().forEach((id, b) ->
+                (slotted.contains(id) ? in : out).add(DesiredState.backendKey(b.address(), b.port())));
+        out.removeAll(in);
+        return out;
+    }
+
+    /**
      * The data plane's passive signals as the breaker reads them: a flow the backend reset or whose
      * SYN went unanswered is a failure, every other new flow a success.
      */
@@ -164,7 +184,7 @@ public final class AgentRuntime {
                 running.metrics = metrics == null ? null : metrics.registry();
                 try (HealthController health = new HealthController(applier::appliedSnapshot,
                         running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), () -> passiveSignals(dataPlane, applier),
-                        running.metrics).start()) {
+                        running.metrics).seedOut(outOfEveryTable(found)).start()) {
                     running.health = health;
                     running.onStop(health::close);
                     return mode.run(running);

@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
@@ -70,6 +71,8 @@ public final class HealthController implements AutoCloseable {
     private WeightOverlay written = WeightOverlay.NONE;
     /** Each group's weights as of the last step: when none is new, there is nothing to compare or write. */
     private final Map<String, EffectiveWeights.Result> weighed = new HashMap<>();
+    /** Backends that were out when the agent before stopped; believed until the first snapshot with groups. */
+    private Set<String> outAtStart = Set.of();
     private Thread loop;
     /** How long the last reweigh took (plan and map writes), for the benchmark and logs. */
     private volatile long lastReweighNanos;
@@ -91,6 +94,17 @@ public final class HealthController implements AutoCloseable {
                     .description("How long the last change of effective weights took to plan and write")
                     .register(registry);
         }
+    }
+
+    /**
+     * Backend keys that the data plane this agent adopted gave no slot in any table (the agent
+     * before had taken them out): in groups with a health check they start unhealthy, and come
+     * back at their first passing check, instead of taking new flows until enough checks fail.
+     * Call before {@link #start}.
+     */
+    public HealthController seedOut(Set<String> keys) {
+        outAtStart = Set.copyOf(keys);
+        return this;
     }
 
     public HealthController start() {
@@ -198,10 +212,17 @@ public final class HealthController implements AutoCloseable {
             synchronized (group) {
                 before = group.members();
                 added = group.sync(g);
+                if (group.settings.check() != null) {
+                    added.stream().filter(m -> outAtStart.contains(m.key)).forEach(m -> m.health.assumeOut(
+                            "out when this agent started (the previous agent's weights); not checked yet"));
+                }
             }
             before.stream().filter(m -> !group.has(m)).forEach(this::forget);
             added.forEach(m -> remember(group, m));
         });
+        if (!wanted.isEmpty()) {
+            outAtStart = Set.of(); // only the first snapshot's backends are the adopted ones
+        }
     }
 
     private void remember(GroupReconciler group, GroupReconciler.Member m) {

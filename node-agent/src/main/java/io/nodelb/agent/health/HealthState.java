@@ -3,8 +3,9 @@ package io.nodelb.agent.health;
 /**
  * One backend's health from its active checks: a healthy backend turns unhealthy after
  * {@code unhealthyThreshold} failures in a row, an unhealthy one healthy after
- * {@code healthyThreshold} successes in a row. A backend starts healthy: an agent that adopts a
- * running data plane, or a new backend, is not taken out before its checks say so.
+ * {@code healthyThreshold} successes in a row. A backend starts healthy: a new backend is not
+ * taken out before its checks say so; one that was out when the agent before stopped starts
+ * out ({@link #assumeOut}) until its first check passes.
  */
 public final class HealthState {
     private final int healthyThreshold;
@@ -38,6 +39,17 @@ public final class HealthState {
             }
         }
         return false;
+    }
+
+    /**
+     * Out until one check passes: what an agent believes of a backend the agent before had taken
+     * out (it may have been for a breaker or least-connections, so one success is enough).
+     */
+    public void assumeOut(String why) {
+        healthy = false;
+        successes = healthyThreshold - 1;
+        failures = 0;
+        reason = why;
     }
 
     public boolean healthy() {

@@ -131,4 +131,40 @@ class HealthControllerTest {
         assertThat(controller.status()).filteredOn(b -> b.port() == 8081).singleElement()
                 .satisfies(b -> assertThat(b.breaker()).isEqualTo(Breaker.State.OPEN));
     }
+
+    @Test
+    void backendsOutWhenTheAgentStartedStayOutUntilAPassingCheck() throws Exception {
+        int portUp = listen(0).getLocalPort();
+        int portOther = listen(0).getLocalPort();
+        int portDown;
+        try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            portDown = gone.getLocalPort();
+        }
+        NodeSnapshot snapshot = NodeSnapshot.newBuilder().setVersion("v1")
+                .addTargetGroups(TargetGroup.newBuilder().setName("default/web").addBackends(backend(portUp, 1))
+                        .addBackends(backend(portDown, 1)).addBackends(backend(portOther, 1))
+                        .setHealthCheck(HealthCheck.newBuilder().setType(HealthCheck.Type.TCP).setIntervalMillis(300)
+                                .setTimeoutMillis(200).setHealthyThreshold(3).setUnhealthyThreshold(3)))
+                .addTargetGroups(TargetGroup.newBuilder().setName("default/unchecked").addBackends(backend(portDown, 1))
+                        .setCircuitBreaker(io.nodelb.dataplane.v1alpha1.CircuitBreaker.newBuilder()
+                                .setConsecutiveFailures(3).setOpenSeconds(30).setHalfOpenSuccesses(1))).build();
+        String keyUp = "127.0.0.1:" + portUp;
+        String keyDown = "127.0.0.1:" + portDown;
+        controller = new HealthController(() -> Optional.of(snapshot), w -> {
+            written.add(w);
+            return 0;
+        }, Map::of, PassiveSignals.NONE, null).seedOut(java.util.Set.of(keyUp, keyDown));
+        controller.step(0);
+        assertThat(latest()).as("before any check: both seeded backends out, the other keeps its weight")
+                .containsEntry(keyUp, 0).containsEntry(keyDown, 0);
+        assertThat(latest().get("127.0.0.1:" + portOther)).isPositive();
+        assertThat(written.getLast().byGroup().get("default/unchecked")).as("no checks there: seeds do not apply")
+                .containsEntry(keyDown, 1);
+        controller.start();
+        Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> latest().get(keyUp) > 0);
+        assertThat(latest()).as("one passing check is enough (healthyThreshold 3 is for a failed backend)")
+                .containsEntry(keyDown, 0);
+        assertThat(controller.status()).filteredOn(b -> b.port() == portDown && b.group().equals("default/web"))
+                .singleElement().satisfies(b -> assertThat(b.healthy()).isFalse());
+    }
 }

@@ -98,4 +98,30 @@ class SelectorChecksTest {
             assertThat(r.nanos()).isGreaterThanOrEqualTo(Duration.ofMillis(300).toNanos());
         }
     }
+
+    @Test
+    void ipv6TargetsAndNoSocketLeftOpen() throws Exception {
+        InetAddress v6 = InetAddress.getByName("::1");
+        long before = openFiles();
+        List<Probe.Result> seen = new CopyOnWriteArrayList<>();
+        try (ServerSocket listening = new ServerSocket(0, 1000, v6); SelectorChecks own = new SelectorChecks()) {
+            SelectorChecks.Job job = own.start(new Probe(check(HealthCheck.Type.TCP).build()), v6,
+                    listening.getLocalPort(), () -> v6, seen::add);
+            Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> seen.size() >= 3);
+            assertThat(seen).allSatisfy(r -> assertThat(r.reason()).isEqualTo("ok"));
+            job.cancel();
+            // A check that times out leaves nothing open either.
+            own.start(new Probe(check(HealthCheck.Type.HTTP).build()), v6, listening.getLocalPort(), () -> null,
+                    seen::add);
+            Awaitility.await().atMost(Duration.ofSeconds(5))
+                    .until(() -> seen.getLast().reason().equals("connect: Read timed out"));
+        }
+        Awaitility.await().atMost(Duration.ofSeconds(2)).until(() -> openFiles() <= before);
+    }
+
+    private static long openFiles() throws java.io.IOException {
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
 }
