@@ -60,6 +60,8 @@ struct nlb_listener_key {
 enum nlb_listener_flags {
 	NLB_LISTENER_FULLNAT = 1 << 0, /* rewrite the source to snat_addr:port too */
 	NLB_LISTENER_HAS_ROUTES = 1 << 1, /* consult nlb_routes before the default group */
+	/* Its flows write flow events (nlb_events). The same bit as NLB_CT_EVENTS: copied without a branch. */
+	NLB_LISTENER_EVENTS = 1 << 4,
 };
 
 struct nlb_listener {
@@ -138,6 +140,8 @@ enum nlb_ct_flags {
 	NLB_CT_FULLNAT = 1 << 1,
 	NLB_CT_PICKED_UP = 1 << 2, /* reply entry of a flow picked up past its SYN: the backend never saw it open */
 	NLB_CT_SYN_RETRIED = 1 << 3, /* forward entry: a retransmitted SYN found no answer yet (counted once) */
+	NLB_CT_EVENTS = 1 << 4, /* both entries: the flow's listener had events on when it began */
+	NLB_CT_ENDED = 1 << 5, /* forward entry: its FLOW_END record was written (once per flow) */
 };
 
 #ifndef NLB_TEST_OLD_LAYOUT
@@ -225,6 +229,67 @@ enum nlb_stat {
 	NLB_STAT_RST_NO_STATE, /* TCP RST of an unknown flow: sent to the selected backend, no state created */
 	NLB_STAT_DROP_REPLY_BUSY, /* DNAT: every backend tried already has a live flow from this client address and port */
 	NLB_STAT_MAX,
+};
+
+/*
+ * Flow events (bpf/README.md, "Flow events"): struct nlb_event records in the nlb_events
+ * ring buffer, NLB_EVENTS_BYTES long (a power of two, a multiple of the page size).
+ */
+#define NLB_EVENTS_BYTES 2097152
+
+enum nlb_event_type {
+	NLB_EVENT_NEW_FLOW = 1, /* a flow got its backend and its conntrack entries */
+	NLB_EVENT_FLOW_END = 2, /* the flow ended: reason is an enum nlb_end_reason */
+	NLB_EVENT_DROP = 3, /* a new flow's packet was dropped: reason is its enum nlb_stat */
+};
+
+enum nlb_end_reason {
+	NLB_END_FIN = 1, /* both sides sent a FIN (written at the second one) */
+	NLB_END_RST = 2, /* either side sent a RST */
+	NLB_END_IDLE = 3, /* idle past its timeout: found by the agent's conntrack sweep, not by a program */
+};
+
+/*
+ * A record of nlb_events. The tuple is the client's (src:sport -> VIP dst:dport), the
+ * backend the one chosen (zero in DROP). created_ns and the counters are the flow's at the
+ * moment of the record (FLOW_END; NEW_FLOW: the first packet): packets/bytes client ->
+ * backend from the forward entry, reply_* backend -> client from the reply entry, bytes of
+ * the IP packets (headers included). Times: CLOCK_MONOTONIC, the programs' coarse clock.
+ */
+struct nlb_event {
+	__u64 time_ns;
+	__u64 created_ns;
+	union nlb_addr src;
+	union nlb_addr dst;
+	union nlb_addr backend_addr;
+	__be16 sport;
+	__be16 dport;
+	__be16 backend_port;
+	__u8 proto;
+	__u8 family;
+	__u8 type; /* enum nlb_event_type */
+	__u8 reason; /* FLOW_END: enum nlb_end_reason; DROP: enum nlb_stat; NEW_FLOW: 0 */
+	__u8 flags; /* the forward entry's enum nlb_ct_flags (NLB_CT_FULLNAT) */
+	__u8 pad;
+	__u32 listener; /* listener id */
+	__u32 backend; /* backend id */
+	__u32 pad2;
+	__u64 packets;
+	__u64 bytes;
+	__u64 reply_packets;
+	__u64 reply_bytes;
+};
+
+/*
+ * nlb_ev_budget (per-CPU array, one entry): each CPU writes at most cfg_events_per_sec
+ * records per second of the coarse clock; what it could not write is counted here.
+ */
+struct nlb_event_budget {
+	__u64 window_ns; /* start of the current one-second window */
+	__u64 window_sent; /* records written in it */
+	__u64 sent; /* records written since the map was created */
+	__u64 over_budget; /* not written: this CPU's budget for that second was spent */
+	__u64 ring_full; /* not written: the ring buffer had no room (the agent is behind) */
 };
 
 #endif /* NODELB_ABI_H */

@@ -38,4 +38,10 @@ const volatile __u64 cfg_nat_port_rest_ns = 60 * NLB_NS_PER_SEC;
 const volatile __u16 cfg_nat_port_min = 61000;
 const volatile __u16 cfg_nat_port_max = 65535;
 
+/*
+ * Flow event records each CPU may write per second (lib/events.h); the rest are counted,
+ * not written, so a flood costs the data plane and the agent a bounded amount.
+ */
+const volatile __u64 cfg_events_per_sec = 20000;
+
 #endif /* NLB_CONFIG_H */

@@ -101,6 +101,20 @@ struct {
 	__type(value, __u64);
 } nlb_sports SEC(".maps");
 
+/* Flow events for the agent (struct nlb_event records); see lib/events.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, NLB_EVENTS_BYTES);
+} nlb_events SEC(".maps");
+
+/* Per-CPU event budget and the counts of records not written. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nlb_event_budget);
+} nlb_ev_budget SEC(".maps");
+
 /* The coarse clock as last read on this CPU (see clock.h); private to the programs. */
 struct nlb_clock {
 	__u64 jiffies;

@@ -17,6 +17,8 @@ struct nlb_backend probe_backend;
 struct nlb_backend_stats probe_backend_stats;
 struct nlb_ct_key probe_ct_key;
 struct nlb_ct_entry probe_ct_entry;
+struct nlb_event probe_event;
+struct nlb_event_budget probe_event_budget;
 
 enum nlb_family probe_family;
 enum nlb_listener_flags probe_listener_flags;
@@ -24,3 +26,5 @@ enum nlb_group_flags probe_group_flags;
 enum nlb_ct_state probe_ct_state;
 enum nlb_ct_flags probe_ct_flags;
 enum nlb_stat probe_stat;
+enum nlb_event_type probe_event_type;
+enum nlb_end_reason probe_end_reason;

@@ -52,6 +52,8 @@ public final class Abi {
     public static final int TABLE_SIZE = 4093;
     /** 64-bit words of a port bitmap. */
     public static final int PORT_WORDS = 1024;
+    /** Bytes of the nlb_events ring buffer. */
+    public static final int EVENTS_BYTES = 2 * 1024 * 1024;
 
     /** Every #define of the header, by its C name. */
     public static final Map<String, Long> DEFINES = ordered(
@@ -62,7 +64,8 @@ public final class Abi {
             "NLB_MAX_BACKENDS", MAX_BACKENDS,
             "NLB_MAX_CONNTRACK", MAX_CONNTRACK,
             "NLB_TABLE_SIZE", TABLE_SIZE,
-            "NLB_PORT_WORDS", PORT_WORDS);
+            "NLB_PORT_WORDS", PORT_WORDS,
+            "NLB_EVENTS_BYTES", EVENTS_BYTES);
 
     // --- enums ---------------------------------------------------------------------------
 
@@ -73,6 +76,8 @@ public final class Abi {
     /** enum nlb_listener_flags */
     public static final int LISTENER_FULLNAT = 1 << 0;
     public static final int LISTENER_HAS_ROUTES = 1 << 1;
+    /** Its flows write flow events; the same bit as {@link #CT_EVENTS}. */
+    public static final int LISTENER_EVENTS = 1 << 4;
 
     /** enum nlb_group_flags */
     public static final int GROUP_PERSIST_SOURCE = 1 << 0;
@@ -90,6 +95,21 @@ public final class Abi {
     public static final int CT_PICKED_UP = 1 << 2;
     /** Forward entry: a retransmitted SYN found no answer yet (counted once in unanswered_syns). */
     public static final int CT_SYN_RETRIED = 1 << 3;
+    /** Both entries: the flow's listener had events on when it began. */
+    public static final int CT_EVENTS = 1 << 4;
+    /** Forward entry: its FLOW_END record was written. */
+    public static final int CT_ENDED = 1 << 5;
+
+    /** enum nlb_event_type */
+    public static final int EVENT_NEW_FLOW = 1;
+    public static final int EVENT_FLOW_END = 2;
+    public static final int EVENT_DROP = 3;
+
+    /** enum nlb_end_reason */
+    public static final int END_FIN = 1;
+    public static final int END_RST = 2;
+    /** Idle past its timeout: written by the agent's conntrack sweep, never by a program. */
+    public static final int END_IDLE = 3;
 
     /** enum nlb_stat: why a packet passed, was dropped or rewritten; the index of nlb_stats. */
     public enum Stat {
@@ -125,12 +145,16 @@ public final class Abi {
     public static final Map<String, Map<String, Long>> ENUMS = Map.of(
             "nlb_family", ordered("NLB_FAMILY_IPV4", FAMILY_IPV4, "NLB_FAMILY_IPV6", FAMILY_IPV6),
             "nlb_listener_flags", ordered("NLB_LISTENER_FULLNAT", LISTENER_FULLNAT,
-                    "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES),
+                    "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES, "NLB_LISTENER_EVENTS", LISTENER_EVENTS),
             "nlb_group_flags", ordered("NLB_GROUP_PERSIST_SOURCE", GROUP_PERSIST_SOURCE),
             "nlb_ct_state", ordered("NLB_CT_SYN", CT_SYN, "NLB_CT_ESTABLISHED", CT_ESTABLISHED,
                     "NLB_CT_CLOSING", CT_CLOSING, "NLB_CT_UDP", CT_UDP),
             "nlb_ct_flags", ordered("NLB_CT_REPLY", CT_REPLY, "NLB_CT_FULLNAT", CT_FULLNAT,
-                    "NLB_CT_PICKED_UP", CT_PICKED_UP, "NLB_CT_SYN_RETRIED", CT_SYN_RETRIED),
+                    "NLB_CT_PICKED_UP", CT_PICKED_UP, "NLB_CT_SYN_RETRIED", CT_SYN_RETRIED,
+                    "NLB_CT_EVENTS", CT_EVENTS, "NLB_CT_ENDED", CT_ENDED),
+            "nlb_event_type", ordered("NLB_EVENT_NEW_FLOW", EVENT_NEW_FLOW, "NLB_EVENT_FLOW_END", EVENT_FLOW_END,
+                    "NLB_EVENT_DROP", EVENT_DROP),
+            "nlb_end_reason", ordered("NLB_END_FIN", END_FIN, "NLB_END_RST", END_RST, "NLB_END_IDLE", END_IDLE),
             "nlb_stat", statEnumerators());
 
     // --- layouts -------------------------------------------------------------------------
@@ -585,6 +609,100 @@ public final class Abi {
     }
 
     /**
+     * struct nlb_event: a record of the nlb_events ring buffer (read only: the programs write
+     * it, and the agent's conntrack sweep builds IDLE ends with the same fields). Counters:
+     * packets and bytes (IP packets, headers included) client -&gt; backend, then backend -&gt;
+     * client. {@code backend} is null in a DROP.
+     */
+    public record Event(long timeNs, long createdNs, InetAddress source, int sourcePort,
+            InetAddress destination, int destinationPort, InetAddress backend, int backendPort,
+            int proto, int type, int reason, int flags, int listenerId, int backendId,
+            long packets, long bytes, long replyPackets, long replyBytes) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_LONG.withName("time_ns"),
+                JAVA_LONG.withName("created_ns"),
+                ADDR.withName("src"),
+                ADDR.withName("dst"),
+                ADDR.withName("backend_addr"),
+                BE16.withName("sport"),
+                BE16.withName("dport"),
+                BE16.withName("backend_port"),
+                JAVA_BYTE.withName("proto"),
+                JAVA_BYTE.withName("family"),
+                JAVA_BYTE.withName("type"),
+                JAVA_BYTE.withName("reason"),
+                JAVA_BYTE.withName("flags"),
+                JAVA_BYTE.withName("pad"),
+                JAVA_INT.withName("listener"),
+                JAVA_INT.withName("backend"),
+                JAVA_INT.withName("pad2"),
+                JAVA_LONG.withName("packets"),
+                JAVA_LONG.withName("bytes"),
+                JAVA_LONG.withName("reply_packets"),
+                JAVA_LONG.withName("reply_bytes")).withName("nlb_event");
+        private static final long TIME_AT = at(LAYOUT, "time_ns");
+        private static final long CREATED_AT = at(LAYOUT, "created_ns");
+        private static final long SRC_AT = at(LAYOUT, "src");
+        private static final long DST_AT = at(LAYOUT, "dst");
+        private static final long BACKEND_ADDR_AT = at(LAYOUT, "backend_addr");
+        private static final long SPORT_AT = at(LAYOUT, "sport");
+        private static final long DPORT_AT = at(LAYOUT, "dport");
+        private static final long BACKEND_PORT_AT = at(LAYOUT, "backend_port");
+        private static final long PROTO_AT = at(LAYOUT, "proto");
+        private static final long FAMILY_AT = at(LAYOUT, "family");
+        private static final long TYPE_AT = at(LAYOUT, "type");
+        private static final long REASON_AT = at(LAYOUT, "reason");
+        private static final long FLAGS_AT = at(LAYOUT, "flags");
+        private static final long LISTENER_AT = at(LAYOUT, "listener");
+        private static final long BACKEND_AT = at(LAYOUT, "backend");
+        private static final long PACKETS_AT = at(LAYOUT, "packets");
+        private static final long BYTES_AT = at(LAYOUT, "bytes");
+        private static final long REPLY_PACKETS_AT = at(LAYOUT, "reply_packets");
+        private static final long REPLY_BYTES_AT = at(LAYOUT, "reply_bytes");
+
+        public static Event readFrom(MemorySegment record) {
+            int family = u8(record, FAMILY_AT);
+            int type = u8(record, TYPE_AT);
+            return new Event(record.get(U64, TIME_AT), record.get(U64, CREATED_AT),
+                    readAddress(record, SRC_AT, family, "nlb_event"),
+                    Short.toUnsignedInt(record.get(BE16_ACCESS, SPORT_AT)),
+                    readAddress(record, DST_AT, family, "nlb_event"),
+                    Short.toUnsignedInt(record.get(BE16_ACCESS, DPORT_AT)),
+                    type == EVENT_DROP ? null : readAddress(record, BACKEND_ADDR_AT, family, "nlb_event"),
+                    Short.toUnsignedInt(record.get(BE16_ACCESS, BACKEND_PORT_AT)),
+                    u8(record, PROTO_AT), type, u8(record, REASON_AT), u8(record, FLAGS_AT),
+                    record.get(U32, LISTENER_AT), record.get(U32, BACKEND_AT),
+                    record.get(U64, PACKETS_AT), record.get(U64, BYTES_AT),
+                    record.get(U64, REPLY_PACKETS_AT), record.get(U64, REPLY_BYTES_AT));
+        }
+    }
+
+    /** struct nlb_event_budget: value of the per-CPU nlb_ev_budget array (one entry). */
+    public record EventBudget(long sent, long overBudget, long ringFull) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_LONG.withName("window_ns"),
+                JAVA_LONG.withName("window_sent"),
+                JAVA_LONG.withName("sent"),
+                JAVA_LONG.withName("over_budget"),
+                JAVA_LONG.withName("ring_full")).withName("nlb_event_budget");
+        private static final long SENT_AT = at(LAYOUT, "sent");
+        private static final long OVER_BUDGET_AT = at(LAYOUT, "over_budget");
+        private static final long RING_FULL_AT = at(LAYOUT, "ring_full");
+
+        /** Adds up the values of cpus CPUs in a per-CPU lookup buffer. */
+        public static EventBudget sumPerCpu(MemorySegment values, int cpus) {
+            long stride = (LAYOUT.byteSize() + 7) & ~7L;
+            long sent = 0, overBudget = 0, ringFull = 0;
+            for (int cpu = 0; cpu < cpus; cpu++) {
+                sent += values.get(U64, cpu * stride + SENT_AT);
+                overBudget += values.get(U64, cpu * stride + OVER_BUDGET_AT);
+                ringFull += values.get(U64, cpu * stride + RING_FULL_AT);
+            }
+            return new EventBudget(sent, overBudget, ringFull);
+        }
+    }
+
+    /**
      * Every struct and union of the header, named by their C names. (A method: a constant
      * here would close a class-initialisation cycle with the nested records.)
      */
@@ -600,7 +718,9 @@ public final class Abi {
                 Backend.LAYOUT,
                 BackendStats.LAYOUT,
                 CtKey.LAYOUT,
-                CtEntry.LAYOUT);
+                CtEntry.LAYOUT,
+                Event.LAYOUT,
+                EventBudget.LAYOUT);
     }
 
     // --- addresses -----------------------------------------------------------------------
