@@ -57,4 +57,9 @@ public class ListenerSpec {
   @Size(max = 32)
   @JsonPropertyDescription("Clients whose source address is in a route's cidr go to its TargetGroup; the longest prefix wins.")
   public List<SourceRoute> sourceRoutes = new ArrayList<>();
+
+  @Default("true")
+  @JsonPropertyDescription("Whether this listener's flows write flow events: the access log and the connection-duration"
+      + " histograms. false costs nothing per packet.")
+  public Boolean flowEvents = true;
 }

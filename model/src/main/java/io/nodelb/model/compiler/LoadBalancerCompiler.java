@@ -59,6 +59,7 @@ final class LoadBalancerCompiler {
           .setNatMode(spec.fullNat() ? io.nodelb.dataplane.v1alpha1.NatMode.FULL_NAT
               : io.nodelb.dataplane.v1alpha1.NatMode.DNAT)
           .setTargetGroup(defaultGroup.toString())
+          .setFlowEventsDisabled(!l.flowEvents())
           .addAllInterfaces(interfaces);
       if (l.address() != null) {
         listener.setAddress(Addresses.bytes(l.address()));

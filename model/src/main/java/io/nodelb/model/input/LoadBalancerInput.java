@@ -19,7 +19,7 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
   }
 
   public record ListenerSpec(String name, String address, int port, String protocol, String targetGroup,
-      List<SourceRoute> sourceRoutes) {
+      List<SourceRoute> sourceRoutes, boolean flowEvents) {
     public boolean udp() {
       return "UDP".equals(protocol);
     }
@@ -59,6 +59,7 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
   private static ListenerSpec listener(Map<String, Object> l) {
     return new ListenerSpec(Fields.string(l, "name"), Fields.string(l, "address"), Fields.integer(l, "port"),
         Fields.string(l, "protocol"), Fields.string(l, "targetGroup"),
-        Fields.list(l, "sourceRoutes", r -> new SourceRoute(Fields.string(r, "cidr"), Fields.string(r, "targetGroup"))));
+        Fields.list(l, "sourceRoutes", r -> new SourceRoute(Fields.string(r, "cidr"), Fields.string(r, "targetGroup"))),
+        !Boolean.FALSE.equals(l.get("flowEvents")));
   }
 }

@@ -372,7 +372,8 @@ public record DesiredState(
                 boolean hasRoutes = l.getSourceRoutesList().stream()
                         .anyMatch(r -> sameFamily(address(r.getPrefix().toByteArray(), where), vip));
                 Abi.ListenerKey key = new Abi.ListenerKey(vip, l.getPort(), protocol);
-                int flags = (fullNat ? Abi.LISTENER_FULLNAT : 0) | (hasRoutes ? Abi.LISTENER_HAS_ROUTES : 0);
+                int flags = (fullNat ? Abi.LISTENER_FULLNAT : 0) | (hasRoutes ? Abi.LISTENER_HAS_ROUTES : 0)
+                        | (l.getFlowEventsDisabled() ? 0 : Abi.LISTENER_EVENTS);
                 Abi.Listener entry = new Abi.Listener(listenerId, groupFor.apply(defaultGroup, vip), flags,
                         fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0, snat);
                 if (listeners.put(key, entry) != null) {

@@ -120,6 +120,18 @@ class ModelCompilerTest {
   }
 
   @Test
+  void flowEventsAreOnUnlessAListenerTurnsThemOff() {
+    var quiet = listener("quiet", "10.1.1.1", 81, "web");
+    quiet.flowEvents = false;
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"), staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1)),
+        loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"), quiet)));
+
+    assertThat(compiler.snapshot("n1").getListenersList())
+        .extracting(l -> l.getName() + " disabled=" + l.getFlowEventsDisabled())
+        .containsExactly("default/web/http disabled=false", "default/web/quiet disabled=true");
+  }
+
+  @Test
   void nodeSelectorPicksTheNodesButEveryNodeGetsASnapshot() {
     var compiler = KubernetesInputs.compileAll(cluster());
 
