@@ -100,9 +100,9 @@ class ControlChannelIT {
         FakeOperator.Stream stream = helloAndReport(operator);
 
         stream.send(snapshot("v1"), "nonce-1");
-        AgentMessage ack = stream.next(WAIT);
+        AgentMessage ack = stream.nextAnswer(WAIT);
         stream.send(snapshot("v1"), "nonce-2");
-        AgentMessage secondAck = stream.next(WAIT);
+        AgentMessage secondAck = stream.nextAnswer(WAIT);
 
         assertThat(ack.getAck().getVersion()).isEqualTo("v1");
         assertThat(ack.getAck().getNonce()).isEqualTo("nonce-1");
@@ -125,7 +125,7 @@ class ControlChannelIT {
         FakeOperator.Stream stream = helloAndReport(operator);
 
         stream.send(snapshot("v1"), "nonce-1");
-        AgentMessage nack = stream.next(WAIT);
+        AgentMessage nack = stream.nextAnswer(WAIT);
 
         assertThat(nack.hasNack()).isTrue();
         assertThat(nack.getNack().getVersion()).isEqualTo("v1");

@@ -60,6 +60,17 @@ final class FakeOperator implements AutoCloseable {
             }
             return m;
         }
+
+        /** The next ACK or NACK; node reports sent meanwhile (their timing is the agent's) are skipped. */
+        AgentMessage nextAnswer(Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (true) {
+                AgentMessage m = next(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+                if (!m.hasReport()) {
+                    return m;
+                }
+            }
+        }
     }
 
     private final Server server;
