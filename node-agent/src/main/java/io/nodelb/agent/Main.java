@@ -47,9 +47,10 @@ public final class Main {
     /** {@code nodelb-agent standalone ...} once its options are parsed. */
     static int standalone(AgentCommand.Common common, Path config, String nodeName) {
         Path state = common.stateDir();
+        String node = nodeName == null ? hostName() : nodeName;
         return standalone(config.toAbsolutePath(), new AgentRuntime.Settings(common.pinPath(), state,
                 common.metricsPort(), common.adminAddress(), common.uninstallOnStop(),
-                DesiredState.Limits.defaults(), common.procSys()), nodeName == null ? hostName() : nodeName);
+                DesiredState.Limits.defaults(), common.procSys(), common.events(node)), node);
     }
 
     /** {@code nodelb-agent uninstall ...} once its options are parsed. */

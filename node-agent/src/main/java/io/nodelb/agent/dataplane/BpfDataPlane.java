@@ -284,6 +284,15 @@ public final class BpfDataPlane implements DataPlane {
         return hostSettings;
     }
 
+    /** The .rodata settings given at load beyond the limits' (tests shorten timeouts); empty: the programs' defaults. */
+    public Map<String, Long> rodata() {
+        return rodata;
+    }
+
+    public DesiredState.Limits limits() {
+        return limits;
+    }
+
     private static void configure(BpfObject object, DesiredState.Limits limits, Map<String, Long> rodata) {
         object.setRodata("cfg_table_size", limits.tableSize());
         // The programs look FullNAT replies up only on these ports (bpf/README.md).
