@@ -97,7 +97,7 @@ public final class FlowEvents implements AutoCloseable {
     }
 
     private void pollLoop() {
-        long nextSweep = System.nanoTime() + settings.sweepInterval().toNanos();
+        long nextSweep = System.nanoTime(); // at once: the gauges exist from the start
         int failures = 0;
         while (running) {
             try {

@@ -13,7 +13,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -45,7 +44,6 @@ public final class FlowMetrics implements EventConsumer.Sink {
     private final Map<String, Gauge> active = new HashMap<>(); // guarded by this
     private final Map<InetAddress, Gauge> ports = new HashMap<>(); // guarded by this
     private final Map<Integer, Counter> byType = new HashMap<>();
-    private volatile Set<String> backends = Set.of();
     private volatile Map<String, Long> activeNow = Map.of();
     private volatile Map<InetAddress, Long> portsNow = Map.of();
     private final int portRange;
@@ -112,7 +110,8 @@ public final class FlowMetrics implements EventConsumer.Sink {
             counter.increment();
         }
         String backend = record.backendKey();
-        if (record.event().type() == Abi.EVENT_FLOW_END && backend != null && backends.contains(backend)) {
+        // A backend key is only known for a backend applied now (Names): the label stays bounded.
+        if (record.event().type() == Abi.EVENT_FLOW_END && backend != null) {
             durations.computeIfAbsent(backend, b -> Timer.builder("nodelb_backend_connection_duration")
                     .description("Durations of the backend's flows that ended (FIN, RST or idle; idle ones up to"
                             + " their last packet), from flow events")
@@ -131,7 +130,6 @@ public final class FlowMetrics implements EventConsumer.Sink {
         applied.backends().forEach((id, b) -> now.put(DesiredState.backendKey(b.address(), b.port()),
                 liveByBackend.getOrDefault(id, 0L)));
         activeNow = now;
-        backends = Set.copyOf(now.keySet());
         durations.entrySet().removeIf(e -> !now.containsKey(e.getKey()) && remove(e.getValue()));
         active.entrySet().removeIf(e -> !now.containsKey(e.getKey()) && remove(e.getValue()));
         now.keySet().forEach(key -> active.computeIfAbsent(key, k -> Gauge.builder(
