@@ -11,6 +11,8 @@ import io.nodelb.agent.dataplane.DesiredState;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -138,8 +140,12 @@ public final class FlowMetrics implements EventConsumer.Sink {
                         + " timeout and not closing), at the last conntrack sweep").tag("backend", k)
                 .register(registry)));
         portsNow = Map.copyOf(fullNatByAddress);
-        ports.entrySet().removeIf(e -> !fullNatByAddress.containsKey(e.getKey()) && remove(e.getValue()));
-        fullNatByAddress.keySet().forEach(address -> ports.computeIfAbsent(address, a -> Gauge.builder(
+        // One series per SNAT address of the FullNAT listeners applied (0 when no flow), and any address flows use.
+        Set<InetAddress> addresses = new HashSet<>(fullNatByAddress.keySet());
+        applied.listeners().values().stream().filter(l -> (l.flags() & Abi.LISTENER_FULLNAT) != 0
+                && l.snatAddress() != null).forEach(l -> addresses.add(l.snatAddress()));
+        ports.entrySet().removeIf(e -> !addresses.contains(e.getKey()) && remove(e.getValue()));
+        addresses.forEach(address -> ports.computeIfAbsent(address, a -> Gauge.builder(
                         "nodelb_fullnat_ports_in_use", this, m -> m.portsNow.getOrDefault(a, 0L))
                 .description("Live FullNAT flows of the SNAT address, one source port each, at the last conntrack"
                         + " sweep").tag("snat_address", a.getHostAddress().toLowerCase(Locale.ROOT))

@@ -69,13 +69,18 @@ class LabFlowEventsIT {
                     listener("http-fn", Lab.VIP_V4, 82, "TCP", "web")));
 
     private static Path accessLog;
+    private static Agent agent;
+    /** Records each CPU may write per second: low, so the flood spends it. */
+    private static final int EVENTS_PER_SECOND = 500;
+    private static final Duration FLOOD = Duration.ofSeconds(15);
 
     @BeforeAll
     static void startAgentWithEventsOn() throws Exception {
         accessLog = LAB.runDir().resolve("access.log");
-        LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+        agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--access-log", accessLog.toString(), "--access-log-format", "json",
-                "--conntrack-sweep-interval", "1").awaitProgrammed(0);
+                "--conntrack-sweep-interval", "1", "--flow-events-per-second", Integer.toString(EVENTS_PER_SECOND));
+        agent.awaitProgrammed(0);
         eventsOnEveryListener(LAB.pinPath());
     }
 
@@ -276,8 +281,70 @@ class LabFlowEventsIT {
         return out;
     }
 
+    private static long rssKb(long pid) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("\\D", ""));
+            }
+        }
+        throw new AssertionError("no VmRSS for " + pid);
+    }
+
+    /** New connections as fast as one client thread opens them, each closed at once (the backend's SYN-ACK meets a RST). */
+    private static long flood(Duration length) throws Exception {
+        return LAB.client().call(length.plusSeconds(30), () -> {
+            InetSocketAddress vip = new InetSocketAddress(address(Lab.VIP_V4), 80);
+            long end = System.nanoTime() + length.toNanos();
+            long opened = 0;
+            while (System.nanoTime() < end) {
+                try (java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open()) {
+                    ch.configureBlocking(false);
+                    ch.bind(new InetSocketAddress(address(Lab.CLIENT_V4), 0));
+                    ch.connect(vip);
+                    opened++;
+                } catch (java.io.IOException e) {
+                    Thread.onSpinWait(); // ports exhausted for a moment
+                }
+            }
+            return opened;
+        });
+    }
+
     @Test
     @Order(3)
+    void aBoundedSynFloodLosesRecordsOnlyCountedAndLeavesTheAgentBoundedAndServing() throws Exception {
+        String before = scrape();
+        long rssBefore = rssKb(agent.pid());
+
+        long opened = flood(FLOOD);
+        Thread.sleep(3_000); // the writer catches up
+        String after = scrape();
+        long rssAfter = rssKb(agent.pid());
+
+        double written = sum(after, "nodelb_flow_events_written_total") - sum(before, "nodelb_flow_events_written_total");
+        double read = sum(after, "nodelb_flow_events_total") - sum(before, "nodelb_flow_events_total");
+        double queueFull = sum(after, "nodelb_flow_events_lost_total{reason=\"agent_queue_full\"}")
+                - sum(before, "nodelb_flow_events_lost_total{reason=\"agent_queue_full\"}");
+        double overBudget = sum(after, "nodelb_flow_events_lost_total{reason=\"over_budget\"}")
+                - sum(before, "nodelb_flow_events_lost_total{reason=\"over_budget\"}");
+        double newFlows = sum(after, "nodelb_backend_new_flows_total") - sum(before, "nodelb_backend_new_flows_total");
+        System.out.printf("flood: %d connections opened in %s, %.0f new flows, %.0f records written, %.0f read,"
+                        + " %.0f over budget, %.0f dropped by the agent; RSS %d -> %d KiB%n", opened, FLOOD, newFlows,
+                written, read, overBudget, queueFull, rssBefore, rssAfter);
+
+        assertThat(overBudget).as("records over the per-CPU budget, counted").isPositive();
+        assertThat(read + queueFull).as("every record written was read or counted as dropped").isEqualTo(written);
+        assertThat(written).as("at most the budget per CPU and second")
+                .isLessThanOrEqualTo((double) EVENTS_PER_SECOND * Runtime.getRuntime().availableProcessors()
+                        * (FLOOD.toSeconds() + 4));
+        assertThat(rssAfter - rssBefore).as("RSS growth, KiB").isLessThan(200 * 1024);
+        assertThat(LAB.client().call(Duration.ofSeconds(30), () -> Traffic.get(
+                new InetSocketAddress(address(Lab.CLIENT_V4), 0), new InetSocketAddress(address(Lab.VIP_V4), 80), "/")))
+                .as("a new legitimate connection after the flood").startsWith("be");
+    }
+
+    @Test
+    @Order(4)
     void theMetricsReferenceListsExactlyWhatTheAgentServes() throws Exception {
         Map<String, String> documented = documentedMetrics();
         Set<String> scraped = scrapedMetrics(scrape());
