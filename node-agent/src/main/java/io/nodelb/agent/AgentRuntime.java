@@ -52,7 +52,7 @@ public final class AgentRuntime {
 
         /** The .rodata settings the data plane is loaded with: the flow-event budget when one is set. */
         Map<String, Long> rodata() {
-            return events.eventsPerSecond() == null ? Map.of() : Map.of("cfg_events_per_sec", events.eventsPerSecond());
+            return events.eventsPerSecond() == null ? Map.of() : Map.of(BpfDataPlane.EVENTS_PER_SEC, events.eventsPerSecond());
         }
     }
 

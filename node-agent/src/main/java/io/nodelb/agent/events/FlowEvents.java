@@ -2,14 +2,9 @@ package io.nodelb.agent.events;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.nodelb.agent.bpf.Abi;
-import io.nodelb.agent.bpf.BpfMap;
-import io.nodelb.agent.bpf.LibBpf;
 import io.nodelb.agent.bpf.RingBuffer;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.SnapshotApplier;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -74,7 +69,7 @@ public final class FlowEvents implements AutoCloseable {
         FlowMetrics flowMetrics = null;
         if (registry != null) {
             var limits = dataPlane.limits();
-            flowMetrics = new FlowMetrics(registry, this::budget, () -> consumerRef[0].dropped(),
+            flowMetrics = new FlowMetrics(registry, dataPlane::eventBudget, () -> consumerRef[0].dropped(),
                     limits.snatPortMax() - limits.snatPortMin() + 1,
                     () -> new double[] {dataPlane.conntrackEntries(), dataPlane.conntrackCapacity()});
             sinks.add(flowMetrics);
@@ -84,7 +79,7 @@ public final class FlowEvents implements AutoCloseable {
         consumerRef[0] = consumer;
         this.sweep = new ConntrackSweep(dataPlane.map("nlb_conntrack"), dataPlane.map("nlb_timeouts"),
                 ConntrackSweep.Defaults.of(dataPlane.rodata()), MAX_ENDS_PER_SWEEP);
-        this.ring = RingBuffer.open(dataPlane.map("nlb_events"), record -> consumer.offer(Abi.Event.readFrom(record)));
+        this.ring = RingBuffer.open(dataPlane.map(BpfDataPlane.EVENTS_MAP), record -> consumer.offer(Abi.Event.readFrom(record)));
         this.poller = Thread.ofPlatform().name("nodelb-flow-events").daemon().unstarted(this::pollLoop);
     }
 
@@ -135,17 +130,6 @@ public final class FlowEvents implements AutoCloseable {
 
     public EventConsumer consumer() {
         return consumer;
-    }
-
-    private Abi.EventBudget budget() {
-        BpfMap map = dataPlane.map("nlb_ev_budget");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment key = map.allocateKey(arena);
-            key.set(ValueLayout.JAVA_INT, 0, 0);
-            MemorySegment values = map.allocateValue(arena);
-            return map.lookup(key, values) ? Abi.EventBudget.sumPerCpu(values, LibBpf.possibleCpus())
-                    : new Abi.EventBudget(0, 0, 0);
-        }
     }
 
     private static void sleep(long millis) {
