@@ -72,6 +72,7 @@ public final class AgentRuntime {
         private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
         private volatile MeterRegistry metrics;
         private volatile HealthController health;
+        private volatile FlowEvents events;
 
         private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
             this.dataPlane = dataPlane;
@@ -109,6 +110,18 @@ public final class AgentRuntime {
         /** The node's effective-weight reconciliation (health checks, ramp-up, breaker, least-connections). */
         public HealthController health() {
             return health;
+        }
+
+        /**
+         * Removes the data plane (a mode that programmed nothing leaves nothing behind), after
+         * stopping what reads its maps.
+         */
+        public void uninstall() {
+            FlowEvents reading = events;
+            if (reading != null) {
+                reading.close();
+            }
+            dataPlane.uninstall();
         }
 
         /** Runs before the data plane is let go at SIGTERM (e.g. ending the control stream). */
@@ -204,6 +217,7 @@ public final class AgentRuntime {
                     running.onStop(health::close);
                     try (FlowEvents events = FlowEvents.start(settings.events(), dataPlane, applier,
                             Optional.ofNullable(running.metrics))) {
+                        running.events = events;
                         running.onStop(events::close);
                         return mode.run(running);
                     }

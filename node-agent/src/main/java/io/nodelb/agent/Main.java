@@ -88,7 +88,7 @@ public final class Main {
                         config);
                 if (!reloader.reloadIfChanged()) {
                     if (running.startedBare()) {
-                        running.dataPlane().uninstall(); // nothing was running before: leave nothing behind
+                        running.uninstall(); // nothing was running before: leave nothing behind
                     }
                     return 1;
                 }
