@@ -317,8 +317,9 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		return drop_first(fk, l->id, ct_listener_flags(l->flags), NLB_STAT_DROP_NO_BACKEND, now);
 
 	/*
-	 * Forward: client -> VIP becomes client (or SNAT) -> backend. Not built before the selection:
-	 * its stack slots live across the selection's paths took the verifier past its limit.
+	 * Forward: client -> VIP becomes client (or SNAT) -> backend. Built after the selection: built
+	 * before it (for the NO_BACKEND drop's record), its stack slots lived across the selection's
+	 * paths and took the verifier past its limit.
 	 */
 	__builtin_memset(&fwd, 0, sizeof(fwd));
 	fwd.nat_src = fk->src;
@@ -329,7 +330,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	fwd.bytes = p->l3_len;
 	fwd.state = ct_initial_state(p);
 	fwd.listener = l->id;
-	/* NLB_CT_EVENTS and NLB_CT_FULLNAT, without a branch. After listener: this order verifies in 0.59M, the other 0.90M. */
+	/* NLB_CT_EVENTS and NLB_CT_FULLNAT, without a branch. After listener: 0.59M instructions verified, before it 0.90M. */
 	fwd.flags = ct_listener_flags(l->flags);
 
 	/* Reply: backend -> client (or SNAT) becomes VIP -> client. */
