@@ -122,10 +122,6 @@ public final class AccessLog implements AutoCloseable {
         return template.append('}').toString();
     }
 
-    public Settings settings() {
-        return settings;
-    }
-
     /**
      * Writes one record.
      *

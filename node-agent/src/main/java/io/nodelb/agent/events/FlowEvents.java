@@ -31,10 +31,6 @@ public final class FlowEvents implements AutoCloseable {
         public static Settings defaults(String node) {
             return new Settings(null, DEFAULT_SWEEP_INTERVAL, null, node);
         }
-
-        public Settings withNode(String name) {
-            return new Settings(accessLog, sweepInterval, eventsPerSecond, name);
-        }
     }
 
     static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
@@ -43,7 +39,6 @@ public final class FlowEvents implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FlowEvents.class.getName());
 
     private final Settings settings;
-    private final BpfDataPlane dataPlane;
     private final SnapshotApplier applier;
     private final AccessLog accessLog;
     private final EventConsumer consumer;
@@ -53,11 +48,9 @@ public final class FlowEvents implements AutoCloseable {
     private final Thread poller;
     private volatile boolean running = true;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
-    private volatile ConntrackSweep.Result lastSweep;
 
     private FlowEvents(Settings settings, BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry registry) {
         this.settings = settings;
-        this.dataPlane = dataPlane;
         this.applier = applier;
         this.accessLog = settings.accessLog() == null ? null : AccessLog.open(settings.accessLog());
         List<EventConsumer.Sink> sinks = new ArrayList<>();
@@ -112,24 +105,13 @@ public final class FlowEvents implements AutoCloseable {
         }
     }
 
-    /** One conntrack sweep now (the poller's; tests call it to not wait an interval). */
-    synchronized ConntrackSweep.Result sweepNow(long now) {
+    /** One conntrack sweep: idle ends to the consumer, the live counts to the gauges. */
+    private void sweepNow(long now) {
         var applied = applier.applied();
         ConntrackSweep.Result result = sweep.sweep(now, consumer::offer);
-        lastSweep = result;
         if (metrics != null) {
             metrics.update(applied, result.liveByBackend(), result.fullNatByAddress());
         }
-        return result;
-    }
-
-    /** The last sweep's result; null before the first one. */
-    public ConntrackSweep.Result lastSweep() {
-        return lastSweep;
-    }
-
-    public EventConsumer consumer() {
-        return consumer;
     }
 
     private static void sleep(long millis) {

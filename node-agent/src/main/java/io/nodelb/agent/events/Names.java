@@ -46,10 +46,6 @@ public final class Names {
                 backend == null ? null : origins.get(backend), node);
     }
 
-    public String node() {
-        return node;
-    }
-
     private void refresh() {
         DesiredState now = applied.get();
         if (now == seen) {
