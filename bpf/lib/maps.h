@@ -115,6 +115,18 @@ struct {
 	__type(value, struct nlb_event_budget);
 } nlb_ev_budget SEC(".maps");
 
+/*
+ * Per-CPU scratch for lib/events.h: the other direction's conntrack key. On the stack of its
+ * global function it would take the XDP program's two frames past the 512 bytes they may have
+ * together. Private to each object: never pinned, nothing for the agent to read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nlb_ct_key);
+} nlb_ev_key SEC(".maps");
+
 /* The coarse clock as last read on this CPU (see clock.h); private to the programs. */
 struct nlb_clock {
 	__u64 jiffies;

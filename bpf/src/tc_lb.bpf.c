@@ -25,6 +25,7 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "signals.h"
+#include "events.h"
 
 /* Makes the headers readable directly when the skb keeps them in fragments. */
 static __always_inline void pull_headers(struct __sk_buff *skb)
@@ -70,6 +71,8 @@ int nlb_tc_egress(struct __sk_buff *skb)
 		s->reply_bytes += p.l3_len;
 	}
 	nlb_count(NLB_STAT_CT_REPLY);
+	if (nlb_may_end(&p, e))
+		nlb_ev_end(e, &key, p.tcp_flags, now); /* after the touch: its counters include this packet */
 	nlb_rewrite_skb(skb, &p, e); /* last: it invalidates the packet pointers in p */
 	return TC_ACT_OK;
 }

@@ -37,6 +37,18 @@ struct {
 	__type(value, __u32);
 } resizable SEC(".maps");
 
+/* Records of xdp_ringbuf: RingBufferIT reads them back through RingBuffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} records SEC(".maps");
+
+struct record {
+	__u64 seq; /* 1, 2, ... : one per run */
+	__u32 len; /* the packet's length */
+	__u32 marker; /* cfg_marker's low half */
+};
+
 static __always_inline void count(__u32 slot)
 {
 	__u64 *value = bpf_map_lookup_elem(&counts, &slot);
@@ -58,6 +70,27 @@ int xdp_count(struct xdp_md *ctx)
 	if (last)
 		*last = cfg_marker;
 	return cfg_xdp_verdict;
+}
+
+/* Writes one struct record per packet into records (nothing when the ring is full). */
+SEC("xdp")
+int xdp_ringbuf(struct xdp_md *ctx)
+{
+	__u32 slot = COUNT_XDP;
+	__u64 *seq = bpf_map_lookup_elem(&counts, &slot);
+	struct record *r;
+
+	if (!seq)
+		return XDP_ABORTED;
+	r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+	if (!r)
+		return XDP_DROP;
+	__sync_fetch_and_add(seq, 1);
+	r->seq = *seq; /* the tests run one packet at a time */
+	r->len = ctx->data_end - ctx->data;
+	r->marker = (__u32)cfg_marker;
+	bpf_ringbuf_submit(r, 0);
+	return XDP_PASS;
 }
 
 SEC("tc")

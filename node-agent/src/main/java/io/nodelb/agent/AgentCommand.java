@@ -128,6 +128,11 @@ public final class AgentCommand implements Callable<Integer> {
         boolean uninstallOnStop() {
             return false;
         }
+
+        /** The flow-event settings (access log, conntrack sweep, budget) of a running agent. */
+        io.nodelb.agent.events.FlowEvents.Settings events(String node) {
+            return io.nodelb.agent.events.FlowEvents.Settings.defaults(node);
+        }
     }
 
     /** Options of a running agent: standalone's (cluster's are in {@link ClusterOptions}). */
@@ -141,6 +146,9 @@ public final class AgentCommand implements Callable<Integer> {
                 description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (env NODELB_ADMIN_ADDRESS;"
                         + " default: none)")
         String adminAddress;
+
+        @Mixin
+        io.nodelb.agent.events.EventOptions events = new io.nodelb.agent.events.EventOptions();
 
         @Option(names = "--uninstall-on-stop",
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next agent")
@@ -174,6 +182,11 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         boolean uninstallOnStop() {
             return uninstallOnStop;
+        }
+
+        @Override
+        io.nodelb.agent.events.FlowEvents.Settings events(String node) {
+            return events.settings(node);
         }
 
         private static int port(String option, int port) {

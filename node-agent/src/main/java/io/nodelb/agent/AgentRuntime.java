@@ -7,6 +7,7 @@ import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.LayoutMigration;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.events.FlowEvents;
 import io.nodelb.agent.health.HealthController;
 import io.nodelb.agent.health.PassiveSignals;
 import io.nodelb.agent.lifecycle.AdminServer;
@@ -37,9 +38,23 @@ public final class AgentRuntime {
      * @param stateDir null: the default of the pin path
      * @param adminAddress null: no admin endpoint
      * @param procSys where the host's sysctls are (/proc/sys, or the host's mounted elsewhere in a container)
+     * @param events flow events: the access log, the conntrack sweep, the per-CPU budget
      */
     public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
-                           boolean uninstallOnStop, DesiredState.Limits limits, Path procSys) {}
+                           boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
+                           FlowEvents.Settings events) {
+        /** With the flow events' defaults (no access log) on a node named after the host. */
+        public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
+                        boolean uninstallOnStop, DesiredState.Limits limits, Path procSys) {
+            this(pinPath, stateDir, metricsPort, adminAddress, uninstallOnStop, limits, procSys,
+                    FlowEvents.Settings.defaults(""));
+        }
+
+        /** The .rodata settings the data plane is loaded with: the flow-event budget when one is set. */
+        Map<String, Long> rodata() {
+            return events.eventsPerSecond() == null ? Map.of() : Map.of(BpfDataPlane.EVENTS_PER_SEC, events.eventsPerSecond());
+        }
+    }
 
     /** A source of snapshots (a file, the operator), run until the agent is stopped. */
     public interface Mode {
@@ -57,6 +72,7 @@ public final class AgentRuntime {
         private final List<Runnable> onStop = new CopyOnWriteArrayList<>();
         private volatile MeterRegistry metrics;
         private volatile HealthController health;
+        private volatile FlowEvents events;
 
         private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
             this.dataPlane = dataPlane;
@@ -94,6 +110,18 @@ public final class AgentRuntime {
         /** The node's effective-weight reconciliation (health checks, ramp-up, breaker, least-connections). */
         public HealthController health() {
             return health;
+        }
+
+        /**
+         * Removes the data plane (a mode that programmed nothing leaves nothing behind), after
+         * stopping what reads its maps.
+         */
+        public void uninstall() {
+            FlowEvents reading = events;
+            if (reading != null) {
+                reading.close();
+            }
+            dataPlane.uninstall();
         }
 
         /** Runs before the data plane is let go at SIGTERM (e.g. ending the control stream). */
@@ -162,7 +190,7 @@ public final class AgentRuntime {
         // What the state directory holds is read and planned while the programs load.
         var saved = SnapshotApplier.Saved.readInBackground(stateDir, DesiredState.Host.system(), settings.limits());
         try (BpfDataPlane dataPlane = BpfDataPlane.load(settings.pinPath(), stateDir, settings.procSys(),
-                settings.limits(), Map.of())) {
+                settings.limits(), settings.rodata())) {
             SnapshotApplier applier = SnapshotApplier.adopting(dataPlane, saved, DesiredState.Host.system(),
                     settings.limits());
             DesiredState found = applier.applied();
@@ -187,7 +215,12 @@ public final class AgentRuntime {
                         running.metrics).seedOut(outOfEveryTable(found)).start()) {
                     running.health = health;
                     running.onStop(health::close);
-                    return mode.run(running);
+                    try (FlowEvents events = FlowEvents.start(settings.events(), dataPlane, applier,
+                            Optional.ofNullable(running.metrics))) {
+                        running.events = events;
+                        running.onStop(events::close);
+                        return mode.run(running);
+                    }
                 }
             }
         } catch (AgentLock.AgentRunningException | LayoutMigration.Refused | IOException e) {

@@ -47,9 +47,10 @@ public final class Main {
     /** {@code nodelb-agent standalone ...} once its options are parsed. */
     static int standalone(AgentCommand.Common common, Path config, String nodeName) {
         Path state = common.stateDir();
+        String node = nodeName == null ? hostName() : nodeName;
         return standalone(config.toAbsolutePath(), new AgentRuntime.Settings(common.pinPath(), state,
                 common.metricsPort(), common.adminAddress(), common.uninstallOnStop(),
-                DesiredState.Limits.defaults(), common.procSys()), nodeName == null ? hostName() : nodeName);
+                DesiredState.Limits.defaults(), common.procSys(), common.events(node)), node);
     }
 
     /** {@code nodelb-agent uninstall ...} once its options are parsed. */
@@ -87,7 +88,7 @@ public final class Main {
                         config);
                 if (!reloader.reloadIfChanged()) {
                     if (running.startedBare()) {
-                        running.dataPlane().uninstall(); // nothing was running before: leave nothing behind
+                        running.uninstall(); // nothing was running before: leave nothing behind
                     }
                     return 1;
                 }

@@ -1,6 +1,7 @@
 package io.nodelb.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -41,6 +42,36 @@ class AgentCommandTest {
         assertThat(s.nodeName).isEqualTo("node-7");
         assertThat(s.running.metricsPort()).isEqualTo(9500);
         assertThat(s.running.pinPath()).as("the flag wins").isEqualTo(Path.of("/sys/fs/bpf/y"));
+    }
+
+    @Test
+    void flowEventOptionsWithTheirDefaultsAndVariables() {
+        var off = standalone(Map.of(), "standalone", "--config", "f").running.events("node-1");
+        assertThat(off.accessLog()).as("the access log is off by default").isNull();
+        assertThat(off.sweepInterval()).hasSeconds(10);
+        assertThat(off.eventsPerSecond()).isNull();
+        assertThat(off.node()).isEqualTo("node-1");
+
+        var on = standalone(Map.of("NODELB_ACCESS_LOG_FORMAT", "clf", "NODELB_ACCESS_LOG_MAX_FILES", "3"),
+                "standalone", "--config", "f", "--access-log", "/var/log/nodelb/access.log",
+                "--access-log-max-size", "10MB", "--conntrack-sweep-interval", "2", "--flow-events-per-second", "500")
+                .running.events("n");
+        assertThat(on.accessLog()).isEqualTo(new io.nodelb.agent.events.AccessLog.Settings(
+                "/var/log/nodelb/access.log", io.nodelb.agent.events.AccessLog.Format.CLF, 10L << 20, 3));
+        assertThat(on.sweepInterval()).hasSeconds(2);
+        assertThat(on.eventsPerSecond()).isEqualTo(500);
+        assertThat(standalone(Map.of("NODELB_ACCESS_LOG", "stdout"), "standalone", "--config", "f")
+                .running.events("n").accessLog().stdout()).isTrue();
+
+        assertThatThrownBy(() -> standalone(Map.of(), "standalone", "--config", "f", "--access-log", "stdout",
+                "--access-log-format", "xml").running.events("n"))
+                .hasMessage("--access-log-format must be json or clf, got 'xml'");
+        assertThatThrownBy(() -> standalone(Map.of(), "standalone", "--config", "f", "--access-log", "a.log",
+                "--access-log-max-files", "1").running.events("n"))
+                .hasMessageStartingWith("--access-log-max-files must be at least 2");
+        assertThatThrownBy(() -> standalone(Map.of(), "standalone", "--config", "f", "--access-log", "a.log",
+                "--access-log-max-size", "lots").running.events("n"))
+                .hasMessage("--access-log-max-size must be a size such as 100MB, got 'lots'");
     }
 
     @Test

@@ -4,6 +4,7 @@ package io.nodelb.agent.bpf;
 public final class Errno {
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
+    public static final int EINTR = 4;
     public static final int E2BIG = 7;
     public static final int EBADF = 9;
     public static final int ENOMEM = 12;
@@ -15,6 +16,7 @@ public final class Errno {
     public static final int EINVAL = 22;
     public static final int ENOSPC = 28;
     public static final int EOPNOTSUPP = 95;
+    public static final int ECANCELED = 125;
     /** Kernel-internal "not supported" that the bpf() syscall lets through. */
     public static final int ENOTSUPP = 524;
 
@@ -25,6 +27,7 @@ public final class Errno {
         return switch (errno) {
             case EPERM -> "EPERM";
             case ENOENT -> "ENOENT";
+            case EINTR -> "EINTR";
             case E2BIG -> "E2BIG";
             case EBADF -> "EBADF";
             case ENOMEM -> "ENOMEM";
@@ -36,6 +39,7 @@ public final class Errno {
             case EINVAL -> "EINVAL";
             case ENOSPC -> "ENOSPC";
             case EOPNOTSUPP -> "EOPNOTSUPP";
+            case ECANCELED -> "ECANCELED";
             case ENOTSUPP -> "ENOTSUPP";
             default -> "errno " + errno;
         };

@@ -146,6 +146,18 @@ public final class LibBpf {
     private static final MethodHandle bpf_prog_test_run_opts =
             plain(LIBBPF, "bpf_prog_test_run_opts", JAVA_INT, JAVA_INT, ADDRESS);
 
+    // ring buffers (BPF_MAP_TYPE_RINGBUF consumers)
+    private static final MethodHandle ring_buffer__new = capturingErrno(LIBBPF,
+            "ring_buffer__new", ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+    private static final MethodHandle ring_buffer__poll =
+            plain(LIBBPF, "ring_buffer__poll", JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle ring_buffer__consume =
+            plain(LIBBPF, "ring_buffer__consume", JAVA_INT, ADDRESS);
+    private static final MethodHandle ring_buffer__epoll_fd =
+            plain(LIBBPF, "ring_buffer__epoll_fd", JAVA_INT, ADDRESS);
+    private static final MethodHandle ring_buffer__free =
+            plainVoid(LIBBPF, "ring_buffer__free", ADDRESS);
+
     // BTF
     private static final MethodHandle btf__parse =
             capturingErrno(LIBBPF, "btf__parse", ADDRESS, ADDRESS, ADDRESS);
@@ -695,6 +707,60 @@ public final class LibBpf {
             throw rethrow(t);
         }
         check(ret, "bpf_prog_test_run_opts", name);
+    }
+
+    // --- ring buffers --------------------------------------------------------------------
+
+    /**
+     * A ring buffer consumer of the map mapFd calling sampleCallback (an upcall stub of
+     * {@code int (*)(void *ctx, void *data, size_t size)}) for each record. Never NULL.
+     */
+    static MemorySegment ringBufferNew(int mapFd, MemorySegment sampleCallback, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment rb = (MemorySegment) ring_buffer__new.invokeExact(
+                    state, mapFd, sampleCallback, MemorySegment.NULL, MemorySegment.NULL);
+            return nonNull(rb, state, "ring_buffer__new", name);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Waits up to timeoutMs (-1: forever) for records and consumes them: the number consumed,
+     * or a negative errno (the callback's own negative return, or epoll_wait's error).
+     */
+    static int ringBufferPoll(MemorySegment rb, int timeoutMs) {
+        try {
+            return (int) ring_buffer__poll.invokeExact(rb, timeoutMs);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Consumes what is there without waiting: as {@link #ringBufferPoll}. */
+    static int ringBufferConsume(MemorySegment rb) {
+        try {
+            return (int) ring_buffer__consume.invokeExact(rb);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int ringBufferEpollFd(MemorySegment rb) {
+        try {
+            return (int) ring_buffer__epoll_fd.invokeExact(rb);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static void ringBufferFree(MemorySegment rb) {
+        try {
+            ring_buffer__free.invokeExact(rb);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     // --- BTF -----------------------------------------------------------------------------

@@ -8,6 +8,8 @@
  *       {@link io.nodelb.agent.bpf.BpfProgram}, {@link io.nodelb.agent.bpf.BpfLink},
  *       {@link io.nodelb.agent.bpf.Btf}: the typed wrappers. Native memory of an object lives
  *       in its Arena; close() is idempotent and undoes things in reverse order.
+ *   <li>{@link io.nodelb.agent.bpf.RingBuffer}: a consumer of a BPF ring buffer map (libbpf's
+ *       ring_buffer__*), one MemorySegment per record, valid during the callback.
  *   <li>{@link io.nodelb.agent.bpf.BpfException}: every failure of a native call, with the
  *       operation, what it was called on, the errno and its text (see
  *       {@link io.nodelb.agent.bpf.Errno}).

@@ -50,7 +50,8 @@ public record ClusterOptions(
         boolean uninstallOnStop,
         String serverName,
         java.net.InetSocketAddress adminAddress,
-        Path procSys) {
+        Path procSys,
+        io.nodelb.agent.events.FlowEvents.Settings events) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -69,7 +70,23 @@ public record ClusterOptions(
             Map.entry("--state-dir", "NODELB_STATE_DIR"),
             Map.entry("--max-backends", "NODELB_MAX_BACKENDS"),
             Map.entry("--admin-address", "NODELB_ADMIN_ADDRESS"),
-            Map.entry("--proc-sys", "NODELB_PROC_SYS"));
+            Map.entry("--proc-sys", "NODELB_PROC_SYS"),
+            Map.entry("--access-log", "NODELB_ACCESS_LOG"),
+            Map.entry("--access-log-format", "NODELB_ACCESS_LOG_FORMAT"),
+            Map.entry("--access-log-max-size", "NODELB_ACCESS_LOG_MAX_SIZE"),
+            Map.entry("--access-log-max-files", "NODELB_ACCESS_LOG_MAX_FILES"),
+            Map.entry("--conntrack-sweep-interval", "NODELB_CONNTRACK_SWEEP_INTERVAL"),
+            Map.entry("--flow-events-per-second", "NODELB_FLOW_EVENTS_PER_SECOND"));
+
+    /** With the flow events' defaults (no access log). */
+    public ClusterOptions(OperatorAddress operator, String nodeName, Path caFile, Path certFile, Path keyFile,
+                          Path tokenFile, boolean plaintext, Path pinPath, int metricsPort, Path stateDir,
+                          int maxBackends, boolean uninstallOnStop, String serverName,
+                          java.net.InetSocketAddress adminAddress, Path procSys) {
+        this(operator, nodeName, caFile, certFile, keyFile, tokenFile, plaintext, pinPath, metricsPort, stateDir,
+                maxBackends, uninstallOnStop, serverName, adminAddress, procSys,
+                io.nodelb.agent.events.FlowEvents.Settings.defaults(nodeName));
+    }
 
     public ClusterOptions {
         if (operator == null) {
@@ -141,7 +158,7 @@ public record ClusterOptions(
                 flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
                 flags.serverName,
                 flags.adminAddress == null ? null : adminAddress(flags.adminAddress),
-                flags.procSys);
+                flags.procSys, flags.events.settings(flags.nodeName));
     }
 
     /** A bad value that came from a variable is named by its variable too: the person looks at env, not args. */
@@ -247,6 +264,9 @@ public record ClusterOptions(
             description = "Runs the agent under the operator: dials it, applies the snapshots it sends for"
                     + " this node, answers each with an ACK or NACK and reports what the node sees.")
     private static final class Flags {
+        @picocli.CommandLine.Mixin
+        io.nodelb.agent.events.EventOptions events = new io.nodelb.agent.events.EventOptions();
+
         @Option(names = "--operator", paramLabel = "HOST:PORT",
                 description = "the operator's gRPC endpoint (env NODELB_OPERATOR); required")
         String operator;

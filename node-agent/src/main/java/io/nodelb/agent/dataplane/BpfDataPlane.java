@@ -43,7 +43,18 @@ public final class BpfDataPlane implements DataPlane {
     private static final int RELEASE_BATCH = 8192;
     static final String TC_LINK_PREFIX = "link_tc_";
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
-            "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports");
+            "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports", "nlb_events",
+            "nlb_ev_budget");
+    /** The ring buffer of flow events (struct nlb_event records; read them with {@link io.nodelb.agent.bpf.RingBuffer}). */
+    public static final String EVENTS_MAP = "nlb_events";
+    /** The per-CPU budget of flow events and the counts of records not written ({@link #eventBudget()}). */
+    public static final String EVENT_BUDGET_MAP = "nlb_ev_budget";
+    /**
+     * The read-only setting (a {@code rodata} entry of {@link #load}) of how many flow event records each CPU
+     * may write per second; {@link #DEFAULT_EVENTS_PER_SEC} when not given.
+     */
+    public static final String EVENTS_PER_SEC = "cfg_events_per_sec";
+    public static final long DEFAULT_EVENTS_PER_SEC = 20_000;
 
     private final Path pinDirectory;
     private final Path stateDirectory;
@@ -284,6 +295,15 @@ public final class BpfDataPlane implements DataPlane {
         return hostSettings;
     }
 
+    /** The .rodata settings given at load beyond the limits' (tests shorten timeouts); empty: the programs' defaults. */
+    public Map<String, Long> rodata() {
+        return rodata;
+    }
+
+    public DesiredState.Limits limits() {
+        return limits;
+    }
+
     private static void configure(BpfObject object, DesiredState.Limits limits, Map<String, Long> rodata) {
         object.setRodata("cfg_table_size", limits.tableSize());
         // The programs look FullNAT replies up only on these ports (bpf/README.md).
@@ -321,6 +341,19 @@ public final class BpfDataPlane implements DataPlane {
             throw new IllegalArgumentException("no map " + name + "; the maps are " + MAPS);
         }
         return map;
+    }
+
+    /** The flow event budget's counts, summed over CPUs: records written, and not written (over budget, ring full). */
+    public Abi.EventBudget eventBudget() {
+        BpfMap budget = map(EVENT_BUDGET_MAP);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment values = budget.allocateValue(arena);
+            if (!budget.lookup(key, values)) {
+                return new Abi.EventBudget(0, 0, 0);
+            }
+            return Abi.EventBudget.sumPerCpu(values, cpus);
+        }
     }
 
     @Override

@@ -58,10 +58,12 @@ public final class LayoutMigration implements AutoCloseable {
 
     static final String CONNTRACK = "nlb_conntrack";
     /**
-     * Per-CPU counters start again at zero: nlb_stats is indexed by enum nlb_stat, whose values a
-     * layout change may renumber, and Prometheus takes a counter that goes back as a reset.
+     * Maps that start again empty. Per-CPU counters at zero: nlb_stats is indexed by enum nlb_stat, whose
+     * values a layout change may renumber, and Prometheus takes a counter that goes back as a reset (so do
+     * the flow event budget's counts). The flow events' ring buffer cannot be copied: records not read by
+     * the old agent are lost.
      */
-    static final Set<String> RESET = Set.of("nlb_stats", "nlb_be_stats");
+    static final Set<String> RESET = Set.of("nlb_stats", "nlb_be_stats", "nlb_events", "nlb_ev_budget");
     /** Where the Maglev slots of group g start depends on the table size: the map cannot change size. */
     private static final String TABLES = "nlb_tables";
     /** The conntrack field that says which copy of an entry is newer. */

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -23,6 +24,13 @@ import java.util.function.Function;
  * the agent reads. The conntrack and the counters are never read here.
  */
 public final class MapReadBack {
+
+    /**
+     * The maps read here: the configuration. Only these are opened from pins, so a pin directory of an
+     * older agent of this layout, without the maps added since (nlb_events, nlb_ev_budget), reads too.
+     */
+    static final List<String> READ = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups",
+            "nlb_tables", "nlb_backends", "nlb_dports", "nlb_sports");
 
     private MapReadBack() {}
 
@@ -80,7 +88,7 @@ public final class MapReadBack {
     public static DesiredState readPinned(Path pinDirectory, int tableSize) {
         Map<String, BpfMap> opened = new HashMap<>();
         try {
-            for (String name : BpfDataPlane.MAPS) {
+            for (String name : READ) {
                 opened.put(name, BpfMap.openPinned(pinDirectory.resolve(name)));
             }
             return read(opened::get, tableSize, pinnedInterfaces(pinDirectory), new Phases());

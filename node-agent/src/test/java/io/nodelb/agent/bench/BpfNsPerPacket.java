@@ -6,6 +6,7 @@ import io.nodelb.agent.bpf.BpfMap;
 import io.nodelb.agent.bpf.BpfObject;
 import io.nodelb.agent.bpf.BpfProgram;
 import io.nodelb.agent.bpf.BpfProgram.TestRunResult;
+import io.nodelb.agent.bpf.RingBuffer;
 import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.SnapshotApplier;
@@ -80,8 +81,19 @@ public final class BpfNsPerPacket {
     private final BpfProgram xdpFloor;
     private final BpfProgram tcFloor;
     private final Map<String, Series> series = new LinkedHashMap<>();
+    /** The flow events' consumer (--events), drained between calls; null otherwise. */
+    private RingBuffer events;
+    private long eventRecords;
+    /** The port of the listener with flow events (--events): the same as HTTP on VIP4 otherwise. */
+    private static final int HTTP_EVENTS = 81;
+    private static final int DRAIN_EVERY = 8192;
 
-    record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out) {
+    /**
+     * @param events also measure the IPv4 DNAT new-flow and established paths of a listener with flow
+     *     events on (port 81, NLB_LISTENER_EVENTS; records drained between calls, budget unlimited),
+     *     beside the same paths of port 80 without: on and off in the same rounds
+     */
+    record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out, boolean events) {
 
         static Options parse(String[] args) {
             int flows = 100_000;
@@ -89,8 +101,13 @@ public final class BpfNsPerPacket {
             int rounds = 5;
             Path tcFloor = null;
             Path out = null;
+            boolean events = false;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
+                if (flag.equals("--events")) {
+                    events = true;
+                    continue;
+                }
                 if (i + 1 >= args.length) {
                     throw new IllegalArgumentException(flag + " needs a value");
                 }
@@ -104,11 +121,11 @@ public final class BpfNsPerPacket {
                     default -> throw new IllegalArgumentException("unknown option " + flag);
                 }
             }
-            if (flows > 250_000) {
-                throw new IllegalArgumentException("--flows is at most 250000: two families and FullNAT must fit"
-                        + " the 1M-entry conntrack without eviction");
+            if (flows > (events ? 166_000 : 250_000)) {
+                throw new IllegalArgumentException("--flows is at most 250000 (166000 with --events): two families,"
+                        + " FullNAT (and the events listener) must fit the 1M-entry conntrack without eviction");
             }
-            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out);
+            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events);
         }
 
         private static int positive(String flag, String value) {
@@ -155,7 +172,7 @@ public final class BpfNsPerPacket {
             options = Options.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("nodelb-bench-bpf: " + e.getMessage());
-            System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N]"
+            System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events]"
                     + " [--tc-floor tc_pass.bpf.o] [--out FILE]");
             System.exit(2);
             return;
@@ -163,7 +180,9 @@ public final class BpfNsPerPacket {
         Path pinPath = Path.of("/sys/fs/bpf", "nodelb-bench-" + ProcessHandle.current().pid() + "-"
                 + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
         DesiredState.Limits limits = DesiredState.Limits.defaults();
-        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits);
+        // With --events the budget never holds a record back: the bench measures writing them.
+        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits,
+                options.events() ? Map.of(BpfDataPlane.EVENTS_PER_SEC, 1_000_000_000L) : Map.of());
         Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         try (BpfObject xdpFloor = BpfObject.openResource("io/nodelb/bpf/xdp_pass.bpf.o");
@@ -172,8 +191,19 @@ public final class BpfNsPerPacket {
             if (tcFloor != null) {
                 tcFloor.load();
             }
-            new SnapshotApplier(dataPlane.maps(), BpfNsPerPacket::host, limits).apply(snapshot());
-            String table = new BpfNsPerPacket(options, dataPlane, xdpFloor, tcFloor).run();
+            new SnapshotApplier(dataPlane.maps(), BpfNsPerPacket::host, limits).apply(snapshot(options.events()));
+            BpfNsPerPacket bench = new BpfNsPerPacket(options, dataPlane, xdpFloor, tcFloor);
+            String table;
+            if (options.events()) {
+                listenerEvents(dataPlane, VIP4, HTTP_EVENTS);
+                try (RingBuffer ring = RingBuffer.open(dataPlane.map(BpfDataPlane.EVENTS_MAP),
+                        record -> bench.eventRecords++)) {
+                    bench.events = ring;
+                    table = bench.run();
+                }
+            } else {
+                table = bench.run();
+            }
             System.out.print(table);
             if (options.out() != null) {
                 Files.createDirectories(options.out().toAbsolutePath().getParent());
@@ -197,7 +227,7 @@ public final class BpfNsPerPacket {
     }
 
     /** HTTP on VIP4 and VIP6 (DNAT) and 8443 on VIP4 (FullNAT), to 32 backends per family. */
-    private static NodeSnapshot snapshot() {
+    private static NodeSnapshot snapshot(boolean events) {
         List<Backend> backends = new ArrayList<>();
         for (int i = 1; i <= BACKENDS_PER_FAMILY; i++) {
             for (String address : List.of("10.0.1." + i, "fd00:1::" + i)) {
@@ -212,7 +242,32 @@ public final class BpfNsPerPacket {
                 listener("http6", VIP6, HTTP, NatMode.DNAT),
                 listener("https4", VIP4, HTTP_FULLNAT, NatMode.FULL_NAT).toBuilder().setSnatAddress(bytes(SNAT4))
                         .addInterfaces("eth1").build());
+        if (events) {
+            listeners = new ArrayList<>(listeners);
+            listeners.add(listener("http4e", VIP4, HTTP_EVENTS, NatMode.DNAT));
+        }
         return NodeSnapshot.newBuilder().setNode("bench").addAllListeners(listeners).addTargetGroups(web).build();
+    }
+
+    /**
+     * Sets NLB_LISTENER_EVENTS on the TCP listener vip:port in nlb_listeners, as the agent does for a
+     * listener whose flow events are on.
+     */
+    private static void listenerEvents(BpfDataPlane dataPlane, String vip, int port) {
+        BpfMap map = dataPlane.map("nlb_listeners");
+        Abi.ListenerKey listenerKey = new Abi.ListenerKey(ip(vip), port, Abi.IPPROTO_TCP);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = map.allocateKey(arena);
+            MemorySegment value = map.allocateValue(arena);
+            listenerKey.writeTo(key);
+            if (!map.lookup(key, value)) {
+                throw new IllegalStateException("no listener " + listenerKey);
+            }
+            Abi.Listener l = Abi.Listener.readFrom(value, listenerKey.family());
+            new Abi.Listener(l.id(), l.group(), l.flags() | Abi.LISTENER_EVENTS, l.snatPortMin(), l.snatPortMax(),
+                    l.snatAddress()).writeTo(value);
+            map.update(key, value, BpfMap.BPF_EXIST);
+        }
     }
 
     private static Listener listener(String name, String vip, int port, NatMode mode) {
@@ -240,9 +295,14 @@ public final class BpfNsPerPacket {
     }
 
     private static byte[][] frames(int n, boolean ipv6, String to, int port, int flags, boolean payload) {
+        return frames(0, n, ipv6, to, port, flags, payload);
+    }
+
+    /** The frames of clients first .. first + n - 1. */
+    private static byte[][] frames(int first, int n, boolean ipv6, String to, int port, int flags, boolean payload) {
         byte[][] frames = new byte[n][];
         for (int i = 0; i < n; i++) {
-            frames[i] = tcp(client(i, ipv6), clientPort(i), ip(to), port, flags, payload);
+            frames[i] = tcp(client(first + i, ipv6), clientPort(first + i), ip(to), port, flags, payload);
         }
         return frames;
     }
@@ -283,6 +343,11 @@ public final class BpfNsPerPacket {
         byte[][] otherPort = frames(n, false, VIP4, 22, PacketBuilder.SYN, false);
         byte[][] otherAddress = frames(n, false, "203.0.113.99", HTTP, PacketBuilder.SYN, false);
         byte[][] fullNatSyn = frames(nf, false, VIP4, HTTP_FULLNAT, PacketBuilder.SYN, false);
+        // The events listener's clients come after the others: no two flows share a DNAT reply key.
+        byte[][] syn4e = options.events() ? frames(n, n, false, VIP4, HTTP_EVENTS, PacketBuilder.SYN, false) : null;
+        byte[][] ack4e = options.events() ? frames(n, n, false, VIP4, HTTP_EVENTS, PacketBuilder.ACK, false) : null;
+        byte[][] data4e = options.events()
+                ? frames(n, n, false, VIP4, HTTP_EVENTS, PacketBuilder.ACK | PacketBuilder.PSH, true) : null;
         byte[][] hot = new byte[n][];
         Arrays.fill(hot, data4[0]);
 
@@ -339,12 +404,22 @@ public final class BpfNsPerPacket {
                 measure(measured, new Pass("FullNAT reply at XDP, IPv4", "xdp", dataPlane.xdpProgram(),
                         replies(translated), XDP_PASS, Abi.Stat.CT_REPLY, fullNatBack), false);
             });
+            if (options.events()) {
+                blocks.add(() -> {
+                    measure(measured, new Pass("new flow, IPv4 TCP SYN (DNAT), events on", "xdp",
+                            dataPlane.xdpProgram(), syn4e, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), false);
+                    measure(false, new Pass("", "xdp", dataPlane.xdpProgram(), ack4e, XDP_PASS, Abi.Stat.CT_HIT,
+                            toBackend4), false);
+                    measure(measured, new Pass("established, IPv4 TCP (conntrack hit), events on", "xdp",
+                            dataPlane.xdpProgram(), data4e, XDP_PASS, Abi.Stat.CT_HIT, toBackend4), false);
+                });
+            }
             // Rotate the blocks from round to round, so no path always runs first or last.
             for (int b = 0; b < blocks.size(); b++) {
                 blocks.get((b + round) % blocks.size()).run();
             }
             long entries = countConntrack();
-            long expected = 2L * (2L * n + nf);
+            long expected = 2L * (2L * n + nf + (options.events() ? n : 0));
             if (entries != expected) {
                 throw new IllegalStateException("after round " + round + " the conntrack holds " + entries
                         + " entries, expected " + expected + " (two per flow)");
@@ -353,6 +428,17 @@ public final class BpfNsPerPacket {
                     measured ? "" : " (warm-up)", (System.nanoTime() - started) / 1e9, entries);
         }
         clearConntrack();
+        if (events != null) {
+            events.consume();
+            long expectedRecords = (long) n * (options.rounds() + 1);
+            Abi.EventBudget budget = dataPlane.eventBudget();
+            if (eventRecords != expectedRecords || budget.overBudget() != 0 || budget.ringFull() != 0) {
+                throw new IllegalStateException("flow events: " + eventRecords + " records read, expected "
+                        + expectedRecords + " (one per new flow of port " + HTTP_EVENTS + "); budget " + budget);
+            }
+            System.out.printf(Locale.ROOT, "flow events: %d records read, one per new flow of the events"
+                    + " listener, none held back (%s)%n", eventRecords, budget);
+        }
         return table() + repeatedSamePacket(syn4[0], otherPort[0]);
     }
 
@@ -489,6 +575,12 @@ public final class BpfNsPerPacket {
             if (i % SAMPLE_EVERY == 0 || i == frames.length - 1) {
                 check(pass, frames[i], r.output());
             }
+            if (events != null && i % DRAIN_EVERY == DRAIN_EVERY - 1) {
+                events.consume(); // untimed, between calls: the ring never fills
+            }
+        }
+        if (events != null) {
+            events.consume();
         }
         long[] after = dataPlane.packetStats();
         for (Abi.Stat s : Abi.Stat.values()) {

@@ -44,6 +44,21 @@ class ClusterOptionsTest {
     }
 
     @Test
+    void flowEventOptionsAsInStandaloneWithTheirVariables() {
+        ClusterOptions o = ClusterOptions.parse(withTls("--operator", "op:9443", "--node-name", "node-1",
+                "--access-log", "stdout", "--conntrack-sweep-interval", "3"),
+                Map.of("NODELB_ACCESS_LOG_FORMAT", "clf", "NODELB_FLOW_EVENTS_PER_SECOND", "1000"));
+
+        assertThat(o.events().accessLog().stdout()).isTrue();
+        assertThat(o.events().accessLog().format()).isEqualTo(io.nodelb.agent.events.AccessLog.Format.CLF);
+        assertThat(o.events().sweepInterval()).hasSeconds(3);
+        assertThat(o.events().eventsPerSecond()).isEqualTo(1000);
+        assertThat(o.events().node()).isEqualTo("node-1");
+        assertThat(ClusterOptions.parse(withTls("--operator", "op:9443", "--node-name", "n"), Map.of()).events()
+                .accessLog()).as("off by default").isNull();
+    }
+
+    @Test
     void aDaemonSetCanSetEverythingThroughTheEnvironment() {
         ClusterOptions o = ClusterOptions.parse(args(), Map.of(
                 "NODELB_OPERATOR", "10.96.0.10:9443",
@@ -86,7 +101,9 @@ class ClusterOptionsTest {
                 assertThat(usage).as("usage of " + flag).contains(variable));
         assertThat(ClusterOptions.ENV.keySet()).containsExactlyInAnyOrder("--operator", "--operator-server-name",
                 "--node-name", "--ca-file", "--cert-file", "--key-file", "--token-file", "--pin-path",
-                "--metrics-port", "--state-dir", "--max-backends", "--admin-address", "--proc-sys");
+                "--metrics-port", "--state-dir", "--max-backends", "--admin-address", "--proc-sys", "--access-log",
+                "--access-log-format", "--access-log-max-size", "--access-log-max-files", "--conntrack-sweep-interval",
+                "--flow-events-per-second");
     }
 
     @Test

@@ -134,6 +134,29 @@ final class LoadedDataPlane implements AutoCloseable {
         return l;
     }
 
+    /**
+     * Turns a programmed listener's flow events on or off in nlb_listeners, as the agent does for a
+     * listener whose desired state has them (NLB_LISTENER_EVENTS). The applier does not know: a
+     * snapshot applied later leaves the flag as it is unless it rewrites the listener.
+     */
+    void listenerEvents(String vip, int port, int proto, boolean on) {
+        BpfMap map = dataPlane.map("nlb_listeners");
+        Abi.ListenerKey listenerKey = new Abi.ListenerKey(Snapshots.ip(vip), port, proto);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = map.allocateKey(arena);
+            MemorySegment value = map.allocateValue(arena);
+            listenerKey.writeTo(key);
+            if (!map.lookup(key, value)) {
+                throw new AssertionError("no listener " + listenerKey + " in nlb_listeners");
+            }
+            Abi.Listener l = Abi.Listener.readFrom(value, listenerKey.family());
+            int flags = on ? l.flags() | Abi.LISTENER_EVENTS : l.flags() & ~Abi.LISTENER_EVENTS;
+            new Abi.Listener(l.id(), l.group(), flags, l.snatPortMin(), l.snatPortMax(), l.snatAddress())
+                    .writeTo(value);
+            map.update(key, value, BpfMap.BPF_EXIST);
+        }
+    }
+
     /** The group a listener's source route leads to. */
     int routeGroup(Abi.Listener listener, String prefix, int length) {
         Integer group = applier.applied().routes().get(new Abi.RouteKey(listener.id(), Snapshots.ip(prefix), length));
