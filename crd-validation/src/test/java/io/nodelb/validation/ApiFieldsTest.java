@@ -35,7 +35,7 @@ class ApiFieldsTest {
             Map.entry("LoadBalancer spec.listeners.sourceRoutes", MODEL + "ModelCompilerTest.java"),
             Map.entry("LoadBalancer spec.listeners.sourceRoutes.cidr", AGENT + "lab/LabConfig.java"),
             Map.entry("LoadBalancer spec.listeners.sourceRoutes.targetGroup", MODEL + "ModelCompilerTest.java"),
-            Map.entry("LoadBalancer spec.listeners.flowEvents", MODEL + "ModelCompilerTest.java"),
+            Map.entry("LoadBalancer spec.listeners.flowEvents", AGENT + "lab/LabFlowEventsIT.java"),
             Map.entry("LoadBalancer spec.natMode", AGENT + "standalone/StandaloneConfigTest.java"),
             Map.entry("LoadBalancer spec.nodeSelector", OPERATOR + "OperatorIT.java"),
             Map.entry("LoadBalancer spec.snatAddress", OPERATOR + "OperatorIT.java"),

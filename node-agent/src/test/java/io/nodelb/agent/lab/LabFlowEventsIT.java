@@ -10,15 +10,9 @@ import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.nodelb.agent.bpf.Abi;
-import io.nodelb.agent.bpf.BpfMap;
 import io.nodelb.agent.testing.Privileged;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemoryLayout.PathElement;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -45,8 +39,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Flow events end to end: real TCP connections and UDP exchanges through the agent (DNAT and
  * FullNAT) on listeners with events on, read back from its JSON access log and its metrics.
- * Events are switched on by setting NLB_LISTENER_EVENTS in the pinned listeners (until the API
- * has its per-listener switch). Last, the metrics reference (docs/metrics.md) against the scrape.
+ * Events are on by default (the listeners' flowEvents); one listener turns them off and writes
+ * nothing. Last, the metrics reference (docs/metrics.md) against the scrape.
  */
 @Privileged
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -57,6 +51,8 @@ class LabFlowEventsIT {
     private static final int TCP_CONNECTIONS = 10;
     private static final int FULLNAT_CONNECTIONS = 4;
     private static final int UDP_EXCHANGES = 6;
+    /** Connections to the listener with flowEvents: false. */
+    private static final int QUIET_CONNECTIONS = 3;
     private static final int METRICS_PORT = 19_100 + (int) (ProcessHandle.current().pid() % 400);
     private static final String CONFIG = file(
             targetGroup("web", 8080, weights("be1", 1, "be2", 1))
@@ -64,7 +60,8 @@ class LabFlowEventsIT {
             targetGroup("echo", 9000, weights("be1", 1, "be2", 1)),
             withIdleTimeouts(loadBalancer("lab", "DNAT", null,
                     listener("http", Lab.VIP_V4, 80, "TCP", "web"),
-                    listener("echo", Lab.VIP_V4, 9000, "UDP", "echo")), "{udp: 1s}"),
+                    listener("echo", Lab.VIP_V4, 9000, "UDP", "echo"),
+                    quiet(listener("quiet", Lab.VIP_V4, 83, "TCP", "web"))), "{udp: 1s}"),
             loadBalancer("labfn", "FullNAT", Lab.NODE_LAN_V4,
                     listener("http-fn", Lab.VIP_V4, 82, "TCP", "web")));
 
@@ -81,26 +78,10 @@ class LabFlowEventsIT {
                 "--access-log", accessLog.toString(), "--access-log-format", "json",
                 "--conntrack-sweep-interval", "1", "--flow-events-per-second", Integer.toString(EVENTS_PER_SECOND));
         agent.awaitProgrammed(0);
-        eventsOnEveryListener(LAB.pinPath());
     }
 
-    /** Until the API's flowEvents switch: NLB_LISTENER_EVENTS set in the pinned nlb_listeners. */
-    static void eventsOnEveryListener(Path pinPath) {
-        long flagsAt = Abi.Listener.LAYOUT.byteOffset(PathElement.groupElement("flags"));
-        Path map = pinPath.resolve("v" + Abi.LAYOUT_VERSION).resolve("nlb_listeners");
-        try (BpfMap listeners = BpfMap.openPinned(map); Arena arena = Arena.ofConfined()) {
-            List<byte[]> keys = new ArrayList<>();
-            listeners.forEachEntry(256, (k, v) -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
-            MemorySegment key = listeners.allocateKey(arena);
-            MemorySegment value = listeners.allocateValue(arena);
-            for (byte[] k : keys) {
-                MemorySegment.copy(k, 0, key, ValueLayout.JAVA_BYTE, 0, k.length);
-                assertThat(listeners.lookup(key, value)).isTrue();
-                value.set(ValueLayout.JAVA_INT, flagsAt, value.get(ValueLayout.JAVA_INT, flagsAt) | Abi.LISTENER_EVENTS);
-                listeners.update(key, value, BpfMap.BPF_EXIST);
-            }
-            assertThat(keys).hasSize(3);
-        }
+    private static String quiet(String listener) {
+        return listener.substring(0, listener.length() - 1) + ", flowEvents: false}";
     }
 
     /** What a client did on one connection or exchange: its port, bytes sent and received (payload). */
@@ -173,6 +154,9 @@ class LabFlowEventsIT {
             done.add(udp(i));
         }
         int flows = done.size();
+        for (int i = 0; i < QUIET_CONNECTIONS; i++) {
+            assertThat(tcp(83).received()).as("served without events").isPositive();
+        }
 
         // UDP flows end idle: their 1 s timeout, then a sweep (every second).
         await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(250)).until(() ->
@@ -183,7 +167,7 @@ class LabFlowEventsIT {
         List<Map<String, Object>> ends = lines.stream().filter(l -> "FLOW_END".equals(l.get("type"))).toList();
         assertThat(news).as("NEW_FLOW records").hasSize(flows);
         assertThat(ends).as("FLOW_END records").hasSize(flows);
-        assertThat(lines).as("no DROP").hasSize(2 * flows);
+        assertThat(lines).as("no DROP, nothing from the quiet listener").hasSize(2 * flows);
 
         Set<String> backends = Set.of(Lab.backendV4(1) + ":8080", Lab.backendV4(2) + ":8080",
                 Lab.backendV4(1) + ":9000", Lab.backendV4(2) + ":9000");
