@@ -191,6 +191,16 @@ class ChartRenderTest {
     }
 
     @Test
+    void theAccessLogGoesToTheContainerLogWhenEnabled() {
+        assertThat(env(agent(DEFAULTS))).doesNotContainKeys("NODELB_ACCESS_LOG", "NODELB_FLOW_EVENTS_PER_SECOND");
+        assertThat(env(agent(Chart.render("agent.accessLog.enabled", "true", "agent.accessLog.format", "clf",
+                "agent.flowEventsPerSecond", "5000"))))
+                .containsEntry("NODELB_ACCESS_LOG", "stdout")
+                .containsEntry("NODELB_ACCESS_LOG_FORMAT", "clf")
+                .containsEntry("NODELB_FLOW_EVENTS_PER_SECOND", "5000");
+    }
+
+    @Test
     void theAgentLeavesTheDataPlaneServingWhenItStopsUnlessAskedToRemoveIt() {
         assertThat(agent(DEFAULTS).getArgs()).doesNotContain("--uninstall-on-stop");
         assertThat(agent(Chart.render("agent.uninstallOnStop", "true")).getArgs())
