@@ -145,6 +145,41 @@ class ClusterE2E {
         assertThat(lb.getStatus().nodes.desired).isEqualTo(2);
         assertThat(lb.getStatus().nodes.programmed).isEqualTo(2);
         assertThat(condition(lb, "Programmed").getStatus()).isEqualTo("True");
+
+        // Flow events in cluster mode (on by default): each node read a record per new flow and one
+        // per closed TCP connection, and timed them in its histogram.
+        for (int node = 1; node <= 2; node++) {
+            int k = node;
+            await().atMost(WAIT).untilAsserted(() -> {
+                String scrape = scrape(k);
+                assertThat(series(scrape, "nodelb_flow_events_total{type=\"new_flow\"}")).as("new flows on node %d", k)
+                        .isGreaterThanOrEqualTo(150);
+                assertThat(series(scrape, "nodelb_backend_connection_duration_seconds_count"))
+                        .as("ended TCP connections on node %d", k).isGreaterThanOrEqualTo(150);
+            });
+        }
+    }
+
+    /** The agent's /metrics, asked inside its node. */
+    private static String scrape(int k) throws Exception {
+        return Command.run("ip", "netns", "exec", LAB.node(k), "curl", "-s", "-m", "2",
+                "http://127.0.0.1:" + METRICS_PORT + "/metrics");
+    }
+
+    /** The sum of a series' samples in a scrape: {@code name} or {@code name{labels}} as a prefix of the labels. */
+    private static double series(String scrape, String name) {
+        String bare = name.contains("{") ? name.substring(0, name.indexOf('{')) : name;
+        String labels = name.contains("{") ? name.substring(name.indexOf('{') + 1, name.length() - 1) : "";
+        double total = 0;
+        for (String line : scrape.split("\n")) {
+            if (line.startsWith(bare + "{") || line.startsWith(bare + " ")) {
+                String rest = line.substring(bare.length());
+                if (labels.isEmpty() || rest.contains(labels)) {
+                    total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                }
+            }
+        }
+        return total;
     }
 
     @Test
