@@ -79,6 +79,19 @@ static __always_inline void ev_fill_tuple(struct nlb_event *ev, const struct nlb
 	ev->pad2 = 0;
 }
 
+/* What the forward entry says of the flow: backend, listener, start and the client's counters. */
+static __always_inline void ev_fill_flow(struct nlb_event *ev, const struct nlb_ct_entry *fwd)
+{
+	ev->created_ns = fwd->created_ns;
+	ev->backend_addr = fwd->nat_dst;
+	ev->backend_port = fwd->nat_dport;
+	ev->backend = fwd->backend;
+	ev->flags = fwd->flags;
+	ev->listener = fwd->listener;
+	ev->packets = fwd->packets;
+	ev->bytes = fwd->bytes;
+}
+
 /*
  * A new flow whose entries are in (fk: its forward key, fwd: its forward entry as inserted):
  * its NLB_EVENT_NEW_FLOW, when fwd has NLB_CT_EVENTS and write is not 0 (0: a stateless RST,
@@ -94,15 +107,8 @@ __noinline int nlb_ev_new_flow(const struct nlb_ct_key *fk, const struct nlb_ct_
 	if (!ev)
 		return 0;
 	ev_fill_tuple(ev, fk, NLB_EVENT_NEW_FLOW, 0);
+	ev_fill_flow(ev, fwd);
 	ev->time_ns = fwd->created_ns;
-	ev->created_ns = fwd->created_ns;
-	ev->backend_addr = fwd->nat_dst;
-	ev->backend_port = fwd->nat_dport;
-	ev->backend = fwd->backend;
-	ev->flags = fwd->flags;
-	ev->listener = fwd->listener;
-	ev->packets = fwd->packets;
-	ev->bytes = fwd->bytes;
 	ev->reply_packets = 0;
 	ev->reply_bytes = 0;
 	bpf_ringbuf_submit(ev, 0);
@@ -195,15 +201,8 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	if (!ev)
 		return 1;
 	ev_fill_tuple(ev, fk, NLB_EVENT_FLOW_END, reason);
+	ev_fill_flow(ev, fwd);
 	ev->time_ns = now;
-	ev->created_ns = fwd->created_ns;
-	ev->backend_addr = fwd->nat_dst;
-	ev->backend_port = fwd->nat_dport;
-	ev->backend = fwd->backend;
-	ev->flags = fwd->flags;
-	ev->listener = fwd->listener;
-	ev->packets = fwd->packets;
-	ev->bytes = fwd->bytes;
 	ev->reply_packets = rev ? rev->packets : 0;
 	ev->reply_bytes = rev ? rev->bytes : 0;
 	bpf_ringbuf_submit(ev, 0);
