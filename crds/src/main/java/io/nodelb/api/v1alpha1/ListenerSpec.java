@@ -62,4 +62,8 @@ public class ListenerSpec {
   @JsonPropertyDescription("Whether this listener's flows write flow events: the access log and the connection-duration"
       + " histograms. false costs nothing per packet.")
   public Boolean flowEvents = true;
+
+  @JsonPropertyDescription("Limits each client source (an address, or a prefix) to a rate of new connections; open"
+      + " connections are never cut. Unset: no limit.")
+  public RateLimit rateLimit;
 }

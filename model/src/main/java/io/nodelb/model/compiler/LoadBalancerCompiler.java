@@ -70,6 +70,9 @@ final class LoadBalancerCompiler {
       if (spec.idleTimeouts() != null) {
         listener.setIdleTimeouts(idleTimeouts(spec.idleTimeouts()));
       }
+      if (l.rateLimit() != null) {
+        listener.setRateLimit(rateLimit(l.rateLimit()));
+      }
       List<io.nodelb.dataplane.v1alpha1.SourceRoute> routes = new ArrayList<>();
       List<SourceRoute> specRoutes = l.sourceRoutes();
       for (int r = 0; r < specRoutes.size(); r++) {
@@ -95,6 +98,16 @@ final class LoadBalancerCompiler {
     }
     listeners.sort(Comparator.comparing(c -> c.listener().getName()));
     return new CompiledLoadBalancer(key, List.copyOf(listeners), used, selector, referenced, true, List.copyOf(problems));
+  }
+
+  /** The API's defaults filled in: burst the rate, one bucket per IPv4 address and per IPv6 /64. */
+  private static io.nodelb.dataplane.v1alpha1.RateLimit rateLimit(LoadBalancerInput.RateLimit r) {
+    return io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
+        .setNewConnectionsPerSecond(r.newConnectionsPerSecond())
+        .setBurst(r.burst() != null ? r.burst() : r.newConnectionsPerSecond())
+        .setSourcePrefixLength(r.sourcePrefixLength() != null ? r.sourcePrefixLength() : 32)
+        .setSourcePrefixLengthV6(r.sourcePrefixLengthV6() != null ? r.sourcePrefixLengthV6() : 64)
+        .build();
   }
 
   private static boolean usable(ObjectKey lb, ObjectKey group, Function<ObjectKey, CompiledGroup> groups, String field,

@@ -19,13 +19,17 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
   }
 
   public record ListenerSpec(String name, String address, int port, String protocol, String targetGroup,
-      List<SourceRoute> sourceRoutes, boolean flowEvents) {
+      List<SourceRoute> sourceRoutes, boolean flowEvents, RateLimit rateLimit) {
     public boolean udp() {
       return "UDP".equals(protocol);
     }
   }
 
   public record SourceRoute(String cidr, String targetGroup) {}
+
+  /** burst and the prefix lengths are null when left out (their defaults are the compiler's). */
+  public record RateLimit(int newConnectionsPerSecond, Integer burst, Integer sourcePrefixLength,
+      Integer sourcePrefixLengthV6) {}
 
   public record IdleTimeouts(String tcpEstablished, String tcpClosing, String udp) {}
 
@@ -60,6 +64,9 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
     return new ListenerSpec(Fields.string(l, "name"), Fields.string(l, "address"), Fields.integer(l, "port"),
         Fields.string(l, "protocol"), Fields.string(l, "targetGroup"),
         Fields.list(l, "sourceRoutes", r -> new SourceRoute(Fields.string(r, "cidr"), Fields.string(r, "targetGroup"))),
-        !Boolean.FALSE.equals(l.get("flowEvents")));
+        !Boolean.FALSE.equals(l.get("flowEvents")),
+        Fields.orNull(Fields.object(l, "rateLimit"), r -> new RateLimit(Fields.integer(r, "newConnectionsPerSecond"),
+            Fields.integer(r, "burst"), Fields.integer(r, "sourcePrefixLength"),
+            Fields.integer(r, "sourcePrefixLengthV6"))));
   }
 }

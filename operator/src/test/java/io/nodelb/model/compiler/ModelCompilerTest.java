@@ -132,6 +132,29 @@ class ModelCompilerTest {
   }
 
   @Test
+  void rateLimitsAreOffUnlessAListenerSetsOneAndLeftOutFieldsTakeTheirDefaults() {
+    var limited = listener("limited", "10.1.1.1", 81, "web");
+    limited.rateLimit = new io.nodelb.api.v1alpha1.RateLimit();
+    limited.rateLimit.newConnectionsPerSecond = 50;
+    var grouped = listener("grouped", "10.1.1.1", 82, "web");
+    grouped.rateLimit = new io.nodelb.api.v1alpha1.RateLimit();
+    grouped.rateLimit.newConnectionsPerSecond = 10;
+    grouped.rateLimit.burst = 40;
+    grouped.rateLimit.sourcePrefixLength = 24;
+    grouped.rateLimit.sourcePrefixLengthV6 = 48;
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"), staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1)),
+        loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"), limited, grouped)));
+
+    assertThat(compiler.snapshot("n1").getListenersList())
+        .extracting(l -> l.getName() + " " + (l.hasRateLimit() ? l.getRateLimit().getNewConnectionsPerSecond() + "/s burst "
+            + l.getRateLimit().getBurst() + " /" + l.getRateLimit().getSourcePrefixLength() + " /"
+            + l.getRateLimit().getSourcePrefixLengthV6() : "unlimited"))
+        .containsExactly("default/web/grouped 10/s burst 40 /24 /48", "default/web/http unlimited",
+            "default/web/limited 50/s burst 50 /32 /64");
+    assertThat(compiler.problems()).isEmpty();
+  }
+
+  @Test
   void nodeSelectorPicksTheNodesButEveryNodeGetsASnapshot() {
     var compiler = KubernetesInputs.compileAll(cluster());
 
