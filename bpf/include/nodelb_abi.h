@@ -33,6 +33,8 @@
 #define NLB_MAX_GROUPS 1024
 #define NLB_MAX_BACKENDS 65536
 #define NLB_MAX_CONNTRACK 1048576
+/* Token buckets of rate-limited listeners (LRU): one per listener and client source prefix seen lately. */
+#define NLB_MAX_RATE_BUCKETS 262144
 /* Default Maglev table size per group (prime). The table map holds MAX_GROUPS * TABLE_SIZE slots. */
 #define NLB_TABLE_SIZE 4093
 /* One bit per port: 65536 / 64 words. */
@@ -62,6 +64,8 @@ enum nlb_listener_flags {
 	NLB_LISTENER_HAS_ROUTES = 1 << 1, /* consult nlb_routes before the default group */
 	/* Its flows write flow events (nlb_events). The same bit as NLB_CT_EVENTS: copied without a branch. */
 	NLB_LISTENER_EVENTS = 1 << 4,
+	/* Its new flows take a token from their source's bucket (nlb_rate_limits, nlb_rate_buckets). */
+	NLB_LISTENER_RATE_LIMITED = 1 << 8,
 };
 
 struct nlb_listener {
@@ -105,6 +109,34 @@ struct nlb_timeouts {
 	__u64 established_ns;
 	__u64 closing_ns;
 	__u64 udp_ns;
+};
+
+/*
+ * nlb_rate_limits (array, by listener id): the token bucket of each client source prefix of a
+ * listener with NLB_LISTENER_RATE_LIMITED (bpf/README.md, "Rate limits"). rate 0: no limit.
+ */
+struct nlb_rate_limit {
+	__u32 rate; /* new flows per second a bucket refills, 1-1000000 */
+	__u32 burst; /* tokens a bucket holds, 1-1000000 */
+	__u8 prefix_v4; /* IPv4 sources share a bucket per prefix of this length, 1-32 */
+	__u8 prefix_v6; /* IPv6 sources: 1-128 */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* nlb_rate_buckets (LRU hash) key: a listener's bucket for one source prefix (host bits zero). */
+struct nlb_rate_key {
+	__u32 listener;
+	__u8 family; /* enum nlb_family */
+	__u8 pad;
+	__u16 pad2;
+	union nlb_addr prefix;
+};
+
+/* nlb_rate_buckets value. A token is NLB_NS_PER_SEC units: a second refills rate tokens, rate * 1e9 units. */
+struct nlb_rate_bucket {
+	__u64 tokens; /* scaled, at most burst * NLB_NS_PER_SEC */
+	__u64 last_ns; /* coarse clock of the last refill */
 };
 
 /* nlb_backends (array, by backend id). */
@@ -228,6 +260,7 @@ enum nlb_stat {
 	NLB_STAT_DROP_CT_FULL, /* conntrack insert failed */
 	NLB_STAT_RST_NO_STATE, /* TCP RST of an unknown flow: sent to the selected backend, no state created */
 	NLB_STAT_DROP_REPLY_BUSY, /* DNAT: every backend tried already has a live flow from this client address and port */
+	NLB_STAT_DROP_RATE_LIMITED, /* a new flow whose source's token bucket was empty (the listener's rate limit) */
 	NLB_STAT_MAX,
 };
 

@@ -28,6 +28,25 @@ struct {
 	__type(value, struct nlb_timeouts);
 } nlb_timeouts SEC(".maps");
 
+/* Per listener id: its new flows' rate limit (struct nlb_rate_limit); read only with NLB_LISTENER_RATE_LIMITED. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_LISTENERS);
+	__type(key, __u32);
+	__type(value, struct nlb_rate_limit);
+} nlb_rate_limits SEC(".maps");
+
+/*
+ * The token buckets, by listener and source prefix: an LRU, so a flood of sources evicts the
+ * least recently used buckets instead of filling memory (an evicted source starts with a full one).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NLB_MAX_RATE_BUCKETS);
+	__type(key, struct nlb_rate_key);
+	__type(value, struct nlb_rate_bucket);
+} nlb_rate_buckets SEC(".maps");
+
 /* Source-prefix routes per listener: longest (listener id, client prefix) -> group. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

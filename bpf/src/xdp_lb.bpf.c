@@ -24,6 +24,7 @@
 #include "nat.h"
 #include "signals.h"
 #include "events.h"
+#include "ratelimit.h"
 
 #define EEXIST 17
 /*
@@ -310,6 +311,9 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 
 	if (!l) /* removed since the first lookup */
 		return pass(NLB_STAT_PASS_NO_LISTENER);
+	/* Before anything is selected or inserted; the listener's flag is tested inside (ratelimit.h). */
+	if (nlb_rl_refuse(fk, l->id, l->flags, stateless_rst, now))
+		return drop_first(fk, l->id, ct_listener_flags(l->flags), NLB_STAT_DROP_RATE_LIMITED, now);
 	flow_hash = nlb_flow_hash(fk);
 	group = nlb_route_group(l, fk);
 	b = nlb_select_backend(group, fk, flow_hash, 0, &backend_id);

@@ -48,6 +48,8 @@ public final class Abi {
     public static final int MAX_GROUPS = 1024;
     public static final int MAX_BACKENDS = 65536;
     public static final int MAX_CONNTRACK = 1048576;
+    /** Token buckets of rate-limited listeners (an LRU): one per listener and source prefix seen lately. */
+    public static final int MAX_RATE_BUCKETS = 262144;
     /** Maglev slots per group (prime); the table map holds MAX_GROUPS * TABLE_SIZE. */
     public static final int TABLE_SIZE = 4093;
     /** 64-bit words of a port bitmap. */
@@ -63,6 +65,7 @@ public final class Abi {
             "NLB_MAX_GROUPS", MAX_GROUPS,
             "NLB_MAX_BACKENDS", MAX_BACKENDS,
             "NLB_MAX_CONNTRACK", MAX_CONNTRACK,
+            "NLB_MAX_RATE_BUCKETS", MAX_RATE_BUCKETS,
             "NLB_TABLE_SIZE", TABLE_SIZE,
             "NLB_PORT_WORDS", PORT_WORDS,
             "NLB_EVENTS_BYTES", EVENTS_BYTES);
@@ -78,6 +81,8 @@ public final class Abi {
     public static final int LISTENER_HAS_ROUTES = 1 << 1;
     /** Its flows write flow events; the same bit as {@link #CT_EVENTS}. */
     public static final int LISTENER_EVENTS = 1 << 4;
+    /** Its new flows take a token from their source's bucket (nlb_rate_limits has its entry). */
+    public static final int LISTENER_RATE_LIMITED = 1 << 8;
 
     /** enum nlb_group_flags */
     public static final int GROUP_PERSIST_SOURCE = 1 << 0;
@@ -126,7 +131,9 @@ public final class Abi {
         DROP_NO_NAT_PORT,
         DROP_CT_FULL,
         RST_NO_STATE,
-        DROP_REPLY_BUSY;
+        DROP_REPLY_BUSY,
+        /** A new flow whose source's token bucket was empty (the listener's rate limit). */
+        DROP_RATE_LIMITED;
 
         /** The C value, the index into nlb_stats. */
         public int value() {
@@ -145,7 +152,8 @@ public final class Abi {
     public static final Map<String, Map<String, Long>> ENUMS = Map.of(
             "nlb_family", ordered("NLB_FAMILY_IPV4", FAMILY_IPV4, "NLB_FAMILY_IPV6", FAMILY_IPV6),
             "nlb_listener_flags", ordered("NLB_LISTENER_FULLNAT", LISTENER_FULLNAT,
-                    "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES, "NLB_LISTENER_EVENTS", LISTENER_EVENTS),
+                    "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES, "NLB_LISTENER_EVENTS", LISTENER_EVENTS,
+                    "NLB_LISTENER_RATE_LIMITED", LISTENER_RATE_LIMITED),
             "nlb_group_flags", ordered("NLB_GROUP_PERSIST_SOURCE", GROUP_PERSIST_SOURCE),
             "nlb_ct_state", ordered("NLB_CT_SYN", CT_SYN, "NLB_CT_ESTABLISHED", CT_ESTABLISHED,
                     "NLB_CT_CLOSING", CT_CLOSING, "NLB_CT_UDP", CT_UDP),
@@ -373,6 +381,88 @@ public final class Abi {
 
         public static Timeouts readFrom(MemorySegment value) {
             return new Timeouts(value.get(U64, ESTABLISHED_AT), value.get(U64, CLOSING_AT), value.get(U64, UDP_AT));
+        }
+    }
+
+    /**
+     * struct nlb_rate_limit: value of nlb_rate_limits (array by listener id), the token bucket of each
+     * client source prefix of a listener with {@link #LISTENER_RATE_LIMITED}.
+     */
+    public record RateLimit(int rate, int burst, int prefixV4, int prefixV6) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("rate"),
+                JAVA_INT.withName("burst"),
+                JAVA_BYTE.withName("prefix_v4"),
+                JAVA_BYTE.withName("prefix_v6"),
+                JAVA_SHORT.withName("pad"),
+                JAVA_INT.withName("pad2")).withName("nlb_rate_limit");
+        private static final long RATE_AT = at(LAYOUT, "rate");
+        private static final long BURST_AT = at(LAYOUT, "burst");
+        private static final long PREFIX_V4_AT = at(LAYOUT, "prefix_v4");
+        private static final long PREFIX_V6_AT = at(LAYOUT, "prefix_v6");
+
+        public RateLimit {
+            if (rate < 1 || burst < 1 || prefixV4 < 1 || prefixV4 > 32 || prefixV6 < 1 || prefixV6 > 128) {
+                throw new IllegalArgumentException("rate limit " + rate + "/s burst " + burst + " /" + prefixV4 + " /"
+                        + prefixV6 + ": rate and burst must be at least 1, prefixes 1-32 and 1-128");
+            }
+        }
+
+        public void writeTo(MemorySegment value) {
+            clear(value, LAYOUT);
+            value.set(U32, RATE_AT, rate);
+            value.set(U32, BURST_AT, burst);
+            value.set(JAVA_BYTE, PREFIX_V4_AT, (byte) prefixV4);
+            value.set(JAVA_BYTE, PREFIX_V6_AT, (byte) prefixV6);
+        }
+
+        public static RateLimit readFrom(MemorySegment value) {
+            return new RateLimit(value.get(U32, RATE_AT), value.get(U32, BURST_AT),
+                    Byte.toUnsignedInt(value.get(JAVA_BYTE, PREFIX_V4_AT)),
+                    Byte.toUnsignedInt(value.get(JAVA_BYTE, PREFIX_V6_AT)));
+        }
+    }
+
+    /** struct nlb_rate_key: key of nlb_rate_buckets, a listener's bucket for one source prefix. */
+    public record RateKey(int listener, InetAddress prefix) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_INT.withName("listener"),
+                JAVA_BYTE.withName("family"),
+                JAVA_BYTE.withName("pad"),
+                JAVA_SHORT.withName("pad2"),
+                ADDR.withName("prefix")).withName("nlb_rate_key");
+        private static final long LISTENER_AT = at(LAYOUT, "listener");
+        private static final long FAMILY_AT = at(LAYOUT, "family");
+        private static final long PREFIX_AT = at(LAYOUT, "prefix");
+
+        public void writeTo(MemorySegment key) {
+            clear(key, LAYOUT);
+            key.set(U32, LISTENER_AT, listener);
+            key.set(JAVA_BYTE, FAMILY_AT, (byte) familyOf(prefix));
+            writeAddress(key, PREFIX_AT, prefix);
+        }
+
+        public static RateKey readFrom(MemorySegment key) {
+            int family = Byte.toUnsignedInt(key.get(JAVA_BYTE, FAMILY_AT));
+            return new RateKey(key.get(U32, LISTENER_AT), readAddress(key, PREFIX_AT, family));
+        }
+    }
+
+    /** struct nlb_rate_bucket: value of nlb_rate_buckets; tokens scaled by 10^9 (one token per 10^9). */
+    public record RateBucket(long tokens, long lastNs) {
+        public static final StructLayout LAYOUT = structLayout(
+                JAVA_LONG.withName("tokens"),
+                JAVA_LONG.withName("last_ns")).withName("nlb_rate_bucket");
+        private static final long TOKENS_AT = at(LAYOUT, "tokens");
+        private static final long LAST_AT = at(LAYOUT, "last_ns");
+
+        public void writeTo(MemorySegment value) {
+            value.set(U64, TOKENS_AT, tokens);
+            value.set(U64, LAST_AT, lastNs);
+        }
+
+        public static RateBucket readFrom(MemorySegment value) {
+            return new RateBucket(value.get(U64, TOKENS_AT), value.get(U64, LAST_AT));
         }
     }
 
@@ -715,6 +805,9 @@ public final class Abi {
                 Route.LAYOUT,
                 Group.LAYOUT,
                 Timeouts.LAYOUT,
+                RateLimit.LAYOUT,
+                RateKey.LAYOUT,
+                RateBucket.LAYOUT,
                 Backend.LAYOUT,
                 BackendStats.LAYOUT,
                 CtKey.LAYOUT,

@@ -44,7 +44,7 @@ public final class BpfDataPlane implements DataPlane {
     static final String TC_LINK_PREFIX = "link_tc_";
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports", "nlb_events",
-            "nlb_ev_budget");
+            "nlb_ev_budget", "nlb_rate_limits", "nlb_rate_buckets");
     /** The ring buffer of flow events (struct nlb_event records; read them with {@link io.nodelb.agent.bpf.RingBuffer}). */
     public static final String EVENTS_MAP = "nlb_events";
     /** The per-CPU budget of flow events and the counts of records not written ({@link #eventBudget()}). */
@@ -311,10 +311,11 @@ public final class BpfDataPlane implements DataPlane {
         object.setRodata("cfg_nat_port_max", limits.snatPortMax());
         rodata.forEach(object::setRodata);
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
-        // Listener ids index nlb_timeouts; limits above the header's size grow both maps (never shrink them).
+        // Listener ids index nlb_timeouts and nlb_rate_limits; limits above the header's size grow the maps (never shrink them).
         int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());
         object.map("nlb_listeners").setMaxEntries(listeners);
         object.map("nlb_timeouts").setMaxEntries(listeners);
+        object.map("nlb_rate_limits").setMaxEntries(listeners);
     }
 
     /** The steps of {@link #load} and their durations; the caller may add its own. */
@@ -724,6 +725,16 @@ public final class BpfDataPlane implements DataPlane {
         @Override
         public void deleteTimeouts(int listener) {
             put("nlb_timeouts", index(listener), Maps::zero);
+        }
+
+        @Override
+        public void putRateLimit(int listener, Abi.RateLimit limit) {
+            put("nlb_rate_limits", index(listener), limit::writeTo);
+        }
+
+        @Override
+        public void deleteRateLimit(int listener) {
+            put("nlb_rate_limits", index(listener), Maps::zero);
         }
 
         @Override

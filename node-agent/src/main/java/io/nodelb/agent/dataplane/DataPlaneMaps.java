@@ -30,6 +30,12 @@ public interface DataPlaneMaps {
     /** Back to the data plane's default timeouts. */
     void deleteTimeouts(int listener);
 
+    /** A listener's rate limit of new flows, by listener id (read with {@link Abi#LISTENER_RATE_LIMITED}). */
+    void putRateLimit(int listener, Abi.RateLimit limit);
+
+    /** No rate limit for that listener id. */
+    void deleteRateLimit(int listener);
+
     void putListener(Abi.ListenerKey key, Abi.Listener listener);
 
     void deleteListener(Abi.ListenerKey key);

@@ -35,6 +35,7 @@ public record DesiredState(
         Map<Abi.ListenerKey, Abi.Listener> listeners,
         Map<Abi.RouteKey, Integer> routes,
         Map<Integer, Abi.Timeouts> timeouts,
+        Map<Integer, Abi.RateLimit> rateLimits,
         Map<Integer, Abi.Group> groups,
         Map<Integer, int[]> tables,
         Map<Integer, Abi.Backend> backends,
@@ -43,7 +44,7 @@ public record DesiredState(
         Set<String> interfaces) {
 
     public static DesiredState empty() {
-        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
+        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
                 new PortFilter(), new PortFilter(), Set.of());
     }
 
@@ -159,6 +160,7 @@ public record DesiredState(
         void reserveProgrammed(DesiredState programmed) {
             programmed.listeners().values().forEach(l -> listeners.reserve(l.id()));
             programmed.timeouts().keySet().forEach(listeners::reserve);
+            programmed.rateLimits().keySet().forEach(listeners::reserve);
             programmed.groups().keySet().forEach(groups::reserve);
             programmed.backends().keySet().forEach(backends::reserve);
         }
@@ -181,6 +183,7 @@ public record DesiredState(
     /** Equal content in everything but the lookup tables. */
     public boolean sameAsWithoutTables(DesiredState other) {
         return listeners.equals(other.listeners) && routes.equals(other.routes) && timeouts.equals(other.timeouts)
+                && rateLimits.equals(other.rateLimits)
                 && groups.equals(other.groups) && backends.equals(other.backends)
                 && ingressPorts.equals(other.ingressPorts) && egressPorts.equals(other.egressPorts)
                 && interfaces.equals(other.interfaces);
@@ -188,7 +191,7 @@ public record DesiredState(
 
     /** This state with other lookup tables. */
     public DesiredState withTables(Map<Integer, int[]> otherTables) {
-        return new DesiredState(listeners, routes, timeouts, groups, otherTables, backends, ingressPorts, egressPorts,
+        return new DesiredState(listeners, routes, timeouts, rateLimits, groups, otherTables, backends, ingressPorts, egressPorts,
                 interfaces);
     }
 
@@ -314,6 +317,7 @@ public record DesiredState(
         Map<Abi.ListenerKey, Abi.Listener> listeners = new LinkedHashMap<>();
         Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
         Map<Integer, Abi.Timeouts> timeouts = new LinkedHashMap<>();
+        Map<Integer, Abi.RateLimit> rateLimits = new LinkedHashMap<>();
         PortFilter ingress = new PortFilter();
         Set<String> interfaces = new TreeSet<>();
         Set<String> liveListeners = new HashSet<>();
@@ -352,6 +356,7 @@ public record DesiredState(
             boolean fullNat = l.getNatMode() == NatMode.FULL_NAT;
             anyFullNat |= fullNat;
             Abi.Timeouts idle = timeouts(l.getIdleTimeouts());
+            Abi.RateLimit rateLimit = l.hasRateLimit() ? rateLimit(l.getRateLimit(), where) : null;
             for (InetAddress vip : vips) {
                 String listenerName = l.getName() + "@" + vip.getHostAddress();
                 int listenerId = ids.listeners.idFor(listenerName);
@@ -373,7 +378,8 @@ public record DesiredState(
                         .anyMatch(r -> sameFamily(address(r.getPrefix().toByteArray(), where), vip));
                 Abi.ListenerKey key = new Abi.ListenerKey(vip, l.getPort(), protocol);
                 int flags = (fullNat ? Abi.LISTENER_FULLNAT : 0) | (hasRoutes ? Abi.LISTENER_HAS_ROUTES : 0)
-                        | (l.getFlowEventsDisabled() ? 0 : Abi.LISTENER_EVENTS);
+                        | (l.getFlowEventsDisabled() ? 0 : Abi.LISTENER_EVENTS)
+                        | (rateLimit != null ? Abi.LISTENER_RATE_LIMITED : 0);
                 Abi.Listener entry = new Abi.Listener(listenerId, groupFor.apply(defaultGroup, vip), flags,
                         fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0, snat);
                 if (listeners.put(key, entry) != null) {
@@ -382,6 +388,9 @@ public record DesiredState(
                 }
                 if (!idle.equals(Abi.Timeouts.DEFAULTS)) {
                     timeouts.put(listenerId, idle);
+                }
+                if (rateLimit != null) {
+                    rateLimits.put(listenerId, rateLimit);
                 }
                 ingress.add(l.getPort());
             }
@@ -393,7 +402,18 @@ public record DesiredState(
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);
         ids.backends.retainOnly(liveBackends);
-        return new DesiredState(listeners, routes, timeouts, groups, tables, backends, ingress, egress, interfaces);
+        return new DesiredState(listeners, routes, timeouts, rateLimits, groups, tables, backends, ingress, egress,
+                interfaces);
+    }
+
+    /** The listener's rate limit, checked against what the data plane can hold. */
+    private static Abi.RateLimit rateLimit(io.nodelb.dataplane.v1alpha1.RateLimit r, String where) {
+        try {
+            return new Abi.RateLimit(r.getNewConnectionsPerSecond(), r.getBurst(), r.getSourcePrefixLength(),
+                    r.getSourcePrefixLengthV6());
+        } catch (IllegalArgumentException e) {
+            throw new SnapshotRejectedException(where + ": " + e.getMessage());
+        }
     }
 
     /** The listener's idle timeouts in nanoseconds; 0 (unset) keeps the data plane's default. */

@@ -27,10 +27,12 @@ public final class MapReadBack {
 
     /**
      * The maps read here: the configuration. Only these are opened from pins, so a pin directory of an
-     * older agent of this layout, without the maps added since (nlb_events, nlb_ev_budget), reads too.
+     * older agent of this layout, without the maps added since (nlb_events, nlb_ev_budget), reads too;
+     * {@link #OPTIONAL} ones, added to this layout since, are read when pinned and empty otherwise.
      */
     static final List<String> READ = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups",
-            "nlb_tables", "nlb_backends", "nlb_dports", "nlb_sports");
+            "nlb_tables", "nlb_backends", "nlb_dports", "nlb_sports", "nlb_rate_limits");
+    static final java.util.Set<String> OPTIONAL = java.util.Set.of("nlb_rate_limits");
 
     private MapReadBack() {}
 
@@ -67,6 +69,11 @@ public final class MapReadBack {
         }));
         Map<Integer, Abi.Timeouts> timeouts = new LinkedHashMap<>();
         phases.time("read nlb_timeouts", () -> readArray(maps.apply("nlb_timeouts"), Abi.Timeouts::readFrom, timeouts));
+        Map<Integer, Abi.RateLimit> rateLimits = new LinkedHashMap<>();
+        BpfMap rateLimitMap = maps.apply("nlb_rate_limits");
+        if (rateLimitMap != null) {
+            phases.time("read nlb_rate_limits", () -> readArray(rateLimitMap, Abi.RateLimit::readFrom, rateLimits));
+        }
         Map<Integer, Abi.Group> groups = new LinkedHashMap<>();
         phases.time("read nlb_groups", () -> readArray(maps.apply("nlb_groups"), Abi.Group::readFrom, groups));
         // A group without members is all zeros, like an unused entry: listeners and routes say it is live.
@@ -76,7 +83,7 @@ public final class MapReadBack {
         phases.time("read nlb_backends", () -> readArray(maps.apply("nlb_backends"), Abi.Backend::readFrom, backends));
         PortFilter ingress = phases.time("read nlb_dports", () -> PortFilter.ofWords(readWords(maps.apply("nlb_dports"))));
         PortFilter egress = phases.time("read nlb_sports", () -> PortFilter.ofWords(readWords(maps.apply("nlb_sports"))));
-        return new DesiredState(listeners, routes, timeouts, groups, Map.of(), backends, ingress, egress,
+        return new DesiredState(listeners, routes, timeouts, rateLimits, groups, Map.of(), backends, ingress, egress,
                 new TreeSet<>(interfaces));
     }
 
@@ -89,6 +96,9 @@ public final class MapReadBack {
         Map<String, BpfMap> opened = new HashMap<>();
         try {
             for (String name : READ) {
+                if (OPTIONAL.contains(name) && !Files.exists(pinDirectory.resolve(name))) {
+                    continue;
+                }
                 opened.put(name, BpfMap.openPinned(pinDirectory.resolve(name)));
             }
             return read(opened::get, tableSize, pinnedInterfaces(pinDirectory), new Phases());

@@ -513,6 +513,7 @@ public final class SnapshotApplier {
         putChanged(to.groups(), from.groups(), maps::putGroup);
         putChanged(to.routes(), from.routes(), maps::putRoute);
         putChanged(to.timeouts(), from.timeouts(), maps::putTimeouts);
+        putChanged(to.rateLimits(), from.rateLimits(), maps::putRateLimit);
         putChanged(to.listeners(), from.listeners(), maps::putListener);
         // A port stays open while either state needs it, until the break step below.
         writePorts(maps, PortFilter.Direction.INGRESS, from.ingressPorts(), to.ingressPorts(), true);
@@ -522,6 +523,7 @@ public final class SnapshotApplier {
         from.listeners().keySet().stream().filter(k -> !to.listeners().containsKey(k)).forEach(maps::deleteListener);
         from.routes().keySet().stream().filter(k -> !to.routes().containsKey(k)).forEach(maps::deleteRoute);
         from.timeouts().keySet().stream().filter(k -> !to.timeouts().containsKey(k)).forEach(maps::deleteTimeouts);
+        from.rateLimits().keySet().stream().filter(k -> !to.rateLimits().containsKey(k)).forEach(maps::deleteRateLimit);
         from.groups().keySet().stream().filter(k -> !to.groups().containsKey(k)).forEach(maps::deleteGroup);
         writePorts(maps, PortFilter.Direction.INGRESS, from.ingressPorts(), to.ingressPorts(), false);
         writePorts(maps, PortFilter.Direction.EGRESS, from.egressPorts(), to.egressPorts(), false);
@@ -587,6 +589,8 @@ public final class SnapshotApplier {
         @Override public void deleteRoute(Abi.RouteKey k) { writes++; delegate.deleteRoute(k); }
         @Override public void putTimeouts(int id, Abi.Timeouts t) { writes++; delegate.putTimeouts(id, t); }
         @Override public void deleteTimeouts(int id) { writes++; delegate.deleteTimeouts(id); }
+        @Override public void putRateLimit(int id, Abi.RateLimit r) { writes++; delegate.putRateLimit(id, r); }
+        @Override public void deleteRateLimit(int id) { writes++; delegate.deleteRateLimit(id); }
         @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { writes++; delegate.putListener(k, l); }
         @Override public void deleteListener(Abi.ListenerKey k) { writes++; delegate.deleteListener(k); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { writes++; delegate.putPortWord(d, w, bits); }

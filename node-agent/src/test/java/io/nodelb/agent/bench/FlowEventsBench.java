@@ -56,7 +56,7 @@ public final class FlowEventsBench {
         for (int i = 0; i < 16; i++) {
             backends.put(i, new Abi.Backend(InetAddress.getByName("10.2.0." + (i + 1)), 8080));
         }
-        DesiredState applied = new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), backends,
+        DesiredState applied = new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), backends,
                 new PortFilter(), new PortFilter(), Set.of());
         Names names = new Names(() -> applied, Optional::empty, "bench-node");
         EventConsumer[] consumer = new EventConsumer[1];

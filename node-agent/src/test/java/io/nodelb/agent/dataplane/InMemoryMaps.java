@@ -14,6 +14,7 @@ final class InMemoryMaps implements DataPlaneMaps {
     final Map<Integer, Abi.Group> groups = new HashMap<>();
     final Map<Abi.RouteKey, Integer> routes = new HashMap<>();
     final Map<Integer, Abi.Timeouts> timeouts = new HashMap<>();
+    final Map<Integer, Abi.RateLimit> rateLimits = new HashMap<>();
     final Map<Abi.ListenerKey, Abi.Listener> listeners = new HashMap<>();
     final long[][] ports = new long[2][PortFilter.WORDS];
     final List<String> log = new ArrayList<>();
@@ -44,6 +45,8 @@ final class InMemoryMaps implements DataPlaneMaps {
     @Override public void deleteRoute(Abi.RouteKey k) { write("deleteRoute " + k); routes.remove(k); }
     @Override public void putTimeouts(int id, Abi.Timeouts t) { write("putTimeouts " + id); timeouts.put(id, t); }
     @Override public void deleteTimeouts(int id) { write("deleteTimeouts " + id); timeouts.remove(id); }
+    @Override public void putRateLimit(int id, Abi.RateLimit r) { write("putRateLimit " + id); rateLimits.put(id, r); }
+    @Override public void deleteRateLimit(int id) { write("deleteRateLimit " + id); rateLimits.remove(id); }
     @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { write("putListener " + k); listeners.put(k, l); }
     @Override public void deleteListener(Abi.ListenerKey k) { write("deleteListener " + k); listeners.remove(k); }
 

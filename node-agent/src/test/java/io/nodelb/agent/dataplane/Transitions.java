@@ -20,6 +20,8 @@ public final class Transitions {
             @Override public void deleteRoute(Abi.RouteKey key) { writes[0]++; }
             @Override public void putTimeouts(int listener, Abi.Timeouts timeouts) { writes[0]++; }
             @Override public void deleteTimeouts(int listener) { writes[0]++; }
+            @Override public void putRateLimit(int listener, Abi.RateLimit limit) { writes[0]++; }
+            @Override public void deleteRateLimit(int listener) { writes[0]++; }
             @Override public void putListener(Abi.ListenerKey key, Abi.Listener listener) { writes[0]++; }
             @Override public long releaseFlows(java.util.Set<Integer> backends) { return 0; }
             @Override public void deleteListener(Abi.ListenerKey key) { writes[0]++; }

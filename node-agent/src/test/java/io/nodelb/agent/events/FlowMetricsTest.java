@@ -31,7 +31,7 @@ class FlowMetricsTest {
         for (int i = 0; i < addresses.length; i++) {
             backends.put(i + 7, new Abi.Backend(ip(addresses[i]), 8080));
         }
-        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), backends, new PortFilter(),
+        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), backends, new PortFilter(),
                 new PortFilter(), Set.of());
     }
 

@@ -118,7 +118,7 @@ class AdoptionIT {
     }
 
     private static DesiredState withInterfaces(DesiredState s, Set<String> interfaces) {
-        return new DesiredState(s.listeners(), s.routes(), s.timeouts(), s.groups(), s.tables(), s.backends(),
+        return new DesiredState(s.listeners(), s.routes(), s.timeouts(), s.rateLimits(), s.groups(), s.tables(), s.backends(),
                 s.ingressPorts(), s.egressPorts(), interfaces);
     }
 }

@@ -369,7 +369,7 @@ class InterruptedApplyIT {
     }
 
     private static DesiredState withInterfaces(DesiredState s, Set<String> interfaces) {
-        return new DesiredState(s.listeners(), s.routes(), s.timeouts(), s.groups(), s.tables(), s.backends(),
+        return new DesiredState(s.listeners(), s.routes(), s.timeouts(), s.rateLimits(), s.groups(), s.tables(), s.backends(),
                 s.ingressPorts(), s.egressPorts(), interfaces);
     }
 
@@ -492,6 +492,8 @@ class InterruptedApplyIT {
         @Override public void deleteRoute(Abi.RouteKey k) { write(m -> m.deleteRoute(k)); }
         @Override public void putTimeouts(int id, Abi.Timeouts t) { write(m -> m.putTimeouts(id, t)); }
         @Override public void deleteTimeouts(int id) { write(m -> m.deleteTimeouts(id)); }
+        @Override public void putRateLimit(int id, Abi.RateLimit r) { write(m -> m.putRateLimit(id, r)); }
+        @Override public void deleteRateLimit(int id) { write(m -> m.deleteRateLimit(id)); }
         @Override public void putListener(Abi.ListenerKey k, Abi.Listener l) { write(m -> m.putListener(k, l)); }
         @Override public void deleteListener(Abi.ListenerKey k) { write(m -> m.deleteListener(k)); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { write(m -> m.putPortWord(d, w, bits)); }

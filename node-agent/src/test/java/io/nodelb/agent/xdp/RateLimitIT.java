@@ -1,0 +1,250 @@
+package io.nodelb.agent.xdp;
+
+import static io.nodelb.agent.xdp.Frames.ACK;
+import static io.nodelb.agent.xdp.Frames.RST;
+import static io.nodelb.agent.xdp.Frames.SYN;
+import static io.nodelb.agent.xdp.LoadedDataPlane.XDP_DROP;
+import static io.nodelb.agent.xdp.LoadedDataPlane.XDP_PASS;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.entry;
+
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.bpf.BpfMap;
+import io.nodelb.agent.testing.Privileged;
+import io.nodelb.dataplane.v1alpha1.Listener;
+import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.dataplane.v1alpha1.Protocol;
+import io.nodelb.dataplane.v1alpha1.RateLimit;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Rate limits of new flows (bpf/README.md, "Rate limits") through BPF_PROG_TEST_RUN: a token bucket
+ * per listener and source prefix in nlb_rate_buckets, refused first packets counted as
+ * DROP_RATE_LIMITED, packets of open flows untouched.
+ */
+@Privileged
+class RateLimitIT extends DataPlaneFixture {
+
+    private static final String OTHER4 = "198.51.100.8";
+    /** A listener with a limit and no backends: every packet it admits is dropped NO_BACKEND, nothing enters conntrack. */
+    private static final int FLOOD_PORT = 9000;
+    private static final int FLOOD_SOURCES = 1_000_000;
+
+    @Override
+    NodeSnapshot snapshot() {
+        return withLimits(Map.of("http4", limit(1, 3, 32, 64), "http6", limit(1, 2, 32, 64),
+                "dns4", limit(1, 2, 24, 64)));
+    }
+
+    /** Buckets outlive the flows the fixture clears: every test starts with none. */
+    @BeforeEach
+    void startWithoutBuckets() {
+        clearBuckets();
+    }
+
+    @Test
+    void aClientOverItsBudgetIsRefusedWhileAnotherIsServedAndItsOpenFlowGoesOn() {
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        long[] before = dataPlane.stats();
+        List<Flow> opened = new ArrayList<>();
+        for (int port = 40000; port < 40005; port++) {
+            Flow flow = http4.flow(port);
+            int verdict = dataPlane.xdp(flow.first()).retval();
+            if (opened.size() < 3) {
+                assertThat(verdict).as("SYN %s within the burst of 3", flow).isEqualTo(XDP_PASS);
+                opened.add(flow);
+            } else {
+                assertThat(verdict).as("SYN %s over the budget", flow).isEqualTo(XDP_DROP);
+                assertThat(dataPlane.conntrack()).as("a refused flow leaves no state").doesNotContainKey(flow.forwardKey());
+            }
+        }
+        assertThat(dataPlane.statsSince(before))
+                .containsOnly(entry(Abi.Stat.NEW_FLOW, 3L), entry(Abi.Stat.DROP_RATE_LIMITED, 2L));
+
+        // Another source has its own bucket; the open flows' packets pass with the first source's bucket empty.
+        long[] step = dataPlane.stats();
+        assertThat(dataPlane.xdp(http4.flow(40010).from(OTHER4, 40010).first()).retval()).isEqualTo(XDP_PASS);
+        for (Flow flow : opened) {
+            assertThat(dataPlane.xdp(flow.forward(ACK)).retval()).as("ACK of open %s", flow).isEqualTo(XDP_PASS);
+        }
+        // A RST of an unknown flow starts nothing: it takes no token and is not refused.
+        assertThat(dataPlane.xdp(http4.flow(40020).forward(RST)).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.NEW_FLOW, 1L),
+                entry(Abi.Stat.CT_HIT, (long) opened.size()), entry(Abi.Stat.RST_NO_STATE, 1L));
+
+        // The limit off again: the same source is served at once.
+        dataPlane.apply(Snapshots.standard());
+        assertThat(dataPlane.listener(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP).flags()
+                & Abi.LISTENER_RATE_LIMITED).isZero();
+        assertThat(dataPlane.xdp(http4.flow(40030).first()).retval()).isEqualTo(XDP_PASS);
+    }
+
+    @Test
+    void aListenerWithoutALimitIsUnaffected() {
+        StandardListener https4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.FULL_NAT);
+        int before = bucketCount();
+        long[] step = dataPlane.stats();
+        for (int port = 41000; port < 41020; port++) {
+            assertThat(dataPlane.xdp(https4.flow(port).first()).retval()).isEqualTo(XDP_PASS);
+        }
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.NEW_FLOW, 20L));
+        assertThat(bucketCount()).isEqualTo(before);
+    }
+
+    @Test
+    void bucketsRefillAtTheConfiguredRate() throws InterruptedException {
+        // 5 per second, burst 5: spent, then refilled by a second of the clock (the bucket holds no more than 5).
+        dataPlane.apply(withLimits(Map.of("http4", limit(5, 5, 32, 64))));
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        assertThat(admitted(http4, 42000, 8)).isEqualTo(5);
+        Thread.sleep(1_100);
+        assertThat(admitted(http4, 42100, 8)).isEqualTo(5);
+
+        // Empty again; move its last refill 400 ms back: 400 ms at 5/s is 2 tokens.
+        Abi.RateKey key = new Abi.RateKey(listenerId(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP),
+                Snapshots.ip(Snapshots.CLIENT4));
+        Abi.RateBucket spent = bucket(key);
+        assertThat(spent.tokens()).isLessThan(1_000_000_000L);
+        putBucket(key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.MILLISECONDS.toNanos(400)));
+        assertThat(admitted(http4, 42200, 8)).isEqualTo(2);
+    }
+
+    @Test
+    void sourcesShareABucketPerConfiguredPrefix() {
+        // dns4: /24, burst 2. Two addresses of 198.51.100.0/24 share it; 198.51.101.0/24 has its own.
+        StandardListener dns4 = new StandardListener(false, Abi.IPPROTO_UDP, NatMode.DNAT);
+        assertThat(dataPlane.xdp(dns4.flow(43000).from("198.51.100.7", 43000).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(dns4.flow(43001).from("198.51.100.200", 43001).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(dns4.flow(43002).from("198.51.100.99", 43002).first()).retval()).isEqualTo(XDP_DROP);
+        assertThat(dataPlane.xdp(dns4.flow(43003).from("198.51.101.7", 43003).first()).retval()).isEqualTo(XDP_PASS);
+        int dns4Id = listenerId(Snapshots.VIP4, Snapshots.DNS, Abi.IPPROTO_UDP);
+        assertThat(buckets().keySet()).filteredOn(k -> k.listener() == dns4Id).extracting(Abi.RateKey::prefix)
+                .containsExactlyInAnyOrder(Snapshots.ip("198.51.100.0"), Snapshots.ip("198.51.101.0"));
+
+        // http6: the default /64, burst 2. Two hosts of 2001:db8:100::/64 share it; 2001:db8:100:1::/64 has its own.
+        StandardListener http6 = new StandardListener(true, Abi.IPPROTO_TCP, NatMode.DNAT);
+        assertThat(dataPlane.xdp(http6.flow(43100).from("2001:db8:100::7", 43100).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(http6.flow(43101).from("2001:db8:100::8:9", 43101).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.xdp(http6.flow(43102).from("2001:db8:100::ffff:1", 43102).first()).retval())
+                .isEqualTo(XDP_DROP);
+        assertThat(dataPlane.xdp(http6.flow(43103).from("2001:db8:100:1::7", 43103).first()).retval()).isEqualTo(XDP_PASS);
+        int http6Id = listenerId(Snapshots.VIP6, Snapshots.HTTP, Abi.IPPROTO_TCP);
+        assertThat(buckets().keySet()).filteredOn(k -> k.listener() == http6Id).extracting(Abi.RateKey::prefix)
+                .containsExactlyInAnyOrder(Snapshots.ip("2001:db8:100::"), Snapshots.ip("2001:db8:100:1::"));
+    }
+
+    @Test
+    void aMillionSpoofedSourcesLeaveTheBucketsBounded() {
+        List<Listener> listeners = new ArrayList<>(Snapshots.standardListeners());
+        listeners.add(Snapshots.listener("flood", Snapshots.VIP4, FLOOD_PORT, Protocol.TCP, NatMode.DNAT, "default/empty")
+                .toBuilder().setRateLimit(limit(1, 1, 32, 64)).build());
+        dataPlane.apply(Snapshots.snapshot(listeners,
+                List.of(Snapshots.web(3), Snapshots.dns(3), Snapshots.group("default/empty", List.of()))));
+        byte[] frame = Frames.frame(Abi.IPPROTO_TCP, SYN, "10.0.0.0", 50000, Snapshots.VIP4, FLOOD_PORT);
+        int srcAt = 14 + 12; // Ethernet header, then the IPv4 source address
+        assertThat(frame[srcAt]).isEqualTo((byte) 10);
+        long[] before = dataPlane.stats();
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+        for (int i = 0; i < FLOOD_SOURCES; i++) {
+            int source = 0x0a000000 + i; // 10.0.0.0/12: a million distinct addresses
+            frame[srcAt + 1] = (byte) (source >>> 16);
+            frame[srcAt + 2] = (byte) (source >>> 8);
+            frame[srcAt + 3] = (byte) source;
+            dataPlane.xdp(frame);
+            if ((i & 0xffff) == 0) {
+                assertThat(System.nanoTime()).as("the flood took over 3 minutes at source %d", i).isLessThan(deadline);
+            }
+        }
+        // Each source came with a full bucket, took its token, and found no backend.
+        assertThat(dataPlane.statsSince(before)).containsOnly(entry(Abi.Stat.DROP_NO_BACKEND, (long) FLOOD_SOURCES));
+        int count = bucketCount();
+        assertThat(count).isLessThanOrEqualTo(Abi.MAX_RATE_BUCKETS).isGreaterThan(Abi.MAX_RATE_BUCKETS / 2);
+        assertThat(dataPlane.map("nlb_rate_buckets").maxEntries()).isEqualTo(Abi.MAX_RATE_BUCKETS);
+        // The limited listeners still work after the flood.
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        assertThat(dataPlane.xdp(http4.flow(44000).first()).retval()).isEqualTo(XDP_PASS);
+    }
+
+    /** How many of `tries` new flows from the standard client (ports from firstPort) were admitted. */
+    private int admitted(StandardListener listener, int firstPort, int tries) {
+        int passed = 0;
+        for (int port = firstPort; port < firstPort + tries; port++) {
+            if (dataPlane.xdp(listener.flow(port).first()).retval() == XDP_PASS) {
+                passed++;
+            }
+        }
+        return passed;
+    }
+
+    private static RateLimit limit(int rate, int burst, int prefixV4, int prefixV6) {
+        return RateLimit.newBuilder().setNewConnectionsPerSecond(rate).setBurst(burst).setSourcePrefixLength(prefixV4)
+                .setSourcePrefixLengthV6(prefixV6).build();
+    }
+
+    /** The standard node with rate limits on the listeners named (by the last part of their name). */
+    private static NodeSnapshot withLimits(Map<String, RateLimit> byName) {
+        List<Listener> listeners = new ArrayList<>();
+        for (Listener l : Snapshots.standardListeners()) {
+            RateLimit r = byName.get(l.getName().substring(l.getName().lastIndexOf('/') + 1));
+            listeners.add(r == null ? l : l.toBuilder().setRateLimit(r).build());
+        }
+        return Snapshots.snapshot(listeners, List.of(Snapshots.web(3), Snapshots.dns(3)));
+    }
+
+    private int listenerId(String vip, int port, int proto) {
+        return dataPlane.listener(vip, port, proto).id();
+    }
+
+    private Map<Abi.RateKey, Abi.RateBucket> buckets() {
+        Map<Abi.RateKey, Abi.RateBucket> out = new HashMap<>();
+        dataPlane.map("nlb_rate_buckets").forEachEntry(4096,
+                (k, v) -> out.put(Abi.RateKey.readFrom(k), Abi.RateBucket.readFrom(v)));
+        return out;
+    }
+
+    private int bucketCount() {
+        int[] n = {0};
+        dataPlane.map("nlb_rate_buckets").forEachEntry(4096, (k, v) -> n[0]++);
+        return n[0];
+    }
+
+    private Abi.RateBucket bucket(Abi.RateKey key) {
+        Abi.RateBucket b = buckets().get(key);
+        assertThat(b).as("bucket of %s", key).isNotNull();
+        return b;
+    }
+
+    private void putBucket(Abi.RateKey key, Abi.RateBucket bucket) {
+        BpfMap map = dataPlane.map("nlb_rate_buckets");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            MemorySegment v = map.allocateValue(arena);
+            key.writeTo(k);
+            bucket.writeTo(v);
+            map.update(k, v, 0);
+        }
+    }
+
+    private void clearBuckets() {
+        BpfMap map = dataPlane.map("nlb_rate_buckets");
+        List<byte[]> keys = new ArrayList<>();
+        map.forEachEntry(4096, (k, v) -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            for (byte[] key : keys) {
+                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
+                map.delete(k);
+            }
+        }
+    }
+}
