@@ -86,6 +86,12 @@ public final class BpfNsPerPacket {
     private long eventRecords;
     /** The port of the listener with flow events (--events): the same as HTTP on VIP4 otherwise. */
     private static final int HTTP_EVENTS = 81;
+    /**
+     * The port of the rate-limited listener (--rate-limit): 1,000,000 new connections per second and as
+     * many of burst per source address, so every SYN is admitted and the bench measures taking a token
+     * (512 flows per client address: one bucket insert, then 511 refills from a bucket found).
+     */
+    private static final int HTTP_RATE = 83;
     private static final int DRAIN_EVERY = 8192;
 
     /**
@@ -93,7 +99,8 @@ public final class BpfNsPerPacket {
      *     events on (port 81, NLB_LISTENER_EVENTS; records drained between calls, budget unlimited),
      *     beside the same paths of port 80 without: on and off in the same rounds
      */
-    record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out, boolean events) {
+    record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out, boolean events,
+                   boolean rateLimit) {
 
         static Options parse(String[] args) {
             int flows = 100_000;
@@ -102,10 +109,15 @@ public final class BpfNsPerPacket {
             Path tcFloor = null;
             Path out = null;
             boolean events = false;
+            boolean rateLimit = false;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 if (flag.equals("--events")) {
                     events = true;
+                    continue;
+                }
+                if (flag.equals("--rate-limit")) {
+                    rateLimit = true;
                     continue;
                 }
                 if (i + 1 >= args.length) {
@@ -121,11 +133,13 @@ public final class BpfNsPerPacket {
                     default -> throw new IllegalArgumentException("unknown option " + flag);
                 }
             }
-            if (flows > (events ? 166_000 : 250_000)) {
-                throw new IllegalArgumentException("--flows is at most 250000 (166000 with --events): two families,"
-                        + " FullNAT (and the events listener) must fit the 1M-entry conntrack without eviction");
+            int extra = (events ? 1 : 0) + (rateLimit ? 1 : 0);
+            if (flows > 500_000 / (2 + extra)) {
+                throw new IllegalArgumentException("--flows is at most 250000 (166000 with --events or --rate-limit,"
+                        + " 125000 with both): two families, FullNAT (and the events and rate-limited listeners) must"
+                        + " fit the 1M-entry conntrack without eviction");
             }
-            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events);
+            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events, rateLimit);
         }
 
         private static int positive(String flag, String value) {
@@ -172,7 +186,7 @@ public final class BpfNsPerPacket {
             options = Options.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("nodelb-bench-bpf: " + e.getMessage());
-            System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events]"
+            System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events] [--rate-limit]"
                     + " [--tc-floor tc_pass.bpf.o] [--out FILE]");
             System.exit(2);
             return;
@@ -191,7 +205,8 @@ public final class BpfNsPerPacket {
             if (tcFloor != null) {
                 tcFloor.load();
             }
-            new SnapshotApplier(dataPlane.maps(), BpfNsPerPacket::host, limits).apply(snapshot(options.events()));
+            new SnapshotApplier(dataPlane.maps(), BpfNsPerPacket::host, limits)
+                    .apply(snapshot(options.events(), options.rateLimit()));
             BpfNsPerPacket bench = new BpfNsPerPacket(options, dataPlane, xdpFloor, tcFloor);
             String table;
             if (options.events()) {
@@ -227,7 +242,7 @@ public final class BpfNsPerPacket {
     }
 
     /** HTTP on VIP4 and VIP6 (DNAT) and 8443 on VIP4 (FullNAT), to 32 backends per family. */
-    private static NodeSnapshot snapshot(boolean events) {
+    private static NodeSnapshot snapshot(boolean events, boolean rateLimit) {
         List<Backend> backends = new ArrayList<>();
         for (int i = 1; i <= BACKENDS_PER_FAMILY; i++) {
             for (String address : List.of("10.0.1." + i, "fd00:1::" + i)) {
@@ -245,6 +260,14 @@ public final class BpfNsPerPacket {
         if (events) {
             listeners = new ArrayList<>(listeners);
             listeners.add(listener("http4e", VIP4, HTTP_EVENTS, NatMode.DNAT));
+        }
+        if (rateLimit) {
+            listeners = new ArrayList<>(listeners);
+            listeners.add(listener("http4r", VIP4, HTTP_RATE, NatMode.DNAT).toBuilder()
+                    .setRateLimit(io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
+                            .setNewConnectionsPerSecond(1_000_000).setBurst(1_000_000)
+                            .setSourcePrefixLength(32).setSourcePrefixLengthV6(64))
+                    .build());
         }
         return NodeSnapshot.newBuilder().setNode("bench").addAllListeners(listeners).addTargetGroups(web).build();
     }
@@ -348,6 +371,8 @@ public final class BpfNsPerPacket {
         byte[][] ack4e = options.events() ? frames(n, n, false, VIP4, HTTP_EVENTS, PacketBuilder.ACK, false) : null;
         byte[][] data4e = options.events()
                 ? frames(n, n, false, VIP4, HTTP_EVENTS, PacketBuilder.ACK | PacketBuilder.PSH, true) : null;
+        // The rate-limited listener's clients come after the events listener's.
+        byte[][] syn4r = options.rateLimit() ? frames(2 * n, n, false, VIP4, HTTP_RATE, PacketBuilder.SYN, false) : null;
         byte[][] hot = new byte[n][];
         Arrays.fill(hot, data4[0]);
 
@@ -414,12 +439,16 @@ public final class BpfNsPerPacket {
                             dataPlane.xdpProgram(), data4e, XDP_PASS, Abi.Stat.CT_HIT, toBackend4), false);
                 });
             }
+            if (options.rateLimit()) {
+                blocks.add(() -> measure(measured, new Pass("new flow, IPv4 TCP SYN (DNAT), rate limited", "xdp",
+                        dataPlane.xdpProgram(), syn4r, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), false));
+            }
             // Rotate the blocks from round to round, so no path always runs first or last.
             for (int b = 0; b < blocks.size(); b++) {
                 blocks.get((b + round) % blocks.size()).run();
             }
             long entries = countConntrack();
-            long expected = 2L * (2L * n + nf + (options.events() ? n : 0));
+            long expected = 2L * (2L * n + nf + (options.events() ? n : 0) + (options.rateLimit() ? n : 0));
             if (entries != expected) {
                 throw new IllegalStateException("after round " + round + " the conntrack holds " + entries
                         + " entries, expected " + expected + " (two per flow)");
@@ -498,10 +527,36 @@ public final class BpfNsPerPacket {
             }
             row(out, "new flow, IPv4 TCP SYN (stale entries updated in place)",
                     repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW), floor);
+            if (options.rateLimit()) {
+                // The same listener with a rate limit out of reach (2*10^9 a second and of burst, beyond the
+                // API's bounds but within the data plane's arithmetic): every repetition takes a token.
+                new SnapshotApplier(stale.maps(), BpfNsPerPacket::host, limits).apply(NodeSnapshot.newBuilder()
+                        .setNode("bench").addListeners(listener("self", VIP4, HTTP, NatMode.DNAT).toBuilder()
+                                .setRateLimit(io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
+                                        .setNewConnectionsPerSecond(2_000_000_000).setBurst(2_000_000_000)
+                                        .setSourcePrefixLength(32).setSourcePrefixLengthV6(64)))
+                        .addTargetGroups(TargetGroup.newBuilder().setName("bench/web").setAlgorithm(Algorithm.MAGLEV)
+                                .addBackends(self))
+                        .build());
+                row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), rate limited",
+                        repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW), floor);
+                row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), again without",
+                        repeatedWithout(stale, limits, self, syn), floor);
+            }
         } finally {
             stale.uninstall();
         }
         return out.toString();
+    }
+
+    /** The stale-entry data plane's listener without its rate limit again, then the same repetitions. */
+    private long[] repeatedWithout(BpfDataPlane stale, DesiredState.Limits limits, Backend self, byte[] syn) {
+        new SnapshotApplier(stale.maps(), BpfNsPerPacket::host, limits).apply(NodeSnapshot.newBuilder()
+                .setNode("bench").addListeners(listener("self", VIP4, HTTP, NatMode.DNAT))
+                .addTargetGroups(TargetGroup.newBuilder().setName("bench/web").setAlgorithm(Algorithm.MAGLEV)
+                        .addBackends(self))
+                .build());
+        return repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW);
     }
 
     private static final int REPEAT = 1_000_000;
