@@ -6,8 +6,9 @@
  * Packets of live flows never come here, so open connections are never cut.
  *
  * Every decision is taken inside nlb_rl_refuse, a global function the verifier checks once on its
- * own (as the flow events' functions, events.h): new_flow calls it with scalars and its key and
- * tests the result once, so its own paths do not multiply.
+ * own (as the flow events' functions, events.h): new_flow calls it only for a listener with
+ * NLB_LISTENER_RATE_LIMITED, with scalars and its key, and tests the result once, so its own paths
+ * do not multiply. The function tests the flag again: it stays correct whoever calls it.
  *
  * Integer arithmetic: a token is NLB_NS_PER_SEC units, and a nanosecond refills rate units, so
  * no division by the rate but one, the time a bucket takes to fill from empty. With rate and
