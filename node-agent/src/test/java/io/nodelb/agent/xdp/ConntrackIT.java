@@ -72,14 +72,14 @@ class ConntrackIT extends DataPlaneFixture {
         int state = l.isTcp() ? Abi.CT_SYN : Abi.CT_UDP;
         assertThat(forward).isEqualTo(new Abi.CtEntry(source, backend.address(), sourcePort, backend.port(),
                 backendId, forward.createdNs(), forward.createdNs(), 1, Frames.ipLength(first), state,
-                l.isFullNat() ? Abi.CT_FULLNAT : 0, listenerId));
+                (l.isFullNat() ? Abi.CT_FULLNAT : 0) | Abi.CT_EVENTS, listenerId)); // flowEvents: on by default
         assertThat(forward.createdNs()).isBetween(t0 - CLOCK_SLACK_NS, t1);
 
         Abi.CtKey replyKey = new Abi.CtKey(backend.address(), backend.port(), source, sourcePort, flow.proto());
         Abi.CtEntry reply = dataPlane.entry(replyKey);
         assertThat(reply).isEqualTo(new Abi.CtEntry(flow.vipAddress(), flow.clientAddress(), flow.vipPort(),
                 flow.clientPort(), backendId, forward.createdNs(), forward.createdNs(), 0, 0, state,
-                Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0), listenerId));
+                Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0) | Abi.CT_EVENTS, listenerId));
         assertThat(dataPlane.conntrack()).containsOnlyKeys(flow.forwardKey(), replyKey);
         assertThat(dataPlane.dataPlane().liveFlowsByBackend()).as("a report's scan").containsEntry(backendId, 1L);
         assertThat(dataPlane.dataPlane().conntrackEntries()).as("nodelb_conntrack_entries, from that scan")
