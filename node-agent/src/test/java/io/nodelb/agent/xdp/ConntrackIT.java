@@ -227,6 +227,32 @@ class ConntrackIT extends DataPlaneFixture {
         assertThat(reopened.createdNs()).isGreaterThanOrEqualTo(opened.createdNs());
     }
 
+    /**
+     * A backend that resets a connection closes both its entries (events on or off): a SYN that
+     * reuses the client port soon after is a new connection that follows the table, not one sent
+     * again to the backend that refused it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tcpListeners")
+    void aResetFromTheBackendClosesTheFlowBothWays(StandardListener l) {
+        for (boolean events : List.of(true, false)) {
+            dataPlane.listenerEvents(l.vip(), l.port(), Abi.IPPROTO_TCP, events);
+            Flow flow = l.flow(events ? 43300 : 43301);
+            Packet opened = Packet.parse(dataPlane.xdp(flow.first()).output());
+            assertThat(dataPlane.entry(flow.forwardKey()).state()).isEqualTo(Abi.CT_SYN);
+
+            replyThroughItsProgram(l, Frames.frame(flow.proto(), RST | ACK, opened.dst().getHostAddress(),
+                    opened.dstPort(), opened.src().getHostAddress(), opened.srcPort()));
+
+            assertThat(dataPlane.entry(flow.forwardKey()).state()).as("forward entry, events %s", events)
+                    .isEqualTo(Abi.CT_CLOSING);
+            long[] before = dataPlane.stats();
+            assertThat(dataPlane.xdp(flow.first()).retval()).isEqualTo(XDP_PASS);
+            assertThat(dataPlane.statsSince(before)).as("the SYN after the reset").containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
+        }
+        dataPlane.listenerEvents(l.vip(), l.port(), Abi.IPPROTO_TCP, true);
+    }
+
     /** With the table unchanged, a SYN that reopens a closed flow's client port gets its backend and reply key back. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("tcpListeners")
