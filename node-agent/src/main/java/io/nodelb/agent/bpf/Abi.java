@@ -126,7 +126,9 @@ public final class Abi {
         DROP_NO_NAT_PORT,
         DROP_CT_FULL,
         RST_NO_STATE,
-        DROP_REPLY_BUSY;
+        DROP_REPLY_BUSY,
+        ICMP_TO_CLIENT,
+        ICMP_TO_BACKEND;
 
         /** The C value, the index into nlb_stats. */
         public int value() {
