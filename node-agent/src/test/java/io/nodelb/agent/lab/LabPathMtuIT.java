@@ -162,6 +162,8 @@ class LabPathMtuIT {
             socket.setSoTimeout(30_000);
             socket.bind(new InetSocketAddress(address(vip.contains(":") ? Lab.CLIENT_V6 : Lab.CLIENT_V4), 0));
             socket.connect(new InetSocketAddress(address(vip), port), 5_000);
+            // A write blocks while the path black-holes: closing the socket bounds it.
+            CompletableFuture.delayedExecutor(30, TimeUnit.SECONDS).execute(() -> closeQuietly(socket));
             OutputStream out = socket.getOutputStream();
             byte[] chunk = new byte[64 * 1024];
             for (int sent = 0; sent < UPLOAD; sent += chunk.length) {
@@ -170,6 +172,14 @@ class LabPathMtuIT {
             socket.shutdownOutput();
             String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
             return Long.parseLong(answer);
+        }
+    }
+
+    private static void closeQuietly(Socket socket) {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // closed already
         }
     }
 
