@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 2
+#define NLB_LAYOUT_VERSION 3
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096
@@ -260,6 +260,8 @@ enum nlb_stat {
 	NLB_STAT_DROP_CT_FULL, /* conntrack insert failed */
 	NLB_STAT_RST_NO_STATE, /* TCP RST of an unknown flow: sent to the selected backend, no state created */
 	NLB_STAT_DROP_REPLY_BUSY, /* DNAT: every backend tried already has a live flow from this client address and port */
+	NLB_STAT_ICMP_TO_CLIENT, /* ICMP error about a packet sent to a backend: translated for the client */
+	NLB_STAT_ICMP_TO_BACKEND, /* ICMP error about a reply sent to a client: translated for the backend */
 	NLB_STAT_DROP_RATE_LIMITED, /* a new flow whose source's token bucket was empty (the listener's rate limit) */
 	NLB_STAT_MAX,
 };

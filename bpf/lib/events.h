@@ -147,10 +147,12 @@ __noinline int nlb_ev_drop(const struct nlb_ct_key *fk, __u32 listener, __u32 ct
 
 /*
  * A TCP packet with FIN or RST of a known flow, after it was counted in e (its entry, either
- * direction; pk: the packet's key): ends the flow once (NLB_CT_ENDED on the forward entry) at
- * a RST from either side, or at the FIN that finds the other direction already CLOSING, and
- * writes its NLB_EVENT_FLOW_END with both directions' counters (within the budget). Returns
- * 1 when the flow ended here.
+ * direction; pk: the packet's key). A RST closes the other direction's entry too, events or not:
+ * the connection is gone both ways, so a SYN that reuses the client port is a new flow, not one
+ * sent again to the backend that reset it. With events, ends the flow once (NLB_CT_ENDED on the
+ * forward entry) at a RST from either side, or at the FIN that finds the other direction already
+ * CLOSING, and writes its NLB_EVENT_FLOW_END with both directions' counters (within the budget).
+ * Returns 1 when the flow ended here.
  */
 __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, __u32 tcp_flags, __u64 now)
 {
@@ -161,8 +163,9 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	__u32 zero = 0;
 	__u8 reason;
 
-	if (!e || !pk || pk->proto != IPPROTO_TCP || !(tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST)) ||
-	    !(e->flags & NLB_CT_EVENTS))
+	if (!e || !pk || pk->proto != IPPROTO_TCP || !(tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST)))
+		return 0;
+	if (!(e->flags & NLB_CT_EVENTS) && !(tcp_flags & NLB_TCP_RST))
 		return 0;
 	k = bpf_map_lookup_elem(&nlb_ev_key, &zero);
 	if (!k)
@@ -178,6 +181,10 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	peer = bpf_map_lookup_elem(&nlb_conntrack, k);
 	if (peer && !((peer->flags ^ e->flags) & NLB_CT_REPLY))
 		peer = NULL; /* not this flow's other direction */
+	if ((tcp_flags & NLB_TCP_RST) && peer && peer->state != NLB_CT_CLOSING)
+		peer->state = NLB_CT_CLOSING;
+	if (!(e->flags & NLB_CT_EVENTS))
+		return 0;
 	if (e->flags & NLB_CT_REPLY) {
 		fwd = peer;
 		rev = e;
@@ -209,10 +216,10 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	return 1;
 }
 
-/* Whether a packet of a known flow may end it: FIN or RST (tcp_flags is 0 for UDP), on a flow with events. */
+/* Whether a packet of a known flow may end it: a RST, or a FIN on a flow with events (tcp_flags is 0 for UDP). */
 static __always_inline int nlb_may_end(const struct nlb_packet *p, const struct nlb_ct_entry *e)
 {
-	return (p->tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST)) && (e->flags & NLB_CT_EVENTS);
+	return (p->tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST)) && ((e->flags & NLB_CT_EVENTS) | (p->tcp_flags & NLB_TCP_RST));
 }
 
 #endif /* NLB_EVENTS_H */

@@ -26,6 +26,7 @@
 #include "nat.h"
 #include "signals.h"
 #include "events.h"
+#include "icmp.h"
 
 /* Makes the headers readable directly when the skb keeps them in fragments. */
 static __always_inline void pull_headers(struct __sk_buff *skb)
@@ -45,10 +46,19 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	struct nlb_ct_entry *e;
 	struct nlb_backend_stats *s;
 	__u64 now;
+	int ret;
 
 	pull_headers(skb);
-	if (nlb_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != NLB_PARSED)
+	ret = nlb_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	if (ret != NLB_PARSED) {
+		/* Neither TCP nor UDP: maybe an ICMP error of a DNAT flow, for the client (lib/icmp.h). */
+		if (ret == NLB_STAT_PASS_NOT_L4) {
+			ret = nlb_icmp_tc(skb);
+			if (icmp_translated(ret))
+				nlb_count(ret);
+		}
 		return TC_ACT_OK;
+	}
 	if (!port_in_set(&nlb_sports, bpf_ntohs(((struct udphdr *)p.l4)->source)))
 		return TC_ACT_OK;
 

@@ -24,6 +24,7 @@
 #include "nat.h"
 #include "signals.h"
 #include "events.h"
+#include "icmp.h"
 #include "ratelimit.h"
 
 #define EEXIST 17
@@ -419,8 +420,8 @@ int nlb_xdp(struct xdp_md *ctx)
 	int ret;
 
 	ret = nlb_parse(data, data_end, data_end - data, &p);
-	if (ret != NLB_PARSED)
-		return pass(ret);
+	if (ret != NLB_PARSED) /* neither TCP nor UDP: maybe an ICMP error of a flow (lib/icmp.h) */
+		return pass(ret == NLB_STAT_PASS_NOT_L4 ? nlb_icmp_xdp(ctx) : ret);
 	if (!port_in_set(&nlb_dports, bpf_ntohs(((struct udphdr *)p.l4)->dest)))
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 

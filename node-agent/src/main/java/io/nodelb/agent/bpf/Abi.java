@@ -42,7 +42,7 @@ public final class Abi {
     // --- #defines ------------------------------------------------------------------------
 
     /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
-    public static final int LAYOUT_VERSION = 2;
+    public static final int LAYOUT_VERSION = 3;
     public static final int MAX_LISTENERS = 4096;
     public static final int MAX_ROUTES = 16384;
     public static final int MAX_GROUPS = 1024;
@@ -132,6 +132,8 @@ public final class Abi {
         DROP_CT_FULL,
         RST_NO_STATE,
         DROP_REPLY_BUSY,
+        ICMP_TO_CLIENT,
+        ICMP_TO_BACKEND,
         /** A new flow whose source's token bucket was empty (the listener's rate limit). */
         DROP_RATE_LIMITED;
 

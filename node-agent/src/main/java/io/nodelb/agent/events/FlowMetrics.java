@@ -49,6 +49,10 @@ public final class FlowMetrics implements EventConsumer.Sink {
     private volatile Map<String, Long> activeNow = Map.of();
     private volatile Map<InetAddress, Long> portsNow = Map.of();
     private final int portRange;
+    // Held here: Micrometer keeps the objects of function meters only weakly, so a lambda given to it
+    // alone would be collected and its series read NaN.
+    private final LongSupplier queueDrops;
+    private final Supplier<double[]> conntrackFill;
     private volatile Abi.EventBudget budget = new Abi.EventBudget(0, 0, 0);
     private volatile long budgetReadAt;
 
@@ -62,6 +66,8 @@ public final class FlowMetrics implements EventConsumer.Sink {
                        Supplier<double[]> conntrackFill) {
         this.registry = registry;
         this.portRange = portRange;
+        this.queueDrops = queueDrops;
+        this.conntrackFill = conntrackFill;
         for (int type : new int[] {Abi.EVENT_NEW_FLOW, Abi.EVENT_FLOW_END, Abi.EVENT_DROP}) {
             String name = switch (type) {
                 case Abi.EVENT_NEW_FLOW -> "new_flow";
@@ -82,12 +88,12 @@ public final class FlowMetrics implements EventConsumer.Sink {
                 .tag("reason", "ring_full")
                 .description("Records not delivered: over a CPU's per-second budget, ring buffer full, or the"
                         + " agent's queue full").register(registry);
-        FunctionCounter.builder("nodelb_flow_events_lost", queueDrops, LongSupplier::getAsLong)
+        FunctionCounter.builder("nodelb_flow_events_lost", this, m -> m.queueDrops.getAsLong())
                 .tag("reason", "agent_queue_full")
                 .description("Records not delivered: over a CPU's per-second budget, ring buffer full, or the"
                         + " agent's queue full").register(registry);
-        Gauge.builder("nodelb_conntrack_fill_ratio", conntrackFill, f -> {
-                    double[] v = f.get();
+        Gauge.builder("nodelb_conntrack_fill_ratio", this, m -> {
+                    double[] v = m.conntrackFill.get();
                     return v[1] > 0 ? v[0] / v[1] : 0;
                 })
                 .description("nodelb_conntrack_entries / nodelb_conntrack_max_entries").register(registry);

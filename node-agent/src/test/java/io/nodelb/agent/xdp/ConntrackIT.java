@@ -72,14 +72,14 @@ class ConntrackIT extends DataPlaneFixture {
         int state = l.isTcp() ? Abi.CT_SYN : Abi.CT_UDP;
         assertThat(forward).isEqualTo(new Abi.CtEntry(source, backend.address(), sourcePort, backend.port(),
                 backendId, forward.createdNs(), forward.createdNs(), 1, Frames.ipLength(first), state,
-                l.isFullNat() ? Abi.CT_FULLNAT : 0, listenerId));
+                (l.isFullNat() ? Abi.CT_FULLNAT : 0) | Abi.CT_EVENTS, listenerId)); // flowEvents: on by default
         assertThat(forward.createdNs()).isBetween(t0 - CLOCK_SLACK_NS, t1);
 
         Abi.CtKey replyKey = new Abi.CtKey(backend.address(), backend.port(), source, sourcePort, flow.proto());
         Abi.CtEntry reply = dataPlane.entry(replyKey);
         assertThat(reply).isEqualTo(new Abi.CtEntry(flow.vipAddress(), flow.clientAddress(), flow.vipPort(),
                 flow.clientPort(), backendId, forward.createdNs(), forward.createdNs(), 0, 0, state,
-                Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0), listenerId));
+                Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0) | Abi.CT_EVENTS, listenerId));
         assertThat(dataPlane.conntrack()).containsOnlyKeys(flow.forwardKey(), replyKey);
         assertThat(dataPlane.dataPlane().liveFlowsByBackend()).as("a report's scan").containsEntry(backendId, 1L);
         assertThat(dataPlane.dataPlane().conntrackEntries()).as("nodelb_conntrack_entries, from that scan")
@@ -225,6 +225,32 @@ class ConntrackIT extends DataPlaneFixture {
         assertThat(reopened.state()).isEqualTo(Abi.CT_SYN);
         assertThat(reopened.packets()).isEqualTo(1);
         assertThat(reopened.createdNs()).isGreaterThanOrEqualTo(opened.createdNs());
+    }
+
+    /**
+     * A backend that resets a connection closes both its entries (events on or off): a SYN that
+     * reuses the client port soon after is a new connection that follows the table, not one sent
+     * again to the backend that refused it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("tcpListeners")
+    void aResetFromTheBackendClosesTheFlowBothWays(StandardListener l) {
+        for (boolean events : List.of(true, false)) {
+            dataPlane.listenerEvents(l.vip(), l.port(), Abi.IPPROTO_TCP, events);
+            Flow flow = l.flow(events ? 43300 : 43301);
+            Packet opened = Packet.parse(dataPlane.xdp(flow.first()).output());
+            assertThat(dataPlane.entry(flow.forwardKey()).state()).isEqualTo(Abi.CT_SYN);
+
+            replyThroughItsProgram(l, Frames.frame(flow.proto(), RST | ACK, opened.dst().getHostAddress(),
+                    opened.dstPort(), opened.src().getHostAddress(), opened.srcPort()));
+
+            assertThat(dataPlane.entry(flow.forwardKey()).state()).as("forward entry, events %s", events)
+                    .isEqualTo(Abi.CT_CLOSING);
+            long[] before = dataPlane.stats();
+            assertThat(dataPlane.xdp(flow.first()).retval()).isEqualTo(XDP_PASS);
+            assertThat(dataPlane.statsSince(before)).as("the SYN after the reset").containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
+        }
+        dataPlane.listenerEvents(l.vip(), l.port(), Abi.IPPROTO_TCP, true);
     }
 
     /** With the table unchanged, a SYN that reopens a closed flow's client port gets its backend and reply key back. */
