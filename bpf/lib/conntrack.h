@@ -93,26 +93,77 @@ static __always_inline int ct_is_port_reuse(const struct nlb_ct_entry *e, const 
 	return e->state == NLB_CT_CLOSING && p->proto == IPPROTO_TCP && tcp_is_opening_syn(p->tcp_flags);
 }
 
-/* The state a new entry starts in, from the packet that creates it. */
+/*
+ * The state a new entry starts in, from the packet that creates it. A TCP flow picked up mid-flow
+ * (no opening SYN: a bare ACK, data, no flags) starts in SYN like a new one: it must earn the
+ * established timeout with an answer from the backend, so a spoofed ACK holds its entries for the
+ * SYN timeout, not the established one (bpf/README.md, "Conntrack flood safety").
+ */
 static __always_inline __u8 ct_initial_state(const struct nlb_packet *p)
 {
 	if (p->proto != IPPROTO_TCP)
 		return NLB_CT_UDP;
 	if (p->tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST))
 		return NLB_CT_CLOSING;
-	if (tcp_is_opening_syn(p->tcp_flags))
-		return NLB_CT_SYN;
-	return NLB_CT_ESTABLISHED; /* picked up mid-flow */
+	return NLB_CT_SYN;
 }
 
-/* The state after this packet: FIN or RST closes, anything past the SYN establishes. */
-static __always_inline __u8 ct_next_state(__u8 state, __u8 tcp_flags)
+/*
+ * The state after this packet on an entry with these flags: FIN or RST closes; a reply (the
+ * backend's side) without SYN establishes, its SYN-ACK does not, since a backend answers a
+ * spoofed SYN with one too. The client's own packets never establish: a blind spoofer can send
+ * the ACK of a handshake, never the backend's answer.
+ */
+static __always_inline __u8 ct_next_state(__u8 state, __u8 tcp_flags, __u8 flags)
 {
 	if (tcp_flags & (NLB_TCP_FIN | NLB_TCP_RST))
 		return NLB_CT_CLOSING;
-	if (state == NLB_CT_SYN && !(tcp_flags & NLB_TCP_SYN))
+	if (state == NLB_CT_SYN && (flags & NLB_CT_REPLY) && !(tcp_flags & NLB_TCP_SYN))
 		return NLB_CT_ESTABLISHED;
 	return state;
+}
+
+/* Whether two addresses are equal (all 16 bytes; IPv4 keeps the rest zero). */
+static __always_inline int addr_equal(const union nlb_addr *a, const union nlb_addr *b)
+{
+	return ((a->v6[0] ^ b->v6[0]) | (a->v6[1] ^ b->v6[1]) | (a->v6[2] ^ b->v6[2]) | (a->v6[3] ^ b->v6[3])) == 0;
+}
+
+/*
+ * The backend answered: the reply entry r, found with the reply packet's key rk, just became
+ * ESTABLISHED, and the flow's forward entry follows if it still waits in SYN. Once per flow, so
+ * the reply path marks the forward entry instead of the forward path looking for the answer on
+ * every packet: an established hit pays nothing for it. A global function, verified once on its
+ * own; the forward key is built in the per-CPU scratch nlb_ev_key (the callers' frames leave no
+ * room for 40 more bytes). Returns 1 when the forward entry was established here.
+ */
+__noinline int nlb_ct_answered(const struct nlb_ct_entry *r, const struct nlb_ct_key *rk)
+{
+	struct nlb_ct_entry *f;
+	struct nlb_ct_key *k;
+	__u32 zero = 0;
+
+	if (!r || !rk)
+		return 0;
+	k = bpf_map_lookup_elem(&nlb_ev_key, &zero);
+	if (!k)
+		return 0;
+	k->src = r->nat_dst;
+	k->dst = r->nat_src;
+	k->sport = r->nat_dport;
+	k->dport = r->nat_sport;
+	k->proto = IPPROTO_TCP;
+	k->family = rk->family;
+	k->pad = 0;
+	f = bpf_map_lookup_elem(&nlb_conntrack, k);
+	if (!f || (f->flags & NLB_CT_REPLY) || f->state != NLB_CT_SYN)
+		return 0;
+	/* Only the forward entry whose replies come back on rk: another flow may hold k since. */
+	if (f->nat_sport != rk->dport || f->nat_dport != rk->sport || !addr_equal(&f->nat_src, &rk->dst) ||
+	    !addr_equal(&f->nat_dst, &rk->src))
+		return 0;
+	f->state = NLB_CT_ESTABLISHED;
+	return 1;
 }
 
 /*
@@ -120,24 +171,22 @@ static __always_inline __u8 ct_next_state(__u8 state, __u8 tcp_flags)
  * clock moves once a tick, so most packets leave last_seen alone. The counters
  * are plain adds: a flow is normally handled by one CPU at a time.
  */
-static __always_inline void ct_touch(struct nlb_ct_entry *e, const struct nlb_packet *p, __u64 now)
+static __always_inline void ct_touch(struct nlb_ct_entry *e, const struct nlb_ct_key *k, const struct nlb_packet *p,
+				     __u64 now)
 {
 	if (e->last_seen_ns != now)
 		e->last_seen_ns = now;
 	e->packets += 1;
 	e->bytes += p->l3_len;
 	if (p->proto == IPPROTO_TCP) {
-		__u8 next = ct_next_state(e->state, p->tcp_flags);
+		__u8 next = ct_next_state(e->state, p->tcp_flags, e->flags);
 
-		if (next != e->state)
+		if (next != e->state) {
 			e->state = next;
+			if (next == NLB_CT_ESTABLISHED) /* a reply entry: the backend answered */
+				nlb_ct_answered(e, k);
+		}
 	}
-}
-
-/* Whether two addresses are equal (all 16 bytes; IPv4 keeps the rest zero). */
-static __always_inline int addr_equal(const union nlb_addr *a, const union nlb_addr *b)
-{
-	return ((a->v6[0] ^ b->v6[0]) | (a->v6[1] ^ b->v6[1]) | (a->v6[2] ^ b->v6[2]) | (a->v6[3] ^ b->v6[3])) == 0;
 }
 
 #endif /* NLB_CONNTRACK_H */

@@ -74,7 +74,7 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	now = nlb_now();
 	if (nlb_may_signal(&p))
 		nlb_count_signal(e, p.tcp_flags, p.family); /* before the touch closes the entry */
-	ct_touch(e, &p, now);
+	ct_touch(e, &key, &p, now);
 	s = backend_stats(e->backend);
 	if (s) {
 		s->reply_packets += 1;

@@ -76,7 +76,7 @@ static __always_inline int forward_known(const struct nlb_packet *p, const struc
 	if (nlb_may_signal(p))
 		nlb_count_signal(e, p->tcp_flags, p->family);
 	nlb_rewrite_xdp(p, e);
-	ct_touch(e, p, now);
+	ct_touch(e, k, p, now);
 	count_backend(e->backend, p, reply, 0);
 	if (nlb_may_end(p, e))
 		nlb_ev_end(e, k, p->tcp_flags, now); /* after the touch: its counters include this packet */
@@ -351,7 +351,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	rev.created_ns = now;
 	rev.last_seen_ns = now;
 	rev.state = fwd.state;
-	rev.flags = NLB_CT_REPLY | ct_picked_up(fwd.state) | fwd.flags;
+	rev.flags = NLB_CT_REPLY | ct_picked_up(p) | fwd.flags;
 	rev.listener = l->id;
 
 	__builtin_memset(&rk, 0, sizeof(rk));

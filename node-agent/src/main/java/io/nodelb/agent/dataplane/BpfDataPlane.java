@@ -39,6 +39,11 @@ public final class BpfDataPlane implements DataPlane {
     public static final Path STATE_ROOT = Path.of("/run/nodelb");
     /** Every map of maps.h; both objects use the same instances. */
     static final String XDP_LINK_PREFIX = "link_xdp_";
+    /**
+     * A load setting named {@code <map>.max_entries} sizes that map instead of setting a .rodata
+     * variable (tests load a small conntrack to flood it).
+     */
+    public static final String MAX_ENTRIES = ".max_entries";
     /** Conntrack entries read per call when flows are released. */
     private static final int RELEASE_BATCH = 8192;
     static final String TC_LINK_PREFIX = "link_tc_";
@@ -309,7 +314,13 @@ public final class BpfDataPlane implements DataPlane {
         // The programs look FullNAT replies up only on these ports (bpf/README.md).
         object.setRodata("cfg_nat_port_min", limits.snatPortMin());
         object.setRodata("cfg_nat_port_max", limits.snatPortMax());
-        rodata.forEach(object::setRodata);
+        rodata.forEach((name, value) -> {
+            if (name.endsWith(MAX_ENTRIES)) {
+                object.map(name.substring(0, name.length() - MAX_ENTRIES.length())).setMaxEntries(Math.toIntExact(value));
+            } else {
+                object.setRodata(name, value);
+            }
+        });
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
         // Listener ids index nlb_timeouts and nlb_rate_limits; limits above the header's size grow the maps (never shrink them).
         int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());
