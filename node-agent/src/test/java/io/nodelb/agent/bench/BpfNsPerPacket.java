@@ -344,12 +344,22 @@ public final class BpfNsPerPacket {
 
     /** The backend's answers to the translated packets: swap the translated tuple. */
     private static byte[][] replies(byte[][] translated) {
+        return replies(translated, PacketBuilder.SYN | PacketBuilder.ACK);
+    }
+
+    private static byte[][] replies(byte[][] translated, int flags) {
         byte[][] replies = new byte[translated.length][];
         for (int i = 0; i < translated.length; i++) {
             Packet p = Packet.parse(translated[i]);
-            replies[i] = tcp(p.dst(), p.dstPort(), p.src(), p.srcPort(), PacketBuilder.SYN | PacketBuilder.ACK, false);
+            replies[i] = tcp(p.dst(), p.dstPort(), p.src(), p.srcPort(), flags, false);
         }
         return replies;
+    }
+
+    /** Untimed: the backend's ACK to each flow at TC egress, which establishes it (bpf/README.md, "Conntrack flood safety"). */
+    private void establish(byte[][] translated) {
+        measure(false, new Pass("", "tc", dataPlane.tcProgram(), replies(translated, PacketBuilder.ACK), TC_ACT_OK,
+                Abi.Stat.CT_REPLY, null), false);
     }
 
     // ---- the run ----------------------------------------------------------------------------
@@ -397,6 +407,7 @@ public final class BpfNsPerPacket {
                         dataPlane.xdpProgram(), syn4, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), true);
                 measure(false, new Pass("", "xdp", dataPlane.xdpProgram(), ack4, XDP_PASS, Abi.Stat.CT_HIT,
                         toBackend4), false);
+                establish(translated);
                 measure(measured, new Pass("established, IPv4 TCP (conntrack hit)", "xdp", dataPlane.xdpProgram(),
                         data4, XDP_PASS, Abi.Stat.CT_HIT, toBackend4), false);
                 measure(measured, new Pass("established, IPv4, one hot flow every call", "xdp",
@@ -410,10 +421,11 @@ public final class BpfNsPerPacket {
                 }
             });
             blocks.add(() -> {
-                measure(measured, new Pass("new flow, IPv6 TCP SYN (DNAT)", "xdp", dataPlane.xdpProgram(), syn6,
-                        XDP_PASS, Abi.Stat.NEW_FLOW, toBackend6), false);
+                byte[][] translated = measure(measured, new Pass("new flow, IPv6 TCP SYN (DNAT)", "xdp",
+                        dataPlane.xdpProgram(), syn6, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend6), true);
                 measure(false, new Pass("", "xdp", dataPlane.xdpProgram(), ack6, XDP_PASS, Abi.Stat.CT_HIT,
                         toBackend6), false);
+                establish(translated);
                 measure(measured, new Pass("established, IPv6 TCP (conntrack hit)", "xdp", dataPlane.xdpProgram(),
                         data6, XDP_PASS, Abi.Stat.CT_HIT, toBackend6), false);
             });
@@ -431,10 +443,11 @@ public final class BpfNsPerPacket {
             });
             if (options.events()) {
                 blocks.add(() -> {
-                    measure(measured, new Pass("new flow, IPv4 TCP SYN (DNAT), events on", "xdp",
-                            dataPlane.xdpProgram(), syn4e, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), false);
+                    byte[][] translated = measure(measured, new Pass("new flow, IPv4 TCP SYN (DNAT), events on",
+                            "xdp", dataPlane.xdpProgram(), syn4e, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), true);
                     measure(false, new Pass("", "xdp", dataPlane.xdpProgram(), ack4e, XDP_PASS, Abi.Stat.CT_HIT,
                             toBackend4), false);
+                    establish(translated);
                     measure(measured, new Pass("established, IPv4 TCP (conntrack hit), events on", "xdp",
                             dataPlane.xdpProgram(), data4e, XDP_PASS, Abi.Stat.CT_HIT, toBackend4), false);
                 });

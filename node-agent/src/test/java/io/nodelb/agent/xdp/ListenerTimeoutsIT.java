@@ -2,6 +2,7 @@ package io.nodelb.agent.xdp;
 
 import static io.nodelb.agent.xdp.Frames.ACK;
 import static io.nodelb.agent.xdp.Frames.SYN;
+import static io.nodelb.agent.xdp.LoadedDataPlane.TC_ACT_OK;
 import static io.nodelb.agent.xdp.LoadedDataPlane.XDP_PASS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.entry;
@@ -46,6 +47,12 @@ class ListenerTimeoutsIT extends DataPlaneFixture {
                 Flow flow = c.listener().flow(port++);
                 for (int flags : c.opening()) {
                     assertThat(dataPlane.xdp(flow.forward(flags)).retval()).isEqualTo(XDP_PASS);
+                }
+                if (flow.isTcp()) { // the backend's answer establishes it
+                    Abi.CtEntry f = dataPlane.entry(flow.forwardKey());
+                    assertThat(dataPlane.tc(Frames.frame(Abi.IPPROTO_TCP, ACK, f.natDestination().getHostAddress(),
+                            f.natDestinationPort(), flow.client(), flow.clientPort())).retval()).isEqualTo(TC_ACT_OK);
+                    assertThat(dataPlane.entry(flow.forwardKey()).state()).isEqualTo(Abi.CT_ESTABLISHED);
                 }
                 flows.add(flow);
                 opened.add(dataPlane.entry(flow.forwardKey()));
