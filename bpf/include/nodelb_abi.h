@@ -161,8 +161,8 @@ struct nlb_backend_stats {
 };
 
 enum nlb_ct_state {
-	NLB_CT_SYN = 1, /* TCP: only the opening SYN seen */
-	NLB_CT_ESTABLISHED = 2, /* TCP: more than the SYN seen */
+	NLB_CT_SYN = 1, /* TCP: opening, the backend has not answered past its SYN-ACK (a SYN, or a mid-flow pickup) */
+	NLB_CT_ESTABLISHED = 2, /* TCP: the backend answered (a reply without SYN); the long timeout */
 	NLB_CT_CLOSING = 3, /* TCP: FIN or RST seen */
 	NLB_CT_UDP = 4,
 };

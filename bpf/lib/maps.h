@@ -135,7 +135,7 @@ struct {
 } nlb_ev_budget SEC(".maps");
 
 /*
- * Per-CPU scratch for lib/events.h: the other direction's conntrack key. On the stack of its
+ * Per-CPU scratch for lib/events.h and nlb_ct_answered (conntrack.h): the other direction's conntrack key. On the stack of its
  * global function it would take the XDP program's two frames past the 512 bytes they may have
  * together. Private to each object: never pinned, nothing for the agent to read.
  */

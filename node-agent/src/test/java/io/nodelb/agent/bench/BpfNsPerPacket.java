@@ -358,8 +358,13 @@ public final class BpfNsPerPacket {
 
     /** Untimed: the backend's ACK to each flow at TC egress, which establishes it (bpf/README.md, "Conntrack flood safety"). */
     private void establish(byte[][] translated) {
-        measure(false, new Pass("", "tc", dataPlane.tcProgram(), replies(translated, PacketBuilder.ACK), TC_ACT_OK,
-                Abi.Stat.CT_REPLY, null), false);
+        establish(false, "", translated);
+    }
+
+    /** As {@link #establish(byte[][])}, recorded under series when record is set. */
+    private void establish(boolean record, String series, byte[][] translated) {
+        measure(record, new Pass(series, "tc", dataPlane.tcProgram(), replies(translated, PacketBuilder.ACK), TC_ACT_OK,
+                Abi.Stat.CT_REPLY, p -> p.src().equals(ip(VIP4)) || p.src().equals(ip(VIP6))), false);
     }
 
     // ---- the run ----------------------------------------------------------------------------
@@ -407,7 +412,8 @@ public final class BpfNsPerPacket {
                         dataPlane.xdpProgram(), syn4, XDP_PASS, Abi.Stat.NEW_FLOW, toBackend4), true);
                 measure(false, new Pass("", "xdp", dataPlane.xdpProgram(), ack4, XDP_PASS, Abi.Stat.CT_HIT,
                         toBackend4), false);
-                establish(translated);
+                establish(measured, "DNAT reply at TC egress, IPv4, the backend's first ACK (establishes)",
+                        translated);
                 measure(measured, new Pass("established, IPv4 TCP (conntrack hit)", "xdp", dataPlane.xdpProgram(),
                         data4, XDP_PASS, Abi.Stat.CT_HIT, toBackend4), false);
                 measure(measured, new Pass("established, IPv4, one hot flow every call", "xdp",
