@@ -144,7 +144,7 @@ class ConntrackIT extends DataPlaneFixture {
     /**
      * A TCP conversation from the client alone: flags of each packet, the forward entry's state after it,
      * its reason. The client's packets never establish a flow: only the backend's answer does
-     * (FloodSafetyIT), so without one a flow stays in SYN, on the short timeout.
+     * (ConntrackFloodIT), so without one a flow stays in SYN, on the short timeout.
      */
     static Stream<Arguments> tcpConversations() {
         return Stream.of(
