@@ -3,6 +3,7 @@ package io.nodelb.agent.bpf;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
@@ -75,7 +76,7 @@ public final class XdpFeatures {
                 return OptionalLong.empty();
             }
             byte[] index = new byte[4];
-            MemorySegment.ofArray(index).set(JAVA_INT, 0, ifindex);
+            MemorySegment.ofArray(index).set(JAVA_INT_UNALIGNED, 0, ifindex);
             reply = request(arena, fd, (short) family.getAsLong(), NETDEV_CMD_DEV_GET, NETDEV_A_DEV_IFINDEX, index);
             return reply == null ? OptionalLong.empty() : attribute(reply, NETDEV_A_DEV_XDP_FEATURES);
         } finally {

@@ -202,7 +202,7 @@ public final class BpfDataPlane implements DataPlane {
             // Loading verifies the programs and creates the maps, or reuses those pinned.
             phases.time("load xdp", xdp::load);
             tc = phases.time("open tc", () -> BpfObject.openResource(build.tcObject()));
-            configure(tc, limits, rodata);
+            configure(tc, limits, XdpForward.withoutXdpOnly(rodata));
             for (String name : MAPS) {
                 tc.map(name).reuse(xdp.map(name));
             }

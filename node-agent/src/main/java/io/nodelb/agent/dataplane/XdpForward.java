@@ -75,6 +75,13 @@ public final class XdpForward {
         return new XdpForward(rodata.getOrDefault(RODATA, 0L) != 0, ports, stats, XdpFeatures::canReceiveRedirects);
     }
 
+    /** The .rodata settings without the fast path's switch, which only the XDP object has. */
+    static Map<String, Long> withoutXdpOnly(Map<String, Long> rodata) {
+        Map<String, Long> out = new java.util.HashMap<>(rodata);
+        out.remove(RODATA);
+        return out;
+    }
+
     /** Whether the loaded program takes the fast path at all. */
     public boolean enabled() {
         return enabled;
