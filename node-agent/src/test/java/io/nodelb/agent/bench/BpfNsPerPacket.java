@@ -100,7 +100,7 @@ public final class BpfNsPerPacket {
      *     beside the same paths of port 80 without: on and off in the same rounds
      */
     record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out, boolean events,
-                   boolean rateLimit) {
+                   boolean rateLimit, boolean xdpForward) {
 
         static Options parse(String[] args) {
             int flows = 100_000;
@@ -110,8 +110,13 @@ public final class BpfNsPerPacket {
             Path out = null;
             boolean events = false;
             boolean rateLimit = false;
+            boolean xdpForward = false;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
+                if (flag.equals("--xdp-forward")) {
+                    xdpForward = true;
+                    continue;
+                }
                 if (flag.equals("--events")) {
                     events = true;
                     continue;
@@ -139,7 +144,8 @@ public final class BpfNsPerPacket {
                         + " 125000 with both): two families, FullNAT (and the events and rate-limited listeners) must"
                         + " fit the 1M-entry conntrack without eviction");
             }
-            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events, rateLimit);
+            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events, rateLimit,
+                    xdpForward);
         }
 
         private static int positive(String flag, String value) {
@@ -187,7 +193,7 @@ public final class BpfNsPerPacket {
         } catch (IllegalArgumentException e) {
             System.err.println("nodelb-bench-bpf: " + e.getMessage());
             System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events] [--rate-limit]"
-                    + " [--tc-floor tc_pass.bpf.o] [--out FILE]");
+                    + " [--xdp-forward] [--tc-floor tc_pass.bpf.o] [--out FILE]");
             System.exit(2);
             return;
         }
@@ -195,8 +201,16 @@ public final class BpfNsPerPacket {
                 + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
         DesiredState.Limits limits = DesiredState.Limits.defaults();
         // With --events the budget never holds a record back: the bench measures writing them.
-        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits,
-                options.events() ? Map.of(BpfDataPlane.EVENTS_PER_SEC, 1_000_000_000L) : Map.of());
+        // --xdp-forward: translated packets take the fast path's FIB lookup (this namespace's routes; the device
+        // map stays empty, so they end at its safety check, XDP_PASS): its cost up to the redirect.
+        Map<String, Long> rodata = new java.util.HashMap<>();
+        if (options.events()) {
+            rodata.put(BpfDataPlane.EVENTS_PER_SEC, 1_000_000_000L);
+        }
+        if (options.xdpForward()) {
+            rodata.put(io.nodelb.agent.dataplane.XdpForward.RODATA, 1L);
+        }
+        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits, rodata);
         Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         try (BpfObject xdpFloor = BpfObject.openResource("io/nodelb/bpf/xdp_pass.bpf.o");
