@@ -103,7 +103,7 @@ class ClusterOptionsTest {
                 "--node-name", "--ca-file", "--cert-file", "--key-file", "--token-file", "--pin-path",
                 "--metrics-port", "--state-dir", "--max-backends", "--admin-address", "--proc-sys", "--access-log",
                 "--access-log-format", "--access-log-max-size", "--access-log-max-files", "--conntrack-sweep-interval",
-                "--flow-events-per-second");
+                "--flow-events-per-second", "--xdp-forward");
     }
 
     @Test
