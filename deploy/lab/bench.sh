@@ -443,6 +443,8 @@ teardown_haproxy() {
 
 agent_pid=""
 nodelb_options=()
+# The agent's metrics in the node's namespace: the report's raw log shows what the XDP fast path did.
+nodelb_metrics_port=19391
 setup_nodelb-stack() { nodelb_options=(--xdp-forward off); setup_nodelb; }
 teardown_nodelb-stack() { teardown_nodelb; nodelb_options=(); }
 setup_nodelb() {
@@ -467,13 +469,17 @@ spec:
   - {name: http, address: $VIP, port: 80, protocol: TCP, targetGroup: web}
 EOF
   } >"$work/nodelb.yaml"
-  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" "${nodelb_options[@]}" \
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" --metrics-port "$nodelb_metrics_port" \
+    "${nodelb_options[@]}" \
     || fail "the agent did not start (see above)"
   { echo "### nodelb: agent output and what is attached in the node"; cat "$work/agent.log"; in_node bpftool net show; echo; } >>"$raw_log"
   url="http://$VIP/"; expect=$(all_backends)
 }
 teardown_nodelb() {
   if [ -n "$agent_pid" ]; then
+    { echo "### nodelb: XDP fast path at the end (packets by outcome, interfaces marked safe)"
+      in_node curl -s -m 3 "http://127.0.0.1:$nodelb_metrics_port/metrics" | grep '^nodelb_xdp_forward' || true
+      echo; } >>"$raw_log"
     stop_pid "$agent_pid" TERM 15
     agent_pid=""
     { echo "### nodelb: agent output at the end"; cat "$work/agent.log"; echo; } >>"$raw_log"
