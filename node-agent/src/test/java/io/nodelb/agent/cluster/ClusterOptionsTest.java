@@ -225,4 +225,19 @@ class ClusterOptionsTest {
             assertThat(usage).contains(variable);
         }
     }
+
+    @Test
+    void theXdpFastPathIsOnUnlessTurnedOffByFlagOrVariable() {
+        List<String> base = withTls("--operator", "op:9443", "--node-name", "n");
+        assertThat(ClusterOptions.parse(base, Map.of()).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
+        List<String> off = new java.util.ArrayList<>(base);
+        off.addAll(List.of("--xdp-forward", "off"));
+        assertThat(ClusterOptions.parse(off, Map.of()).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        assertThat(ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "OFF")).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        assertThatThrownBy(() -> ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "maybe")))
+                .isInstanceOf(ClusterOptions.UsageException.class).hasMessageContaining("--xdp-forward must be auto or off");
+    }
 }
