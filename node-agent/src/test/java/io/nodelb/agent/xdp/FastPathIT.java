@@ -30,7 +30,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <p>A translated packet routed out of an interface the agent marked safe comes out with the
  * gateway's and fpa's MAC addresses, its TTL or hop limit one less and (IPv4) a header checksum that
- * verifies by full recomputation, with XDP_REDIRECT; everything else falls back to XDP_PASS with the
+ * verifies by full recomputation, with XDP_REDIRECT (XDP_TX when it arrived on fpa itself); everything
+ * else falls back to XDP_PASS with the
  * frame exactly as the stack path rewrites it.
  */
 @Privileged
@@ -38,6 +39,7 @@ class FastPathIT extends DataPlaneFixture {
 
     private static final String NS = "nlbfp-" + ProcessHandle.current().pid();
     private static final String GATEWAY_MAC = "02:00:5e:00:fa:01";
+    private static final int XDP_TX = 3;
     private static final int XDP_REDIRECT = 4;
 
     private NetnsThread netns;
@@ -128,6 +130,25 @@ class FastPathIT extends DataPlaneFixture {
         expected[hops] = (byte) ((expected[hops] & 0xff) - 1);
         Frames.assertRewritten(result.output(), expected);
         assertThat(result.output()[hops] & 0xff).isEqualTo((flow.first()[hops] & 0xff) - 1);
+    }
+
+    @Test
+    void aPacketRoutedBackOutOfTheInterfaceItCameInOnLeavesWithXdpTx() throws Exception {
+        Flow flow = StandardListener.tcp().findFirst().orElseThrow().flow(41005);
+        long[] before = outcomes();
+
+        TestRunResult result = netns.call(() -> dataPlane.dataPlane().xdpProgram().testRunXdp(flow.first(), fpaIndex));
+
+        assertThat(result.retval()).isEqualTo(XDP_TX);
+        assertThat(since(before)).containsExactlyEntriesOf(Map.of(Abi.Forward.TX, 1L));
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        byte[] expected = Frames.frame(flow.proto(), SYN, forward.natSource().getHostAddress(),
+                forward.natSourcePort(), forward.natDestination().getHostAddress(), forward.natDestinationPort());
+        Packet p = Packet.parse(expected);
+        System.arraycopy(HexFormat.ofDelimiter(":").parseHex(GATEWAY_MAC), 0, expected, 0, 6);
+        System.arraycopy(fpaMac, 0, expected, 6, 6);
+        expected[p.l3Offset() + 8] = (byte) ((expected[p.l3Offset() + 8] & 0xff) - 1);
+        Frames.assertRewritten(result.output(), expected);
     }
 
     @Test
