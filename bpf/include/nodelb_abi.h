@@ -267,6 +267,21 @@ enum nlb_stat {
 };
 
 /*
+ * nlb_fwd_stats (per-CPU array, by outcome; lib/fastpath.h): what the XDP fast path did with a
+ * translated packet. Not pinned (each agent's program has its own), so not part of the layout.
+ */
+enum nlb_fwd {
+	NLB_FWD_REDIRECT = 0, /* sent out another interface (bpf_redirect_map) */
+	NLB_FWD_TX, /* sent back out the interface it came in on (XDP_TX) */
+	NLB_FWD_PASS_NOT_SAFE, /* the route's interface is not one the agent marked safe */
+	NLB_FWD_PASS_NO_NEIGH, /* no neighbour entry yet: the stack resolves it */
+	NLB_FWD_PASS_MTU, /* larger than the egress MTU: the stack fragments or sends the ICMP error */
+	NLB_FWD_PASS_TTL, /* TTL or hop limit would expire: the stack sends time exceeded */
+	NLB_FWD_PASS_NO_ROUTE, /* any other lookup result (local, blackhole, unreachable, forwarding off) */
+	NLB_FWD_MAX,
+};
+
+/*
  * Flow events (bpf/README.md, "Flow events"): struct nlb_event records in the nlb_events
  * ring buffer, NLB_EVENTS_BYTES long (a power of two, a multiple of the page size).
  */

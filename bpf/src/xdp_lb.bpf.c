@@ -3,9 +3,11 @@
  * nlb_xdp: the ingress load balancer.
  *
  *   parse -> port filter -> listener (or FullNAT port range) -> conntrack
- *   -> (miss) route -> Maglev -> conntrack insert -> DNAT / FullNAT rewrite -> XDP_PASS
+ *   -> (miss) route -> Maglev -> conntrack insert -> DNAT / FullNAT rewrite
+ *   -> fast path (lib/fastpath.h: FIB lookup, XDP_REDIRECT / XDP_TX) or XDP_PASS
  *
- * The rewritten packet goes up to the kernel, which routes it to the backend.
+ * The rewritten packet is sent on from XDP when the fast path can, else it goes up to the
+ * kernel, which routes it to the backend.
  * Every packet is counted under exactly one enum nlb_stat reason.
  */
 #include <linux/bpf.h>
@@ -26,6 +28,7 @@
 #include "events.h"
 #include "icmp.h"
 #include "ratelimit.h"
+#include "fastpath.h"
 
 #define EEXIST 17
 /*
@@ -42,6 +45,16 @@ static __always_inline int pass(__u32 reason)
 {
 	nlb_count(reason);
 	return XDP_PASS;
+}
+
+/* balance() result for a packet it translated: nlb_xdp decides how it leaves (not an XDP action). */
+#define NLB_TRANSLATED 0x7f
+
+/* Counts a translated packet under reason; nlb_xdp sends it on. */
+static __always_inline int translated(__u32 reason)
+{
+	nlb_count(reason);
+	return NLB_TRANSLATED;
 }
 
 static __always_inline int drop(__u32 reason)
@@ -80,7 +93,7 @@ static __always_inline int forward_known(const struct nlb_packet *p, const struc
 	count_backend(e->backend, p, reply, 0);
 	if (nlb_may_end(p, e))
 		nlb_ev_end(e, k, p->tcp_flags, now); /* after the touch: its counters include this packet */
-	return pass(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
+	return translated(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
 }
 
 /* Whether the forward entry f is the flow whose replies come back on key rk (FullNAT or DNAT). */
@@ -386,7 +399,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	nlb_rewrite_xdp(p, &fwd);
 	count_backend(backend_id, p, 0, !stateless_rst);
 	nlb_ev_new_flow(fk, &fwd, !stateless_rst); /* a stateless RST starts no flow */
-	return pass(stateless_rst ? NLB_STAT_RST_NO_STATE : NLB_STAT_NEW_FLOW);
+	return translated(stateless_rst ? NLB_STAT_RST_NO_STATE : NLB_STAT_NEW_FLOW);
 }
 
 /* Whether a destination port (network order) is one FullNAT replies come back to. */
@@ -407,8 +420,8 @@ static __always_inline int fullnat_reply(const struct nlb_packet *p, const struc
 	return forward_known(p, k, e, nlb_now());
 }
 
-SEC("xdp")
-int nlb_xdp(struct xdp_md *ctx)
+/* The balancer: an XDP action, or NLB_TRANSLATED for a packet it rewrote. */
+static __always_inline int balance(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -448,6 +461,16 @@ int nlb_xdp(struct xdp_md *ctx)
 			return forward_known(&p, &key, e, now);
 	}
 	return new_flow(&p, &key, e, now);
+}
+
+SEC("xdp")
+int nlb_xdp(struct xdp_md *ctx)
+{
+	int ret = balance(ctx);
+
+	if (ret != NLB_TRANSLATED)
+		return ret;
+	return cfg_xdp_forward ? nlb_fwd_xdp(ctx) : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

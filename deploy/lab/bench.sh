@@ -15,7 +15,11 @@
 #             server (round robin) with the backends in NAT (masquerade) mode; needs
 #             a kernel with IP_VS
 #   haproxy   HAProxy 2 threads, TCP mode, roundrobin, bound to the VIP on the node
-#   nodelb    the nodelb agent (standalone, DNAT, XDP on n0 and n1)
+#   nodelb    the nodelb agent (standalone, DNAT, XDP on n0 and n1); translated packets
+#             leave from XDP (the fast path, --xdp-forward=auto: the lab's node peers
+#             have GRO on, so both node interfaces take redirects)
+#   nodelb-stack  nodelb with --xdp-forward=off: translated packets go up the node's
+#             stack, which forwards them (the path before the fast path)
 #
 # Each way is measured with keep-alive (requests/s) and with one request per
 # connection (wrk -H 'Connection: close': new connections/s) at each
@@ -84,7 +88,7 @@ done
 
 [ "$PIN" -eq 0 ] || [ "$(nproc)" -ge 2 ] || die "--pin needs at least 2 CPUs"
 
-all_modes="direct ecmp ecmp-xdp iptables nftables ipvs haproxy nodelb"
+all_modes="direct ecmp ecmp-xdp iptables nftables ipvs haproxy nodelb nodelb-stack"
 IFS=, read -r -a modes <<<"$MODES"
 IFS=, read -r -a conns <<<"$CONNS"
 IFS=, read -r -a metrics <<<"$METRICS"
@@ -125,7 +129,7 @@ if has_mode ipvs; then
 fi
 has_mode haproxy && need haproxy "apt-get install haproxy"
 has_mode ecmp-xdp && need clang "apt-get install clang"
-has_mode nodelb && need bpftool "apt-get install bpftool"
+{ has_mode nodelb || has_mode nodelb-stack; } && need bpftool "apt-get install bpftool"
 [ "$PROFILE" -eq 0 ] || need perf "apt-get install linux-perf"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -438,6 +442,11 @@ teardown_haproxy() {
 }
 
 agent_pid=""
+nodelb_options=()
+# The agent's metrics in the node's namespace: the report's raw log shows what the XDP fast path did.
+nodelb_metrics_port=19391
+setup_nodelb-stack() { nodelb_options=(--xdp-forward off); setup_nodelb; }
+teardown_nodelb-stack() { teardown_nodelb; nodelb_options=(); }
 setup_nodelb() {
   [ -x "$top/bin/nodelb-agent" ] || fail "bin/nodelb-agent is missing"
   local k
@@ -460,12 +469,17 @@ spec:
   - {name: http, address: $VIP, port: 80, protocol: TCP, targetGroup: web}
 EOF
   } >"$work/nodelb.yaml"
-  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" || fail "the agent did not start (see above)"
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" --metrics-port "$nodelb_metrics_port" \
+    "${nodelb_options[@]}" \
+    || fail "the agent did not start (see above)"
   { echo "### nodelb: agent output and what is attached in the node"; cat "$work/agent.log"; in_node bpftool net show; echo; } >>"$raw_log"
   url="http://$VIP/"; expect=$(all_backends)
 }
 teardown_nodelb() {
   if [ -n "$agent_pid" ]; then
+    { echo "### nodelb: XDP fast path at the end (packets by outcome, interfaces marked safe)"
+      in_node curl -s -m 3 "http://127.0.0.1:$nodelb_metrics_port/metrics" | grep '^nodelb_xdp_forward' || true
+      echo; } >>"$raw_log"
     stop_pid "$agent_pid" TERM 15
     agent_pid=""
     { echo "### nodelb: agent output at the end"; cat "$work/agent.log"; echo; } >>"$raw_log"

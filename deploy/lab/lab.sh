@@ -22,7 +22,8 @@
 #   IPv6: fd00:1:3::/64; the client sends what it sends from 10.1.3.x through node2
 #   (a source rule), and backends route 10.1.3.0/24 back through node2.
 #
-# The node forwards; nodelb attaches XDP to n0 and n1 and TC egress to n0.
+# The node forwards; nodelb attaches XDP to n0 and n1 and TC egress to n0. The node's
+# peers (c0, c1, up0, up1) have GRO on so they take frames XDP redirects to them.
 # Backends route the client side through the node (DNAT replies must), unless
 # the caller removes that route to prove FullNAT.
 set -euo pipefail
@@ -43,6 +44,13 @@ check_id() {
 # sees frames as a NIC would deliver them (full checksums, at most one MTU).
 plain_frames() {
   in_ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+# The peer of a node interface: GRO on, so the veth runs NAPI and takes frames the node's XDP
+# redirects into it (the fast path); without XDP or GRO on the peer, veth drops them, and the
+# kernel says so in the node interface's XDP features (no ndo-xmit), which the agent checks.
+redirect_peer() {
+  in_ns "$1" ethtool -K "$2" gro on >/dev/null 2>&1 || true
 }
 
 sysctl_ns() { in_ns "$1" sysctl -qw "$2" >/dev/null; }
@@ -75,6 +83,7 @@ second_node() {
   in_ns "$client" ip -6 rule add from fd00:1:3::/64 table 102
   in_ns "$client" ip -6 route add default via fd00:1:3::1 table 102
   plain_frames "$client" c1
+  redirect_peer "$client" c1
   ip link add n1 netns "$node2" type veth peer name up1 netns "$lan"
   in_ns "$node2" ip addr add 10.1.3.1/24 dev n0
   in_ns "$node2" ip -6 addr add fd00:1:3::1/64 dev n0 nodad
@@ -86,6 +95,7 @@ second_node() {
   in_ns "$lan" ip link set up1 master br0
   in_ns "$lan" ip link set up1 up
   plain_frames "$lan" up1
+  redirect_peer "$lan" up1
   for k in $(seq 1 "$backends"); do
     in_ns "$(ns "$id" "be$k")" ip route add 10.1.3.0/24 via 10.1.2.2
     in_ns "$(ns "$id" "be$k")" ip -6 route add fd00:1:3::/64 via fd00:1:2::2
@@ -121,6 +131,7 @@ up() {
   in_ns "$client" ip route add default via 10.1.0.1
   in_ns "$client" ip -6 route add default via fd00:1:0::1
   plain_frames "$client" c0
+  redirect_peer "$client" c0
 
   # node <-> lan bridge
   ip link add n1 netns "$node" type veth peer name up0 netns "$lan"
@@ -137,6 +148,7 @@ up() {
   in_ns "$lan" ip link set up0 up
   in_ns "$lan" ip link set br0 up
   plain_frames "$lan" up0
+  redirect_peer "$lan" up0
 
   local k
   for k in $(seq 1 "$backends"); do

@@ -31,3 +31,4 @@ enum nlb_ct_flags probe_ct_flags;
 enum nlb_stat probe_stat;
 enum nlb_event_type probe_event_type;
 enum nlb_end_reason probe_end_reason;
+enum nlb_fwd probe_fwd;

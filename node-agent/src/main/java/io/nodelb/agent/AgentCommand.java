@@ -133,6 +133,10 @@ public final class AgentCommand implements Callable<Integer> {
         io.nodelb.agent.events.FlowEvents.Settings events(String node) {
             return io.nodelb.agent.events.FlowEvents.Settings.defaults(node);
         }
+
+        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
+            return io.nodelb.agent.dataplane.XdpForward.Mode.AUTO;
+        }
     }
 
     /** Options of a running agent: standalone's (cluster's are in {@link ClusterOptions}). */
@@ -149,6 +153,12 @@ public final class AgentCommand implements Callable<Integer> {
 
         @Mixin
         io.nodelb.agent.events.EventOptions events = new io.nodelb.agent.events.EventOptions();
+
+        @Option(names = "--xdp-forward", paramLabel = "auto|off",
+                description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
+                        + " agent attached to whose kernel side can take redirected frames; off: always up the"
+                        + " stack (env NODELB_XDP_FORWARD; default auto)")
+        String xdpForward;
 
         @Option(names = "--uninstall-on-stop",
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next agent")
@@ -187,6 +197,15 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         io.nodelb.agent.events.FlowEvents.Settings events(String node) {
             return events.settings(node);
+        }
+
+        @Override
+        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
+            try {
+                return xdpForward == null ? super.xdpForward() : io.nodelb.agent.dataplane.XdpForward.Mode.parse(xdpForward);
+            } catch (IllegalArgumentException e) {
+                throw new ClusterOptions.UsageException(e.getMessage());
+            }
         }
 
         private static int port(String option, int port) {

@@ -7,6 +7,7 @@ import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.LayoutMigration;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
+import io.nodelb.agent.dataplane.XdpForward;
 import io.nodelb.agent.events.FlowEvents;
 import io.nodelb.agent.health.HealthController;
 import io.nodelb.agent.health.PassiveSignals;
@@ -39,10 +40,19 @@ public final class AgentRuntime {
      * @param adminAddress null: no admin endpoint
      * @param procSys where the host's sysctls are (/proc/sys, or the host's mounted elsewhere in a container)
      * @param events flow events: the access log, the conntrack sweep, the per-CPU budget
+     * @param xdpForward whether translated packets may be sent on from XDP (lib/fastpath.h)
      */
     public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                            boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
-                           FlowEvents.Settings events) {
+                           FlowEvents.Settings events, XdpForward.Mode xdpForward) {
+        /** With the XDP fast path's default, {@code auto}. */
+        public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
+                        boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
+                        FlowEvents.Settings events) {
+            this(pinPath, stateDir, metricsPort, adminAddress, uninstallOnStop, limits, procSys, events,
+                    XdpForward.Mode.AUTO);
+        }
+
         /** With the flow events' defaults (no access log) on a node named after the host. */
         public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                         boolean uninstallOnStop, DesiredState.Limits limits, Path procSys) {
@@ -50,9 +60,14 @@ public final class AgentRuntime {
                     FlowEvents.Settings.defaults(""));
         }
 
-        /** The .rodata settings the data plane is loaded with: the flow-event budget when one is set. */
+        /** The .rodata settings the data plane is loaded with: the fast path's switch, the flow-event budget when one is set. */
         Map<String, Long> rodata() {
-            return events.eventsPerSecond() == null ? Map.of() : Map.of(BpfDataPlane.EVENTS_PER_SEC, events.eventsPerSecond());
+            Map<String, Long> out = new java.util.HashMap<>();
+            out.put(XdpForward.RODATA, xdpForward.rodata());
+            if (events.eventsPerSecond() != null) {
+                out.put(BpfDataPlane.EVENTS_PER_SEC, events.eventsPerSecond());
+            }
+            return Map.copyOf(out);
         }
     }
 
@@ -210,6 +225,16 @@ public final class AgentRuntime {
                  AdminServer admin = settings.adminAddress() != null
                          ? AdminServer.start(settings.adminAddress(), running.drain) : null) {
                 running.metrics = metrics == null ? null : metrics.registry();
+                if (running.metrics != null) {
+                    dataPlane.forward().bindMetrics(running.metrics);
+                }
+                // A veth peer's GRO or XDP, which decide whether redirects into it are sent, may change at any time.
+                var recheck = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                        Thread.ofPlatform().daemon().name("nodelb-xdp-forward").factory());
+                if (dataPlane.forward().enabled()) {
+                    recheck.scheduleWithFixedDelay(dataPlane::recheckForward, 5, 5, java.util.concurrent.TimeUnit.SECONDS);
+                }
+                running.onStop(recheck::shutdownNow);
                 try (HealthController health = new HealthController(applier::appliedSnapshot,
                         running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), () -> passiveSignals(dataPlane, applier),
                         running.metrics).seedOut(outOfEveryTable(found)).start()) {

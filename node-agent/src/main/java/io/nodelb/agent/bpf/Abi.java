@@ -146,6 +146,25 @@ public final class Abi {
     /** NLB_STAT_MAX: the number of reasons, the size of nlb_stats. */
     public static final int STAT_MAX = Stat.values().length;
 
+    /**
+     * enum nlb_fwd: what the XDP fast path did with a translated packet, the index into nlb_fwd_stats
+     * (a map of each loaded program, not pinned: not part of the layout).
+     */
+    public enum Forward {
+        REDIRECT,
+        TX,
+        PASS_NOT_SAFE,
+        PASS_NO_NEIGH,
+        PASS_MTU,
+        PASS_TTL,
+        PASS_NO_ROUTE;
+
+        /** The C value, the index into nlb_fwd_stats. */
+        public int value() {
+            return ordinal();
+        }
+    }
+
     /** IPPROTO_* of the listener and conntrack protocol fields. */
     public static final int IPPROTO_TCP = 6;
     public static final int IPPROTO_UDP = 17;
@@ -165,7 +184,8 @@ public final class Abi {
             "nlb_event_type", ordered("NLB_EVENT_NEW_FLOW", EVENT_NEW_FLOW, "NLB_EVENT_FLOW_END", EVENT_FLOW_END,
                     "NLB_EVENT_DROP", EVENT_DROP),
             "nlb_end_reason", ordered("NLB_END_FIN", END_FIN, "NLB_END_RST", END_RST, "NLB_END_IDLE", END_IDLE),
-            "nlb_stat", statEnumerators());
+            "nlb_stat", statEnumerators(),
+            "nlb_fwd", forwardEnumerators());
 
     // --- layouts -------------------------------------------------------------------------
 
@@ -918,6 +938,15 @@ public final class Abi {
             values.put("NLB_STAT_" + stat.name(), (long) stat.value());
         }
         values.put("NLB_STAT_MAX", (long) STAT_MAX);
+        return Collections.unmodifiableMap(values);
+    }
+
+    private static Map<String, Long> forwardEnumerators() {
+        Map<String, Long> values = new LinkedHashMap<>();
+        for (Forward f : Forward.values()) {
+            values.put("NLB_FWD_" + f.name(), (long) f.value());
+        }
+        values.put("NLB_FWD_MAX", (long) Forward.values().length);
         return Collections.unmodifiableMap(values);
     }
 

@@ -77,6 +77,10 @@ public final class BpfProgram {
     private static final long RETVAL = offset(TEST_RUN_OPTS, "retval");
     private static final long REPEAT = offset(TEST_RUN_OPTS, "repeat");
     private static final long DURATION = offset(TEST_RUN_OPTS, "duration");
+    private static final long CTX_IN = offset(TEST_RUN_OPTS, "ctx_in");
+    private static final long CTX_SIZE_IN = offset(TEST_RUN_OPTS, "ctx_size_in");
+    /** struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex (u32 each). */
+    private static final int XDP_MD_SIZE = 24;
 
     /** struct bpf_link_create_opts of libbpf 1.1 (64 bytes; we only set flags). */
     private static final StructLayout LINK_CREATE_OPTS = MemoryLayout.structLayout(
@@ -106,6 +110,7 @@ public final class BpfProgram {
     // Test-run buffers, made once and reused: a benchmark calls testRun in a tight loop.
     private MemorySegment testOpts;
     private MemorySegment testIn;
+    private MemorySegment testCtx;
     private MemorySegment testOut;
 
     BpfProgram(BpfObject owner, MemorySegment handle, String name) {
@@ -232,6 +237,28 @@ public final class BpfProgram {
         byte[] output = keepOutput ? testOut.asSlice(0, outputLength).toArray(JAVA_BYTE) : NO_OUTPUT;
         return new TestRunResult(testOpts.get(JAVA_INT, RETVAL),
                 Integer.toUnsignedLong(testOpts.get(JAVA_INT, DURATION)), output);
+    }
+
+    /**
+     * As {@link #testRun(byte[])} for an XDP program, the packet arriving on the interface with this
+     * index (in the caller's network namespace, rx queue 0) instead of that namespace's loopback.
+     */
+    public synchronized TestRunResult testRunXdp(byte[] packet, int ingressIfindex) {
+        ensureTestBuffers(packet.length);
+        if (testCtx == null) {
+            testCtx = owner.arena().allocate(XDP_MD_SIZE, 4);
+        }
+        testCtx.fill((byte) 0);
+        testCtx.set(JAVA_INT, 4, packet.length); // data_end: the whole frame
+        testCtx.set(JAVA_INT, 12, ingressIfindex);
+        testOpts.set(ADDRESS, CTX_IN, testCtx);
+        testOpts.set(JAVA_INT, CTX_SIZE_IN, XDP_MD_SIZE);
+        try {
+            return testRun(packet, 1, true);
+        } finally {
+            testOpts.set(ADDRESS, CTX_IN, MemorySegment.NULL);
+            testOpts.set(JAVA_INT, CTX_SIZE_IN, 0);
+        }
     }
 
     @Override

@@ -51,7 +51,8 @@ public record ClusterOptions(
         String serverName,
         java.net.InetSocketAddress adminAddress,
         Path procSys,
-        io.nodelb.agent.events.FlowEvents.Settings events) {
+        io.nodelb.agent.events.FlowEvents.Settings events,
+        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -76,7 +77,19 @@ public record ClusterOptions(
             Map.entry("--access-log-max-size", "NODELB_ACCESS_LOG_MAX_SIZE"),
             Map.entry("--access-log-max-files", "NODELB_ACCESS_LOG_MAX_FILES"),
             Map.entry("--conntrack-sweep-interval", "NODELB_CONNTRACK_SWEEP_INTERVAL"),
-            Map.entry("--flow-events-per-second", "NODELB_FLOW_EVENTS_PER_SECOND"));
+            Map.entry("--flow-events-per-second", "NODELB_FLOW_EVENTS_PER_SECOND"),
+            Map.entry("--xdp-forward", "NODELB_XDP_FORWARD"));
+
+    /** With the XDP fast path's default ({@code auto}). */
+    public ClusterOptions(OperatorAddress operator, String nodeName, Path caFile, Path certFile, Path keyFile,
+                          Path tokenFile, boolean plaintext, Path pinPath, int metricsPort, Path stateDir,
+                          int maxBackends, boolean uninstallOnStop, String serverName,
+                          java.net.InetSocketAddress adminAddress, Path procSys,
+                          io.nodelb.agent.events.FlowEvents.Settings events) {
+        this(operator, nodeName, caFile, certFile, keyFile, tokenFile, plaintext, pinPath, metricsPort, stateDir,
+                maxBackends, uninstallOnStop, serverName, adminAddress, procSys, events,
+                io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
+    }
 
     /** With the flow events' defaults (no access log). */
     public ClusterOptions(OperatorAddress operator, String nodeName, Path caFile, Path certFile, Path keyFile,
@@ -158,7 +171,16 @@ public record ClusterOptions(
                 flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
                 flags.serverName,
                 flags.adminAddress == null ? null : adminAddress(flags.adminAddress),
-                flags.procSys, flags.events.settings(flags.nodeName));
+                flags.procSys, flags.events.settings(flags.nodeName), xdpForward(flags.xdpForward));
+    }
+
+    private static io.nodelb.agent.dataplane.XdpForward.Mode xdpForward(String value) {
+        try {
+            return value == null ? io.nodelb.agent.dataplane.XdpForward.Mode.AUTO
+                    : io.nodelb.agent.dataplane.XdpForward.Mode.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
     }
 
     /** A bad value that came from a variable is named by its variable too: the person looks at env, not args. */
@@ -336,5 +358,11 @@ public record ClusterOptions(
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next"
                         + " agent")
         boolean uninstallOnStop;
+
+        @Option(names = "--xdp-forward", paramLabel = "auto|off",
+                description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
+                        + " agent attached to whose kernel side can take redirected frames; off: always up the"
+                        + " stack (env NODELB_XDP_FORWARD; default auto)")
+        String xdpForward;
     }
 }

@@ -84,6 +84,8 @@ public final class BpfDataPlane implements DataPlane {
     private boolean everCounted; // guarded by this
     /** What the layout migration at load did; null when there was none. */
     private LayoutMigration.Report migration;
+    /** The XDP fast path's egress interfaces and counters (lib/fastpath.h). */
+    private final XdpForward forward;
 
     /**
      * Which programs to load: the objects packaged with this agent, of its layout; tests load
@@ -108,6 +110,7 @@ public final class BpfDataPlane implements DataPlane {
         for (String name : MAPS) {
             maps.put(name, xdp.map(name));
         }
+        this.forward = XdpForward.of(rodata, xdp.map(XdpForward.PORTS_MAP), xdp.map(XdpForward.STATS_MAP));
     }
 
     /** The default state directory of a pin path: {@code /run/nodelb/<pin path>}. */
@@ -204,7 +207,7 @@ public final class BpfDataPlane implements DataPlane {
             // Loading verifies the programs and creates the maps, or reuses those pinned.
             phases.time("load xdp", xdp::load);
             tc = phases.time("open tc", () -> BpfObject.openResource(build.tcObject()));
-            configure(tc, limits, rodata);
+            configure(tc, limits, XdpForward.withoutXdpOnly(rodata));
             for (String name : MAPS) {
                 tc.map(name).reuse(xdp.map(name));
             }
@@ -217,6 +220,7 @@ public final class BpfDataPlane implements DataPlane {
                         dataPlane.xdpProgram(), dataPlane.tcProgram(), observer));
             }
             phases.time("adopt links", dataPlane::adoptLinks);
+            dataPlane.recheckForward();
             return dataPlane;
         } catch (RuntimeException | Error e) {
             if (tc != null) {
@@ -232,6 +236,18 @@ public final class BpfDataPlane implements DataPlane {
             if (migration != null) {
                 migration.close();
             }
+        }
+    }
+
+    /** The XDP fast path: which interfaces it sends to, what it did (lib/fastpath.h). */
+    public XdpForward forward() {
+        return forward;
+    }
+
+    /** Decides again which attached interfaces the fast path may send to (a veth peer's GRO or XDP may change). */
+    public synchronized void recheckForward() {
+        if (!closed) {
+            forward.sync(links.keySet());
         }
     }
 
@@ -412,6 +428,7 @@ public final class BpfDataPlane implements DataPlane {
         for (String ifname : links.keySet()) {
             hostSettings.relaxForNat(ifname);
         }
+        forward.sync(links.keySet());
         if (!links.isEmpty()) {
             hostSettings.reservePorts(limits.snatPortMin(), limits.snatPortMax());
         }

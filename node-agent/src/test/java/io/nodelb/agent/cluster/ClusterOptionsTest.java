@@ -103,7 +103,7 @@ class ClusterOptionsTest {
                 "--node-name", "--ca-file", "--cert-file", "--key-file", "--token-file", "--pin-path",
                 "--metrics-port", "--state-dir", "--max-backends", "--admin-address", "--proc-sys", "--access-log",
                 "--access-log-format", "--access-log-max-size", "--access-log-max-files", "--conntrack-sweep-interval",
-                "--flow-events-per-second");
+                "--flow-events-per-second", "--xdp-forward");
     }
 
     @Test
@@ -224,5 +224,20 @@ class ClusterOptionsTest {
                 "NODELB_KEY_FILE", "NODELB_TOKEN_FILE", "NODELB_PLAINTEXT")) {
             assertThat(usage).contains(variable);
         }
+    }
+
+    @Test
+    void theXdpFastPathIsOnUnlessTurnedOffByFlagOrVariable() {
+        List<String> base = withTls("--operator", "op:9443", "--node-name", "n");
+        assertThat(ClusterOptions.parse(base, Map.of()).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
+        List<String> off = new java.util.ArrayList<>(base);
+        off.addAll(List.of("--xdp-forward", "off"));
+        assertThat(ClusterOptions.parse(off, Map.of()).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        assertThat(ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "OFF")).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        assertThatThrownBy(() -> ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "maybe")))
+                .isInstanceOf(ClusterOptions.UsageException.class).hasMessageContaining("--xdp-forward must be auto or off");
     }
 }

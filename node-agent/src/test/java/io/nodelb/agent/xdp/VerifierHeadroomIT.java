@@ -29,12 +29,15 @@ class VerifierHeadroomIT {
 
     static Stream<Arguments> configurations() {
         return Stream.of(
-                Arguments.of("the agent's defaults", DesiredState.Limits.defaults(), Map.of()),
+                // The agent's default --xdp-forward=auto turns the fast path on (lib/fastpath.h): the larger program.
+                Arguments.of("the agent's defaults", DesiredState.Limits.defaults(), Map.of("cfg_xdp_forward", 1L)),
+                Arguments.of("the agent's defaults, --xdp-forward=off", DesiredState.Limits.defaults(), Map.of()),
                 Arguments.of("ConntrackExpiryIT's short timeouts", new DesiredState.Limits(4093, 64, 32, 1024, 61000,
                         61003), Map.of("cfg_timeout_syn_ns", 100_000_000L, "cfg_timeout_established_ns",
-                        600_000_000L, "cfg_timeout_closing_ns", 100_000_000L, "cfg_timeout_udp_ns", 100_000_000L)),
+                        600_000_000L, "cfg_timeout_closing_ns", 100_000_000L, "cfg_timeout_udp_ns", 100_000_000L,
+                        "cfg_xdp_forward", 1L)),
                 Arguments.of("every SYN stale (the benchmark's)", DesiredState.Limits.defaults(),
-                        Map.of("cfg_timeout_syn_ns", -1L)));
+                        Map.of("cfg_timeout_syn_ns", -1L, "cfg_xdp_forward", 1L)));
     }
 
     @ParameterizedTest(name = "{0}")
