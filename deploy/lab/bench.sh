@@ -442,11 +442,11 @@ teardown_haproxy() {
 }
 
 agent_pid=""
-nodelb_options=()
+nodelb_options=(--xdp-forward auto)
 # The agent's metrics in the node's namespace: the report's raw log shows what the XDP fast path did.
 nodelb_metrics_port=19391
 setup_nodelb-stack() { nodelb_options=(--xdp-forward off); setup_nodelb; }
-teardown_nodelb-stack() { teardown_nodelb; nodelb_options=(); }
+teardown_nodelb-stack() { teardown_nodelb; nodelb_options=(--xdp-forward auto); }
 setup_nodelb() {
   [ -x "$top/bin/nodelb-agent" ] || fail "bin/nodelb-agent is missing"
   local k

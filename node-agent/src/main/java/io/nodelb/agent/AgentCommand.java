@@ -135,7 +135,7 @@ public final class AgentCommand implements Callable<Integer> {
         }
 
         io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
-            return io.nodelb.agent.dataplane.XdpForward.Mode.AUTO;
+            return io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT;
         }
     }
 
@@ -157,7 +157,7 @@ public final class AgentCommand implements Callable<Integer> {
         @Option(names = "--xdp-forward", paramLabel = "auto|off",
                 description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
                         + " agent attached to whose kernel side can take redirected frames; off: always up the"
-                        + " stack (env NODELB_XDP_FORWARD; default auto)")
+                        + " stack; it skips the node's netfilter FORWARD chain (env NODELB_XDP_FORWARD; default off)")
         String xdpForward;
 
         @Option(names = "--uninstall-on-stop",

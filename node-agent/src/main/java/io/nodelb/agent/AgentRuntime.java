@@ -45,12 +45,12 @@ public final class AgentRuntime {
     public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                            boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
                            FlowEvents.Settings events, XdpForward.Mode xdpForward) {
-        /** With the XDP fast path's default, {@code auto}. */
+        /** With the XDP fast path's default, {@code off}. */
         public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                         boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
                         FlowEvents.Settings events) {
             this(pinPath, stateDir, metricsPort, adminAddress, uninstallOnStop, limits, procSys, events,
-                    XdpForward.Mode.AUTO);
+                    XdpForward.Mode.DEFAULT);
         }
 
         /** With the flow events' defaults (no access log) on a node named after the host. */

@@ -88,7 +88,7 @@ public record ClusterOptions(
                           io.nodelb.agent.events.FlowEvents.Settings events) {
         this(operator, nodeName, caFile, certFile, keyFile, tokenFile, plaintext, pinPath, metricsPort, stateDir,
                 maxBackends, uninstallOnStop, serverName, adminAddress, procSys, events,
-                io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
+                io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT);
     }
 
     /** With the flow events' defaults (no access log). */
@@ -176,7 +176,7 @@ public record ClusterOptions(
 
     private static io.nodelb.agent.dataplane.XdpForward.Mode xdpForward(String value) {
         try {
-            return value == null ? io.nodelb.agent.dataplane.XdpForward.Mode.AUTO
+            return value == null ? io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT
                     : io.nodelb.agent.dataplane.XdpForward.Mode.parse(value);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
@@ -362,7 +362,7 @@ public record ClusterOptions(
         @Option(names = "--xdp-forward", paramLabel = "auto|off",
                 description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
                         + " agent attached to whose kernel side can take redirected frames; off: always up the"
-                        + " stack (env NODELB_XDP_FORWARD; default auto)")
+                        + " stack; it skips the node's netfilter FORWARD chain (env NODELB_XDP_FORWARD; default off)")
         String xdpForward;
     }
 }

@@ -40,6 +40,12 @@ public final class XdpForward {
     public enum Mode {
         AUTO, OFF;
 
+        /**
+         * Off unless asked for, as Cilium's XDP acceleration: fast-pathed packets skip the node's
+         * netfilter FORWARD chain and qdiscs, which an admin's rules may count on.
+         */
+        public static final Mode DEFAULT = OFF;
+
         public static Mode parse(String value) {
             return switch (value.toLowerCase(Locale.ROOT)) {
                 case "auto" -> AUTO;

@@ -227,16 +227,16 @@ class ClusterOptionsTest {
     }
 
     @Test
-    void theXdpFastPathIsOnUnlessTurnedOffByFlagOrVariable() {
+    void theXdpFastPathIsOffUnlessTurnedOnByFlagOrVariable() {
         List<String> base = withTls("--operator", "op:9443", "--node-name", "n");
         assertThat(ClusterOptions.parse(base, Map.of()).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        List<String> on = new java.util.ArrayList<>(base);
+        on.addAll(List.of("--xdp-forward", "auto"));
+        assertThat(ClusterOptions.parse(on, Map.of()).xdpForward())
                 .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
-        List<String> off = new java.util.ArrayList<>(base);
-        off.addAll(List.of("--xdp-forward", "off"));
-        assertThat(ClusterOptions.parse(off, Map.of()).xdpForward())
-                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
-        assertThat(ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "OFF")).xdpForward())
-                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.OFF);
+        assertThat(ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "AUTO")).xdpForward())
+                .isEqualTo(io.nodelb.agent.dataplane.XdpForward.Mode.AUTO);
         assertThatThrownBy(() -> ClusterOptions.parse(base, Map.of("NODELB_XDP_FORWARD", "maybe")))
                 .isInstanceOf(ClusterOptions.UsageException.class).hasMessageContaining("--xdp-forward must be auto or off");
     }

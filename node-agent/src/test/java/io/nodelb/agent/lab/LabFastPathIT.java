@@ -26,9 +26,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The XDP fast path (bpf/lib/fastpath.h) in the lab: real TCP connections and UDP exchanges through
- * DNAT and FullNAT, IPv4 and IPv6, with the agent's default {@code --xdp-forward=auto}, the
+ * DNAT and FullNAT, IPv4 and IPv6, with {@code --xdp-forward=auto}, the
  * translated packets leaving from XDP (the redirect counter grows by at least one packet per
- * connection); then the same traffic with {@code --xdp-forward=off}: the counter stays at 0 and
+ * connection); then the same traffic with {@code --xdp-forward=off} (the default): the counter stays at 0 and
  * every answer is the same. The lab's node peers have GRO on (lab.sh), so the agent finds both node
  * interfaces safe, and says so in its gauges.
  */
@@ -119,7 +119,8 @@ class LabFastPathIT {
     @Test
     @Order(1)
     void withTheFastPathTranslatedPacketsLeaveFromXdp() throws Exception {
-        Agent agent = LAB.launchAgent(DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT));
+        Agent agent = LAB.launchAgent(DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+                "--xdp-forward", "auto");
         agent.awaitProgrammed(0);
         String scrape = scrape();
         assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n0")).as("n0 safe").isEqualTo(1);
