@@ -191,6 +191,12 @@ class ChartRenderTest {
     }
 
     @Test
+    void theXdpFastPathIsOffUnlessTheValueTurnsItOn() {
+        assertThat(env(agent(DEFAULTS))).doesNotContainKey("NODELB_XDP_FORWARD");
+        assertThat(env(agent(Chart.render("agent.xdpFastPath", "true")))).containsEntry("NODELB_XDP_FORWARD", "auto");
+    }
+
+    @Test
     void theAccessLogGoesToTheContainerLogWhenEnabled() {
         assertThat(env(agent(DEFAULTS))).doesNotContainKeys("NODELB_ACCESS_LOG", "NODELB_FLOW_EVENTS_PER_SECOND");
         assertThat(env(agent(Chart.render("agent.accessLog.enabled", "true", "agent.accessLog.format", "clf",

@@ -55,7 +55,9 @@ class ChartValuesTest {
                 Arguments.of("a Secret name with capitals", "agent:\n  tlsSecret: Nodelb-TLS\n",
                         "/agent/tlsSecret", "does not match pattern"),
                 Arguments.of("a string for a switch", "crds:\n  enabled: \"yes\"\n",
-                        "/crds/enabled", "got string, want boolean"));
+                        "/crds/enabled", "got string, want boolean"),
+                Arguments.of("the agent's flag value for the fast path's switch", "agent:\n  xdpFastPath: auto\n",
+                        "/agent/xdpFastPath", "got string, want boolean"));
     }
 
     @ParameterizedTest(name = "{0}")
