@@ -325,6 +325,11 @@ public record DesiredState(
 
         for (Listener l : snapshot.getListenersList()) {
             String where = "listener " + l.getName();
+            if (l.getSniRoutesCount() > 0 || l.getProxyProtocol() != io.nodelb.dataplane.v1alpha1.ProxyProtocol.PROXY_PROTOCOL_NONE) {
+                // Never programmed as a plain listener: that would ignore what was asked.
+                throw new SnapshotRejectedException(where + ": stream listeners (tls, proxyProtocol) are not"
+                        + " supported by this agent yet");
+            }
             if (l.getInterfacesCount() == 0) {
                 throw new SnapshotRejectedException(where + ": no interfaces to attach to");
             }
