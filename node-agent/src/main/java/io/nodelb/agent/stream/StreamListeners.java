@@ -1,0 +1,321 @@
+package io.nodelb.agent.stream;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.DesiredState.GroupRef;
+import io.nodelb.agent.dataplane.DesiredState.StreamListener;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
+ * socket bound to its address and port on the node, whose connections are accepted on virtual
+ * threads, routed by the ClientHello's server name to a group, sent to a backend of that group's
+ * table (the one the XDP program reads, so health, drains and weights apply), and relayed.
+ *
+ * <p>Outcomes (the {@code outcome} label of {@code nodelb_stream_connections_total}):
+ * {@code sni} a route matched; {@code default} a ClientHello without a name or with a name no route
+ * matches, or a first byte that is not TLS: the listener's own group; {@code malformed} and
+ * {@code too_large} (no whole ClientHello in {@link ClientHello#MAX_BYTES}) are closed; {@code timeout}
+ * (no whole ClientHello within {@link #HELLO_WAIT}) and {@code closed} (the client closed first)
+ * are closed; {@code no_backend} (the group's table is empty) and {@code connect_failed} are closed.
+ */
+public final class StreamListeners implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(StreamListeners.class.getName());
+
+    /** How long a client has to send its whole ClientHello. */
+    public static final Duration HELLO_WAIT = Duration.ofSeconds(5);
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    private static final int BACKLOG = 1024;
+
+    /** The backend id in slot {@code slot} of group {@code group}'s table; 0: none. */
+    public interface Tables {
+        int backendAt(int group, int slot);
+
+        int tableSize();
+    }
+
+    private final Supplier<DesiredState> applied;
+    private final Tables tables;
+    private final LocalAddresses local;
+    private final MeterRegistry metrics;
+    private final Map<String, Bound> bound = new HashMap<>();
+    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final SecureRandom random = new SecureRandom();
+    private volatile boolean closed;
+
+    /**
+     * @param applied the state programmed now: its stream listeners and its backends by id
+     * @param metrics null: none
+     */
+    public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics) {
+        this.applied = applied;
+        this.tables = tables;
+        this.local = local;
+        this.metrics = metrics;
+    }
+
+    /** A listening socket and the listener it serves now (routes may change without a rebind). */
+    private static final class Bound {
+        final ServerSocket socket;
+        volatile StreamListener listener;
+        final boolean addedAddress;
+
+        Bound(ServerSocket socket, StreamListener listener, boolean addedAddress) {
+            this.socket = socket;
+            this.listener = listener;
+            this.addedAddress = addedAddress;
+        }
+    }
+
+    /** Binds the listeners of {@code state} not bound yet, closes those it no longer has. */
+    public synchronized void reconcile(DesiredState state) {
+        if (closed) {
+            return;
+        }
+        Map<String, StreamListener> wanted = new HashMap<>();
+        state.streams().values().forEach(s -> wanted.put(endpoint(s), s));
+        bound.entrySet().removeIf(e -> {
+            if (wanted.containsKey(e.getKey())) {
+                return false;
+            }
+            unbind(e.getValue());
+            return true;
+        });
+        wanted.forEach((endpoint, listener) -> {
+            Bound b = bound.get(endpoint);
+            if (b != null) {
+                b.listener = listener;
+                return;
+            }
+            try {
+                bound.put(endpoint, bind(listener));
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "stream listener " + listener.name() + " on " + endpoint
+                        + " not bound: " + e.getMessage());
+            }
+        });
+    }
+
+    private static String endpoint(StreamListener s) {
+        return new InetSocketAddress(s.address(), s.port()).toString();
+    }
+
+    private Bound bind(StreamListener listener) throws IOException {
+        boolean added = local.ensureLocal(listener.address());
+        ServerSocket socket = new ServerSocket();
+        try {
+            socket.setReuseAddress(true);
+            socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
+        } catch (IOException e) {
+            socket.close();
+            if (added) {
+                local.release(listener.address());
+            }
+            throw e;
+        }
+        Bound b = new Bound(socket, listener, added);
+        Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
+        return b;
+    }
+
+    private void unbind(Bound b) {
+        try {
+            b.socket.close();
+        } catch (IOException e) {
+            // closing a listening socket does not fail in a way that matters
+        }
+        if (b.addedAddress && bound.values().stream().noneMatch(o -> o != b
+                && o.listener.address().equals(b.listener.address()))) {
+            local.release(b.listener.address());
+        }
+    }
+
+    private void acceptLoop(Bound b) {
+        while (!b.socket.isClosed()) {
+            try {
+                Socket client = b.socket.accept();
+                StreamListener listener = b.listener;
+                Thread.ofVirtual().name("stream-" + listener.name()).start(() -> serve(listener, client));
+            } catch (IOException e) {
+                if (!b.socket.isClosed()) {
+                    LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.getLocalSocketAddress() + ": " + e);
+                }
+            }
+        }
+    }
+
+    private void count(StreamListener listener, String group, String outcome) {
+        if (metrics == null) {
+            return;
+        }
+        counters.computeIfAbsent(listener.name() + "\0" + group + "\0" + outcome, k -> Counter
+                .builder("nodelb_stream_connections")
+                .description("Connections a stream listener (TLS SNI routes, PROXY protocol) accepted, by the group"
+                        + " chosen and what became of them")
+                .tag("listener", listener.name()).tag("group", group).tag("outcome", outcome)
+                .register(metrics)).increment();
+    }
+
+    /** One client: read its ClientHello, choose a group and backend, connect, relay. */
+    private void serve(StreamListener listener, Socket client) {
+        try (client) {
+            client.setTcpNoDelay(true);
+            byte[] first = new byte[ClientHello.MAX_BYTES];
+            int length = 0;
+            ClientHello.Result hello = new ClientHello.Result(ClientHello.Status.NEED_MORE, null);
+            long deadline = System.nanoTime() + HELLO_WAIT.toNanos();
+            InputStream in = client.getInputStream();
+            while (hello.status() == ClientHello.Status.NEED_MORE) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    count(listener, "", "timeout");
+                    return;
+                }
+                client.setSoTimeout((int) Math.max(1, Duration.ofNanos(left).toMillis()));
+                int n;
+                try {
+                    n = in.read(first, length, first.length - length);
+                } catch (SocketTimeoutException e) {
+                    count(listener, "", "timeout");
+                    return;
+                }
+                if (n < 0) {
+                    count(listener, "", "closed");
+                    return;
+                }
+                length += n;
+                hello = ClientHello.parse(first, length);
+            }
+            String outcome;
+            GroupRef group;
+            switch (hello.status()) {
+                case MALFORMED, TOO_LARGE -> {
+                    count(listener, "", hello.status() == ClientHello.Status.MALFORMED ? "malformed" : "too_large");
+                    return;
+                }
+                case NOT_TLS -> {
+                    group = listener.fallback();
+                    outcome = "default";
+                }
+                default -> {
+                    GroupRef routed = new SniRoutes<>(listener.sniRoutes(), null).choose(hello.serverName());
+                    group = routed != null ? routed : listener.fallback();
+                    outcome = routed != null ? "sni" : "default";
+                }
+            }
+            InetSocketAddress peer = (InetSocketAddress) client.getRemoteSocketAddress();
+            InetSocketAddress vip = (InetSocketAddress) client.getLocalSocketAddress();
+            Optional<InetSocketAddress> backend = backend(group, peer, vip);
+            if (backend.isEmpty()) {
+                count(listener, group.name(), "no_backend");
+                return;
+            }
+            try (Socket upstream = new Socket()) {
+                try {
+                    upstream.setTcpNoDelay(true);
+                    upstream.connect(backend.get(), (int) CONNECT_TIMEOUT.toMillis());
+                } catch (IOException e) {
+                    count(listener, group.name(), "connect_failed");
+                    return;
+                }
+                count(listener, group.name(), outcome);
+                client.setSoTimeout(0);
+                OutputStream out = upstream.getOutputStream();
+                byte[] header = switch (listener.proxyProtocol()) {
+                    case 1 -> ProxyHeader.v1(peer, vip);
+                    case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
+                    default -> new byte[0];
+                };
+                // One write: the header and the client's first bytes in one segment where they fit.
+                ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
+                out.write(opening.array());
+                relay(client, upstream);
+            }
+        } catch (IOException e) {
+            // the client or the backend went away mid-way: nothing to answer
+        }
+    }
+
+    private byte[] uniqueId() {
+        byte[] id = new byte[16];
+        random.nextBytes(id);
+        return id;
+    }
+
+    /**
+     * The backend in the group's table at the slot of this connection's hash: the table the data
+     * plane reads, with the node's health and drain weights applied.
+     */
+    private Optional<InetSocketAddress> backend(GroupRef group, InetSocketAddress peer, InetSocketAddress vip) {
+        int h = java.util.Arrays.hashCode(peer.getAddress().getAddress()) * 31 + peer.getPort();
+        h = h * 31 + vip.getPort();
+        h ^= h >>> 16;
+        h *= 0x85ebca6b;
+        h ^= h >>> 13;
+        int slot = Integer.remainderUnsigned(h, tables.tableSize());
+        int id = tables.backendAt(group.id(), slot);
+        var b = id == 0 ? null : applied.get().backends().get(id);
+        return b == null ? Optional.empty() : Optional.of(new InetSocketAddress(b.address(), b.port()));
+    }
+
+    /**
+     * Copies each way on its own virtual thread; an end of stream is passed on as a half-close,
+     * and the connection ends when both ways have.
+     */
+    private static void relay(Socket client, Socket upstream) throws IOException {
+        Thread back = Thread.ofVirtual().start(() -> pump(upstream, client));
+        pump(client, upstream);
+        try {
+            back.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void pump(Socket from, Socket to) {
+        try {
+            from.getInputStream().transferTo(to.getOutputStream());
+            to.shutdownOutput();
+        } catch (IOException e) {
+            // a reset on one side: close both
+            try {
+                from.close();
+                to.close();
+            } catch (IOException ignored) {
+                // already closed
+            }
+        }
+    }
+
+    /** Stops accepting; connections being relayed end with the process. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        bound.values().forEach(this::unbind);
+        bound.clear();
+    }
+
+    /** Makes an address local to the node so a socket binds it and the kernel delivers to it. */
+    public interface LocalAddresses {
+        /** @return whether this call added it (and {@link #release} should remove it) */
+        boolean ensureLocal(InetAddress address) throws IOException;
+
+        void release(InetAddress address);
+    }
+}
