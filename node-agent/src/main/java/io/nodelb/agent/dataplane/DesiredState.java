@@ -383,6 +383,10 @@ public record DesiredState(
                 if (protocol != Abi.IPPROTO_TCP) {
                     throw new SnapshotRejectedException(where + ": SNI routes and the PROXY protocol are for TCP only");
                 }
+                if (l.hasRateLimit() || l.getSourceRoutesCount() > 0) {
+                    throw new SnapshotRejectedException(where + ": a stream listener (SNI routes, PROXY protocol) takes"
+                            + " no rate limit and no source routes");
+                }
                 for (InetAddress vip : vips) {
                     if (vip.isLinkLocalAddress()) {
                         continue; // an fe80:: address is bound per interface; clients use the others
@@ -464,7 +468,7 @@ public record DesiredState(
         for (Abi.ListenerKey key : streamEndpoints) {
             if (listeners.containsKey(key)) {
                 throw new SnapshotRejectedException("listener on " + key.address().getHostAddress() + " port " + key.port()
-                        + ": taken by a stream listener and another listener");
+                        + " is already taken by another listener (a stream listener)");
             }
         }
         return new DesiredState(listeners, routes, timeouts, rateLimits, groups, tables, backends, ingress, egress,
