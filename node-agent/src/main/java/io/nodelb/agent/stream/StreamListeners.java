@@ -10,16 +10,18 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
 /**
@@ -41,6 +43,8 @@ public final class StreamListeners implements AutoCloseable {
     /** How long a client has to send its whole ClientHello. */
     public static final Duration HELLO_WAIT = Duration.ofSeconds(5);
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    /** How long an end of stream waits for the kernel to forward what was spliced before it. */
+    static final Duration FORWARD_WAIT = Duration.ofSeconds(30);
     private static final int BACKLOG = 1024;
 
     /** The backend id in slot {@code slot} of group {@code group}'s table; 0: none. */
@@ -57,26 +61,38 @@ public final class StreamListeners implements AutoCloseable {
     private final Map<String, Bound> bound = new HashMap<>();
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
+    private final Splice splice;
+    /** Bytes the relay copied through this process (what the splice did not take). */
+    private final AtomicLong userSpaceBytes = new AtomicLong();
     private volatile boolean closed;
 
     /**
      * @param applied the state programmed now: its stream listeners and its backends by id
      * @param metrics null: none
      */
-    public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics) {
+    public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics,
+            Splice splice) {
         this.applied = applied;
         this.tables = tables;
         this.local = local;
         this.metrics = metrics;
+        this.splice = splice;
+        if (metrics != null) {
+            io.micrometer.core.instrument.FunctionCounter.builder("nodelb_stream_user_space_bytes", userSpaceBytes,
+                    AtomicLong::doubleValue)
+                    .description("Bytes of stream connections copied through the agent: the kernel splice takes the"
+                            + " rest (all of it without the splice)")
+                    .register(metrics);
+        }
     }
 
     /** A listening socket and the listener it serves now (routes may change without a rebind). */
     private static final class Bound {
-        final ServerSocket socket;
+        final ServerSocketChannel socket;
         volatile StreamListener listener;
         final boolean addedAddress;
 
-        Bound(ServerSocket socket, StreamListener listener, boolean addedAddress) {
+        Bound(ServerSocketChannel socket, StreamListener listener, boolean addedAddress) {
             this.socket = socket;
             this.listener = listener;
             this.addedAddress = addedAddress;
@@ -118,9 +134,9 @@ public final class StreamListeners implements AutoCloseable {
 
     private Bound bind(StreamListener listener) throws IOException {
         boolean added = local.ensureLocal(listener.address());
-        ServerSocket socket = new ServerSocket();
+        ServerSocketChannel socket = ServerSocketChannel.open();
         try {
-            socket.setReuseAddress(true);
+            socket.socket().setReuseAddress(true);
             socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
         } catch (IOException e) {
             socket.close();
@@ -147,14 +163,14 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     private void acceptLoop(Bound b) {
-        while (!b.socket.isClosed()) {
+        while (b.socket.isOpen()) {
             try {
-                Socket client = b.socket.accept();
+                SocketChannel client = b.socket.accept();
                 StreamListener listener = b.listener;
                 Thread.ofVirtual().name("stream-" + listener.name()).start(() -> serve(listener, client));
             } catch (IOException e) {
-                if (!b.socket.isClosed()) {
-                    LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.getLocalSocketAddress() + ": " + e);
+                if (b.socket.isOpen()) {
+                    LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.socket().getLocalSocketAddress() + ": " + e);
                 }
             }
         }
@@ -173,8 +189,9 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /** One client: read its ClientHello, choose a group and backend, connect, relay. */
-    private void serve(StreamListener listener, Socket client) {
-        try (client) {
+    private void serve(StreamListener listener, SocketChannel clientChannel) {
+        try (clientChannel) {
+            Socket client = clientChannel.socket();
             client.setTcpNoDelay(true);
             byte[] first = new byte[ClientHello.MAX_BYTES];
             int length = 0;
@@ -226,7 +243,8 @@ public final class StreamListeners implements AutoCloseable {
                 count(listener, group.name(), "no_backend");
                 return;
             }
-            try (Socket upstream = new Socket()) {
+            try (SocketChannel upstreamChannel = SocketChannel.open()) {
+                Socket upstream = upstreamChannel.socket();
                 try {
                     upstream.setTcpNoDelay(true);
                     upstream.connect(backend.get(), (int) CONNECT_TIMEOUT.toMillis());
@@ -242,10 +260,28 @@ public final class StreamListeners implements AutoCloseable {
                     case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
                     default -> new byte[0];
                 };
+                // The backend's bytes are spliced from its first one: joined before anything is sent to it.
+                Splice.Joined joined = null;
+                if (splice != null) {
+                    try {
+                        joined = splice.join(clientChannel, upstreamChannel);
+                    } catch (IOException e) {
+                        LOG.log(System.Logger.Level.DEBUG, "relayed in user space: " + e.getMessage());
+                    }
+                }
                 // One write: the header and the client's first bytes in one segment where they fit.
                 ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
                 out.write(opening.array());
-                relay(client, upstream);
+                if (joined != null) {
+                    joined.open();
+                }
+                try {
+                    relay(clientChannel, upstreamChannel, joined, length, opening.capacity());
+                } finally {
+                    if (joined != null) {
+                        joined.close();
+                    }
+                }
             }
         } catch (IOException e) {
             // the client or the backend went away mid-way: nothing to answer
@@ -278,9 +314,10 @@ public final class StreamListeners implements AutoCloseable {
      * Copies each way on its own virtual thread; an end of stream is passed on as a half-close,
      * and the connection ends when both ways have.
      */
-    private static void relay(Socket client, Socket upstream) throws IOException {
-        Thread back = Thread.ofVirtual().start(() -> pump(upstream, client));
-        pump(client, upstream);
+    private void relay(SocketChannel client, SocketChannel upstream, Splice.Joined joined, long read, long opening)
+            throws IOException {
+        Thread back = Thread.ofVirtual().start(() -> pump(upstream, client, joined, 0, 0));
+        pump(client, upstream, joined, read, opening);
         try {
             back.join();
         } catch (InterruptedException e) {
@@ -288,10 +325,26 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
-    private static void pump(Socket from, Socket to) {
+    /**
+     * @param read bytes already read from {@code from} (the ClientHello)
+     * @param written bytes already written to {@code to} (the header and the ClientHello)
+     */
+    private void pump(SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined, long read,
+            long written) {
+        Socket from = fromChannel.socket();
+        Socket to = toChannel.socket();
         try {
-            from.getInputStream().transferTo(to.getOutputStream());
+            // Spliced, this sees only bytes queued before the splice, and the end of stream.
+            long copied = from.getInputStream().transferTo(to.getOutputStream());
+            userSpaceBytes.addAndGet(copied);
+            if (joined != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
+                    FORWARD_WAIT)) {
+                LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
+                        + "; half-closing anyway");
+            }
             to.shutdownOutput();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (IOException e) {
             // a reset on one side: close both
             try {
@@ -309,6 +362,9 @@ public final class StreamListeners implements AutoCloseable {
         closed = true;
         bound.values().forEach(this::unbind);
         bound.clear();
+        if (splice != null) {
+            splice.close();
+        }
     }
 
     /** Makes an address local to the node so a socket binds it and the kernel delivers to it. */
