@@ -188,6 +188,10 @@ public final class Splice implements AutoCloseable {
             if (queued >= writtenByCaller + redirected) {
                 return true;
             }
+            long state = tcpInfo(toFd, STATE_AT) & 0xff;
+            if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT) {
+                return true; // reset or closed: what is not queued yet never will be
+            }
             if (System.nanoTime() > deadline) {
                 return false;
             }
@@ -195,7 +199,10 @@ public final class Splice implements AutoCloseable {
         }
     }
 
-    /** struct tcp_info (linux/tcp.h) offsets; u32 notsent_bytes, the rest u64. */
+    /** struct tcp_info (linux/tcp.h) offsets; u8 state, u32 notsent_bytes, the rest u64. */
+    private static final int STATE_AT = 0;
+    private static final int TCP_ESTABLISHED = 1;
+    private static final int TCP_CLOSE_WAIT = 8;
     private static final int NOTSENT_BYTES_AT = 144;
     private static final int BYTES_RECEIVED_AT = 128;
     private static final int BYTES_SENT_AT = 200;
@@ -215,7 +222,11 @@ public final class Splice implements AutoCloseable {
             if (length.get(ValueLayout.JAVA_INT, 0) < TCP_INFO_SIZE - 16) {
                 throw new IOException("TCP_INFO: this kernel's struct is too short");
             }
-            return at == NOTSENT_BYTES_AT ? info.get(ValueLayout.JAVA_INT, at) : info.get(ValueLayout.JAVA_LONG, at);
+            return switch (at) {
+                case STATE_AT -> info.get(ValueLayout.JAVA_BYTE, at);
+                case NOTSENT_BYTES_AT -> info.get(ValueLayout.JAVA_INT, at);
+                default -> info.get(ValueLayout.JAVA_LONG, at);
+            };
         } catch (IOException | RuntimeException e) {
             throw e;
         } catch (Throwable t) {
