@@ -61,7 +61,11 @@ public final class StreamListeners implements AutoCloseable {
     private final Map<String, Bound> bound = new HashMap<>();
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
-    private final Splice splice;
+    /** Loads the splice; called once, when the first listener binds (no stream listener, no BPF object). */
+    private final Supplier<Splice> spliceLoader;
+    private boolean spliceLoaded;
+    /** Null: relayed in user space. */
+    private volatile Splice splice;
     /** Bytes the relay copied through this process (what the splice did not take). */
     private final AtomicLong userSpaceBytes = new AtomicLong();
     private volatile boolean closed;
@@ -71,12 +75,12 @@ public final class StreamListeners implements AutoCloseable {
      * @param metrics null: none
      */
     public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics,
-            Splice splice) {
+            Supplier<Splice> spliceLoader) {
         this.applied = applied;
         this.tables = tables;
         this.local = local;
         this.metrics = metrics;
-        this.splice = splice;
+        this.spliceLoader = spliceLoader;
         if (metrics != null) {
             io.micrometer.core.instrument.FunctionCounter.builder("nodelb_stream_user_space_bytes", userSpaceBytes,
                     AtomicLong::doubleValue)
@@ -133,6 +137,10 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     private Bound bind(StreamListener listener) throws IOException {
+        if (!spliceLoaded) {
+            spliceLoaded = true;
+            splice = spliceLoader.get();
+        }
         boolean added = local.ensureLocal(listener.address());
         ServerSocketChannel socket = ServerSocketChannel.open();
         try {
@@ -262,6 +270,7 @@ public final class StreamListeners implements AutoCloseable {
                 };
                 // The backend's bytes are spliced from its first one: joined before anything is sent to it.
                 Splice.Joined joined = null;
+                Splice splice = this.splice;
                 if (splice != null) {
                     try {
                         joined = splice.join(clientChannel, upstreamChannel);
@@ -331,13 +340,14 @@ public final class StreamListeners implements AutoCloseable {
      */
     private void pump(SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined, long read,
             long written) {
+        Splice splice = this.splice;
         Socket from = fromChannel.socket();
         Socket to = toChannel.socket();
         try {
             // Spliced, this sees only bytes queued before the splice, and the end of stream.
             long copied = from.getInputStream().transferTo(to.getOutputStream());
             userSpaceBytes.addAndGet(copied);
-            if (joined != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
+            if (joined != null && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
                     FORWARD_WAIT)) {
                 LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
                         + "; half-closing anyway");
@@ -364,6 +374,7 @@ public final class StreamListeners implements AutoCloseable {
         bound.clear();
         if (splice != null) {
             splice.close();
+            splice = null;
         }
     }
 

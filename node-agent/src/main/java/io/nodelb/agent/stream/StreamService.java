@@ -51,7 +51,7 @@ public final class StreamService implements AutoCloseable {
             }
         };
         StreamService service = new StreamService(applier,
-                new StreamListeners(applier::applied, read, new LoopbackAddresses(), metrics, Splice.load()));
+                new StreamListeners(applier::applied, read, new LoopbackAddresses(), metrics, Splice::load));
         service.poller.start();
         return service;
     }
