@@ -41,7 +41,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * backends that present a certificate named after their backend; a ClientHello split over
  * segments, an oversized one, a first byte that is not TLS and a silent client, each with its
  * documented outcome; and the PROXY protocol v1 and v2, IPv4 and IPv6, to HAProxy configured with
- * accept-proxy, which answers with the client address and port it was told.
+ * accept-proxy, which answers with the client address and port it was told, and, for TLS routed by
+ * name, logs the server name the v2 header carried (PP2_TYPE_AUTHORITY). An 8 MiB download goes
+ * through the sockmap splice without a byte through the agent.
  */
 @Privileged
 class LabStreamIT {
@@ -50,18 +52,23 @@ class LabStreamIT {
 
     private static final int TLS_PORT = 8443;
     private static final int HAPROXY_PORT = 9100;
+    /** HAProxy in TCP mode with accept-proxy in front of be1's TLS server: it logs the v2 header's authority. */
+    private static final int HAPROXY_TLS_PORT = 9200;
     private static final int METRICS_PORT = 19_900 + (int) (ProcessHandle.current().pid() % 90);
     private static final String CONFIG = file(
             targetGroup("api", TLS_PORT, Map.of("be1", 1)),
             targetGroup("web", TLS_PORT, Map.of("be2", 1)),
             targetGroup("fallback", TLS_PORT, Map.of("be3", 1)),
             targetGroup("hap", HAPROXY_PORT, Map.of("be1", 1)),
+            targetGroup("hap-tls", HAPROXY_TLS_PORT, Map.of("be1", 1)),
             loadBalancer("lab", "DNAT", null,
                     "{name: tls, address: \"" + Lab.VIP_V4 + "\", port: 443, targetGroup: fallback, tls: {sniRoutes: ["
                             + "{serverNames: [api.example.com], targetGroup: api},"
                             + " {serverNames: [\"*.example.com\"], targetGroup: web}]}}",
                     proxied("v1", Lab.VIP_V4, 8001, "V1"), proxied("v1-6", Lab.VIP_V6, 8001, "V1"),
-                    proxied("v2", Lab.VIP_V4, 8002, "V2"), proxied("v2-6", Lab.VIP_V6, 8002, "V2")));
+                    proxied("v2", Lab.VIP_V4, 8002, "V2"), proxied("v2-6", Lab.VIP_V6, 8002, "V2"),
+                    "{name: tls-v2, address: \"" + Lab.VIP_V4 + "\", port: 8444, targetGroup: hap-tls, proxyProtocol: V2,"
+                            + " tls: {sniRoutes: [{serverNames: [api.example.com], targetGroup: hap-tls}]}}"));
 
     private static final List<Process> servers = new ArrayList<>();
     /** A download large enough that a relay through the agent would show in its byte counter. */
@@ -104,13 +111,22 @@ class LabStreamIT {
                   bind :::%d v4v6 accept-proxy
                   log-format "client %%[src] %%[src_port] id %%[fc_pp_unique_id,hex]"
                   http-request return status 200 content-type text/plain lf-string "%%[src] %%[src_port]"
-                """.formatted(HAPROXY_PORT));
+                frontend tlsfe
+                  mode tcp
+                  bind :::%d v4v6 accept-proxy
+                  log-format "tls client %%[src] %%[src_port] authority %%[fc_pp_authority]"
+                  default_backend be1tls
+                backend be1tls
+                  mode tcp
+                  server be1 %s:%d
+                """.formatted(HAPROXY_PORT, HAPROXY_TLS_PORT, Lab.backendV4(1), TLS_PORT));
         servers.add(background(dir.resolve("haproxy.log"), "ip", "netns", "exec", LAB.backend(1), "haproxy", "-db",
                 "-f", haproxy.toString()));
         for (int k = 1; k <= 3; k++) {
             awaitListening(LAB.backend(k), TLS_PORT);
         }
         awaitListening(LAB.backend(1), HAPROXY_PORT);
+        awaitListening(LAB.backend(1), HAPROXY_TLS_PORT);
         Agent agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT));
         agent.awaitProgrammed(0);
         // The stream listeners follow the applied version within a poll.
@@ -140,8 +156,12 @@ class LabStreamIT {
 
     /** openssl s_client from the client: the subject of the certificate the backend presented. */
     private static String subjectFor(String... serverName) throws Exception {
+        return subjectAt(443, serverName);
+    }
+
+    private static String subjectAt(int port, String... serverName) throws Exception {
         List<String> command = new ArrayList<>(List.of("timeout", "5", "openssl", "s_client", "-connect",
-                Lab.VIP_V4 + ":443"));
+                Lab.VIP_V4 + ":" + port));
         command.addAll(serverName.length == 0 ? List.of("-noservername") : List.of("-servername", serverName[0]));
         var result = Command.result(Duration.ofSeconds(10), concat(List.of("ip", "netns", "exec", LAB.namespace("client")),
                 command));
@@ -184,6 +204,15 @@ class LabStreamIT {
         System.out.printf("spliced download: %d bytes at %.1f MB/s, %.0f bytes through the agent%n", BIG,
                 Double.parseDouble(got[1]) / 1e6, copied);
         assertThat(copied).as("bytes the agent copied itself").isLessThan(BIG / 100.0);
+    }
+
+    @Test
+    void theV2HeaderCarriesTheServerNameAsItsAuthority() throws Exception {
+        assertThat(subjectAt(8444, "api.example.com")).isEqualTo("subject=CN = be1");
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).untilAsserted(() ->
+                assertThat(Files.readString(LAB.runDir().resolve("stream/haproxy.log")))
+                        .containsPattern("tls client " + java.util.regex.Pattern.quote(Lab.CLIENT_V4)
+                                + " \\d+ authority api\\.example\\.com"));
     }
 
     /** The JDK's own first flight with this server name. */
