@@ -16,6 +16,7 @@ import io.nodelb.agent.lifecycle.Capabilities;
 import io.nodelb.agent.lifecycle.Drain;
 import io.nodelb.agent.lifecycle.Signals;
 import io.nodelb.agent.metrics.MetricsServer;
+import io.nodelb.agent.stream.StreamService;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -244,7 +245,10 @@ public final class AgentRuntime {
                             Optional.ofNullable(running.metrics))) {
                         running.events = events;
                         running.onStop(events::close);
-                        return mode.run(running);
+                        try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics)) {
+                            running.onStop(streams::close);
+                            return mode.run(running);
+                        }
                     }
                 }
             }

@@ -26,6 +26,10 @@ public final class ApiPatterns {
   public static final String DNS_SUBDOMAIN =
       "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
+  /** A lower-case DNS name, or a wildcard whose whole first label is {@code *}: api.example.com, *.example.com. */
+  public static final String SERVER_NAME =
+      "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
   /** A Go-style duration with units ms, s, m, h, e.g. 5s, 1m30s, 250ms. */
   public static final String DURATION = "^([0-9]+(ms|s|m|h))+$";
 

@@ -20,7 +20,21 @@ import java.util.List;
 @ValidationRule(
     value = "!has(self.sourceRoutes) || self.sourceRoutes.all(r, self.sourceRoutes.exists_one(s, s.cidr == r.cidr))",
     message = ListenerSpec.DUPLICATE_ROUTE)
+@ValidationRule(
+    value = "!has(self.tls) || !has(self.protocol) || self.protocol == 'TCP'",
+    message = ListenerSpec.TLS_NEEDS_TCP)
+@ValidationRule(
+    value = "!has(self.proxyProtocol) || !has(self.protocol) || self.protocol == 'TCP'",
+    message = ListenerSpec.PROXY_NEEDS_TCP)
+@ValidationRule(
+    value = "(!has(self.tls) && !has(self.proxyProtocol))"
+        + " || (!has(self.rateLimit) && (!has(self.sourceRoutes) || size(self.sourceRoutes) == 0))",
+    message = ListenerSpec.STREAM_WITHOUT_XDP_FEATURES)
 public class ListenerSpec {
+  public static final String STREAM_WITHOUT_XDP_FEATURES =
+      "rateLimit and sourceRoutes are not available on a listener with tls or proxyProtocol";
+  public static final String TLS_NEEDS_TCP = "tls (server-name routing) is only for TCP listeners";
+  public static final String PROXY_NEEDS_TCP = "proxyProtocol is only for TCP listeners";
   public static final String ROUTE_FAMILY_MISMATCH =
       "sourceRoutes must use the address family of the listener address";
   public static final String DUPLICATE_ROUTE = "sourceRoutes must not repeat a cidr";
@@ -66,4 +80,16 @@ public class ListenerSpec {
   @JsonPropertyDescription("Limits each client source (an address, or a prefix) to a rate of new connections; open"
       + " connections are never cut. Unset: no limit.")
   public RateLimit rateLimit;
+
+  @JsonPropertyDescription("Route TLS connections by the server name (SNI) of their ClientHello, without terminating"
+      + " TLS. The node's agent accepts the connection, reads the ClientHello (at most 16 KiB, within 5 s), then"
+      + " connects to a backend of the chosen group and relays the bytes (docs/stream-listeners.md). TCP only:"
+      + " refused on a UDP listener. Such a listener takes no rateLimit or sourceRoutes and writes no flow events.")
+  public ListenerTls tls;
+
+  @JsonPropertyDescription("Write a PROXY protocol header (V1: text, V2: binary) with the client's address and port"
+      + " before its first byte, for backends that accept it (HAProxy accept-proxy, nginx proxy_protocol). V2 also"
+      + " carries the TLS server name (PP2_TYPE_AUTHORITY) when tls is set, and a unique connection id. Unset: no"
+      + " header. TCP only: refused on a UDP listener (no UDP form is offered).")
+  public ProxyProtocol proxyProtocol;
 }

@@ -7,7 +7,9 @@ import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.model.input.LoadBalancerInput;
 import io.nodelb.model.input.LoadBalancerInput.IdleTimeouts;
 import io.nodelb.model.input.LoadBalancerInput.ListenerSpec;
+import io.nodelb.model.input.LoadBalancerInput.SniRoute;
 import io.nodelb.model.input.LoadBalancerInput.SourceRoute;
+import io.nodelb.dataplane.v1alpha1.ProxyProtocol;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -93,6 +95,25 @@ final class LoadBalancerCompiler {
       }
       routes.sort(Comparator.comparing(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefix, Addresses.ORDER)
           .thenComparingInt(io.nodelb.dataplane.v1alpha1.SourceRoute::getPrefixLength));
+      List<SniRoute> sniRoutes = l.sniRoutes();
+      for (int r = 0; r < sniRoutes.size(); r++) {
+        SniRoute route = sniRoutes.get(r);
+        ObjectKey routeGroup = new ObjectKey(key.namespace(), route.targetGroup());
+        String routeField = field + ".tls.sniRoutes[" + r + "].targetGroup";
+        if (!usable(key, routeGroup, groups, routeField, problems)
+            || !servesFamily(key, l.address(), groups.apply(routeGroup), routeField, problems)) {
+          continue;
+        }
+        used.add(routeGroup);
+        // The names in the API's order: a snapshot is compared by its bytes.
+        listener.addSniRoutes(io.nodelb.dataplane.v1alpha1.SniRoute.newBuilder()
+            .addAllServerNames(route.serverNames())
+            .setTargetGroup(routeGroup.toString()));
+      }
+      if (l.proxyProtocol() != null) {
+        listener.setProxyProtocol("V1".equals(l.proxyProtocol()) ? ProxyProtocol.PROXY_PROTOCOL_V1
+            : ProxyProtocol.PROXY_PROTOCOL_V2);
+      }
       Listener built = listener.addAllSourceRoutes(routes).build();
       listeners.add(CompiledLoadBalancer.CompiledListener.of(built));
     }

@@ -19,13 +19,16 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
   }
 
   public record ListenerSpec(String name, String address, int port, String protocol, String targetGroup,
-      List<SourceRoute> sourceRoutes, boolean flowEvents, RateLimit rateLimit) {
+      List<SourceRoute> sourceRoutes, boolean flowEvents, RateLimit rateLimit, List<SniRoute> sniRoutes,
+      String proxyProtocol) {
     public boolean udp() {
       return "UDP".equals(protocol);
     }
   }
 
   public record SourceRoute(String cidr, String targetGroup) {}
+
+  public record SniRoute(List<String> serverNames, String targetGroup) {}
 
   /** burst and the prefix lengths are null when left out (their defaults are the compiler's). */
   public record RateLimit(int newConnectionsPerSecond, Integer burst, Integer sourcePrefixLength,
@@ -50,6 +53,10 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
       if (name != null) {
         names.add(name);
         Fields.list(l, "sourceRoutes", r -> Fields.string(r, "targetGroup")).forEach(names::add);
+        Map<String, Object> tls = Fields.object(l, "tls");
+        if (tls != null) {
+          Fields.list(tls, "sniRoutes", r -> Fields.string(r, "targetGroup")).forEach(names::add);
+        }
       }
     }
     return names;
@@ -67,6 +74,9 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
         !Boolean.FALSE.equals(l.get("flowEvents")),
         Fields.orNull(Fields.object(l, "rateLimit"), r -> new RateLimit(Fields.integer(r, "newConnectionsPerSecond"),
             Fields.integer(r, "burst"), Fields.integer(r, "sourcePrefixLength"),
-            Fields.integer(r, "sourcePrefixLengthV6"))));
+            Fields.integer(r, "sourcePrefixLengthV6"))),
+        Fields.list(java.util.Objects.requireNonNullElse(Fields.object(l, "tls"), Map.of()), "sniRoutes",
+            r -> new SniRoute(Fields.strings(r, "serverNames"), Fields.string(r, "targetGroup"))),
+        Fields.string(l, "proxyProtocol"));
   }
 }

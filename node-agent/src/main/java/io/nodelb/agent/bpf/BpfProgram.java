@@ -181,6 +181,19 @@ public final class BpfProgram {
         return BpfLink.madeBy(owner, link, where);
     }
 
+    /**
+     * Attaches an sk_skb stream-verdict program to a SOCKMAP or SOCKHASH through a BPF link
+     * (kernel 6.10+): each socket in the map has its data judged by this program.
+     */
+    public BpfLink attachSockmapVerdict(BpfMap map) {
+        String where = name + " -> stream verdict of map " + map.name();
+        int link = LibBpf.linkCreate(fd(), map.fd(), BPF_SK_SKB_STREAM_VERDICT, MemorySegment.NULL, where);
+        return BpfLink.madeBy(owner, link, where);
+    }
+
+    /** enum bpf_attach_type */
+    private static final int BPF_SK_SKB_STREAM_VERDICT = 5;
+
     /** Before load: keeps the verifier's statistics of this program, for {@link #verifierStats()}. */
     public synchronized void keepVerifierStats() {
         if (owner.isLoaded()) {

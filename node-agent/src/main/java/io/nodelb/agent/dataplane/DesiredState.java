@@ -9,6 +9,7 @@ import io.nodelb.dataplane.v1alpha1.IdleTimeouts;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
+import io.nodelb.dataplane.v1alpha1.ProxyProtocol;
 import io.nodelb.dataplane.v1alpha1.SourceRoute;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import io.nodelb.model.MaglevTable;
@@ -41,7 +42,30 @@ public record DesiredState(
         Map<Integer, Abi.Backend> backends,
         PortFilter ingressPorts,
         PortFilter egressPorts,
-        Set<String> interfaces) {
+        Set<String> interfaces,
+        Map<String, StreamListener> streams) {
+
+    /**
+     * A listener the agent serves itself (TLS SNI routes, PROXY protocol): bound on the node, not in
+     * the listener map, so the XDP program passes its packets to the node's stack. Not map state:
+     * left out of {@link #sameAs} and never read back.
+     *
+     * @param proxyProtocol 0 none, 1 or 2 the PROXY protocol version
+     */
+    public record StreamListener(String name, InetAddress address, int port, GroupRef fallback,
+                                 Map<String, GroupRef> sniRoutes, int proxyProtocol) {}
+
+    /** A target group by its snapshot name and the id of its table for this listener's family. */
+    public record GroupRef(String name, int id) {}
+
+    /** Without stream listeners (map state only: what the maps read back give). */
+    public DesiredState(Map<Abi.ListenerKey, Abi.Listener> listeners, Map<Abi.RouteKey, Integer> routes,
+            Map<Integer, Abi.Timeouts> timeouts, Map<Integer, Abi.RateLimit> rateLimits, Map<Integer, Abi.Group> groups,
+            Map<Integer, int[]> tables, Map<Integer, Abi.Backend> backends, PortFilter ingressPorts,
+            PortFilter egressPorts, Set<String> interfaces) {
+        this(listeners, routes, timeouts, rateLimits, groups, tables, backends, ingressPorts, egressPorts, interfaces,
+                Map.of());
+    }
 
     public static DesiredState empty() {
         return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
@@ -192,7 +216,7 @@ public record DesiredState(
     /** This state with other lookup tables. */
     public DesiredState withTables(Map<Integer, int[]> otherTables) {
         return new DesiredState(listeners, routes, timeouts, rateLimits, groups, otherTables, backends, ingressPorts, egressPorts,
-                interfaces);
+                interfaces, streams);
     }
 
     /**
@@ -321,6 +345,8 @@ public record DesiredState(
         PortFilter ingress = new PortFilter();
         Set<String> interfaces = new TreeSet<>();
         Set<String> liveListeners = new HashSet<>();
+        Map<String, StreamListener> streams = new LinkedHashMap<>();
+        Set<Abi.ListenerKey> streamEndpoints = new HashSet<>();
         boolean anyFullNat = false;
 
         for (Listener l : snapshot.getListenersList()) {
@@ -353,6 +379,43 @@ public record DesiredState(
             List<InetAddress> vips = l.getAddress().isEmpty()
                     ? interfaceAddresses
                     : List.of(address(l.getAddress().toByteArray(), where + " address"));
+            if (l.getSniRoutesCount() > 0 || l.getProxyProtocol() != ProxyProtocol.PROXY_PROTOCOL_NONE) {
+                if (protocol != Abi.IPPROTO_TCP) {
+                    throw new SnapshotRejectedException(where + ": SNI routes and the PROXY protocol are for TCP only");
+                }
+                if (l.hasRateLimit() || l.getSourceRoutesCount() > 0) {
+                    throw new SnapshotRejectedException(where + ": a stream listener (SNI routes, PROXY protocol) takes"
+                            + " no rate limit and no source routes");
+                }
+                for (InetAddress vip : vips) {
+                    if (vip.isLinkLocalAddress()) {
+                        continue; // an fe80:: address is bound per interface; clients use the others
+                    }
+                    Map<String, GroupRef> sni = new LinkedHashMap<>();
+                    for (io.nodelb.dataplane.v1alpha1.SniRoute r : l.getSniRoutesList()) {
+                        TargetGroup routed = groupsByName.get(r.getTargetGroup());
+                        if (routed == null) {
+                            throw new SnapshotRejectedException(
+                                    where + ": SNI route target group " + r.getTargetGroup() + " is not in the snapshot");
+                        }
+                        GroupRef ref = new GroupRef(routed.getName(), groupFor.apply(routed, vip));
+                        r.getServerNamesList().forEach(name -> sni.put(name, ref));
+                    }
+                    int version = switch (l.getProxyProtocol()) {
+                        case PROXY_PROTOCOL_V1 -> 1;
+                        case PROXY_PROTOCOL_V2 -> 2;
+                        default -> 0;
+                    };
+                    String streamName = l.getName() + "@" + vip.getHostAddress();
+                    if (!streamEndpoints.add(new Abi.ListenerKey(vip, l.getPort(), protocol))) {
+                        throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
+                                + " is already taken by another listener");
+                    }
+                    streams.put(streamName, new StreamListener(l.getName(), vip, l.getPort(),
+                            new GroupRef(defaultGroup.getName(), groupFor.apply(defaultGroup, vip)), Map.copyOf(sni), version));
+                }
+                continue;
+            }
             boolean fullNat = l.getNatMode() == NatMode.FULL_NAT;
             anyFullNat |= fullNat;
             Abi.Timeouts idle = timeouts(l.getIdleTimeouts());
@@ -382,7 +445,7 @@ public record DesiredState(
                         | (rateLimit != null ? Abi.LISTENER_RATE_LIMITED : 0);
                 Abi.Listener entry = new Abi.Listener(listenerId, groupFor.apply(defaultGroup, vip), flags,
                         fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0, snat);
-                if (listeners.put(key, entry) != null) {
+                if (streamEndpoints.contains(key) || listeners.put(key, entry) != null) {
                     throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
                             + " is already taken by another listener");
                 }
@@ -402,8 +465,14 @@ public record DesiredState(
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);
         ids.backends.retainOnly(liveBackends);
+        for (Abi.ListenerKey key : streamEndpoints) {
+            if (listeners.containsKey(key)) {
+                throw new SnapshotRejectedException("listener on " + key.address().getHostAddress() + " port " + key.port()
+                        + " is already taken by another listener (a stream listener)");
+            }
+        }
         return new DesiredState(listeners, routes, timeouts, rateLimits, groups, tables, backends, ingress, egress,
-                interfaces);
+                interfaces, Map.copyOf(streams));
     }
 
     /** The listener's rate limit, checked against what the data plane can hold. */

@@ -278,6 +278,45 @@ class SnapshotApplierTest {
                 .findFirst().orElseThrow().getKey();
     }
 
+    @Test
+    void aStreamListenerIsLeftOutOfTheListenerMapButItsGroupsAreProgrammed() {
+        Listener stream = listener().toBuilder().setName("default/web/tls").setPort(443)
+                .addSniRoutes(io.nodelb.dataplane.v1alpha1.SniRoute.newBuilder().addServerNames("api.example.com")
+                        .addServerNames("*.example.com").setTargetGroup("default/api"))
+                .setProxyProtocol(io.nodelb.dataplane.v1alpha1.ProxyProtocol.PROXY_PROTOCOL_V2).build();
+        NodeSnapshot s = NodeSnapshot.newBuilder().setNode("n1").addListeners(listener()).addListeners(stream)
+                .addTargetGroups(group("api", backend("10.0.0.9", 8443, 1)))
+                .addTargetGroups(group("web", backend("10.0.0.2", 8080, 1))).build();
+        applier.apply(s);
+
+        assertThat(maps.listeners.keySet()).extracting(Abi.ListenerKey::port).containsExactly(80);
+        assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 443)).isFalse();
+        DesiredState.StreamListener served = applier.applied().streams().get("default/web/tls@203.0.113.10");
+        assertThat(served.port()).isEqualTo(443);
+        assertThat(served.proxyProtocol()).isEqualTo(2);
+        assertThat(served.fallback().name()).isEqualTo("default/web");
+        assertThat(served.sniRoutes().keySet()).containsExactlyInAnyOrder("api.example.com", "*.example.com");
+        int api = served.sniRoutes().get("api.example.com").id();
+        assertThat(maps.backends.get(maps.tables.get(api)[0])).isEqualTo(new Abi.Backend(ip("10.0.0.9"), 8443));
+        assertThat(served.fallback().id()).isEqualTo(maps.listeners.values().iterator().next().group());
+    }
+
+    @Test
+    void aStreamListenerWithASourceRouteOrOnTheEndpointOfAnotherIsRefused() {
+        Listener stream = listener().toBuilder().setName("default/web/tls")
+                .setProxyProtocol(io.nodelb.dataplane.v1alpha1.ProxyProtocol.PROXY_PROTOCOL_V1).build();
+        NodeSnapshot taken = NodeSnapshot.newBuilder().setNode("n1").addListeners(listener()).addListeners(stream)
+                .addTargetGroups(group("web", backend("10.0.0.2", 8080, 1))).build();
+        assertThatThrownBy(() -> applier.apply(taken)).isInstanceOf(SnapshotRejectedException.class)
+                .hasMessageContaining("already taken");
+        NodeSnapshot routed = NodeSnapshot.newBuilder().setNode("n1")
+                .addListeners(stream.toBuilder().setPort(443).addSourceRoutes(io.nodelb.dataplane.v1alpha1.SourceRoute
+                        .newBuilder().setPrefix(bytes("10.0.0.0")).setPrefixLength(8).setTargetGroup("default/web")))
+                .addTargetGroups(group("web", backend("10.0.0.2", 8080, 1))).build();
+        assertThatThrownBy(() -> applier.apply(routed)).isInstanceOf(SnapshotRejectedException.class)
+                .hasMessageContaining("no source routes");
+    }
+
     private static Map<Integer, Integer> slotShare(int[] table) {
         Map<Integer, Integer> share = new HashMap<>();
         Arrays.stream(table).forEach(id -> share.merge(id, 1, Integer::sum));

@@ -155,6 +155,32 @@ class ModelCompilerTest {
   }
 
   @Test
+  void sniRoutesAndProxyProtocolReachTheSnapshotAndARouteToAMissingGroupIsAProblem() {
+    var routed = listener("tls", "10.1.1.1", 443, "web");
+    routed.tls = new io.nodelb.api.v1alpha1.ListenerTls();
+    var web = new io.nodelb.api.v1alpha1.SniRoute();
+    web.targetGroup = "web";
+    web.serverNames = new ArrayList<>(List.of("*.example.com", "www.example.org"));
+    routed.tls.sniRoutes = new ArrayList<>(List.of(new io.nodelb.api.v1alpha1.SniRoute("api", "api.example.com"), web,
+        new io.nodelb.api.v1alpha1.SniRoute("missing", "gone.example.com")));
+    routed.proxyProtocol = io.nodelb.api.v1alpha1.ProxyProtocol.V2;
+    var v1 = listener("v1", "10.1.1.1", 444, "web");
+    v1.proxyProtocol = io.nodelb.api.v1alpha1.ProxyProtocol.V1;
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"), staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1)),
+        staticGroup(null, "api", new StaticBackend("10.1.3.3", 8443, 1)),
+        loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"), routed, v1)));
+
+    assertThat(compiler.snapshot("n1").getListenersList())
+        .extracting(l -> l.getName() + " " + l.getProxyProtocol() + " " + l.getSniRoutesList().stream()
+            .map(r -> r.getServerNamesList() + "->" + r.getTargetGroup()).toList())
+        .containsExactly("default/web/http PROXY_PROTOCOL_NONE []",
+            "default/web/tls PROXY_PROTOCOL_V2 [[api.example.com]->default/api, [*.example.com, www.example.org]->default/web]",
+            "default/web/v1 PROXY_PROTOCOL_V1 []");
+    assertThat(compiler.problems()).extracting(Problem::field)
+        .containsExactly("spec.listeners[1].tls.sniRoutes[2].targetGroup");
+  }
+
+  @Test
   void nodeSelectorPicksTheNodesButEveryNodeGetsASnapshot() {
     var compiler = KubernetesInputs.compileAll(cluster());
 

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# TLS SNI routing in the lab, same run, same backends: nodelb's stream listener (the agent
+# accepts, reads the ClientHello, splices the sockets with sockmap) against HAProxy (2 threads,
+# TCP mode, routing by req_ssl_sni, bound to the VIP on the node's lo). The backends are nginx
+# terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
+# https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
+#
+#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N]
+#
+# Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
+# (keep-alive), and new connections/s (one request per connection: a TLS handshake each).
+# Everything it creates (lab namespaces, pins, /etc/netns/<client>) is removed at the end.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=agent.sh
+source "$top/deploy/lab/agent.sh"
+
+CONNS=(8 64); DURATION=5; ROUNDS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --conns) IFS=, read -r -a CONNS <<<"$2"; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N]" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench-sni: run as root" >&2; exit 1; }
+
+id="sni$(printf '%04x' $((RANDOM % 65536)))"
+VIP=10.1.1.1
+node="nlb-$id-node"; client="nlb-$id-client"
+pin_dir="/sys/fs/bpf/nodelb-lab-$id"
+work=$(mktemp -d /tmp/nodelb-bench-sni.XXXXXX)
+chmod 755 "$work" # nginx's workers (www-data) read the download
+agent_pid=""; haproxy_pid=""; nginx_started=0
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  [ -z "$agent_pid" ] || stop_pid "$agent_pid"
+  [ -z "$haproxy_pid" ] || stop_pid "$haproxy_pid"
+  "$top/deploy/lab/lab.sh" down "$id" >/dev/null 2>&1 || true
+  rm -rf "/etc/netns/$client" "$work"
+}
+trap cleanup EXIT
+
+"$top/deploy/lab/lab.sh" up "$id" 3 >/dev/null
+mkdir -p "/etc/netns/$client"
+echo "$VIP api.example.com" >"/etc/netns/$client/hosts"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=api.example.com \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+head -c 1048576 /dev/urandom >"$work/1m.bin"
+chmod 644 "$work/1m.bin"
+for k in 1 2 3; do
+  mkdir -p "$work/be$k"
+  cat >"$work/be$k/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/be$k/nginx.pid;
+error_log $work/be$k/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/be$k/body;
+  proxy_temp_path $work/be$k/proxy;
+  fastcgi_temp_path $work/be$k/fastcgi;
+  uwsgi_temp_path $work/be$k/uwsgi;
+  scgi_temp_path $work/be$k/scgi;
+  server {
+    listen 8443 ssl;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+    location / { default_type text/plain; return 200 "be$k\n"; }
+    location = /1m { alias $work/1m.bin; }
+  }
+}
+EOF
+  ip netns exec "nlb-$id-be$k" nginx -c "$work/be$k/nginx.conf" -e "$work/be$k/error.log"
+done
+
+# One point: wrk's requests/s and transfer/s.
+measure() {
+  local conns=$1 path=$2; shift 2
+  local out
+  out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 2s "$@" \
+    "https://api.example.com$path") || { echo "$out" >&2; return 1; }
+  local rps mbs errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB$/) v=v*1024; else if (v ~ /KB$/) v=v/1024; else v=v+0; printf "%.1f", v}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  echo "$rps $mbs ${errors:-none}"
+}
+
+setup_nodelb() {
+  cat >"$work/nodelb.yaml" <<EOF
+apiVersion: nodelb.io/v1alpha1
+kind: TargetGroup
+metadata: {name: api}
+spec:
+  backends:
+  - {address: 10.1.2.11, port: 8443}
+  - {address: 10.1.2.12, port: 8443}
+  - {address: 10.1.2.13, port: 8443}
+---
+apiVersion: nodelb.io/v1alpha1
+kind: LoadBalancer
+metadata: {name: sni}
+spec:
+  interfaces: [n0, n1]
+  listeners:
+  - name: tls
+    address: $VIP
+    port: 443
+    targetGroup: api
+    tls: {sniRoutes: [{serverNames: [api.example.com], targetGroup: api}]}
+EOF
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log"
+  local i
+  for i in $(seq 1 50); do ip netns exec "$node" ss -Htln "sport = :443" | grep -q 443 && return 0; sleep 0.1; done
+  echo "the agent did not listen on $VIP:443" >&2; return 1
+}
+teardown_nodelb() { stop_pid "$agent_pid"; agent_pid=""; rm -rf "$pin_dir"; ip -n "$node" link set n0 xdp off 2>/dev/null || true; ip -n "$node" link set n1 xdp off 2>/dev/null || true; ip -n "$node" addr del "$VIP/32" dev lo 2>/dev/null || true; }
+
+setup_haproxy() {
+  ip -n "$node" addr add "$VIP/32" dev lo
+  cat >"$work/haproxy.cfg" <<EOF
+global
+  nbthread 2
+  maxconn 9000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend tls
+  bind $VIP:443
+  tcp-request inspect-delay 5s
+  tcp-request content accept if { req_ssl_hello_type 1 }
+  use_backend api if { req_ssl_sni -i api.example.com }
+  default_backend api
+backend api
+  balance roundrobin
+  server be1 10.1.2.11:8443
+  server be2 10.1.2.12:8443
+  server be3 10.1.2.13:8443
+EOF
+  ip netns exec "$node" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  local i
+  for i in $(seq 1 50); do ip netns exec "$node" ss -Htln "sport = :443" | grep -q 443 && return 0; sleep 0.1; done
+  cat "$work/haproxy.log" >&2; echo "haproxy did not listen" >&2; return 1
+}
+teardown_haproxy() { stop_pid "$haproxy_pid"; haproxy_pid=""; ip -n "$node" addr del "$VIP/32" dev lo 2>/dev/null || true; }
+
+echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | errors |"
+echo "|---|---|---|---|---|---|---|"
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in ${MODES:-nodelb haproxy}; do
+    "setup_$mode"
+    timeout 20 ip netns exec "$client" curl -sk -o /dev/null "https://api.example.com/" || { echo "$mode: no answer" >&2; exit 1; }
+    if [ -n "${PROBE:-}" ]; then
+      for i in 1 2 3 4 5; do
+        ip netns exec "$client" curl -sk -o /dev/null -w "$mode connect %{time_connect} tls %{time_appconnect} total %{time_total}\n" "https://api.example.com/" >&2
+      done
+    fi
+    for c in "${CONNS[@]}"; do
+      read -r ka _ e1 <<<"$(measure "$c" /)"
+      read -r _ mb e2 <<<"$(measure "$c" /1m)"
+      read -r nc _ e3 <<<"$(measure "$c" / -H 'Connection: close')"
+      echo "| $round | $mode | $c | $ka | $mb | $nc | ${e1} ${e2} ${e3} |"
+    done
+    "teardown_$mode"
+  done
+done
+if [ -f "$work/agent.log" ]; then grep -i "relay in user space" "$work/agent.log" >&2 || true; fi

@@ -1,0 +1,274 @@
+package io.nodelb.agent.stream;
+
+import io.nodelb.agent.bpf.BpfLink;
+import io.nodelb.agent.bpf.BpfMap;
+import io.nodelb.agent.bpf.BpfObject;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.reflect.Method;
+import java.nio.channels.SocketChannel;
+
+/**
+ * The kernel splice of relayed connections (bpf/src/stream_splice.bpf.c): both sockets of a
+ * connection go into a SOCKHASH under their cookies, each cookie mapped to its peer's, and the
+ * stream-verdict program redirects each socket's data to the other. The object, its maps and its
+ * link belong to this process (never pinned): they go when the agent does, with its connections.
+ *
+ * <p>A socket's fd is read from its channel ({@code sun.nio.ch.SelChImpl.getFDVal}), which needs
+ * {@code --add-exports java.base/sun.nio.ch=ALL-UNNAMED}; without it, or on a kernel without
+ * sockmap links (6.10+), {@link #load} returns null and connections are relayed in user space.
+ */
+public final class Splice implements AutoCloseable {
+    static final String OBJECT = "io/nodelb/bpf/stream_splice.bpf.o";
+
+    private static final int SOL_SOCKET = 1;
+    private static final int SO_COOKIE = 57;
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final long ERRNO_AT = CALL_STATE.byteOffset(StructLayout.PathElement.groupElement("errno"));
+    private static final int SO_RCVLOWAT = 18;
+    private static final MethodHandle SETSOCKOPT = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("setsockopt").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT),
+            Linker.Option.captureCallState("errno"));
+    private static final MethodHandle GETSOCKOPT = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("getsockopt").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS),
+            Linker.Option.captureCallState("errno"));
+
+    private final BpfObject object;
+    private final BpfMap sockets;
+    private final BpfMap peers;
+    private final BpfLink link;
+    private final Method fdOf;
+
+    private Splice(BpfObject object, BpfMap sockets, BpfMap peers, BpfLink link, Method fdOf) {
+        this.object = object;
+        this.sockets = sockets;
+        this.peers = peers;
+        this.link = link;
+        this.fdOf = fdOf;
+    }
+
+    /** The splice, or null (with the reason logged) when this JVM or kernel cannot make one. */
+    public static Splice load() {
+        Method fdOf;
+        try {
+            fdOf = Class.forName("sun.nio.ch.SelChImpl").getMethod("getFDVal");
+            try (SocketChannel probe = SocketChannel.open()) {
+                fdOf.invoke(probe);
+            }
+        } catch (ReflectiveOperationException | IOException | RuntimeException e) {
+            log("no socket fds from Java (run with --add-exports java.base/sun.nio.ch=ALL-UNNAMED): " + e);
+            return null;
+        }
+        BpfObject object = BpfObject.openResource(OBJECT);
+        try {
+            object.load();
+            BpfMap sockets = object.map("nlb_splice_socks");
+            BpfLink link = object.program("nlb_splice").attachSockmapVerdict(sockets);
+            return new Splice(object, sockets, object.map("nlb_splice_peers"), link, fdOf);
+        } catch (RuntimeException e) {
+            object.close();
+            log("no sockmap splice on this kernel: " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static void log(String message) {
+        System.getLogger(Splice.class.getName()).log(System.Logger.Level.WARNING,
+                "stream listeners relay in user space: " + message);
+    }
+
+    /** Two sockets spliced; {@link #close} takes them out of the maps. */
+    public final class Joined implements AutoCloseable {
+        private final long a;
+        private final long b;
+        private final int fdA;
+
+        private Joined(long a, long b, int fdA) {
+            this.a = a;
+            this.b = b;
+            this.fdA = fdA;
+        }
+
+        /**
+         * Opens the second direction, from the first socket to the second, once the caller has
+         * written what must precede it; then has the kernel judge the bytes that reached the first
+         * socket before it joined the map (setting SO_RCVLOWAT signals a socket with data queued),
+         * so they are redirected in order, ahead of later ones.
+         */
+        public void open() throws IOException {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
+                MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+                put(peers, key, value, a, b);
+                MemorySegment state = arena.allocate(CALL_STATE);
+                MemorySegment one = arena.allocate(ValueLayout.JAVA_INT);
+                one.set(ValueLayout.JAVA_INT, 0, 1);
+                int ret = (int) SETSOCKOPT.invokeExact(state, fdA, SOL_SOCKET, SO_RCVLOWAT, one, 4);
+                if (ret != 0) {
+                    throw new IOException("SO_RCVLOWAT: errno " + state.get(ValueLayout.JAVA_INT, ERRNO_AT));
+                }
+            } catch (IOException | RuntimeException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException("SO_RCVLOWAT: " + t, t);
+            }
+        }
+
+        @Override
+        public void close() {
+            for (long cookie : new long[] {a, b}) {
+                try (Arena arena = Arena.ofConfined()) {
+                    MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
+                    key.set(ValueLayout.JAVA_LONG, 0, cookie);
+                    peers.delete(key);
+                    sockets.delete(key);
+                }
+            }
+        }
+    }
+
+    /**
+     * Puts both sockets in the map and opens the direction from {@code other} to {@code one}: what
+     * arrives on {@code other} from now on leaves through {@code one} in the kernel. The other
+     * direction opens with {@link Joined#open}: until then, bytes arriving on {@code one} stay
+     * there (those arriving after this call are handed to its reader, the relay loop), so the
+     * caller can write to {@code other} first what must precede them.
+     */
+    public Joined join(SocketChannel one, SocketChannel other) throws IOException {
+        int fdOne = fd(one);
+        int fdOther = fd(other);
+        long a = cookie(fdOne);
+        long b = cookie(fdOther);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+            Joined joined = new Joined(a, b, fdOne);
+            try {
+                // Sockets first, then the peer that makes the program redirect to one of them.
+                put(sockets, key, value, a, fdOne);
+                put(sockets, key, value, b, fdOther);
+                put(peers, key, value, b, a);
+            } catch (RuntimeException e) {
+                joined.close();
+                throw new IOException("splice: " + e.getMessage(), e);
+            }
+            return joined;
+        }
+    }
+
+    /**
+     * Waits (at most {@code bound}) until everything {@code from} received has been queued on
+     * {@code to}: the bytes the caller moved itself and those the program redirected, which the
+     * kernel sends from a work queue, so later than the end of stream the caller saw. A half-close
+     * passed on before would cut them off.
+     *
+     * @param readByCaller payload bytes the caller read from {@code from}
+     * @param writtenByCaller payload bytes the caller wrote to {@code to} (headers included)
+     */
+    public boolean awaitForwarded(SocketChannel from, SocketChannel to, long readByCaller, long writtenByCaller,
+            java.time.Duration bound) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + bound.toNanos();
+        int fromFd = fd(from);
+        int toFd = fd(to);
+        while (true) {
+            long redirected = tcpInfo(fromFd, BYTES_RECEIVED_AT) - readByCaller;
+            long queued = tcpInfo(toFd, BYTES_SENT_AT) - tcpInfo(toFd, BYTES_RETRANS_AT)
+                    + (tcpInfo(toFd, NOTSENT_BYTES_AT) & 0xffffffffL);
+            if (queued >= writtenByCaller + redirected) {
+                return true;
+            }
+            long state = tcpInfo(toFd, STATE_AT) & 0xff;
+            if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT) {
+                return true; // reset or closed: what is not queued yet never will be
+            }
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(1);
+        }
+    }
+
+    /** struct tcp_info (linux/tcp.h) offsets; u8 state, u32 notsent_bytes, the rest u64. */
+    private static final int STATE_AT = 0;
+    private static final int TCP_ESTABLISHED = 1;
+    private static final int TCP_CLOSE_WAIT = 8;
+    private static final int NOTSENT_BYTES_AT = 144;
+    private static final int BYTES_RECEIVED_AT = 128;
+    private static final int BYTES_SENT_AT = 200;
+    private static final int BYTES_RETRANS_AT = 208;
+    private static final int TCP_INFO_SIZE = 232;
+
+    private static long tcpInfo(int fd, int at) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment info = arena.allocate(TCP_INFO_SIZE, 8);
+            MemorySegment length = arena.allocate(ValueLayout.JAVA_INT);
+            length.set(ValueLayout.JAVA_INT, 0, TCP_INFO_SIZE);
+            int ret = (int) GETSOCKOPT.invokeExact(state, fd, 6 /* IPPROTO_TCP */, 11 /* TCP_INFO */, info, length);
+            if (ret != 0) {
+                throw new IOException("TCP_INFO: errno " + state.get(ValueLayout.JAVA_INT, ERRNO_AT));
+            }
+            if (length.get(ValueLayout.JAVA_INT, 0) < TCP_INFO_SIZE - 16) {
+                throw new IOException("TCP_INFO: this kernel's struct is too short");
+            }
+            return switch (at) {
+                case STATE_AT -> info.get(ValueLayout.JAVA_BYTE, at);
+                case NOTSENT_BYTES_AT -> info.get(ValueLayout.JAVA_INT, at);
+                default -> info.get(ValueLayout.JAVA_LONG, at);
+            };
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException("TCP_INFO: " + t, t);
+        }
+    }
+
+    private static void put(BpfMap map, MemorySegment key, MemorySegment value, long k, long v) {
+        key.set(ValueLayout.JAVA_LONG, 0, k);
+        value.set(ValueLayout.JAVA_LONG, 0, v);
+        map.update(key, value, BpfMap.BPF_ANY);
+    }
+
+    private int fd(SocketChannel channel) throws IOException {
+        try {
+            return (int) fdOf.invoke(channel);
+        } catch (ReflectiveOperationException e) {
+            throw new IOException("no fd for " + channel + ": " + e, e);
+        }
+    }
+
+    private static long cookie(int fd) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment length = arena.allocate(ValueLayout.JAVA_INT);
+            length.set(ValueLayout.JAVA_INT, 0, 8);
+            int ret = (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_COOKIE, value, length);
+            if (ret != 0) {
+                throw new IOException("SO_COOKIE: errno " + state.get(ValueLayout.JAVA_INT, ERRNO_AT));
+            }
+            return value.get(ValueLayout.JAVA_LONG, 0);
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException("SO_COOKIE: " + t, t);
+        }
+    }
+
+    @Override
+    public void close() {
+        link.close();
+        object.close();
+    }
+}

@@ -1,0 +1,388 @@
+package io.nodelb.agent.stream;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.nodelb.agent.dataplane.DesiredState;
+import io.nodelb.agent.dataplane.DesiredState.GroupRef;
+import io.nodelb.agent.dataplane.DesiredState.StreamListener;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
+ * socket bound to its address and port on the node, whose connections are accepted on virtual
+ * threads, routed by the ClientHello's server name to a group, sent to a backend of that group's
+ * table (the one the XDP program reads, so health, drains and weights apply), and relayed.
+ *
+ * <p>Outcomes (the {@code outcome} label of {@code nodelb_stream_connections_total}):
+ * {@code sni} a route matched; {@code default} a ClientHello without a name or with a name no route
+ * matches, or a first byte that is not TLS: the listener's own group; {@code malformed} and
+ * {@code too_large} (no whole ClientHello in {@link ClientHello#MAX_BYTES}) are closed; {@code timeout}
+ * (no whole ClientHello within {@link #HELLO_WAIT}) and {@code closed} (the client closed first)
+ * are closed; {@code no_backend} (the group's table is empty) and {@code connect_failed} are closed.
+ */
+public final class StreamListeners implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(StreamListeners.class.getName());
+
+    /** How long a client has to send its whole ClientHello. */
+    public static final Duration HELLO_WAIT = Duration.ofSeconds(5);
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    /** How long an end of stream waits for the kernel to forward what was spliced before it. */
+    static final Duration FORWARD_WAIT = Duration.ofSeconds(30);
+    private static final int BACKLOG = 1024;
+
+    /** The backend id in slot {@code slot} of group {@code group}'s table; 0: none. */
+    public interface Tables {
+        int backendAt(int group, int slot);
+
+        int tableSize();
+    }
+
+    private final Supplier<DesiredState> applied;
+    private final Tables tables;
+    private final LocalAddresses local;
+    private final MeterRegistry metrics;
+    private final Map<String, Bound> bound = new HashMap<>();
+    private final Map<String, Counter> counters = new ConcurrentHashMap<>();
+    private final SecureRandom random = new SecureRandom();
+    /** Loads the splice; called once, when the first listener binds (no stream listener, no BPF object). */
+    private final Supplier<Splice> spliceLoader;
+    private boolean spliceLoaded;
+    /** Null: relayed in user space. */
+    private volatile Splice splice;
+    /** Bytes the relay copied through this process (what the splice did not take). */
+    private final AtomicLong userSpaceBytes = new AtomicLong();
+    private volatile boolean closed;
+
+    /**
+     * @param applied the state programmed now: its stream listeners and its backends by id
+     * @param metrics null: none
+     */
+    public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics,
+            Supplier<Splice> spliceLoader) {
+        this.applied = applied;
+        this.tables = tables;
+        this.local = local;
+        this.metrics = metrics;
+        this.spliceLoader = spliceLoader;
+        if (metrics != null) {
+            io.micrometer.core.instrument.FunctionCounter.builder("nodelb_stream_user_space_bytes", userSpaceBytes,
+                    AtomicLong::doubleValue)
+                    .description("Bytes of stream connections copied through the agent: the kernel splice takes the"
+                            + " rest (all of it without the splice)")
+                    .register(metrics);
+        }
+    }
+
+    /** A listening socket and the listener it serves now (routes may change without a rebind). */
+    private static final class Bound {
+        final ServerSocketChannel socket;
+        volatile StreamListener listener;
+        final boolean addedAddress;
+
+        Bound(ServerSocketChannel socket, StreamListener listener, boolean addedAddress) {
+            this.socket = socket;
+            this.listener = listener;
+            this.addedAddress = addedAddress;
+        }
+    }
+
+    /** Binds the listeners of {@code state} not bound yet, closes those it no longer has. */
+    public synchronized void reconcile(DesiredState state) {
+        if (closed) {
+            return;
+        }
+        Map<String, StreamListener> wanted = new HashMap<>();
+        state.streams().values().forEach(s -> wanted.put(endpoint(s), s));
+        bound.entrySet().removeIf(e -> {
+            if (wanted.containsKey(e.getKey())) {
+                return false;
+            }
+            unbind(e.getValue());
+            return true;
+        });
+        wanted.forEach((endpoint, listener) -> {
+            Bound b = bound.get(endpoint);
+            if (b != null) {
+                b.listener = listener;
+                return;
+            }
+            try {
+                bound.put(endpoint, bind(listener));
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "stream listener " + listener.name() + " on " + endpoint
+                        + " not bound: " + e.getMessage());
+            }
+        });
+    }
+
+    private static String endpoint(StreamListener s) {
+        return new InetSocketAddress(s.address(), s.port()).toString();
+    }
+
+    private Bound bind(StreamListener listener) throws IOException {
+        if (!spliceLoaded) {
+            spliceLoaded = true;
+            splice = spliceLoader.get();
+        }
+        boolean added = local.ensureLocal(listener.address());
+        ServerSocketChannel socket = ServerSocketChannel.open();
+        try {
+            socket.socket().setReuseAddress(true);
+            socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
+        } catch (IOException e) {
+            socket.close();
+            if (added) {
+                local.release(listener.address());
+            }
+            throw e;
+        }
+        Bound b = new Bound(socket, listener, added);
+        Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
+        return b;
+    }
+
+    private void unbind(Bound b) {
+        try {
+            b.socket.close();
+        } catch (IOException e) {
+            // closing a listening socket does not fail in a way that matters
+        }
+        if (b.addedAddress && bound.values().stream().noneMatch(o -> o != b
+                && o.listener.address().equals(b.listener.address()))) {
+            local.release(b.listener.address());
+        }
+    }
+
+    private void acceptLoop(Bound b) {
+        while (b.socket.isOpen()) {
+            try {
+                SocketChannel client = b.socket.accept();
+                StreamListener listener = b.listener;
+                Thread.ofVirtual().name("stream-" + listener.name()).start(() -> serve(listener, client));
+            } catch (IOException e) {
+                if (b.socket.isOpen()) {
+                    LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.socket().getLocalSocketAddress() + ": " + e);
+                }
+            }
+        }
+    }
+
+    private void count(StreamListener listener, String group, String outcome) {
+        if (metrics == null) {
+            return;
+        }
+        counters.computeIfAbsent(listener.name() + "\0" + group + "\0" + outcome, k -> Counter
+                .builder("nodelb_stream_connections")
+                .description("Connections a stream listener (TLS SNI routes, PROXY protocol) accepted, by the group"
+                        + " chosen and what became of them")
+                .tag("listener", listener.name()).tag("group", group).tag("outcome", outcome)
+                .register(metrics)).increment();
+    }
+
+    /** One client: read its ClientHello, choose a group and backend, connect, relay. */
+    private void serve(StreamListener listener, SocketChannel clientChannel) {
+        try (clientChannel) {
+            Socket client = clientChannel.socket();
+            client.setTcpNoDelay(true);
+            byte[] first = new byte[ClientHello.MAX_BYTES];
+            int length = 0;
+            ClientHello.Result hello = new ClientHello.Result(ClientHello.Status.NEED_MORE, null);
+            long deadline = System.nanoTime() + HELLO_WAIT.toNanos();
+            InputStream in = client.getInputStream();
+            while (hello.status() == ClientHello.Status.NEED_MORE) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    count(listener, "", "timeout");
+                    return;
+                }
+                client.setSoTimeout((int) Math.max(1, Duration.ofNanos(left).toMillis()));
+                int n;
+                try {
+                    n = in.read(first, length, first.length - length);
+                } catch (SocketTimeoutException e) {
+                    count(listener, "", "timeout");
+                    return;
+                }
+                if (n < 0) {
+                    count(listener, "", "closed");
+                    return;
+                }
+                length += n;
+                hello = ClientHello.parse(first, length);
+            }
+            String outcome;
+            GroupRef group;
+            switch (hello.status()) {
+                case MALFORMED, TOO_LARGE -> {
+                    count(listener, "", hello.status() == ClientHello.Status.MALFORMED ? "malformed" : "too_large");
+                    return;
+                }
+                case NOT_TLS -> {
+                    group = listener.fallback();
+                    outcome = "default";
+                }
+                default -> {
+                    GroupRef routed = new SniRoutes<>(listener.sniRoutes(), null).choose(hello.serverName());
+                    group = routed != null ? routed : listener.fallback();
+                    outcome = routed != null ? "sni" : "default";
+                }
+            }
+            InetSocketAddress peer = (InetSocketAddress) client.getRemoteSocketAddress();
+            InetSocketAddress vip = (InetSocketAddress) client.getLocalSocketAddress();
+            Optional<InetSocketAddress> backend = backend(group, peer, vip);
+            if (backend.isEmpty()) {
+                count(listener, group.name(), "no_backend");
+                return;
+            }
+            try (SocketChannel upstreamChannel = SocketChannel.open()) {
+                Socket upstream = upstreamChannel.socket();
+                try {
+                    upstream.setTcpNoDelay(true);
+                    upstream.connect(backend.get(), (int) CONNECT_TIMEOUT.toMillis());
+                } catch (IOException e) {
+                    count(listener, group.name(), "connect_failed");
+                    return;
+                }
+                count(listener, group.name(), outcome);
+                client.setSoTimeout(0);
+                OutputStream out = upstream.getOutputStream();
+                byte[] header = switch (listener.proxyProtocol()) {
+                    case 1 -> ProxyHeader.v1(peer, vip);
+                    case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
+                    default -> new byte[0];
+                };
+                // The backend's bytes are spliced from its first one: joined before anything is sent to it.
+                Splice.Joined joined = null;
+                Splice splice = this.splice;
+                if (splice != null) {
+                    try {
+                        joined = splice.join(clientChannel, upstreamChannel);
+                    } catch (IOException e) {
+                        LOG.log(System.Logger.Level.DEBUG, "relayed in user space: " + e.getMessage());
+                    }
+                }
+                // One write: the header and the client's first bytes in one segment where they fit.
+                ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
+                out.write(opening.array());
+                if (joined != null) {
+                    joined.open();
+                }
+                try {
+                    relay(clientChannel, upstreamChannel, joined, length, opening.capacity());
+                } finally {
+                    if (joined != null) {
+                        joined.close();
+                    }
+                }
+            }
+        } catch (IOException e) {
+            // the client or the backend went away mid-way: nothing to answer
+        }
+    }
+
+    private byte[] uniqueId() {
+        byte[] id = new byte[16];
+        random.nextBytes(id);
+        return id;
+    }
+
+    /**
+     * The backend in the group's table at the slot of this connection's hash: the table the data
+     * plane reads, with the node's health and drain weights applied.
+     */
+    private Optional<InetSocketAddress> backend(GroupRef group, InetSocketAddress peer, InetSocketAddress vip) {
+        int h = java.util.Arrays.hashCode(peer.getAddress().getAddress()) * 31 + peer.getPort();
+        h = h * 31 + vip.getPort();
+        h ^= h >>> 16;
+        h *= 0x85ebca6b;
+        h ^= h >>> 13;
+        int slot = Integer.remainderUnsigned(h, tables.tableSize());
+        int id = tables.backendAt(group.id(), slot);
+        var b = id == 0 ? null : applied.get().backends().get(id);
+        return b == null ? Optional.empty() : Optional.of(new InetSocketAddress(b.address(), b.port()));
+    }
+
+    /**
+     * Copies each way on its own virtual thread; an end of stream is passed on as a half-close,
+     * and the connection ends when both ways have.
+     */
+    private void relay(SocketChannel client, SocketChannel upstream, Splice.Joined joined, long read, long opening)
+            throws IOException {
+        Thread back = Thread.ofVirtual().start(() -> pump(upstream, client, joined, 0, 0));
+        pump(client, upstream, joined, read, opening);
+        try {
+            back.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * @param read bytes already read from {@code from} (the ClientHello)
+     * @param written bytes already written to {@code to} (the header and the ClientHello)
+     */
+    private void pump(SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined, long read,
+            long written) {
+        Splice splice = this.splice;
+        Socket from = fromChannel.socket();
+        Socket to = toChannel.socket();
+        try {
+            // Spliced, this sees only bytes queued before the splice, and the end of stream.
+            long copied = from.getInputStream().transferTo(to.getOutputStream());
+            userSpaceBytes.addAndGet(copied);
+            if (joined != null && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
+                    FORWARD_WAIT)) {
+                LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
+                        + "; half-closing anyway");
+            }
+            to.shutdownOutput();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            // a reset on one side: close both
+            try {
+                from.close();
+                to.close();
+            } catch (IOException ignored) {
+                // already closed
+            }
+        }
+    }
+
+    /** Stops accepting; connections being relayed end with the process. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        bound.values().forEach(this::unbind);
+        bound.clear();
+        if (splice != null) {
+            splice.close();
+            splice = null;
+        }
+    }
+
+    /** Makes an address local to the node so a socket binds it and the kernel delivers to it. */
+    public interface LocalAddresses {
+        /** @return whether this call added it (and {@link #release} should remove it) */
+        boolean ensureLocal(InetAddress address) throws IOException;
+
+        void release(InetAddress address);
+    }
+}
