@@ -441,6 +441,25 @@ public final class BpfMap implements AutoCloseable {
         return sum;
     }
 
+    /**
+     * The per-CPU u64 counters of slots 0..count-1 of a per-CPU array, each summed over CPUs
+     * (a slot that cannot be read counts 0).
+     */
+    public long[] sumPerCpuCounters(int count) {
+        long[] out = new long[count];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(JAVA_INT);
+            MemorySegment values = arena.allocate(valueBufferSize());
+            for (int i = 0; i < count; i++) {
+                key.set(JAVA_INT, 0, i);
+                if (lookup(key, values)) {
+                    out[i] = sumPerCpu(values, 0);
+                }
+            }
+        }
+        return out;
+    }
+
     // --- pins ----------------------------------------------------------------------------
 
     /** Pins the map at path in bpffs; it then outlives this process. */

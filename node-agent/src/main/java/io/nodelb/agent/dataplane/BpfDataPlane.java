@@ -588,19 +588,7 @@ public final class BpfDataPlane implements DataPlane {
 
     @Override
     public long[] packetStats() {
-        BpfMap stats = maps.get("nlb_stats");
-        long[] out = new long[Abi.STAT_MAX];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
-            MemorySegment values = arena.allocate(stats.valueBufferSize());
-            for (int i = 0; i < out.length; i++) {
-                key.set(ValueLayout.JAVA_INT, 0, i);
-                if (stats.lookup(key, values)) {
-                    out[i] = stats.sumPerCpu(values, 0);
-                }
-            }
-        }
-        return out;
+        return maps.get("nlb_stats").sumPerCpuCounters(Abi.STAT_MAX);
     }
 
     /**

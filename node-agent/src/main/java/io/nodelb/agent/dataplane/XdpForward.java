@@ -153,18 +153,7 @@ public final class XdpForward {
 
     /** Packets per {@link Abi.Forward} outcome, summed over CPUs, since this program was loaded. */
     public long[] outcomes() {
-        long[] out = new long[Abi.Forward.values().length];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
-            MemorySegment values = arena.allocate(stats.valueBufferSize());
-            for (int i = 0; i < out.length; i++) {
-                key.set(ValueLayout.JAVA_INT, 0, i);
-                if (stats.lookup(key, values)) {
-                    out[i] = stats.sumPerCpu(values, 0);
-                }
-            }
-        }
-        return out;
+        return stats.sumPerCpuCounters(Abi.Forward.values().length);
     }
 
     /**

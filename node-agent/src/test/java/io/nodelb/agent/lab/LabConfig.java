@@ -1,5 +1,7 @@
 package io.nodelb.agent.lab;
 
+import static io.nodelb.agent.lab.Shares.weights;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -10,6 +12,31 @@ import java.util.Map;
  */
 final class LabConfig {
     private LabConfig() {}
+
+    /** be1 and be2, weight 1 each. */
+    static final Map<String, Integer> TWO_BACKENDS = weights("be1", 1, "be2", 1);
+
+    /** be1 and be2 by weight 1 behind DNAT listeners: TCP :80 and UDP :9001, IPv4 and IPv6. */
+    static final String DUAL_STACK_DNAT = file(
+            targetGroup("web", 8080, TWO_BACKENDS),
+            targetGroup("source", 9001, TWO_BACKENDS),
+            loadBalancer("lab", "DNAT", null,
+                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
+                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
+                    listener("source", Lab.VIP_V4, 9001, "UDP", "source"),
+                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
+
+    /** snatAddress is one per LoadBalancer: one for each family. */
+    static final String DUAL_STACK_FULL_NAT = file(
+            targetGroup("web", 8080, TWO_BACKENDS),
+            targetGroup("source", 9001, TWO_BACKENDS),
+            loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
+                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
+                    listener("source", Lab.VIP_V4, 9001, "UDP", "source")),
+            loadBalancer("lab6", "FullNAT", Lab.NODE_LAN_V6,
+                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
+                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
+
 
     /** Documents joined into one file. */
     static String file(String... documents) {

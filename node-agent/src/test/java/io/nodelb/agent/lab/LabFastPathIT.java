@@ -1,10 +1,7 @@
 package io.nodelb.agent.lab;
 
-import static io.nodelb.agent.lab.LabConfig.file;
-import static io.nodelb.agent.lab.LabConfig.listener;
-import static io.nodelb.agent.lab.LabConfig.loadBalancer;
-import static io.nodelb.agent.lab.LabConfig.targetGroup;
-import static io.nodelb.agent.lab.Shares.weights;
+import static io.nodelb.agent.lab.LabConfig.DUAL_STACK_DNAT;
+import static io.nodelb.agent.lab.LabConfig.DUAL_STACK_FULL_NAT;
 import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -41,27 +38,6 @@ class LabFastPathIT {
     private static final int CONNECTIONS = 20;
     private static final int DATAGRAMS = 20;
     private static final int METRICS_PORT = 19_500 + (int) (ProcessHandle.current().pid() % 400);
-    private static final Map<String, Integer> BACKENDS = weights("be1", 1, "be2", 1);
-
-    private static final String DNAT = file(
-            targetGroup("web", 8080, BACKENDS),
-            targetGroup("source", 9001, BACKENDS),
-            loadBalancer("lab", "DNAT", null,
-                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
-                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
-                    listener("source", Lab.VIP_V4, 9001, "UDP", "source"),
-                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
-
-    private static final String FULL_NAT = file(
-            targetGroup("web", 8080, BACKENDS),
-            targetGroup("source", 9001, BACKENDS),
-            loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
-                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
-                    listener("source", Lab.VIP_V4, 9001, "UDP", "source")),
-            loadBalancer("lab6", "FullNAT", Lab.NODE_LAN_V6,
-                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
-                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
-
     /** What the client saw in one case, comparable between runs: sources exactly, backends as a set and a total. */
     private record Seen(Map<String, Integer> tcpSources, Map<String, Integer> udpSources, List<String> backends,
                         int answers) {}
@@ -119,7 +95,7 @@ class LabFastPathIT {
     @Test
     @Order(1)
     void withTheFastPathTranslatedPacketsLeaveFromXdp() throws Exception {
-        Agent agent = LAB.launchAgent(DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+        Agent agent = LAB.launchAgent(DUAL_STACK_DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--xdp-forward", "auto");
         agent.awaitProgrammed(0);
         String scrape = scrape();
@@ -128,7 +104,7 @@ class LabFastPathIT {
         assertThat(agent.log()).contains("XDP fast path to n0: on", "XDP fast path to n1: on");
 
         for (String mode : List.of("DNAT", "FullNAT")) {
-            agent.program(mode.equals("DNAT") ? DNAT : FULL_NAT);
+            agent.program(mode.equals("DNAT") ? DUAL_STACK_DNAT : DUAL_STACK_FULL_NAT);
             for (String family : List.of("IPv4", "IPv6")) {
                 double before = redirected();
                 Seen seen = traffic(mode, family);
@@ -149,7 +125,7 @@ class LabFastPathIT {
     @Order(2)
     void withTheFastPathOffNothingLeavesFromXdpAndTheTrafficIsTheSame() throws Exception {
         assertThat(WITH_FAST_PATH).as("the run with the fast path").hasSize(4);
-        Agent agent = LAB.launchAgent(DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+        Agent agent = LAB.launchAgent(DUAL_STACK_DNAT, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--xdp-forward", "off");
         agent.awaitProgrammed(0);
         String scrape = scrape();
@@ -157,7 +133,7 @@ class LabFastPathIT {
         assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n1")).as("n1 safe").isZero();
 
         for (String mode : List.of("DNAT", "FullNAT")) {
-            agent.program(mode.equals("DNAT") ? DNAT : FULL_NAT);
+            agent.program(mode.equals("DNAT") ? DUAL_STACK_DNAT : DUAL_STACK_FULL_NAT);
             for (String family : List.of("IPv4", "IPv6")) {
                 String name = mode + " " + family;
                 Seen seen = traffic(mode, family);

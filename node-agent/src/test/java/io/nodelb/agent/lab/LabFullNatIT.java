@@ -1,11 +1,13 @@
 package io.nodelb.agent.lab;
 
+import static io.nodelb.agent.lab.LabConfig.DUAL_STACK_DNAT;
+import static io.nodelb.agent.lab.LabConfig.DUAL_STACK_FULL_NAT;
+import static io.nodelb.agent.lab.LabConfig.TWO_BACKENDS;
 import static io.nodelb.agent.lab.LabConfig.file;
 import static io.nodelb.agent.lab.LabConfig.listener;
 import static io.nodelb.agent.lab.LabConfig.loadBalancer;
 import static io.nodelb.agent.lab.LabConfig.targetGroup;
 import static io.nodelb.agent.lab.LabConfig.withIdleTimeouts;
-import static io.nodelb.agent.lab.Shares.weights;
 import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -41,31 +43,9 @@ class LabFullNatIT {
     private static final int DNAT_ATTEMPTS = 2;
     /** Below net.ipv4.ip_local_port_range (32768-60999), which the FullNAT connections draw from. */
     private static final int DNAT_CLIENT_PORT = 20001;
-    private static final Map<String, Integer> BACKENDS = weights("be1", 1, "be2", 1);
-
-    private static final String DNAT = file(
-            targetGroup("web", 8080, BACKENDS),
-            targetGroup("source", 9001, BACKENDS),
-            loadBalancer("lab", "DNAT", null,
-                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
-                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
-                    listener("source", Lab.VIP_V4, 9001, "UDP", "source"),
-                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
-
-    /** snatAddress is one per LoadBalancer: one for each family. */
-    private static final String FULL_NAT = file(
-            targetGroup("web", 8080, BACKENDS),
-            targetGroup("source", 9001, BACKENDS),
-            loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
-                    listener("http", Lab.VIP_V4, 80, "TCP", "web"),
-                    listener("source", Lab.VIP_V4, 9001, "UDP", "source")),
-            loadBalancer("lab6", "FullNAT", Lab.NODE_LAN_V6,
-                    listener("http6", Lab.VIP_V6, 80, "TCP", "web"),
-                    listener("source6", Lab.VIP_V6, 9001, "UDP", "source")));
-
     /** FullNAT over IPv4 with a 1 s CLOSING timeout: a closed flow's port is idle a second later. */
     private static final String FULL_NAT_QUICK_CLOSE = file(
-            targetGroup("web", 8080, BACKENDS),
+            targetGroup("web", 8080, TWO_BACKENDS),
             withIdleTimeouts(loadBalancer("lab", "FullNAT", Lab.NODE_LAN_V4,
                     listener("http", Lab.VIP_V4, 80, "TCP", "web")), "{tcpClosing: 1s}"));
     /** Past the 1 s CLOSING timeout, with a tick of the coarse clock to spare. */
@@ -81,7 +61,7 @@ class LabFullNatIT {
             LAB.exec(LAB.backend(k), "ip", "route", "del", "10.1.0.0/24");
             LAB.exec(LAB.backend(k), "ip", "-6", "route", "del", "fd00:1:0::/64");
         }
-        agent = LAB.startAgent(DNAT);
+        agent = LAB.startAgent(DUAL_STACK_DNAT);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -94,7 +74,7 @@ class LabFullNatIT {
         InetSocketAddress http = new InetSocketAddress(vip, 80);
         InetSocketAddress udp = new InetSocketAddress(vip, 9001);
 
-        agent.program(DNAT);
+        agent.program(DUAL_STACK_DNAT);
         for (int i = 0; i < DNAT_ATTEMPTS; i++) {
             // The SYN reaches a backend, whose SYN-ACK to the client has no route: a second is plenty.
             // Its conntrack entry stays (SYN state), so a later FullNAT connection from the same
@@ -106,7 +86,7 @@ class LabFullNatIT {
                     .isInstanceOf(IOException.class);
         }
 
-        agent.program(FULL_NAT);
+        agent.program(DUAL_STACK_FULL_NAT);
         Map<String, Integer> sources = new TreeMap<>();
         Map<String, Integer> backends;
         Map<String, Integer> udpSources;
