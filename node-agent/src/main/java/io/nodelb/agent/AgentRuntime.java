@@ -245,7 +245,7 @@ public final class AgentRuntime {
                             Optional.ofNullable(running.metrics))) {
                         running.events = events;
                         running.onStop(events::close);
-                        try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics)) {
+                        try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics, stateDir)) {
                             running.onStop(streams::close);
                             return mode.run(running);
                         }

@@ -13,14 +13,26 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 
 /**
  * Makes a stream listener's VIP an address of the node's loopback interface, so its socket binds
  * it and the kernel delivers its packets locally (the XDP program passes them), with one
  * rtnetlink request (RTM_NEWADDR / RTM_DELADDR, as {@code ip addr add VIP/32 dev lo} sends). Spoken
  * through FFM: the agent's image carries no iproute2. An address the node already has is left alone.
+ *
+ * <p>The addresses it adds are recorded in the state directory before they are added, so an agent
+ * killed with them in place (no chance to remove them) does not leave them behind for good: the
+ * next agent takes the recorded ones as its own and removes those its listeners no longer use.
  */
 public final class LoopbackAddresses implements StreamListeners.LocalAddresses {
+    /** The file, in the state directory, of the addresses agents of this pin path added to lo. */
+    static final String RECORD = "stream-addresses";
     private static final int AF_NETLINK = 16;
     private static final int SOCK_RAW = 3;
     private static final int SOCK_CLOEXEC = 0x80000;
@@ -56,32 +68,78 @@ public final class LoopbackAddresses implements StreamListeners.LocalAddresses {
                 Linker.Option.captureCallState("errno"));
     }
 
-    @Override
-    public boolean ensureLocal(InetAddress address) throws IOException {
-        if (NetworkInterface.getByInetAddress(address) != null) {
-            return false;
+    private final Path record;
+    /** What this agent, or one before it on this pin path, added (and so removes). */
+    private final Set<InetAddress> ours = new LinkedHashSet<>();
+
+    /** @param stateDir where the added addresses are recorded */
+    public LoopbackAddresses(Path stateDir) throws IOException {
+        this.record = stateDir.resolve(RECORD);
+        if (Files.exists(record)) {
+            for (String line : Files.readAllLines(record)) {
+                if (!line.isBlank()) {
+                    ours.add(InetAddress.ofLiteral(line.strip()));
+                }
+            }
         }
-        int errno = request(RTM_NEWADDR, (short) (NLM_F_CREATE | NLM_F_EXCL), address);
-        if (errno == 17) { // EEXIST: added meanwhile by someone else; theirs to remove
-            return false;
-        }
-        if (errno != 0) {
-            throw new IOException("cannot add " + address.getHostAddress() + " to lo: errno " + errno);
-        }
-        return true;
     }
 
     @Override
-    public void release(InetAddress address) {
+    public synchronized boolean ensureLocal(InetAddress address) throws IOException {
+        boolean present = NetworkInterface.getByInetAddress(address) != null;
+        if (ours.contains(address) && present) {
+            return true;
+        }
+        if (present) {
+            return false;
+        }
+        boolean recorded = ours.add(address);
+        save();
+        int errno = request(RTM_NEWADDR, (short) (NLM_F_CREATE | NLM_F_EXCL), address);
+        if (errno == 0) {
+            return true;
+        }
+        if (recorded) {
+            ours.remove(address);
+            save();
+        }
+        if (errno == 17) { // EEXIST: added meanwhile by someone else; theirs to remove
+            return false;
+        }
+        throw new IOException("cannot add " + address.getHostAddress() + " to lo: errno " + errno);
+    }
+
+    @Override
+    public synchronized void release(InetAddress address) {
         try {
             int errno = request(RTM_DELADDR, (short) 0, address);
             if (errno != 0 && errno != 99) { // EADDRNOTAVAIL: already gone
                 System.getLogger(LoopbackAddresses.class.getName()).log(System.Logger.Level.WARNING,
                         "cannot remove " + address.getHostAddress() + " from lo: errno " + errno);
+                return;
             }
+            ours.remove(address);
+            save();
         } catch (IOException e) {
             System.getLogger(LoopbackAddresses.class.getName()).log(System.Logger.Level.WARNING, e.getMessage());
         }
+    }
+
+    @Override
+    public synchronized void releaseAllBut(Set<InetAddress> inUse) {
+        for (InetAddress address : List.copyOf(ours)) {
+            if (!inUse.contains(address)) {
+                release(address);
+            }
+        }
+    }
+
+    /** Written whole and renamed into place: a kill leaves the old record or the new one. */
+    private void save() throws IOException {
+        Path next = record.resolveSibling(RECORD + ".next");
+        Files.createDirectories(record.getParent());
+        Files.write(next, ours.stream().map(InetAddress::getHostAddress).toList());
+        Files.move(next, record, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Sends one address request for lo and returns the kernel's answer: 0, or an errno. */

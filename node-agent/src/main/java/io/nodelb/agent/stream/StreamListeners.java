@@ -130,6 +130,8 @@ public final class StreamListeners implements AutoCloseable {
                         + " not bound: " + e.getMessage());
             }
         });
+        local.releaseAllBut(bound.values().stream().map(b -> b.listener.address())
+                .collect(java.util.stream.Collectors.toSet()));
     }
 
     private static String endpoint(StreamListener s) {
@@ -384,5 +386,8 @@ public final class StreamListeners implements AutoCloseable {
         boolean ensureLocal(InetAddress address) throws IOException;
 
         void release(InetAddress address);
+
+        /** Removes what this agent (or one killed before it) added and no listener uses now. */
+        default void releaseAllBut(java.util.Set<InetAddress> inUse) {}
     }
 }

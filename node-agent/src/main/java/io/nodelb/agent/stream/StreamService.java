@@ -31,7 +31,8 @@ public final class StreamService implements AutoCloseable {
         this.poller = Thread.ofVirtual().name("stream-listeners").unstarted(this::run);
     }
 
-    public static StreamService start(BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry metrics) {
+    public static StreamService start(BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry metrics,
+            java.nio.file.Path stateDir) throws java.io.IOException {
         BpfMap tables = dataPlane.map("nlb_tables");
         int size = dataPlane.limits().tableSize();
         StreamListeners.Tables read = new StreamListeners.Tables() {
@@ -51,7 +52,7 @@ public final class StreamService implements AutoCloseable {
             }
         };
         StreamService service = new StreamService(applier,
-                new StreamListeners(applier::applied, read, new LoopbackAddresses(), metrics, Splice::load));
+                new StreamListeners(applier::applied, read, new LoopbackAddresses(stateDir), metrics, Splice::load));
         service.poller.start();
         return service;
     }
