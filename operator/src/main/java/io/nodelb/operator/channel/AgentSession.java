@@ -40,6 +40,8 @@ final class AgentSession implements StreamObserver<AgentMessage> {
   private String inFlightVersion;
   /** The last version the agent was given or said it has: not sent again. */
   private String offeredVersion = "";
+  /** The Hello named a version while the model was not warm: acknowledged once the model says it is current. */
+  private boolean helloUnanswered;
 
   AgentSession(SnapshotServer server, ServerCallStreamObserver<OutgoingSnapshot> responses, String token, String peer) {
     this.server = server;
@@ -112,7 +114,9 @@ final class AgentSession implements StreamObserver<AgentMessage> {
         identity.description(), agentVersion.isEmpty() ? "?" : agentVersion,
         offeredVersion.isEmpty() ? "none" : shortVersion(offeredVersion), peer);
     server.store().agentConnected(node, agentVersion, server.now());
+    helloUnanswered = !offeredVersion.isEmpty();
     if (server.serving()) {
+      helloUnanswered = false;
       SerializedSnapshot current = server.snapshotFor(node);
       if (!offeredVersion.isEmpty() && offeredVersion.equals(current.version())) {
         server.store().acknowledge(node, offeredVersion); // it runs the current version already
@@ -166,6 +170,10 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     }
     SerializedSnapshot snapshot = server.snapshotFor(node);
     if (snapshot.version().equals(offeredVersion)) {
+      if (helloUnanswered) { // said in a Hello before the model was warm: only now known to be current
+        helloUnanswered = false;
+        server.store().acknowledge(node, offeredVersion);
+      }
       return;
     }
     byte[] nonceBytes = new byte[12];
@@ -173,6 +181,7 @@ final class AgentSession implements StreamObserver<AgentMessage> {
     inFlightNonce = HexFormat.of().formatHex(nonceBytes);
     inFlightVersion = snapshot.version();
     offeredVersion = inFlightVersion;
+    helloUnanswered = false;
     try {
       responses.onNext(new OutgoingSnapshot(snapshot, inFlightNonce));
       server.counters().sent();
