@@ -381,7 +381,9 @@ public record DesiredState(
             List<InetAddress> vips = l.getAddress().isEmpty()
                     ? interfaceAddresses
                     : List.of(address(l.getAddress().toByteArray(), where + " address"));
-            echo(l, vips, echoes, where);
+            if (!l.getAddress().isEmpty()) { // an address-less listener's are the node's own: the stack's
+                echo(l, vips, echoes, where);
+            }
             if (l.getSniRoutesCount() > 0 || l.getProxyProtocol() != ProxyProtocol.PROXY_PROTOCOL_NONE) {
                 if (protocol != Abi.IPPROTO_TCP) {
                     throw new SnapshotRejectedException(where + ": SNI routes and the PROXY protocol are for TCP only");
@@ -480,8 +482,8 @@ public record DesiredState(
     }
 
     /**
-     * Records the ICMP echo setting of a listener's addresses (bpf/README.md, "ICMP echo"), Pass
-     * included: listeners that share an address must ask for the same.
+     * Records the ICMP echo setting of a listener's address (bpf/README.md, "ICMP echo"), Pass
+     * included: listeners that share an address must ask for the same (the compiler makes them).
      */
     private static void echo(Listener l, List<InetAddress> vips, Map<InetAddress, IcmpEcho> echoes, String where) {
         if (l.getIcmpEcho() == IcmpEcho.UNRECOGNIZED) {
