@@ -55,7 +55,7 @@ union nlb_addr {
 struct nlb_listener_key {
 	union nlb_addr addr; /* VIP (or one address of the interface) */
 	__be16 port;
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP; IPPROTO_ICMP/ICMPV6 with port 0: the VIP's echo setting */
 	__u8 family; /* enum nlb_family */
 };
 
@@ -66,6 +66,12 @@ enum nlb_listener_flags {
 	NLB_LISTENER_EVENTS = 1 << 4,
 	/* Its new flows take a token from their source's bucket (nlb_rate_limits, nlb_rate_buckets). */
 	NLB_LISTENER_RATE_LIMITED = 1 << 8,
+	/*
+	 * On the entry of a VIP's ICMP echo (port 0, proto IPPROTO_ICMP or IPPROTO_ICMPV6; lib/icmp.h):
+	 * answer echo requests from XDP, or drop them. Neither bit, or no such entry: the node's stack answers.
+	 */
+	NLB_LISTENER_ECHO_REPLY = 1 << 9,
+	NLB_LISTENER_ECHO_DROP = 1 << 10,
 };
 
 struct nlb_listener {
@@ -279,6 +285,16 @@ enum nlb_fwd {
 	NLB_FWD_PASS_TTL, /* TTL or hop limit would expire: the stack sends time exceeded */
 	NLB_FWD_PASS_NO_ROUTE, /* any other lookup result (local, blackhole, unreachable, forwarding off) */
 	NLB_FWD_MAX,
+};
+
+/*
+ * nlb_echo_stats (per-CPU array; lib/icmp.h): echo requests to a VIP answered or dropped in XDP as
+ * its ICMP entry says. Not pinned (each agent's program has its own), so not part of the layout.
+ */
+enum nlb_echo {
+	NLB_ECHO_REPLIED = 0,
+	NLB_ECHO_DROPPED,
+	NLB_ECHO_MAX,
 };
 
 /*

@@ -39,6 +39,14 @@
 #include "parse.h"
 #include "conntrack.h"
 
+/* Per-CPU counts by enum nlb_echo. Not pinned: each loaded program has its own (not layout). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NLB_ECHO_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} nlb_echo_stats SEC(".maps");
+
 /* The ICMP and ICMPv6 header (linux/icmp.h pulls in libc headers). */
 struct nlb_icmphdr {
 	__u8 type;
@@ -53,6 +61,17 @@ struct nlb_icmphdr {
 #define NLB_ICMPV6_DEST_UNREACH 1
 #define NLB_ICMPV6_PKT_TOOBIG 2
 #define NLB_ICMPV6_TIME_EXCEED 3
+#define NLB_ICMP_ECHO 8
+#define NLB_ICMP_ECHO_REPLY 0
+#define NLB_ICMPV6_ECHO 128
+#define NLB_ICMPV6_ECHO_REPLY 129
+/* The TTL / hop limit of an echo reply sent from XDP (Linux's default). */
+#define NLB_ECHO_TTL 64
+/*
+ * nlb_icmp_xdp's result for an echo request it answered or dropped: NLB_ICMP_ACTION + the XDP
+ * action (above every stat reason); nlb_xdp returns the action, already counted in nlb_echo_stats.
+ */
+#define NLB_ICMP_ACTION 0x100
 /* The most bytes an error we translate needs in the linear area: up to the quoted TCP checksum. */
 #define NLB_ICMP_MAX_LEN (NLB_ETH_LEN + NLB_IP6_LEN + NLB_ICMP_LEN + NLB_IP6_LEN + 18)
 
@@ -357,19 +376,174 @@ static __always_inline int icmp_translated(int reason)
 	return reason == NLB_STAT_ICMP_TO_CLIENT || reason == NLB_STAT_ICMP_TO_BACKEND;
 }
 
+
+/*
+ * Echo requests to a VIP (bpf/README.md, "ICMP echo"): the VIP's ICMP entry in nlb_listeners
+ * (port 0) says whether XDP answers or drops them; without one, or with neither flag, they go to
+ * the node's stack. Only a whole, well-formed request (not a fragment, no IPv4 options or IPv6
+ * extension headers, lengths within the frame) from a unicast source is answered or dropped; the
+ * rest passes untouched. The reply is the request turned around: MACs and addresses swapped (the
+ * checksums do not change: a swap keeps the sum, and the ICMPv6 pseudo-header with it), the type
+ * and the TTL / hop limit patched incrementally. The request's checksum is not verified: a wrong
+ * one stays wrong in the reply, which its receiver drops as it would have dropped the request.
+ */
+
+/* The echo flags of the entry at k (scratch, filled here with the VIP's ICMP key), or 0. */
+static __always_inline __u32 echo_mode(struct nlb_listener_key *k)
+{
+	struct nlb_listener *l = bpf_map_lookup_elem(&nlb_listeners, k);
+
+	return l ? l->flags & (NLB_LISTENER_ECHO_REPLY | NLB_LISTENER_ECHO_DROP) : 0;
+}
+
+/* Counts and returns the action for mode (a reply also turns the Ethernet header around). */
+static __always_inline int echo_act(struct ethhdr *eth, __u32 mode)
+{
+	__u32 what = NLB_ECHO_DROPPED;
+	__u16 *mac = (__u16 *)eth, t;
+	__u64 *n;
+	int i;
+
+	if (mode & NLB_LISTENER_ECHO_REPLY) {
+		what = NLB_ECHO_REPLIED;
+		/* A word at a time through one register: the XDP program's frame leaves this callee little stack. */
+#pragma unroll
+		for (i = 0; i < ETH_ALEN / 2; i++) {
+			t = mac[i];
+			mac[i] = mac[i + ETH_ALEN / 2];
+			mac[i + ETH_ALEN / 2] = t;
+		}
+	}
+	n = bpf_map_lookup_elem(&nlb_echo_stats, &what);
+	if (n)
+		*n += 1;
+	return NLB_ICMP_ACTION + (what == NLB_ECHO_REPLIED ? XDP_TX : XDP_DROP);
+}
+
+static __always_inline int echo4(void *data, void *end, __u32 frame_len, struct nlb_listener_key *k)
+{
+	struct iphdr *ip = data + NLB_ETH_LEN;
+	struct nlb_icmphdr *icmp = (void *)(ip + 1);
+	__u32 tot_len, addr, mode;
+	__u16 old;
+
+	if ((void *)(icmp + 1) > end || ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_ICMP)
+		return NLB_STAT_PASS_NOT_L4;
+	if (ip->frag_off & bpf_htons(NLB_IP4_MF | NLB_IP4_OFFSET))
+		return NLB_STAT_PASS_NOT_L4;
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (tot_len > frame_len - NLB_ETH_LEN || tot_len < NLB_IP4_LEN + NLB_ICMP_LEN)
+		return NLB_STAT_PASS_NOT_L4;
+	if (icmp->type != NLB_ICMP_ECHO || icmp->code != 0)
+		return NLB_STAT_PASS_NOT_L4;
+	/* Never to a broadcast or multicast source (224/4, 255.255.255.255), nor to 0.0.0.0. */
+	addr = bpf_ntohl(ip->saddr);
+	if (addr == 0 || (addr >> 28) >= 0xe)
+		return NLB_STAT_PASS_NOT_L4;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->addr.v4 = ip->daddr;
+	k->proto = IPPROTO_ICMP;
+	k->family = NLB_FAMILY_IPV4;
+	mode = echo_mode(k);
+	if (!mode)
+		return NLB_STAT_PASS_NOT_L4;
+	if (mode & NLB_LISTENER_ECHO_REPLY) {
+		addr = ip->saddr;
+		ip->saddr = ip->daddr;
+		ip->daddr = addr;
+		old = *(__u16 *)&ip->ttl; /* with the protocol: one 16-bit word of the header */
+		ip->ttl = NLB_ECHO_TTL;
+		ip->check = csum_update(ip->check, csum_diff16(old, *(__u16 *)&ip->ttl));
+		old = *(__u16 *)icmp; /* type and code */
+		icmp->type = NLB_ICMP_ECHO_REPLY;
+		icmp->checksum = csum_update(icmp->checksum, csum_diff16(old, *(__u16 *)icmp));
+	}
+	return echo_act(data, mode);
+}
+
+static __always_inline int echo6(void *data, void *end, __u32 frame_len, struct nlb_listener_key *k)
+{
+	struct ipv6hdr *ip6 = data + NLB_ETH_LEN;
+	struct nlb_icmphdr *icmp6 = (void *)(ip6 + 1);
+	__u32 *src, *dst, w, mode;
+	__u16 old;
+	int i;
+
+	if ((void *)(icmp6 + 1) > end || ip6->version != 6 || ip6->nexthdr != IPPROTO_ICMPV6)
+		return NLB_STAT_PASS_NOT_L4;
+	w = bpf_ntohs(ip6->payload_len);
+	if (NLB_IP6_LEN + w > frame_len - NLB_ETH_LEN || w < NLB_ICMP_LEN)
+		return NLB_STAT_PASS_NOT_L4;
+	if (icmp6->type != NLB_ICMPV6_ECHO || icmp6->code != 0)
+		return NLB_STAT_PASS_NOT_L4;
+	src = (__u32 *)&ip6->saddr;
+	dst = (__u32 *)&ip6->daddr;
+	/* Never to a multicast (ff00::/8) or the unspecified source. */
+	if ((src[0] & bpf_htonl(0xff000000)) == bpf_htonl(0xff000000) || (src[0] | src[1] | src[2] | src[3]) == 0)
+		return NLB_STAT_PASS_NOT_L4;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(&k->addr, dst, 16);
+	k->proto = IPPROTO_ICMPV6;
+	k->family = NLB_FAMILY_IPV6;
+	mode = echo_mode(k);
+	if (!mode)
+		return NLB_STAT_PASS_NOT_L4;
+	if (mode & NLB_LISTENER_ECHO_REPLY) {
+#pragma unroll
+		for (i = 0; i < 4; i++) {
+			w = src[i];
+			src[i] = dst[i];
+			dst[i] = w;
+		}
+		ip6->hop_limit = NLB_ECHO_TTL; /* outside every checksum */
+		old = *(__u16 *)icmp6;
+		icmp6->type = NLB_ICMPV6_ECHO_REPLY;
+		icmp6->checksum = csum_update(icmp6->checksum, csum_diff16(old, *(__u16 *)icmp6));
+	}
+	return echo_act(data, mode);
+}
+
+/* An echo request to a VIP whose ICMP entry says Reply or Drop: NLB_ICMP_ACTION + the action; else PASS_NOT_L4. */
+static __always_inline int icmp_echo(void *data, void *end, __u32 frame_len)
+{
+	struct ethhdr *eth = data;
+	struct nlb_listener_key *k;
+	__u32 zero = 0;
+
+	if ((void *)(eth + 1) > end || frame_len < NLB_ETH_LEN)
+		return NLB_STAT_PASS_NOT_L4;
+	/* The listener key fits in the scratch of a conntrack key (nlb_ev_key): the frame has no room for it. */
+	k = bpf_map_lookup_elem(&nlb_ev_key, &zero);
+	if (!k)
+		return NLB_STAT_PASS_NOT_L4;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return echo4(data, end, frame_len, k);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return echo6(data, end, frame_len, k);
+	return NLB_STAT_PASS_NOT_L4;
+}
+
 /*
  * nlb_xdp, for a packet that parse.h found neither TCP nor UDP: translates an ICMP error of a
- * flow this hook serves, patching the checksums inline. Returns the stat reason to count.
+ * flow this hook serves, patching the checksums inline, and answers or drops an echo request to
+ * a VIP as configured. Returns the stat reason to count, or NLB_ICMP_ACTION + an XDP action
+ * (counted already).
  */
 __noinline int nlb_icmp_xdp(struct xdp_md *ctx)
 {
 	void *data, *end;
+	int reason;
 
 	if (!ctx)
 		return NLB_STAT_PASS_NOT_L4;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	return icmp_translate(data, end, end - data, NLB_ICMP_AT_XDP, NULL);
+	reason = icmp_translate(data, end, end - data, NLB_ICMP_AT_XDP, NULL);
+	if (reason != NLB_STAT_PASS_NOT_L4)
+		return reason;
+	return icmp_echo(data, end, end - data);
 }
 
 /*

@@ -433,8 +433,11 @@ static __always_inline int balance(struct xdp_md *ctx)
 	int ret;
 
 	ret = nlb_parse(data, data_end, data_end - data, &p);
-	if (ret != NLB_PARSED) /* neither TCP nor UDP: maybe an ICMP error of a flow (lib/icmp.h) */
-		return pass(ret == NLB_STAT_PASS_NOT_L4 ? nlb_icmp_xdp(ctx) : ret);
+	if (ret != NLB_PARSED) { /* neither TCP nor UDP: maybe an ICMP error of a flow, or an echo (lib/icmp.h) */
+		if (ret == NLB_STAT_PASS_NOT_L4)
+			ret = nlb_icmp_xdp(ctx);
+		return ret >= NLB_ICMP_ACTION ? ret - NLB_ICMP_ACTION : pass(ret);
+	}
 	if (!port_in_set(&nlb_dports, bpf_ntohs(((struct udphdr *)p.l4)->dest)))
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 

@@ -32,3 +32,4 @@ enum nlb_stat probe_stat;
 enum nlb_event_type probe_event_type;
 enum nlb_end_reason probe_end_reason;
 enum nlb_fwd probe_fwd;
+enum nlb_echo probe_echo;

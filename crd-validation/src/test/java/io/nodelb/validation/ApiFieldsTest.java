@@ -30,6 +30,7 @@ class ApiFieldsTest {
             Map.entry("LoadBalancer spec.idleTimeouts.tcpClosing", AGENT + "lab/LabFullNatIT.java"),
             Map.entry("LoadBalancer spec.idleTimeouts.tcpEstablished", AGENT + "standalone/StandaloneConfigTest.java"),
             Map.entry("LoadBalancer spec.idleTimeouts.udp", AGENT + "standalone/StandaloneConfigTest.java"),
+            Map.entry("LoadBalancer spec.icmpEcho", MODEL + "ModelCompilerTest.java"),
             Map.entry("LoadBalancer spec.interfaces", MODEL + "StandaloneCompileTest.java"),
             Map.entry("LoadBalancer spec.listeners", AGENT + "standalone/StandaloneConfigTest.java"),
             Map.entry("LoadBalancer spec.listeners.sourceRoutes", MODEL + "ModelCompilerTest.java"),

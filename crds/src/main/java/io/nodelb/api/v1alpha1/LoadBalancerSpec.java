@@ -24,11 +24,17 @@ import java.util.Map;
 @ValidationRule(
     value = "!has(self.snatAddress) || self.natMode == 'FullNAT'",
     message = LoadBalancerSpec.SNAT_NEEDS_FULLNAT)
+@ValidationRule(
+    value = "!has(self.icmpEcho) || self.icmpEcho == 'Pass' || self.listeners.all(l, has(l.address))",
+    message = LoadBalancerSpec.ICMP_ECHO_NEEDS_ADDRESSES)
 public class LoadBalancerSpec {
   public static final String DUPLICATE_LISTENER_NAME = "listener names must be unique";
   public static final String DUPLICATE_LISTENER_ENDPOINT =
       "two listeners use the same address, port and protocol";
   public static final String SNAT_NEEDS_FULLNAT = "snatAddress is only used with natMode FullNAT";
+  public static final String ICMP_ECHO_NEEDS_ADDRESSES =
+      "icmpEcho Reply or Drop needs an address on every listener (a listener without one serves the node's own"
+          + " addresses, whose echo stays the node's)";
 
   @JsonPropertyDescription("Labels a node must carry to run this LoadBalancer (matchLabels); empty selects every node.")
   public Map<String, String> nodeSelector = new LinkedHashMap<>();
@@ -56,4 +62,12 @@ public class LoadBalancerSpec {
 
   @JsonPropertyDescription("How long idle flows keep their backend, per state; unset fields use the defaults. A change applies to open flows too.")
   public IdleTimeouts idleTimeouts;
+
+  @Default("Pass")
+  @JsonPropertyDescription("What an ICMP or ICMPv6 echo request (ping) to a listener address gets: Pass hands it to"
+      + " the node's network stack (which answers it if the address is the node's), Reply answers it from the XDP"
+      + " program with the listener address as the source, Drop drops it (counted). Applies to every listener"
+      + " address; Reply and Drop need an address on every listener. LoadBalancers sharing an address should agree:"
+      + " when they do not, the one whose listener name sorts first decides and the others report IcmpEchoConflict.")
+  public IcmpEcho icmpEcho = IcmpEcho.Pass;
 }

@@ -3,6 +3,7 @@ package io.nodelb.model.compiler;
 import com.google.protobuf.ByteString;
 import io.nodelb.model.input.Durations;
 import io.nodelb.model.input.IpLiterals;
+import io.nodelb.dataplane.v1alpha1.IcmpEcho;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.model.input.LoadBalancerInput;
 import io.nodelb.model.input.LoadBalancerInput.IdleTimeouts;
@@ -65,6 +66,7 @@ final class LoadBalancerCompiler {
           .addAllInterfaces(interfaces);
       if (l.address() != null) {
         listener.setAddress(Addresses.bytes(l.address()));
+        listener.setIcmpEcho(icmpEcho(spec.icmpEcho()));
       }
       if (spec.fullNat() && spec.snatAddress() != null) {
         listener.setSnatAddress(Addresses.bytes(spec.snatAddress()));
@@ -119,6 +121,15 @@ final class LoadBalancerCompiler {
     }
     listeners.sort(Comparator.comparing(c -> c.listener().getName()));
     return new CompiledLoadBalancer(key, List.copyOf(listeners), used, selector, referenced, true, List.copyOf(problems));
+  }
+
+  /** The LoadBalancer's icmpEcho, for a listener with an address (the API allows Pass only without one). */
+  private static IcmpEcho icmpEcho(String echo) {
+    return switch (echo == null ? "Pass" : echo) {
+      case "Reply" -> IcmpEcho.ICMP_ECHO_REPLY;
+      case "Drop" -> IcmpEcho.ICMP_ECHO_DROP;
+      default -> IcmpEcho.ICMP_ECHO_PASS;
+    };
   }
 
   /** The API's defaults filled in: burst the rate, one bucket per IPv4 address and per IPv6 /64. */

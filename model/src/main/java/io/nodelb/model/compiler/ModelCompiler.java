@@ -393,7 +393,9 @@ public final class ModelCompiler {
   /** The LoadBalancers that claim an address:port/protocol {@code lb} claims on this node: their conflicts may move. */
   private void contenders(NodeView view, CompiledLoadBalancer lb) {
     for (CompiledLoadBalancer.CompiledListener l : lb.listeners()) {
-      for (String name : view.claimants(l.listener())) {
+      Set<String> names = new HashSet<>(view.claimants(l.listener()));
+      names.addAll(view.echoClaimants(l.listener()));
+      for (String name : names) {
         String[] parts = name.split("/", 3); // "namespace/loadbalancer/listener"
         if (parts.length == 3) {
           reprogrammed.add(new ObjectKey(parts[0], parts[1]));
@@ -551,9 +553,18 @@ public final class ModelCompiler {
   private List<Problem> ownProblems(CompiledLoadBalancer lb) {
     List<Problem> problems = new ArrayList<>(lb.problems());
     Set<String> reported = new HashSet<>();
+    Set<String> echoReported = new HashSet<>();
     for (String node : nodesByLoadBalancer.getOrDefault(lb.key(), Set.of())) {
       NodeView view = nodeViews.get(node);
       for (CompiledLoadBalancer.CompiledListener l : lb.listeners()) {
+        String echoWinner = view == null ? null : view.echoWinnerOver(l.listener());
+        if (echoWinner != null && echoReported.add(echoWinner)) {
+          String listenerName = l.listener().getName().substring(lb.key().toString().length() + 1);
+          problems.add(new Problem(LoadBalancerCompiler.KIND, lb.key().toString(), "spec.icmpEcho",
+              Problem.ICMP_ECHO_CONFLICT, "listener " + listenerName + " shares its address with " + echoWinner
+                  + " on node " + node + " (and maybe others), whose LoadBalancer sets another icmpEcho; that one's"
+                  + " applies to the address"));
+        }
         String winner = view == null ? null : view.winnerOver(l.listener());
         if (winner != null && reported.add(l.listener().getName())) {
           String listenerName = l.listener().getName().substring(lb.key().toString().length() + 1);

@@ -1,6 +1,7 @@
 package io.nodelb.model.compiler;
 
 import com.google.protobuf.ByteString;
+import io.nodelb.dataplane.v1alpha1.IcmpEcho;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Protocol;
@@ -22,6 +23,11 @@ final class NodeView {
    * the listener whose name sorts first keeps it, the others are left out and reported.
    */
   private final Map<ListenerKey, TreeSet<String>> claims = new HashMap<>();
+  /**
+   * The icmpEcho each listener with an address asks for, by address then listener name. The data
+   * plane has one setting per address: the listener whose name sorts first decides it for all.
+   */
+  private final Map<ByteString, TreeMap<String, IcmpEcho>> echoes = new HashMap<>();
   /** Group name ("namespace/name") to how many LoadBalancers on this node use it. */
   private final TreeMap<String, Use> groups = new TreeMap<>();
   NodeSnapshot snapshot;
@@ -72,10 +78,30 @@ final class NodeView {
     return claimants == null ? Set.of() : claimants;
   }
 
+  /** The listener whose icmpEcho the address of {@code listener} gets, when it asks for another; else null. */
+  String echoWinnerOver(Listener listener) {
+    TreeMap<String, IcmpEcho> claimants = echoes.get(listener.getAddress());
+    if (claimants == null || claimants.isEmpty()) {
+      return null;
+    }
+    Map.Entry<String, IcmpEcho> first = claimants.firstEntry();
+    return first.getValue() == listener.getIcmpEcho() ? null : first.getKey();
+  }
+
+  /** Every listener (by name) with the address of {@code listener}: their icmpEcho must agree. */
+  Set<String> echoClaimants(Listener listener) {
+    TreeMap<String, IcmpEcho> claimants = echoes.get(listener.getAddress());
+    return claimants == null ? Set.of() : claimants.keySet();
+  }
+
   void add(CompiledLoadBalancer lb) {
     lb.listeners().forEach(l -> {
       listeners.put(l.listener().getName(), l);
       claims.computeIfAbsent(ListenerKey.of(l.listener()), k -> new TreeSet<>()).add(l.listener().getName());
+      if (!l.listener().getAddress().isEmpty()) {
+        echoes.computeIfAbsent(l.listener().getAddress(), a -> new TreeMap<>())
+            .put(l.listener().getName(), l.listener().getIcmpEcho());
+      }
     });
     lb.groups().forEach(g -> groups.computeIfAbsent(g.toString(), n -> {
       groupSetChanged = true;
@@ -91,6 +117,10 @@ final class NodeView {
       TreeSet<String> claimants = claims.get(key);
       if (claimants != null && claimants.remove(l.listener().getName()) && claimants.isEmpty()) {
         claims.remove(key);
+      }
+      TreeMap<String, IcmpEcho> echo = echoes.get(l.listener().getAddress());
+      if (echo != null && echo.remove(l.listener().getName()) != null && echo.isEmpty()) {
+        echoes.remove(l.listener().getAddress());
       }
     });
     for (ObjectKey g : lb.groups()) {
@@ -132,7 +162,8 @@ final class NodeView {
     listenerMessages.clear();
     listenerBytes.clear();
     List<byte[]> digests = new ArrayList<>(listeners.size());
-    for (CompiledLoadBalancer.CompiledListener l : listeners.values()) {
+    for (CompiledLoadBalancer.CompiledListener listener : listeners.values()) {
+      CompiledLoadBalancer.CompiledListener l = withAddressEcho(listener);
       if (winnerOver(l.listener()) == null) {
         listenerMessages.add(l.listener());
         listenerBytes.add(l.bytes());
@@ -141,6 +172,15 @@ final class NodeView {
     }
     listenerEntries = Snapshots.listenerEntries(digests);
     listenersChanged = false;
+  }
+
+  /** The listener with the icmpEcho its address gets (another LoadBalancer's when theirs differ). */
+  private CompiledLoadBalancer.CompiledListener withAddressEcho(CompiledLoadBalancer.CompiledListener l) {
+    if (echoWinnerOver(l.listener()) == null) {
+      return l;
+    }
+    IcmpEcho echo = echoes.get(l.listener().getAddress()).firstEntry().getValue();
+    return CompiledLoadBalancer.CompiledListener.of(l.listener().toBuilder().setIcmpEcho(echo).build());
   }
 
   private void rebuildGroups(Map<ObjectKey, CompiledGroup> compiledGroups) {

@@ -24,6 +24,8 @@ public record Problem(String kind, String name, String field, String reason, Str
   public static final String SERVICE_PORT_NOT_FOUND = "ServicePortNotFound";
   public static final String NEEDS_CLUSTER = "NeedsCluster";
   public static final String LISTENER_CONFLICT = "ListenerConflict";
+  /** LoadBalancers that share an address ask for different icmpEcho settings: the first by name decides. */
+  public static final String ICMP_ECHO_CONFLICT = "IcmpEchoConflict";
 
   @Override
   public String toString() {

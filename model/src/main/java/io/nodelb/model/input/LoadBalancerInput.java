@@ -11,8 +11,9 @@ import java.util.Map;
  */
 public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Object> spec) {
 
+  /** @param icmpEcho Pass, Reply or Drop; null when left out (Pass) */
   public record Spec(Map<String, String> nodeSelector, List<String> interfaces, String natMode, String snatAddress,
-      List<ListenerSpec> listeners, IdleTimeouts idleTimeouts) {
+      List<ListenerSpec> listeners, IdleTimeouts idleTimeouts, String icmpEcho) {
     public boolean fullNat() {
       return "FullNAT".equals(natMode);
     }
@@ -42,7 +43,8 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
     return new Spec(Fields.stringMap(s, "nodeSelector"), Fields.strings(s, "interfaces"), Fields.string(s, "natMode"),
         Fields.string(s, "snatAddress"), Fields.list(s, "listeners", LoadBalancerInput::listener),
         Fields.orNull(Fields.object(s, "idleTimeouts"), t -> new IdleTimeouts(Fields.string(t, "tcpEstablished"),
-            Fields.string(t, "tcpClosing"), Fields.string(t, "udp"))));
+            Fields.string(t, "tcpClosing"), Fields.string(t, "udp"))),
+        Fields.string(s, "icmpEcho"));
   }
 
   /** The TargetGroups the listeners name, read before validation (tolerant of anything): what to watch. */

@@ -83,6 +83,10 @@ public final class Abi {
     public static final int LISTENER_EVENTS = 1 << 4;
     /** Its new flows take a token from their source's bucket (nlb_rate_limits has its entry). */
     public static final int LISTENER_RATE_LIMITED = 1 << 8;
+    /** On a VIP's ICMP entry ({@link ListenerKey#echo}): XDP answers its echo requests. */
+    public static final int LISTENER_ECHO_REPLY = 1 << 9;
+    /** On a VIP's ICMP entry: XDP drops its echo requests. Neither bit: the node's stack answers. */
+    public static final int LISTENER_ECHO_DROP = 1 << 10;
 
     /** enum nlb_group_flags */
     public static final int GROUP_PERSIST_SOURCE = 1 << 0;
@@ -165,16 +169,34 @@ public final class Abi {
         }
     }
 
+    /**
+     * enum nlb_echo: echo requests to a VIP that XDP answered or dropped, the index into
+     * nlb_echo_stats (a map of each loaded program, not pinned: not part of the layout).
+     */
+    public enum Echo {
+        REPLIED,
+        DROPPED;
+
+        /** The C value, the index into nlb_echo_stats. */
+        public int value() {
+            return ordinal();
+        }
+    }
+
     /** IPPROTO_* of the listener and conntrack protocol fields. */
     public static final int IPPROTO_TCP = 6;
     public static final int IPPROTO_UDP = 17;
+    /** Only in a VIP's echo entry of nlb_listeners (port 0). */
+    public static final int IPPROTO_ICMP = 1;
+    public static final int IPPROTO_ICMPV6 = 58;
 
     /** Every enum of the header by its C name, with its enumerators by their C names. */
     public static final Map<String, Map<String, Long>> ENUMS = Map.of(
             "nlb_family", ordered("NLB_FAMILY_IPV4", FAMILY_IPV4, "NLB_FAMILY_IPV6", FAMILY_IPV6),
             "nlb_listener_flags", ordered("NLB_LISTENER_FULLNAT", LISTENER_FULLNAT,
                     "NLB_LISTENER_HAS_ROUTES", LISTENER_HAS_ROUTES, "NLB_LISTENER_EVENTS", LISTENER_EVENTS,
-                    "NLB_LISTENER_RATE_LIMITED", LISTENER_RATE_LIMITED),
+                    "NLB_LISTENER_RATE_LIMITED", LISTENER_RATE_LIMITED, "NLB_LISTENER_ECHO_REPLY", LISTENER_ECHO_REPLY,
+                    "NLB_LISTENER_ECHO_DROP", LISTENER_ECHO_DROP),
             "nlb_group_flags", ordered("NLB_GROUP_PERSIST_SOURCE", GROUP_PERSIST_SOURCE),
             "nlb_ct_state", ordered("NLB_CT_SYN", CT_SYN, "NLB_CT_ESTABLISHED", CT_ESTABLISHED,
                     "NLB_CT_CLOSING", CT_CLOSING, "NLB_CT_UDP", CT_UDP),
@@ -185,7 +207,9 @@ public final class Abi {
                     "NLB_EVENT_DROP", EVENT_DROP),
             "nlb_end_reason", ordered("NLB_END_FIN", END_FIN, "NLB_END_RST", END_RST, "NLB_END_IDLE", END_IDLE),
             "nlb_stat", statEnumerators(),
-            "nlb_fwd", forwardEnumerators());
+            "nlb_fwd", forwardEnumerators(),
+            "nlb_echo", ordered("NLB_ECHO_REPLIED", Echo.REPLIED.value(), "NLB_ECHO_DROPPED", Echo.DROPPED.value(),
+                    "NLB_ECHO_MAX", Echo.values().length));
 
     // --- layouts -------------------------------------------------------------------------
 
@@ -220,7 +244,24 @@ public final class Abi {
         public ListenerKey {
             Objects.requireNonNull(address, "address");
             checkPort(port);
-            checkTransport(proto);
+            if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+                if (port != 0 || proto != (address instanceof Inet6Address ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
+                    throw new IllegalArgumentException("an echo entry has port 0 and the address family's ICMP, not "
+                            + proto + " port " + port);
+                }
+            } else {
+                checkTransport(proto);
+            }
+        }
+
+        /** The key of a VIP's echo setting: port 0, ICMP or ICMPv6 by the address's family. */
+        public static ListenerKey echo(InetAddress address) {
+            return new ListenerKey(address, 0, address instanceof Inet6Address ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+        }
+
+        /** Whether this is a VIP's echo entry rather than a listener. */
+        public boolean isEcho() {
+            return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
         }
 
         /** Writes the key of a listener on address:port for TCP or UDP. */

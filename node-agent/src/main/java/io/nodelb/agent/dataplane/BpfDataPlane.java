@@ -64,6 +64,7 @@ public final class BpfDataPlane implements DataPlane {
     private final Path pinDirectory;
     private final Path stateDirectory;
     private final DesiredState.Limits limits;
+    private static final String ECHO_STATS_MAP = "nlb_echo_stats";
     private final BpfObject xdp;
     private final BpfObject tc;
     private final Map<String, BpfMap> maps = new LinkedHashMap<>();
@@ -589,6 +590,12 @@ public final class BpfDataPlane implements DataPlane {
     @Override
     public long[] packetStats() {
         return maps.get("nlb_stats").sumPerCpuCounters(Abi.STAT_MAX);
+    }
+
+    /** The map of the XDP object this agent loaded (lib/icmp.h), not pinned. */
+    @Override
+    public long[] echoStats() {
+        return xdp.map(ECHO_STATS_MAP).sumPerCpuCounters(Abi.Echo.values().length);
     }
 
     /**

@@ -31,6 +31,14 @@ public interface DataPlane extends AutoCloseable {
     /** Packets per {@code enum nlb_stat} reason, summed over CPUs. */
     long[] packetStats();
 
+    /**
+     * Echo requests to VIPs that XDP answered or dropped, per {@code enum nlb_echo}, summed over
+     * CPUs (since this agent loaded its program: the counters are not pinned).
+     */
+    default long[] echoStats() {
+        return new long[io.nodelb.agent.bpf.Abi.Echo.values().length];
+    }
+
     /** Entries in the flow table now: a forward and a reply entry per translated flow. */
     long conntrackEntries();
 

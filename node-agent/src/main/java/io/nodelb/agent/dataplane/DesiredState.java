@@ -6,6 +6,7 @@ import io.nodelb.dataplane.v1alpha1.Algorithm;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.IdleTimeouts;
+import io.nodelb.dataplane.v1alpha1.IcmpEcho;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
@@ -347,6 +348,7 @@ public record DesiredState(
         Set<String> liveListeners = new HashSet<>();
         Map<String, StreamListener> streams = new LinkedHashMap<>();
         Set<Abi.ListenerKey> streamEndpoints = new HashSet<>();
+        Map<InetAddress, IcmpEcho> echoes = new LinkedHashMap<>();
         boolean anyFullNat = false;
 
         for (Listener l : snapshot.getListenersList()) {
@@ -379,6 +381,9 @@ public record DesiredState(
             List<InetAddress> vips = l.getAddress().isEmpty()
                     ? interfaceAddresses
                     : List.of(address(l.getAddress().toByteArray(), where + " address"));
+            if (!l.getAddress().isEmpty()) { // an address-less listener's are the node's own: the stack's
+                echo(l, vips, echoes, where);
+            }
             if (l.getSniRoutesCount() > 0 || l.getProxyProtocol() != ProxyProtocol.PROXY_PROTOCOL_NONE) {
                 if (protocol != Abi.IPPROTO_TCP) {
                     throw new SnapshotRejectedException(where + ": SNI routes and the PROXY protocol are for TCP only");
@@ -461,6 +466,7 @@ public record DesiredState(
         if (anyFullNat) {
             ingress.addRange(limits.snatPortMin(), limits.snatPortMax());
         }
+        echoEntries(echoes, listeners); // port 0 and ICMP: never a listener's key
         cache.planDone();
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);
@@ -473,6 +479,42 @@ public record DesiredState(
         }
         return new DesiredState(listeners, routes, timeouts, rateLimits, groups, tables, backends, ingress, egress,
                 interfaces, Map.copyOf(streams));
+    }
+
+    /**
+     * Records the ICMP echo setting of a listener's address (bpf/README.md, "ICMP echo"), Pass
+     * included: listeners that share an address must ask for the same (the compiler makes them).
+     */
+    private static void echo(Listener l, List<InetAddress> vips, Map<InetAddress, IcmpEcho> echoes, String where) {
+        if (l.getIcmpEcho() == IcmpEcho.UNRECOGNIZED) {
+            throw new SnapshotRejectedException(where + ": unknown ICMP echo setting " + l.getIcmpEchoValue());
+        }
+        for (InetAddress vip : vips) {
+            IcmpEcho before = echoes.putIfAbsent(vip, l.getIcmpEcho());
+            if (before != null && before != l.getIcmpEcho()) {
+                throw new SnapshotRejectedException(where + ": ICMP echo to " + vip.getHostAddress() + " is "
+                        + l.getIcmpEcho() + " here but " + before + " on another listener of that address");
+            }
+        }
+    }
+
+    /** How many listener entries (per address) are programmed, the VIPs' echo entries left out. */
+    public long listenerCount() {
+        return listeners.keySet().stream().filter(k -> !k.isEcho()).count();
+    }
+
+    /** The nlb_listeners entries of the addresses whose echo requests XDP answers or drops (none for Pass). */
+    private static void echoEntries(Map<InetAddress, IcmpEcho> echoes, Map<Abi.ListenerKey, Abi.Listener> listeners) {
+        echoes.forEach((vip, echo) -> {
+            int flags = switch (echo) {
+                case ICMP_ECHO_REPLY -> Abi.LISTENER_ECHO_REPLY;
+                case ICMP_ECHO_DROP -> Abi.LISTENER_ECHO_DROP;
+                default -> 0;
+            };
+            if (flags != 0) {
+                listeners.put(Abi.ListenerKey.echo(vip), new Abi.Listener(0, 0, flags, 0, 0, null));
+            }
+        });
     }
 
     /** The listener's rate limit, checked against what the data plane can hold. */

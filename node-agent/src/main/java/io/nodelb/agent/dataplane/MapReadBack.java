@@ -58,7 +58,9 @@ public final class MapReadBack {
             Abi.ListenerKey key = Abi.ListenerKey.readFrom(k);
             Abi.Listener listener = Abi.Listener.readFrom(v, key.family());
             listeners.put(key, listener);
-            familyOfListener.put(listener.id(), key.family());
+            if (!key.isEcho()) { // a VIP's echo entry has no id, group or routes
+                familyOfListener.put(listener.id(), key.family());
+            }
         }));
         Map<Abi.RouteKey, Integer> routes = new LinkedHashMap<>();
         phases.time("read nlb_routes", () -> maps.apply("nlb_routes").forEachEntry(256, (k, v) -> {
@@ -77,7 +79,11 @@ public final class MapReadBack {
         Map<Integer, Abi.Group> groups = new LinkedHashMap<>();
         phases.time("read nlb_groups", () -> readArray(maps.apply("nlb_groups"), Abi.Group::readFrom, groups));
         // A group without members is all zeros, like an unused entry: listeners and routes say it is live.
-        listeners.values().forEach(l -> groups.putIfAbsent(l.group(), new Abi.Group(0, 0)));
+        listeners.forEach((k, l) -> {
+            if (!k.isEcho()) {
+                groups.putIfAbsent(l.group(), new Abi.Group(0, 0));
+            }
+        });
         routes.values().forEach(g -> groups.putIfAbsent(g, new Abi.Group(0, 0)));
         Map<Integer, Abi.Backend> backends = new LinkedHashMap<>();
         phases.time("read nlb_backends", () -> readArray(maps.apply("nlb_backends"), Abi.Backend::readFrom, backends));

@@ -34,6 +34,7 @@ public final class MetricsServer implements AutoCloseable {
     private final Drain drain;
     private final Map<Integer, List<Meter>> backendMeters = new HashMap<>();
     private volatile long[] verdicts = new long[Abi.STAT_MAX];
+    private volatile long[] echoes = new long[Abi.Echo.values().length];
 
     private MetricsServer(int port, DataPlane dataPlane, SnapshotApplier applier, Drain drain) throws IOException {
         this.dataPlane = dataPlane;
@@ -49,6 +50,12 @@ public final class MetricsServer implements AutoCloseable {
                     .description("Packets seen by the data plane, by verdict")
                     .tag("verdict", stat.name().toLowerCase(java.util.Locale.ROOT)).register(registry);
         }
+        for (Abi.Echo echo : Abi.Echo.values()) {
+            FunctionCounter.builder("nodelb_icmp_echo_requests", this, m -> m.echoes[echo.value()])
+                    .description("Echo requests to VIPs that the XDP program answered or dropped, as their"
+                            + " LoadBalancer's icmpEcho says (since this agent loaded its program)")
+                    .tag("action", echo == Abi.Echo.REPLIED ? "reply" : "drop").register(registry);
+        }
         Gauge.builder("nodelb_ready", this, m -> m.readinessProblems().isEmpty() ? 1 : 0)
                 .description("1 while /readyz answers 200: every programmed interface served by this agent's"
                         + " programs and the node not draining").register(registry);
@@ -59,7 +66,7 @@ public final class MetricsServer implements AutoCloseable {
         Gauge.builder("nodelb_conntrack_max_entries", dataPlane, DataPlane::conntrackCapacity)
                 .description("The most entries the flow table holds; when full, the least recently used are evicted")
                 .register(registry);
-        Gauge.builder("nodelb_listeners", applier, a -> a.applied().listeners().size())
+        Gauge.builder("nodelb_listeners", applier, a -> a.applied().listenerCount())
                 .description("Listeners programmed on this node").register(registry);
         Gauge.builder("nodelb_backends", applier, a -> a.applied().backends().size())
                 .description("Backends programmed on this node").register(registry);
@@ -81,6 +88,7 @@ public final class MetricsServer implements AutoCloseable {
     private synchronized void scrape(HttpExchange exchange) throws IOException {
         long[] stats = dataPlane.packetStats();
         verdicts = stats;
+        echoes = dataPlane.echoStats();
         syncBackends(applier.applied().backends());
         respond(exchange, 200, registry.scrape());
     }

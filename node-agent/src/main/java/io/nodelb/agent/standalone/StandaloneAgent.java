@@ -46,7 +46,7 @@ public final class StandaloneAgent {
         }
         SnapshotApplier applier = programmer.applier();
         LOG.log(System.Logger.Level.INFO, "programmed version {0}: {1} listeners, {2} backends, {3} map writes",
-                snapshot.getVersion().substring(0, 12), applier.applied().listeners().size(),
+                snapshot.getVersion().substring(0, 12), applier.applied().listenerCount(),
                 applier.applied().backends().size(), writes);
         return snapshot;
     }

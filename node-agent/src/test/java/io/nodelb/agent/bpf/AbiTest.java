@@ -94,8 +94,14 @@ class AbiTest {
         InetAddress v6 = InetAddress.getByName("::1");
         assertThatThrownBy(() -> new Abi.ListenerKey(v4, 70000, Abi.IPPROTO_TCP))
                 .hasMessageContaining("port 70000");
-        assertThatThrownBy(() -> new Abi.ListenerKey(v4, 80, 1))
+        assertThatThrownBy(() -> new Abi.ListenerKey(v4, 80, 132))
                 .hasMessageContaining("neither TCP (6) nor UDP (17)");
+        // A VIP's echo entry: port 0 and its family's ICMP only.
+        assertThatThrownBy(() -> new Abi.ListenerKey(v4, 80, Abi.IPPROTO_ICMP))
+                .hasMessageContaining("an echo entry has port 0");
+        assertThatThrownBy(() -> new Abi.ListenerKey(v6, 0, Abi.IPPROTO_ICMP))
+                .hasMessageContaining("an echo entry has port 0 and the address family's ICMP");
+        assertThat(Abi.ListenerKey.echo(v6)).isEqualTo(new Abi.ListenerKey(v6, 0, Abi.IPPROTO_ICMPV6));
         assertThatThrownBy(() -> new Abi.RouteKey(1, v4, 33))
                 .hasMessageContaining("prefix length 33");
         assertThatThrownBy(() -> new Abi.CtKey(v4, 1, v6, 2, Abi.IPPROTO_UDP))

@@ -76,6 +76,11 @@ final class LabConfig {
         return loadBalancer.replace("  listeners:\n", "  idleTimeouts: " + idleTimeouts + "\n  listeners:\n");
     }
 
+    /** The LoadBalancer with {@code icmpEcho} set (Pass, Reply or Drop). */
+    static String withIcmpEcho(String loadBalancer, String icmpEcho) {
+        return loadBalancer.replace("  listeners:\n", "  icmpEcho: " + icmpEcho + "\n  listeners:\n");
+    }
+
     /** One listener entry; {@code routes} are pairs of client CIDR and target group. */
     static String listener(String name, String address, int port, String protocol, String targetGroup,
             String... routes) {

@@ -2,6 +2,7 @@ package io.nodelb.agent.xdp;
 
 import static io.nodelb.agent.xdp.Snapshots.HTTP;
 import static io.nodelb.agent.xdp.Snapshots.VIP4;
+import static io.nodelb.agent.xdp.Snapshots.VIP6;
 import static io.nodelb.agent.xdp.Snapshots.ip;
 import static io.nodelb.agent.xdp.Snapshots.route;
 import static io.nodelb.agent.xdp.Snapshots.withRoutes;
@@ -58,6 +59,8 @@ class AdoptionIT {
 
         assertThat(withoutInterfaces(loaded.dataPlane().programmed()).sameAs(withoutInterfaces(first.applied())))
                 .as("read back == programmed").isTrue();
+        assertThat(loaded.dataPlane().programmed().listeners()).containsKeys(Abi.ListenerKey.echo(ip(VIP4)),
+                Abi.ListenerKey.echo(ip(VIP6)));
     }
 
     @Test
@@ -105,6 +108,10 @@ class AdoptionIT {
         listeners.set(0, withRoutes(listeners.get(0), route("198.51.100.0", 24, "default/dns"))
                 .toBuilder().setIdleTimeouts(IdleTimeouts.newBuilder().setTcpEstablishedSeconds(60)).build());
         listeners.set(4, withRoutes(listeners.get(4), route("2001:db8:100::", 48, "default/dns")));
+        // The VIPs' echo entries (port 0, ICMP / ICMPv6) read back too: Reply on VIP4, Drop on VIP6.
+        listeners.replaceAll(l -> l.toBuilder().setIcmpEcho(ip(l.getAddress()).equals(ip(VIP4))
+                ? io.nodelb.dataplane.v1alpha1.IcmpEcho.ICMP_ECHO_REPLY
+                : io.nodelb.dataplane.v1alpha1.IcmpEcho.ICMP_ECHO_DROP).build());
         return versioned(standard.toBuilder().clearListeners().addAllListeners(listeners).build());
     }
 

@@ -18,6 +18,7 @@ import io.nodelb.api.v1alpha1.StaticBackend;
 import io.nodelb.dataplane.v1alpha1.Backend;
 import io.nodelb.dataplane.v1alpha1.BackendState;
 import io.nodelb.dataplane.v1alpha1.NatMode;
+import io.nodelb.dataplane.v1alpha1.IcmpEcho;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Protocol;
 import io.nodelb.dataplane.v1alpha1.TargetGroup;
@@ -556,6 +557,51 @@ class ModelCompilerTest {
     assertThat(result.changed()).containsKeys("n1", "n2");
     assertThat(compiler.snapshot("n2").getListenersList()).extracting(l -> l.getName())
         .containsExactly("default/b/alt", "default/b/http");
+    assertThat(compiler.problemsOf(new ObjectKey("default", "b"))).isEmpty();
+  }
+
+  @Test
+  void aLoadBalancersIcmpEchoGoesToEachOfItsListeners() {
+    io.nodelb.api.v1alpha1.LoadBalancer replying = loadBalancer("default", "a", Map.of(), listener("http", "10.1.1.1", 80, "web"),
+        listener("dns", "10.1.1.2", 53, "web"));
+    replying.getSpec().icmpEcho = io.nodelb.api.v1alpha1.IcmpEcho.Reply;
+    ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1"),
+        staticGroup("default", "web", new StaticBackend("10.1.2.2", 8080, 1)), replying,
+        loadBalancer("default", "b", Map.of(), listener("http", "10.1.1.3", 80, "web"))));
+
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName(), l -> l.getIcmpEcho())
+        .containsExactly(
+            org.assertj.core.groups.Tuple.tuple("default/a/dns", IcmpEcho.ICMP_ECHO_REPLY),
+            org.assertj.core.groups.Tuple.tuple("default/a/http", IcmpEcho.ICMP_ECHO_REPLY),
+            org.assertj.core.groups.Tuple.tuple("default/b/http", IcmpEcho.ICMP_ECHO_PASS));
+    assertThat(compiler.problems()).isEmpty();
+  }
+
+  /** The data plane has one icmpEcho per address: the LoadBalancer whose listener sorts first decides. */
+  @Test
+  void loadBalancersSharingAnAddressWithAnotherIcmpEchoAreReported() {
+    io.nodelb.api.v1alpha1.LoadBalancer a = loadBalancer("default", "a", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    a.getSpec().icmpEcho = io.nodelb.api.v1alpha1.IcmpEcho.Reply;
+    io.nodelb.api.v1alpha1.LoadBalancer b = loadBalancer("default", "b", Map.of(), listener("alt", "10.1.1.1", 81, "web"));
+    b.getSpec().icmpEcho = io.nodelb.api.v1alpha1.IcmpEcho.Drop;
+    ModelCompiler compiler = KubernetesInputs.compileAll(List.of(node("n1"),
+        staticGroup("default", "web", new StaticBackend("10.1.2.2", 8080, 1)), a, b));
+
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getName(), l -> l.getIcmpEcho())
+        .as("both served, with a's setting").containsExactly(
+            org.assertj.core.groups.Tuple.tuple("default/a/http", IcmpEcho.ICMP_ECHO_REPLY),
+            org.assertj.core.groups.Tuple.tuple("default/b/alt", IcmpEcho.ICMP_ECHO_REPLY));
+    assertThat(compiler.problemsOf(new ObjectKey("default", "a"))).isEmpty();
+    assertThat(compiler.problemsOf(new ObjectKey("default", "b"))).singleElement().satisfies(p -> {
+      assertThat(p.reason()).isEqualTo(Problem.ICMP_ECHO_CONFLICT);
+      assertThat(p.field()).isEqualTo("spec.icmpEcho");
+      assertThat(p.message()).contains("default/a/http").contains("node n1");
+    });
+
+    compiler.removeLoadBalancer(new ObjectKey("default", "a"));
+    compiler.compile();
+    assertThat(compiler.snapshot("n1").getListenersList()).extracting(l -> l.getIcmpEcho())
+        .containsExactly(IcmpEcho.ICMP_ECHO_DROP);
     assertThat(compiler.problemsOf(new ObjectKey("default", "b"))).isEmpty();
   }
 }

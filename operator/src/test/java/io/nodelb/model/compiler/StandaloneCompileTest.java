@@ -89,6 +89,20 @@ class StandaloneCompileTest {
   }
 
   @Test
+  void loadBalancersSharingAVipWithAnotherIcmpEchoAreRefused() {
+    var first = loadBalancer(null, "first", Map.of(), listener("http", "10.1.1.1", 80, "web"));
+    var second = loadBalancer(null, "second", Map.of(), listener("dns", "10.1.1.1", 53, "web"));
+    second.getSpec().icmpEcho = io.nodelb.api.v1alpha1.IcmpEcho.Drop;
+
+    assertThatThrownBy(() -> Fixtures.compileStandalone(List.of(first, second),
+            List.of(staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1))), "n"))
+        .isInstanceOfSatisfying(ModelProblemsException.class, e -> assertThat(e.problems())
+            .extracting(Problem::name, Problem::reason, Problem::field)
+            .containsExactly(org.assertj.core.groups.Tuple.tuple("default/second", Problem.ICMP_ECHO_CONFLICT,
+                "spec.icmpEcho")));
+  }
+
+  @Test
   void sessionPersistenceSourceIpSelectsByClientAddress() {
     var lb = loadBalancer(null, "web", Map.of(), listener("http", "10.1.1.1", 80, "web"));
     TargetGroup group = staticGroup(null, "web", new StaticBackend("10.1.2.2", 8080, 1));
