@@ -89,9 +89,10 @@ static __always_inline int forward_known(const struct nlb_packet *p, const struc
 	if (nlb_may_signal(p))
 		nlb_count_signal(e, p->tcp_flags, p->family);
 	nlb_rewrite_xdp(p, e);
-	ct_touch(e, k, p, now);
+	/* Before the touch: a FullNAT flow's first answer may move it out of nlb_ct_embryonic, freeing e. */
 	count_backend(e->backend, p, reply, 0);
-	if (nlb_may_end(p, e))
+	ct_touch(e, k, p, now);
+	if (nlb_may_end(p, e)) /* never on the packet that moved the flow: a FIN or RST does not establish */
 		nlb_ev_end(e, k, p->tcp_flags, now); /* after the touch: its counters include this packet */
 	return translated(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
 }
