@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 3
+#define NLB_LAYOUT_VERSION 4
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096
@@ -33,6 +33,8 @@
 #define NLB_MAX_GROUPS 1024
 #define NLB_MAX_BACKENDS 65536
 #define NLB_MAX_CONNTRACK 1048576
+/* Unanswered TCP flows (LRU), apart so that a flood of them churns only this table: a quarter of conntrack. */
+#define NLB_MAX_EMBRYONIC 262144
 /* Token buckets of rate-limited listeners (LRU): one per listener and client source prefix seen lately. */
 #define NLB_MAX_RATE_BUCKETS 262144
 /* Default Maglev table size per group (prime). The table map holds MAX_GROUPS * TABLE_SIZE slots. */

@@ -133,15 +133,18 @@ static __always_inline int addr_equal(const union nlb_addr *a, const union nlb_a
  * The backend answered: the reply entry r, found with the reply packet's key rk, just became
  * ESTABLISHED, and the flow's forward entry follows if it still waits in SYN. Once per flow, so
  * the reply path marks the forward entry instead of the forward path looking for the answer on
- * every packet: an established hit pays nothing for it. A global function, verified once on its
- * own; the forward key is built in the per-CPU scratch nlb_ev_key (the callers' frames leave no
- * room for 40 more bytes). Returns 1 when the forward entry was established here.
+ * every packet: an established hit pays nothing for it. A flow still in nlb_ct_embryonic moves to
+ * nlb_conntrack here, both entries (bpf/README.md, "Conntrack flood safety"). A global function,
+ * verified once on its own; the forward key is built in the per-CPU scratch nlb_ev_key (the
+ * callers' frames leave no room for 40 more bytes). Returns 1 when the forward entry was
+ * established here.
  */
 __noinline int nlb_ct_answered(const struct nlb_ct_entry *r, const struct nlb_ct_key *rk)
 {
 	struct nlb_ct_entry *f;
 	struct nlb_ct_key *k;
 	__u32 zero = 0;
+	int embryonic;
 
 	if (!r || !rk)
 		return 0;
@@ -155,7 +158,9 @@ __noinline int nlb_ct_answered(const struct nlb_ct_entry *r, const struct nlb_ct
 	k->proto = IPPROTO_TCP;
 	k->family = rk->family;
 	k->pad = 0;
-	f = bpf_map_lookup_elem(&nlb_conntrack, k);
+	/* Where r is: a reply key is held in one table at a time (new_flow reserves it across both). */
+	embryonic = !bpf_map_lookup_elem(&nlb_conntrack, rk);
+	f = bpf_map_lookup_elem(embryonic ? (void *)&nlb_ct_embryonic : (void *)&nlb_conntrack, k);
 	if (!f || (f->flags & NLB_CT_REPLY) || f->state != NLB_CT_SYN)
 		return 0;
 	/* Only the forward entry whose replies come back on rk: another flow may hold k since. */
@@ -163,6 +168,17 @@ __noinline int nlb_ct_answered(const struct nlb_ct_entry *r, const struct nlb_ct
 	    !addr_equal(&f->nat_dst, &rk->src))
 		return 0;
 	f->state = NLB_CT_ESTABLISHED;
+	if (!embryonic)
+		return 1;
+	/* Reply entry first: a forward entry in nlb_conntrack always has its reply entry there. */
+	if (bpf_map_update_elem(&nlb_conntrack, rk, r, BPF_ANY))
+		return 1; /* stays embryonic, established: it may move at a later answer */
+	if (bpf_map_update_elem(&nlb_conntrack, k, f, BPF_ANY)) {
+		bpf_map_delete_elem(&nlb_conntrack, rk);
+		return 1;
+	}
+	bpf_map_delete_elem(&nlb_ct_embryonic, k);
+	bpf_map_delete_elem(&nlb_ct_embryonic, rk);
 	return 1;
 }
 

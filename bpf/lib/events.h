@@ -179,6 +179,8 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	k->family = pk->family;
 	k->pad = 0;
 	peer = bpf_map_lookup_elem(&nlb_conntrack, k);
+	if (!peer) /* an unanswered flow's entries are in nlb_ct_embryonic */
+		peer = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
 	if (peer && !((peer->flags ^ e->flags) & NLB_CT_REPLY))
 		peer = NULL; /* not this flow's other direction */
 	if ((tcp_flags & NLB_TCP_RST) && peer && peer->state != NLB_CT_CLOSING)

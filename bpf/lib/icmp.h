@@ -131,6 +131,8 @@ static __always_inline struct nlb_ct_entry *icmp_entry(const struct nlb_ct_key *
 	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
 	__u8 flags;
 
+	if (!e) /* a TCP flow whose backend has not answered yet */
+		e = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
 	if (!e)
 		return NULL;
 	flags = e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT);

@@ -96,6 +96,18 @@ struct {
 	__type(value, struct nlb_ct_entry);
 } nlb_conntrack SEC(".maps");
 
+/*
+ * The flows whose backend has not answered yet (TCP entries in SYN or CLOSING, same key and value):
+ * looked up only on a miss of nlb_conntrack, their entries move there at the backend's first answer
+ * (nlb_ct_answered), so a flood of spoofed flows evicts only other unanswered ones.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NLB_MAX_EMBRYONIC);
+	__type(key, struct nlb_ct_key);
+	__type(value, struct nlb_ct_entry);
+} nlb_ct_embryonic SEC(".maps");
+
 /* Per-CPU packet counters by enum nlb_stat: one reason per packet seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -80,7 +80,9 @@ static __always_inline int nlb_count_signal(struct nlb_ct_entry *e, __u32 tcp_fl
 	rk.dport = e->nat_sport;
 	rk.proto = IPPROTO_TCP;
 	rk.family = family;
-	r = bpf_map_lookup_elem(&nlb_conntrack, &rk);
+	r = bpf_map_lookup_elem(&nlb_ct_embryonic, &rk); /* a flow in SYN waits there, mostly */
+	if (!r)
+		r = bpf_map_lookup_elem(&nlb_conntrack, &rk);
 	if (!r || r->packets)
 		return 0;
 	e->flags |= NLB_CT_SYN_RETRIED; /* once per flow */

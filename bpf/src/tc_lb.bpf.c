@@ -64,6 +64,8 @@ int nlb_tc_egress(struct __sk_buff *skb)
 
 	nlb_ct_key_of(&p, &key);
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
+	if (!e) /* an unanswered flow's: this may be the answer */
+		e = bpf_map_lookup_elem(&nlb_ct_embryonic, &key);
 	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != NLB_CT_REPLY)
 		return TC_ACT_OK;
 
@@ -74,16 +76,21 @@ int nlb_tc_egress(struct __sk_buff *skb)
 	now = nlb_now();
 	if (nlb_may_signal(&p))
 		nlb_count_signal(e, p.tcp_flags, p.family); /* before the touch closes the entry */
-	ct_touch(e, &key, &p, now);
 	s = backend_stats(e->backend);
+	/*
+	 * Before the touch: a backend's first answer moves an unanswered flow out of nlb_ct_embryonic
+	 * (nlb_ct_answered), and the LRU may hand e's memory to another CPU's insert at once. The
+	 * rewrite invalidates the packet pointers in p: only its scalars are read after it.
+	 */
+	nlb_rewrite_skb(skb, &p, e);
+	ct_touch(e, &key, &p, now);
 	if (s) {
 		s->reply_packets += 1;
 		s->reply_bytes += p.l3_len;
 	}
 	nlb_count(NLB_STAT_CT_REPLY);
-	if (nlb_may_end(&p, e))
+	if (nlb_may_end(&p, e)) /* never on the packet that moved the flow: a FIN or RST does not establish */
 		nlb_ev_end(e, &key, p.tcp_flags, now); /* after the touch: its counters include this packet */
-	nlb_rewrite_skb(skb, &p, e); /* last: it invalidates the packet pointers in p */
 	return TC_ACT_OK;
 }
 

@@ -89,9 +89,10 @@ static __always_inline int forward_known(const struct nlb_packet *p, const struc
 	if (nlb_may_signal(p))
 		nlb_count_signal(e, p->tcp_flags, p->family);
 	nlb_rewrite_xdp(p, e);
-	ct_touch(e, k, p, now);
+	/* Before the touch: a FullNAT flow's first answer may move it out of nlb_ct_embryonic, freeing e. */
 	count_backend(e->backend, p, reply, 0);
-	if (nlb_may_end(p, e))
+	ct_touch(e, k, p, now);
+	if (nlb_may_end(p, e)) /* never on the packet that moved the flow: a FIN or RST does not establish */
 		nlb_ev_end(e, k, p->tcp_flags, now); /* after the touch: its counters include this packet */
 	return translated(reply ? NLB_STAT_CT_REPLY : NLB_STAT_CT_HIT);
 }
@@ -116,34 +117,73 @@ enum reply_key_use {
 	REPLY_KEY_BUSY, /* a live flow's replies come back through it */
 };
 
+/* The conntrack table a flow's entries are in: nlb_ct_embryonic until its backend answers. */
+static __always_inline struct nlb_ct_entry *ct_lookup_in(__u32 embryonic, const struct nlb_ct_key *k)
+{
+	if (embryonic)
+		return bpf_map_lookup_elem(&nlb_ct_embryonic, k);
+	return bpf_map_lookup_elem(&nlb_conntrack, k);
+}
+
+static __always_inline int ct_update_in(__u32 embryonic, const struct nlb_ct_key *k, const struct nlb_ct_entry *v,
+					__u64 flags)
+{
+	if (embryonic)
+		return bpf_map_update_elem(&nlb_ct_embryonic, k, v, flags);
+	return bpf_map_update_elem(&nlb_conntrack, k, v, flags);
+}
+
+/* Inserts or deletes in one of the two tables; global, so the callers' paths do not split on the table. */
+__noinline int nlb_ct_put(const struct nlb_ct_key *k, const struct nlb_ct_entry *v, __u32 embryonic)
+{
+	if (!k || !v)
+		return -22;
+	return ct_update_in(embryonic, k, v, BPF_ANY);
+}
+
+__noinline int nlb_ct_del(const struct nlb_ct_key *k, __u32 embryonic)
+{
+	if (!k)
+		return -22;
+	if (embryonic)
+		return bpf_map_delete_elem(&nlb_ct_embryonic, k);
+	return bpf_map_delete_elem(&nlb_conntrack, k);
+}
+
 /*
- * What the reply entry already at rk means for a new flow that wants that key
+ * What the reply entry r already at rk means for a new flow that wants that key
  * (backend -> FullNAT address and port, or backend -> client in DNAT). It is free
  * when it belongs to the very flow we are creating (its forward entry was lost,
  * expired, or is reopened by a SYN on the same client port: the backend sees the
  * same connection again), busy while another flow behind it lives, and free again
  * once that flow is idle. An idle TCP key rests first: the backend may still hold
  * the old connection in TIME_WAIT, and refuses a SYN on it from a client whose
- * timestamps are behind the old one's.
+ * timestamps are behind the old one's. The flow behind it is in either table.
  */
-static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_key *rk, const struct nlb_ct_key *fk,
-							__u64 now)
+static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_entry *r, const struct nlb_ct_key *rk,
+							const struct nlb_ct_key *fk, __u64 now)
 {
-	struct nlb_ct_entry *r = bpf_map_lookup_elem(&nlb_conntrack, rk);
 	struct nlb_ct_entry *f;
-	struct nlb_ct_key owner;
+	struct nlb_ct_key *owner;
 	__u64 last_seen;
+	__u32 zero = 0;
 
 	if (!r || reply_belongs_to(r, fk))
 		return REPLY_KEY_FREE;
-	__builtin_memset(&owner, 0, sizeof(owner));
-	owner.src = r->nat_dst;
-	owner.dst = r->nat_src;
-	owner.sport = r->nat_dport;
-	owner.dport = r->nat_sport;
-	owner.proto = rk->proto;
-	owner.family = rk->family;
-	f = bpf_map_lookup_elem(&nlb_conntrack, &owner);
+	/* In the per-CPU scratch: with it on the stack, nlb_xdp's frames pass 512 bytes. */
+	owner = bpf_map_lookup_elem(&nlb_ev_key, &zero);
+	if (!owner)
+		return REPLY_KEY_BUSY;
+	owner->src = r->nat_dst;
+	owner->dst = r->nat_src;
+	owner->sport = r->nat_dport;
+	owner->dport = r->nat_sport;
+	owner->proto = rk->proto;
+	owner->family = rk->family;
+	owner->pad = 0;
+	f = bpf_map_lookup_elem(&nlb_conntrack, owner);
+	if (!f)
+		f = bpf_map_lookup_elem(&nlb_ct_embryonic, owner);
 	if (f && !forward_uses(f, rk))
 		f = NULL;
 	if (f && ct_is_live(f, now))
@@ -158,34 +198,50 @@ static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_key 
 	return REPLY_KEY_FREE;
 }
 
+/* How nlb_ct_insert_reply inserts (its arguments are five at most): its `how`. */
+#define CT_OWN 0x1 /* the flow's own forward entry is still there and names rk */
+#define CT_EMBRYONIC 0x2 /* into nlb_ct_embryonic, else nlb_conntrack */
+#define CT_TAKE_SHIFT 8 /* the most held use taken over (enum reply_key_use) */
+/* Its result for a key held: CT_HELD + the use. */
+#define CT_HELD 0x100
+
 /*
- * Inserts a new flow's reply entry at rk. Returns 0 once it is in, or -EEXIST with
- * *use saying why the key is held: it is taken over when its use is at most
- * take_up_to. `stale` is the flow's own forward entry when it had one (lost its
- * life, or reopened): when that entry names rk and the reply entry there is still
- * its own, the key is rewritten at once, since an LRU insert that finds its key
- * already there costs as much as one that succeeds.
+ * Inserts a new flow's reply entry at rk, in nlb_ct_embryonic or nlb_conntrack. Returns 0 once it
+ * is in, a negative error, or CT_HELD + the use of the key held: it is taken over when its use is at
+ * most take. A key is held in one table at a time: one the other table holds is taken over on the
+ * same rule, and leaves it. CT_OWN: the flow's own forward entry is still there (lost its life, or
+ * reopened) and names rk: when the reply entry there is still its own, the key is rewritten at
+ * once, since an LRU insert that finds its key already there costs as much as one that succeeds.
+ * A global function: the port and slot searches call it in their loops.
  */
-static __always_inline int insert_reply(const struct nlb_ct_key *rk, const struct nlb_ct_entry *reply,
-					const struct nlb_ct_key *fk, const struct nlb_ct_entry *stale, __u64 now,
-					enum reply_key_use take_up_to, enum reply_key_use *use)
+__noinline int nlb_ct_insert_reply(const struct nlb_ct_key *rk, const struct nlb_ct_entry *reply,
+				   const struct nlb_ct_key *fk, __u64 now, __u32 how)
 {
+	__u32 embryonic = !!(how & CT_EMBRYONIC), take = how >> CT_TAKE_SHIFT, use;
 	struct nlb_ct_entry *r;
 	int err;
 
-	*use = REPLY_KEY_FREE;
-	if (stale && forward_uses(stale, rk)) {
-		r = bpf_map_lookup_elem(&nlb_conntrack, rk);
+	if (!rk || !reply || !fk)
+		return -22;
+	if (how & CT_OWN) {
+		r = ct_lookup_in(embryonic, rk);
 		if (r && reply_belongs_to(r, fk))
-			return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
+			return ct_update_in(embryonic, rk, reply, BPF_ANY);
 	}
-	err = bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_NOEXIST);
+	r = ct_lookup_in(!embryonic, rk);
+	if (r) {
+		use = reply_key_use(r, rk, fk, now);
+		if (use > take)
+			return CT_HELD + use;
+		nlb_ct_del(rk, !embryonic);
+	}
+	err = ct_update_in(embryonic, rk, reply, BPF_NOEXIST);
 	if (err != -EEXIST)
 		return err;
-	*use = reply_key_use(rk, fk, now);
-	if (*use <= take_up_to)
-		return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY);
-	return -EEXIST;
+	use = reply_key_use(ct_lookup_in(embryonic, rk), rk, fk, now);
+	if (use <= take)
+		return ct_update_in(embryonic, rk, reply, BPF_ANY);
+	return CT_HELD + use;
 }
 
 /*
@@ -196,23 +252,23 @@ static __always_inline int insert_reply(const struct nlb_ct_key *rk, const struc
  */
 static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct nlb_ct_key *rk,
 					    const struct nlb_ct_entry *reply, const struct nlb_ct_key *fk,
-					    const struct nlb_ct_entry *stale, __u32 flow_hash, __u64 now)
+					    const struct nlb_ct_entry *stale, __u32 flow_hash, __u64 now, __u32 embryonic)
 {
 	__u32 min = l->snat_port_min, max = l->snat_port_max;
 	__u32 range = max >= min ? max - min + 1 : 0;
 	__u32 off = fastrange32(rol32(flow_hash, 16), range);
-	enum reply_key_use use;
+	__u32 how = (embryonic ? CT_EMBRYONIC : 0) | (REPLY_KEY_FREE << CT_TAKE_SHIFT);
 	__be16 resting = 0;
 	int i, err;
 
 	for (i = 0; i < NLB_NAT_PORT_PROBES && i < range; i++) {
 		rk->dport = bpf_htons(min + off);
-		err = insert_reply(rk, reply, fk, stale, now, REPLY_KEY_FREE, &use);
-		if (err == -EEXIST && use == REPLY_KEY_RESTING && !resting)
+		err = nlb_ct_insert_reply(rk, reply, fk, now, how | (stale && forward_uses(stale, rk) ? CT_OWN : 0));
+		if (err == CT_HELD + REPLY_KEY_RESTING && !resting)
 			resting = rk->dport;
 		if (err == 0)
 			return NLB_PARSED;
-		if (err != -EEXIST)
+		if (err < 0)
 			return NLB_STAT_DROP_CT_FULL;
 		if (++off == range)
 			off = 0;
@@ -220,7 +276,10 @@ static __always_inline int reserve_nat_port(const struct nlb_listener *l, struct
 	if (!resting)
 		return NLB_STAT_DROP_NO_NAT_PORT;
 	rk->dport = resting;
-	return bpf_map_update_elem(&nlb_conntrack, rk, reply, BPF_ANY) ? NLB_STAT_DROP_CT_FULL : NLB_PARSED;
+	err = nlb_ct_insert_reply(rk, reply, fk, now, (how & CT_EMBRYONIC) | (REPLY_KEY_RESTING << CT_TAKE_SHIFT));
+	if (err > 0) /* taken meanwhile */
+		return NLB_STAT_DROP_NO_NAT_PORT;
+	return err ? NLB_STAT_DROP_CT_FULL : NLB_PARSED;
 }
 
 /* Points a new flow's entries and reply key at backend b. */
@@ -245,9 +304,9 @@ static __always_inline void use_backend(const struct nlb_backend *b, __u32 backe
 static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_key *fk,
 					      const struct nlb_ct_entry *stale, __u32 flow_hash, __u64 now,
 					      struct nlb_ct_entry *fwd, struct nlb_ct_entry *rev, struct nlb_ct_key *rk,
-					      __u32 *backend_id)
+					      __u32 *backend_id, __u32 embryonic)
 {
-	enum reply_key_use use;
+	__u32 how = (embryonic ? CT_EMBRYONIC : 0) | (REPLY_KEY_RESTING << CT_TAKE_SHIFT);
 	struct nlb_backend *b;
 	__u32 id, busy = *backend_id;
 	int i, tried = 0, err;
@@ -263,10 +322,10 @@ static __always_inline int reserve_dnat_reply(__u32 group, const struct nlb_ct_k
 			use_backend(b, id, fwd, rev, rk);
 		}
 		/* A resting key is taken: a DNAT flow cannot choose its client port. */
-		err = insert_reply(rk, rev, fk, stale, now, REPLY_KEY_RESTING, &use);
+		err = nlb_ct_insert_reply(rk, rev, fk, now, how | (stale && forward_uses(stale, rk) ? CT_OWN : 0));
 		if (err == 0)
 			return NLB_PARSED;
-		if (err != -EEXIST)
+		if (err < 0)
 			return NLB_STAT_DROP_CT_FULL;
 		if (++tried == NLB_DNAT_ATTEMPTS)
 			break;
@@ -312,7 +371,7 @@ static __always_inline struct nlb_listener *listener_of(const struct nlb_ct_key 
  * is left): select a backend, record the flow, rewrite.
  */
 static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb_ct_key *fk,
-				    const struct nlb_ct_entry *stale, __u64 now)
+				    const struct nlb_ct_entry *stale, __u32 stale_established, __u64 now)
 {
 	/* Looked up again: a listener pointer kept across the conntrack path costs verifier states. */
 	struct nlb_listener *l = listener_of(fk);
@@ -321,6 +380,11 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	struct nlb_ct_key rk;
 	__u32 flow_hash, group, backend_id = 0;
 	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
+	/*
+	 * A TCP flow waits for its backend's answer in nlb_ct_embryonic; one that reopens or outlived
+	 * entries of nlb_conntrack is written over them there.
+	 */
+	__u32 embryonic = p->proto == IPPROTO_TCP && !stale_established;
 	int ret;
 
 	if (!l) /* removed since the first lookup */
@@ -380,19 +444,19 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		if (stateless_rst) {
 			fwd.nat_sport = first_nat_port(l, flow_hash);
 		} else {
-			ret = reserve_nat_port(l, &rk, &rev, fk, stale, flow_hash, now);
+			ret = reserve_nat_port(l, &rk, &rev, fk, stale, flow_hash, now, embryonic);
 			if (ret != NLB_PARSED)
 				return drop_first(fk, fwd.listener, fwd.flags, ret, now);
 			fwd.nat_sport = rk.dport;
 		}
 	} else if (!stateless_rst) {
-		ret = reserve_dnat_reply(group, fk, stale, flow_hash, now, &fwd, &rev, &rk, &backend_id);
+		ret = reserve_dnat_reply(group, fk, stale, flow_hash, now, &fwd, &rev, &rk, &backend_id, embryonic);
 		if (ret != NLB_PARSED)
 			return drop_first(fk, fwd.listener, fwd.flags, ret, now);
 	}
 	/* The reply entry is in: now the forward one, or neither. */
-	if (!stateless_rst && bpf_map_update_elem(&nlb_conntrack, fk, &fwd, BPF_ANY)) {
-		bpf_map_delete_elem(&nlb_conntrack, &rk);
+	if (!stateless_rst && nlb_ct_put(fk, &fwd, embryonic)) {
+		nlb_ct_del(&rk, embryonic);
 		return drop_first(fk, fwd.listener, fwd.flags, NLB_STAT_DROP_CT_FULL, now);
 	}
 
@@ -415,6 +479,8 @@ static __always_inline int fullnat_reply(const struct nlb_packet *p, const struc
 {
 	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
 
+	if (!e) /* an unanswered flow's: this may be the answer */
+		e = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
 	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != (NLB_CT_REPLY | NLB_CT_FULLNAT))
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 	return forward_known(p, k, e, nlb_now());
@@ -429,6 +495,7 @@ static __always_inline int balance(struct xdp_md *ctx)
 	struct nlb_ct_key key;
 	struct nlb_listener *l;
 	struct nlb_ct_entry *e;
+	__u32 established = 1;
 	__u64 now;
 	int ret;
 
@@ -453,6 +520,10 @@ static __always_inline int balance(struct xdp_md *ctx)
 
 	now = nlb_now();
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
+	if (!e) { /* the new-flow path: an unanswered flow's entries wait apart */
+		e = bpf_map_lookup_elem(&nlb_ct_embryonic, &key);
+		established = 0;
+	}
 	if (e) {
 		if (e->flags & NLB_CT_REPLY) {
 			/* FullNAT replies come back to the node and are ours; DNAT replies are the egress program's. */
@@ -463,7 +534,7 @@ static __always_inline int balance(struct xdp_md *ctx)
 		if (ct_is_live(e, now) && !ct_is_port_reuse(e, &p))
 			return forward_known(&p, &key, e, now);
 	}
-	return new_flow(&p, &key, e, now);
+	return new_flow(&p, &key, e, e && established, now);
 }
 
 SEC("xdp")

@@ -42,12 +42,14 @@ public final class Abi {
     // --- #defines ------------------------------------------------------------------------
 
     /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
-    public static final int LAYOUT_VERSION = 3;
+    public static final int LAYOUT_VERSION = 4;
     public static final int MAX_LISTENERS = 4096;
     public static final int MAX_ROUTES = 16384;
     public static final int MAX_GROUPS = 1024;
     public static final int MAX_BACKENDS = 65536;
     public static final int MAX_CONNTRACK = 1048576;
+    /** Unanswered TCP flows (an LRU apart from conntrack, so a flood churns only it). */
+    public static final int MAX_EMBRYONIC = 262144;
     /** Token buckets of rate-limited listeners (an LRU): one per listener and source prefix seen lately. */
     public static final int MAX_RATE_BUCKETS = 262144;
     /** Maglev slots per group (prime); the table map holds MAX_GROUPS * TABLE_SIZE. */
@@ -65,6 +67,7 @@ public final class Abi {
             "NLB_MAX_GROUPS", MAX_GROUPS,
             "NLB_MAX_BACKENDS", MAX_BACKENDS,
             "NLB_MAX_CONNTRACK", MAX_CONNTRACK,
+            "NLB_MAX_EMBRYONIC", MAX_EMBRYONIC,
             "NLB_MAX_RATE_BUCKETS", MAX_RATE_BUCKETS,
             "NLB_TABLE_SIZE", TABLE_SIZE,
             "NLB_PORT_WORDS", PORT_WORDS,

@@ -48,8 +48,11 @@ public final class BpfDataPlane implements DataPlane {
     private static final int RELEASE_BATCH = 8192;
     static final String TC_LINK_PREFIX = "link_tc_";
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
-            "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports", "nlb_sports", "nlb_events",
+            "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_ct_embryonic", "nlb_stats", "nlb_dports", "nlb_sports",
+            "nlb_events",
             "nlb_ev_budget", "nlb_rate_limits", "nlb_rate_buckets");
+    /** The table of unanswered TCP flows, apart from nlb_conntrack so that a flood churns only it. */
+    public static final String EMBRYONIC_MAP = "nlb_ct_embryonic";
     /** The ring buffer of flow events (struct nlb_event records; read them with {@link io.nodelb.agent.bpf.RingBuffer}). */
     public static final String EVENTS_MAP = "nlb_events";
     /** The per-CPU budget of flow events and the counts of records not written ({@link #eventBudget()}). */
@@ -81,6 +84,7 @@ public final class BpfDataPlane implements DataPlane {
     /** How stale the flow table's entry count may be (nodelb_conntrack_entries). */
     static final java.time.Duration COUNT_MAX_AGE = java.time.Duration.ofSeconds(30);
     private long lastCount; // guarded by this
+    private long lastEmbryonicCount; // nlb_ct_embryonic's, the same scan; guarded by this
     private long countedAt; // System.nanoTime() of that scan, guarded by this
     private boolean everCounted; // guarded by this
     /** What the layout migration at load did; null when there was none. */
@@ -364,6 +368,14 @@ public final class BpfDataPlane implements DataPlane {
     }
 
     /** A map by its name in maps.h, for tests and diagnostics. */
+    /**
+     * The flow tables: nlb_conntrack, then nlb_ct_embryonic (TCP flows whose backend has not
+     * answered yet, bpf/README.md "Conntrack flood safety"). Each holds both entries of its flows.
+     */
+    public List<BpfMap> conntrackTables() {
+        return List.of(map("nlb_conntrack"), map(EMBRYONIC_MAP));
+    }
+
     public BpfMap map(String name) {
         BpfMap map = maps.get(name);
         if (map == null) {
@@ -479,7 +491,7 @@ public final class BpfDataPlane implements DataPlane {
     }
 
     /**
-     * Live flows per backend id, counted in conntrack: forward entries that have not passed
+     * Live flows per backend id, counted in both flow tables: forward entries that have not passed
      * their idle timeout and have seen no FIN or RST. Reply entries are the same flows again.
      * The entries of closed flows stay in the LRU table until reused, hence the timeouts.
      * A scan reads every entry (batches of 8,192, four fields read in place): its cost grows
@@ -500,32 +512,36 @@ public final class BpfDataPlane implements DataPlane {
         long udpDefault = rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
         long[] flows = new long[maps.get("nlb_backends").maxEntries()];
         long now = System.nanoTime(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns
-        BpfMap conntrack = maps.get("nlb_conntrack");
-        long stride = conntrack.valueBufferSize();
-        long[] entries = {0};
-        conntrack.forEachBatch(8192, (keys, values, count) -> {
-            entries[0] += count;
-            for (int i = 0; i < count; i++) {
-                long at = i * stride;
-                int state = Abi.CtEntry.stateAt(values, at);
-                if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || state == Abi.CT_CLOSING) {
-                    continue;
+        long[] entries = {0, 0}; // nlb_conntrack's, nlb_ct_embryonic's
+        List<BpfMap> tables = conntrackTables();
+        for (int t = 0; t < tables.size(); t++) {
+            BpfMap conntrack = tables.get(t);
+            long stride = conntrack.valueBufferSize();
+            int table = t;
+            conntrack.forEachBatch(8192, (keys, values, count) -> {
+                entries[table] += count;
+                for (int i = 0; i < count; i++) {
+                    long at = i * stride;
+                    int state = Abi.CtEntry.stateAt(values, at);
+                    if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || state == Abi.CT_CLOSING) {
+                        continue;
+                    }
+                    int listener = Abi.CtEntry.listenerAt(values, at);
+                    boolean known = listener >= 0 && listener < established.length;
+                    long idle = switch (state) {
+                        case Abi.CT_SYN -> synDefault;
+                        case Abi.CT_ESTABLISHED -> known && established[listener] > 0 ? established[listener]
+                                : establishedDefault;
+                        default -> known && udp[listener] > 0 ? udp[listener] : udpDefault;
+                    };
+                    int backend = Abi.CtEntry.backendAt(values, at);
+                    if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle && backend >= 0 && backend < flows.length) {
+                        flows[backend]++;
+                    }
                 }
-                int listener = Abi.CtEntry.listenerAt(values, at);
-                boolean known = listener >= 0 && listener < established.length;
-                long idle = switch (state) {
-                    case Abi.CT_SYN -> synDefault;
-                    case Abi.CT_ESTABLISHED -> known && established[listener] > 0 ? established[listener]
-                            : establishedDefault;
-                    default -> known && udp[listener] > 0 ? udp[listener] : udpDefault;
-                };
-                int backend = Abi.CtEntry.backendAt(values, at);
-                if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle && backend >= 0 && backend < flows.length) {
-                    flows[backend]++;
-                }
-            }
-        });
-        counted(entries[0], now);
+            });
+        }
+        counted(entries[0], entries[1], now);
         Map<Integer, Long> out = new java.util.HashMap<>();
         for (int backend = 0; backend < flows.length; backend++) {
             if (flows[backend] > 0) {
@@ -542,17 +558,30 @@ public final class BpfDataPlane implements DataPlane {
      */
     @Override
     public synchronized long conntrackEntries() {
-        long now = System.nanoTime();
-        if (!everCounted || now - countedAt > COUNT_MAX_AGE.toNanos()) {
-            long[] count = {0};
-            maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> count[0]++);
-            counted(count[0], now);
-        }
+        countIfOld();
         return lastCount;
     }
 
-    private void counted(long entries, long at) {
+    /** Entries in nlb_ct_embryonic (unanswered TCP flows), from the same scan as {@link #conntrackEntries}. */
+    @Override
+    public synchronized long embryonicEntries() {
+        countIfOld();
+        return lastEmbryonicCount;
+    }
+
+    private void countIfOld() {
+        long now = System.nanoTime();
+        if (!everCounted || now - countedAt > COUNT_MAX_AGE.toNanos()) {
+            long[] count = {0, 0};
+            maps.get("nlb_conntrack").forEachEntry(8192, (k, v) -> count[0]++);
+            maps.get(EMBRYONIC_MAP).forEachEntry(8192, (k, v) -> count[1]++);
+            counted(count[0], count[1], now);
+        }
+    }
+
+    private void counted(long entries, long embryonic, long at) {
         lastCount = entries;
+        lastEmbryonicCount = embryonic;
         countedAt = at;
         everCounted = true;
     }
@@ -560,6 +589,11 @@ public final class BpfDataPlane implements DataPlane {
     @Override
     public long conntrackCapacity() {
         return maps.get("nlb_conntrack").maxEntries();
+    }
+
+    @Override
+    public long embryonicCapacity() {
+        return maps.get(EMBRYONIC_MAP).maxEntries();
     }
 
     /** The tags of the loaded programs (bpftool's "tag"): which code runs. */
@@ -777,15 +811,22 @@ public final class BpfDataPlane implements DataPlane {
         }
 
         /**
-         * One scan of conntrack in batches; each batch's matching keys are deleted right after it
+         * One scan of each flow table in batches; each batch's matching keys are deleted right after it
          * is read (a batch read resumes at the next hash bucket, so deleting keys already read
          * disturbs nothing). A key the programs deleted or replaced meanwhile is skipped.
          */
         @Override
         public long releaseFlows(Set<Integer> backends) {
-            BpfMap conntrack = maps.get("nlb_conntrack");
             boolean[] removed = new boolean[maps.get("nlb_backends").maxEntries()];
             backends.forEach(id -> removed[id] = true);
+            long deleted = 0;
+            for (BpfMap conntrack : conntrackTables()) {
+                deleted += releaseFlows(conntrack, removed);
+            }
+            return deleted;
+        }
+
+        private long releaseFlows(BpfMap conntrack, boolean[] removed) {
             int keySize = conntrack.keySize();
             long stride = conntrack.valueBufferSize();
             long[] deleted = {0};

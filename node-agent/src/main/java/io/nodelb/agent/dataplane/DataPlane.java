@@ -45,6 +45,16 @@ public interface DataPlane extends AutoCloseable {
     /** The most entries the flow table holds; beyond it the kernel evicts the least recently used. */
     long conntrackCapacity();
 
+    /** Entries in the table of unanswered TCP flows (nlb_ct_embryonic), apart from the flow table's. */
+    default long embryonicEntries() {
+        return 0;
+    }
+
+    /** The most entries the table of unanswered flows holds; a flood evicts there, not in the flow table. */
+    default long embryonicCapacity() {
+        return 0;
+    }
+
     /**
      * What keeps this data plane from serving {@code interfaces} as this agent programmed it
      * (a program not attached, a link running other code, an interface gone); empty when ready.

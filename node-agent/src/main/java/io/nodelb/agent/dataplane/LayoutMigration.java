@@ -58,6 +58,11 @@ public final class LayoutMigration implements AutoCloseable {
 
     static final String CONNTRACK = "nlb_conntrack";
     /**
+     * The flow tables, carried as conntrack is (two passes, merged with what the new programs wrote):
+     * nlb_conntrack and the table of unanswered flows. A layout without the second has none to carry.
+     */
+    static final List<String> FLOW_TABLES = List.of(CONNTRACK, BpfDataPlane.EMBRYONIC_MAP);
+    /**
      * Maps that start again empty. Per-CPU counters at zero: nlb_stats is indexed by enum nlb_stat, whose
      * values a layout change may renumber, and Prometheus takes a counter that goes back as a reset (so do
      * the flow event budget's counts). The flow events' ring buffer cannot be copied: records not read by
@@ -123,7 +128,7 @@ public final class LayoutMigration implements AutoCloseable {
     /**
      * What a migration did.
      *
-     * @param migrated conntrack entries this start carried into the new map (one refreshed by the
+     * @param migrated flow table entries (nlb_conntrack's and nlb_ct_embryonic's) this start carried into the new maps (one refreshed by the
      *     second pass counts once; after an interrupted migration, those carried before and unchanged
      *     since are not counted again)
      * @param converted of those, how many were translated field by field (the layouts differ)
@@ -341,17 +346,19 @@ public final class LayoutMigration implements AutoCloseable {
     Report run(Map<String, BpfMap> newMaps, BpfProgram xdp, BpfProgram tc, Observer observer) {
         long started = System.nanoTime();
         long configuration = 0;
-        MapPlan conntrack = plans.get(CONNTRACK);
-        BpfMap newConntrack = newMaps.get(CONNTRACK);
-        Pass first;
+        Pass first = new Pass();
         try {
             for (MapPlan plan : plans.values()) {
-                if (!plan.name().equals(CONNTRACK)) {
+                if (!FLOW_TABLES.contains(plan.name())) {
                     configuration += copyConfiguration(plan, newMaps.get(plan.name()));
                 }
             }
-            first = conntrack == null ? new Pass()
-                    : copyConntrack(conntrack, newConntrack, newProgramsRun, Long.MIN_VALUE);
+            for (String table : FLOW_TABLES) {
+                MapPlan plan = plans.get(table);
+                if (plan != null) {
+                    first.add(copyConntrack(plan, newMaps.get(table), newProgramsRun, Long.MIN_VALUE));
+                }
+            }
             observer.beforeLinkSwap();
         } catch (Refused e) {
             throw refusal(pinPath, fromLayout, toLayout, List.of(e.getMessage()));
@@ -361,7 +368,7 @@ public final class LayoutMigration implements AutoCloseable {
                     + e.getMessage(), e);
         }
         int[] moved;
-        Pass second;
+        Pass second = new Pass();
         try {
             moved = moveLinks(xdp, tc);
             observer.afterLinkSwap();
@@ -369,8 +376,12 @@ public final class LayoutMigration implements AutoCloseable {
             // touched) after the first pass started are only in the old map, and the old programs no
             // longer write it. A second pass copies exactly those, merging with what the new programs
             // wrote since the swap.
-            second = conntrack == null ? new Pass()
-                    : copyConntrack(conntrack, newConntrack, true, started - CLOCK_SLACK_NS);
+            for (String table : FLOW_TABLES) {
+                MapPlan plan = plans.get(table);
+                if (plan != null) {
+                    second.add(copyConntrack(plan, newMaps.get(table), true, started - CLOCK_SLACK_NS));
+                }
+            }
             removeOldLayout();
         } catch (RuntimeException e) {
             throw new IllegalStateException("the migration from layout v" + fromLayout + " to v" + toLayout + " under "
@@ -379,7 +390,8 @@ public final class LayoutMigration implements AutoCloseable {
         }
         Map<String, Long> dropped = new TreeMap<>(first.dropped);
         second.dropped.forEach((reason, n) -> dropped.merge(reason, n, Long::sum));
-        boolean converting = conntrack != null && !conntrack.isIdentity();
+        boolean converting = FLOW_TABLES.stream().map(plans::get)
+                .anyMatch(plan -> plan != null && !plan.isIdentity());
         long migrated = first.written + first.inserted + first.refreshed + second.inserted;
         Report report = new Report(fromLayout, toLayout, migrated, converting ? migrated : 0,
                 second.inserted + second.refreshed, first.keptNewer + second.keptNewer, Map.copyOf(dropped),
@@ -404,6 +416,15 @@ public final class LayoutMigration implements AutoCloseable {
         long refreshed;
         long keptNewer;
         final Map<String, Long> dropped = new TreeMap<>();
+
+        /** Adds another flow table's pass. */
+        void add(Pass other) {
+            written += other.written;
+            inserted += other.inserted;
+            refreshed += other.refreshed;
+            keptNewer += other.keptNewer;
+            other.dropped.forEach((reason, n) -> dropped.merge(reason, n, Long::sum));
+        }
     }
 
     /**

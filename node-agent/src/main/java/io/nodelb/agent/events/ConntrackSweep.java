@@ -28,6 +28,9 @@ import java.util.function.Consumer;
  * address (the active-connection and FullNAT-port gauges) with the rule
  * {@code BpfDataPlane.liveFlowsByBackend} uses. At most {@code maxEnds} flows are ended per
  * sweep; the rest wait for the next one.
+ *
+ * <p>A flow's two entries are in one table: nlb_conntrack, or nlb_ct_embryonic while its backend
+ * has not answered (bpf/README.md, "Conntrack flood safety"); the sweep reads each table given.
  */
 public final class ConntrackSweep {
 
@@ -61,7 +64,7 @@ public final class ConntrackSweep {
     private static final long KEY_FAMILY_AT = Abi.CtKey.LAYOUT.byteOffset(PathElement.groupElement("family"));
     private static final long NAT_SRC_AT = Abi.CtEntry.LAYOUT.byteOffset(PathElement.groupElement("nat_src"));
 
-    private final BpfMap conntrack;
+    private final List<BpfMap> tables;
     private final BpfMap timeouts;
     private final Defaults defaults;
     private final int maxEnds;
@@ -72,7 +75,16 @@ public final class ConntrackSweep {
      * @param maxEnds the most flows ended (and records written) per sweep
      */
     public ConntrackSweep(BpfMap conntrack, BpfMap timeouts, Defaults defaults, int maxEnds) {
-        this.conntrack = conntrack;
+        this(List.of(conntrack), timeouts, defaults, maxEnds);
+    }
+
+    /**
+     * @param tables the flow tables, each holding both entries of its flows (nlb_conntrack, nlb_ct_embryonic)
+     * @param timeouts nlb_timeouts (per listener id)
+     * @param maxEnds the most flows ended (and records written) per sweep, over all tables
+     */
+    public ConntrackSweep(List<BpfMap> tables, BpfMap timeouts, Defaults defaults, int maxEnds) {
+        this.tables = List.copyOf(tables);
         this.timeouts = timeouts;
         this.defaults = defaults;
         this.maxEnds = maxEnds;
@@ -92,12 +104,26 @@ public final class ConntrackSweep {
      */
     public Result sweep(long nowNs, Consumer<Abi.Event> ends) {
         Abi.Timeouts[] perListener = readTimeouts();
+        Map<Integer, Long> live = new HashMap<>();
+        Map<Address, Long> fullNat = new HashMap<>();
+        long entries = 0;
+        int[] ended = {0};
+        int deleted = 0;
+        for (BpfMap table : tables) {
+            long[] counts = sweep(table, perListener, nowNs, ends, maxEnds - ended[0], live, fullNat, ended);
+            entries += counts[0];
+            deleted += (int) counts[1];
+        }
+        return new Result(entries, ended[0], deleted, live, addresses(fullNat));
+    }
+
+    /** Sweeps one table; returns {entries read, entries deleted} and adds its ends to ended[0]. */
+    private long[] sweep(BpfMap conntrack, Abi.Timeouts[] perListener, long nowNs, Consumer<Abi.Event> ends,
+                         int maxEnds, Map<Integer, Long> live, Map<Address, Long> fullNat, int[] endedOut) {
         int keySize = conntrack.keySize();
         long stride = conntrack.valueBufferSize();
         int valueSize = conntrack.valueSize();
         List<Candidate> candidates = new ArrayList<>();
-        Map<Integer, Long> live = new HashMap<>();
-        Map<Address, Long> fullNat = new HashMap<>();
         long[] entries = {0};
         conntrack.forEachBatch(BATCH, (keys, values, count) -> {
             entries[0] += count;
@@ -162,7 +188,8 @@ public final class ConntrackSweep {
                 }
             }
         }
-        return new Result(entries[0], ended, deleted, live, addresses(fullNat));
+        endedOut[0] += ended;
+        return new long[] {entries[0], deleted};
     }
 
     /** The FLOW_END record of an idle flow: its time is its last packet's. */

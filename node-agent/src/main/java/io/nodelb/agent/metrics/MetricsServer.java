@@ -66,6 +66,14 @@ public final class MetricsServer implements AutoCloseable {
         Gauge.builder("nodelb_conntrack_max_entries", dataPlane, DataPlane::conntrackCapacity)
                 .description("The most entries the flow table holds; when full, the least recently used are evicted")
                 .register(registry);
+        Gauge.builder("nodelb_conntrack_embryonic_entries", dataPlane, DataPlane::embryonicEntries)
+                .description("Entries of TCP flows whose backend has not answered yet, kept apart from the flow table"
+                        + " (not included in nodelb_conntrack_entries)")
+                .register(registry);
+        Gauge.builder("nodelb_conntrack_embryonic_max_entries", dataPlane, DataPlane::embryonicCapacity)
+                .description("The most entries of unanswered flows kept; when full, a new one evicts the least"
+                        + " recently used of them, never an answered flow's")
+                .register(registry);
         Gauge.builder("nodelb_listeners", applier, a -> a.applied().listenerCount())
                 .description("Listeners programmed on this node").register(registry);
         Gauge.builder("nodelb_backends", applier, a -> a.applied().backends().size())

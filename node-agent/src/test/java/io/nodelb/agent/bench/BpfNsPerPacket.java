@@ -210,6 +210,8 @@ public final class BpfNsPerPacket {
         if (options.xdpForward() != null) {
             rodata.put(io.nodelb.agent.dataplane.XdpForward.RODATA, 1L);
         }
+        // Every flow's entries kept until the round's count, also those still waiting for their backend's answer.
+        rodata.put(BpfDataPlane.EMBRYONIC_MAP + BpfDataPlane.MAX_ENTRIES, (long) Abi.MAX_CONNTRACK);
         BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits, rodata);
         Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
@@ -726,15 +728,19 @@ public final class BpfNsPerPacket {
         return addresses;
     }
 
+    /** Entries of both flow tables (nlb_ct_embryonic holds the flows their backend has not answered). */
     private long countConntrack() {
         long[] count = {0};
-        dataPlane.map("nlb_conntrack").forEachKey(k -> count[0]++);
+        dataPlane.conntrackTables().forEach(ct -> ct.forEachKey(k -> count[0]++));
         return count[0];
     }
 
-    /** Deletes every conntrack entry, in batches: each round starts with no flows. */
+    /** Deletes every entry of both flow tables, in batches: each round starts with no flows. */
     private void clearConntrack() {
-        BpfMap ct = dataPlane.map("nlb_conntrack");
+        dataPlane.conntrackTables().forEach(BpfNsPerPacket::clear);
+    }
+
+    private static void clear(BpfMap ct) {
         int keySize = ct.keySize();
         int batch = 8192;
         List<byte[]> keys = new ArrayList<>();

@@ -241,6 +241,13 @@ public final class KatranComparison {
                 for (String name : NODELB_MAPS) {
                     beforeObject.map(name).reuse(dataPlane.map(name));
                 }
+                try { // a build with the table of unanswered flows shares it too
+                    beforeObject.map(BpfDataPlane.EMBRYONIC_MAP).reuse(dataPlane.map(BpfDataPlane.EMBRYONIC_MAP));
+                } catch (io.nodelb.agent.bpf.BpfException e) {
+                    if (e.errno() != io.nodelb.agent.bpf.Errno.ENOENT) {
+                        throw e;
+                    }
+                }
                 beforeObject.setRodata("cfg_table_size", limits.tableSize());
                 beforeObject.load();
                 nodelb.add(new Nodelb(options.beforeLabel(), beforeObject.program("nlb_xdp"), dataPlane));
@@ -481,15 +488,19 @@ public final class KatranComparison {
         }
 
         public void clearFlows() {
-            clear(dataPlane.map("nlb_conntrack"));
+            dataPlane.conntrackTables().forEach(KatranComparison::clear);
         }
 
         public void moveFlow(int i, Frames f) {
-            BpfMap ct = dataPlane.map("nlb_conntrack");
+            // After its SYN alone a flow waits in nlb_ct_embryonic (a build before it: in nlb_conntrack).
+            BpfMap ct = dataPlane.map(BpfDataPlane.EMBRYONIC_MAP);
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment key = ct.allocateKey(arena);
                 MemorySegment value = ct.allocateValue(arena);
                 new Abi.CtKey(client(i), clientPort(i), ip(VIP), HTTP, Abi.IPPROTO_TCP).writeTo(key);
+                if (!ct.lookup(key, value)) {
+                    ct = dataPlane.map("nlb_conntrack");
+                }
                 if (!ct.lookup(key, value)) {
                     throw new IllegalStateException(label + ": no conntrack entry for flow " + i + " after its SYN");
                 }

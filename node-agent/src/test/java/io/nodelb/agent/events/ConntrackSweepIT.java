@@ -33,6 +33,8 @@ class ConntrackSweepIT {
 
     private BpfMap conntrack;
     private BpfMap timeouts;
+    /** Where {@link #flow} writes: conntrack unless a test says otherwise. */
+    private BpfMap into;
     private final Arena arena = Arena.ofConfined();
 
     @BeforeEach
@@ -40,6 +42,7 @@ class ConntrackSweepIT {
         conntrack = BpfMap.create(BpfMap.Type.HASH, "sweep_ct", (int) Abi.CtKey.LAYOUT.byteSize(),
                 (int) Abi.CtEntry.LAYOUT.byteSize(), 4096, 0);
         timeouts = BpfMap.create(BpfMap.Type.ARRAY, "sweep_to", 4, (int) Abi.Timeouts.LAYOUT.byteSize(), 16, 0);
+        into = conntrack;
     }
 
     @AfterEach
@@ -66,17 +69,47 @@ class ConntrackSweepIT {
     }
 
     private void put(Abi.CtKey key, Abi.CtEntry entry) {
-        MemorySegment k = conntrack.allocateKey(arena);
-        MemorySegment v = conntrack.allocateValue(arena);
+        MemorySegment k = into.allocateKey(arena);
+        MemorySegment v = into.allocateValue(arena);
         key.writeTo(k);
         entry.writeTo(v);
-        conntrack.update(k, v, BpfMap.BPF_ANY);
+        into.update(k, v, BpfMap.BPF_ANY);
     }
 
     private List<Abi.CtKey> keys() {
         List<Abi.CtKey> out = new ArrayList<>();
         conntrack.forEachEntry(1024, (k, v) -> out.add(Abi.CtKey.readFrom(k)));
         return out;
+    }
+
+    /**
+     * Both flow tables in one sweep: the answered flows' (nlb_conntrack) and the unanswered ones'
+     * (nlb_ct_embryonic). An unanswered flow idle past the SYN timeout ends and leaves its table; the
+     * live ones of both count.
+     */
+    @Test
+    void aSweepReadsEachFlowTableAndEndsTheIdleFlowsOfEach() {
+        try (BpfMap embryonic = BpfMap.create(BpfMap.Type.HASH, "sweep_emb", (int) Abi.CtKey.LAYOUT.byteSize(),
+                (int) Abi.CtEntry.LAYOUT.byteSize(), 1024, 0)) {
+            flow(40100, Abi.IPPROTO_TCP, Abi.CT_ESTABLISHED, Abi.CT_EVENTS, NOW - 60 * S, NOW - 60 * S, false);
+            into = embryonic;
+            flow(40101, Abi.IPPROTO_TCP, Abi.CT_SYN, Abi.CT_EVENTS, NOW - 31 * S, NOW - 31 * S, false); // past 30 s
+            flow(40102, Abi.IPPROTO_TCP, Abi.CT_SYN, Abi.CT_EVENTS, NOW - 2 * S, NOW - 2 * S, true); // live
+            List<Abi.Event> ends = new ArrayList<>();
+
+            ConntrackSweep.Result result = new ConntrackSweep(List.of(conntrack, embryonic), timeouts,
+                    ConntrackSweep.Defaults.DATA_PLANE, 1000).sweep(NOW, ends::add);
+
+            assertThat(result.entries()).isEqualTo(6);
+            assertThat(ends).extracting(Abi.Event::sourcePort).containsExactly(40101);
+            assertThat(result.deleted()).isEqualTo(2);
+            assertThat(result.liveByBackend()).containsExactly(Map.entry(7, 2L));
+            assertThat(result.fullNatByAddress()).containsExactly(Map.entry(SNAT, 1L));
+            List<Abi.CtKey> left = new ArrayList<>();
+            embryonic.forEachEntry(1024, (k, v) -> left.add(Abi.CtKey.readFrom(k)));
+            assertThat(left).extracting(Abi.CtKey::sourcePort).containsExactlyInAnyOrder(40102, 8080);
+            assertThat(keys()).hasSize(2);
+        }
     }
 
     @Test

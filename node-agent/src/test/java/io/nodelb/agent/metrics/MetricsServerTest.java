@@ -55,6 +55,8 @@ class MetricsServerTest {
         }
         @Override public long conntrackEntries() { return 1500; }
         @Override public long conntrackCapacity() { return 2048; }
+        @Override public long embryonicEntries() { return 300; }
+        @Override public long embryonicCapacity() { return 512; }
         @Override public void close() {}
     };
     private final SnapshotApplier applier = new SnapshotApplier(dataPlane.maps(),
@@ -103,6 +105,8 @@ class MetricsServerTest {
 
         assertThat(get("/metrics")).contains("nodelb_conntrack_entries 1500.0")
                 .contains("nodelb_conntrack_max_entries 2048.0")
+                .contains("nodelb_conntrack_embryonic_entries 300.0")
+                .contains("nodelb_conntrack_embryonic_max_entries 512.0")
                 .contains("nodelb_ready 1.0");
 
         drain.drain();

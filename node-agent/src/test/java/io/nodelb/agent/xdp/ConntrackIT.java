@@ -82,9 +82,14 @@ class ConntrackIT extends DataPlaneFixture {
                 Abi.CT_REPLY | (l.isFullNat() ? Abi.CT_FULLNAT : 0) | Abi.CT_EVENTS, listenerId));
         assertThat(dataPlane.conntrack()).containsOnlyKeys(flow.forwardKey(), replyKey);
         assertThat(dataPlane.dataPlane().liveFlowsByBackend()).as("a report's scan").containsEntry(backendId, 1L);
+        // A TCP flow waits for its backend's answer in nlb_ct_embryonic; UDP has none to wait for.
         assertThat(dataPlane.dataPlane().conntrackEntries()).as("nodelb_conntrack_entries, from that scan")
-                .isEqualTo(2);
+                .isEqualTo(l.isTcp() ? 0 : 2);
+        assertThat(dataPlane.dataPlane().embryonicEntries()).as("nodelb_conntrack_embryonic_entries, the same scan")
+                .isEqualTo(l.isTcp() ? 2 : 0);
         assertThat(dataPlane.dataPlane().conntrackCapacity()).as("nodelb_conntrack_max_entries").isEqualTo(1 << 20);
+        assertThat(dataPlane.dataPlane().embryonicCapacity()).as("nodelb_conntrack_embryonic_max_entries")
+                .isEqualTo(Abi.MAX_EMBRYONIC);
 
         // One more packet each way, and an ACK from the backend.
         byte[] second = flow.forward(ACK | PSH);

@@ -81,6 +81,37 @@ class DnatReplyKeyIT extends DataPlaneFixture {
         assertThat(dataPlane.conntrack()).hasSize(4);
     }
 
+    static Stream<StandardListener> dnatTcpListeners() {
+        return dnatListeners().filter(StandardListener::isTcp);
+    }
+
+    /**
+     * The same across the two flow tables: the first flow answered by its backend (so in
+     * nlb_conntrack), the twin's still waiting for its answer (in nlb_ct_embryonic). The key the
+     * answered flow holds in one table is held for an insert into the other.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dnatTcpListeners")
+    void anAnsweredFlowsReplyKeyIsHeldForAFlowThatWaitsForItsAnswer(StandardListener l) {
+        Flow[] pair = sameClientPortSameBackend(l);
+        Flow first = pair[0];
+        Flow twin = pair[1];
+        int taken = dataPlane.predictedBackend(first);
+        assertThat(dataPlane.xdp(first.first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(replySource(first, dataPlane.backend(taken))).as("the backend's ACK").isEqualTo(listenerOf(first));
+        assertThat(dataPlane.embryonic()).as("answered: moved to nlb_conntrack").isEmpty();
+
+        TestRunResult result = dataPlane.xdp(twin.first());
+
+        assertThat(result.retval()).isEqualTo(XDP_PASS);
+        int expected = nextOtherBackend(twin, taken);
+        assertThat(dataPlane.entry(twin.forwardKey()).backend()).as("the next slots' backend").isEqualTo(expected);
+        assertThat(dataPlane.embryonic()).containsKey(twin.forwardKey()).hasSize(2);
+        assertThat(replySource(first, dataPlane.backend(taken))).isEqualTo(listenerOf(first));
+        assertThat(replySource(twin, dataPlane.backend(expected))).isEqualTo(listenerOf(twin));
+        assertThat(dataPlane.conntrack()).hasSize(4);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("dnatListeners")
     void withEveryBackendTakenTheFlowIsDroppedUntilTheOtherEnds(StandardListener l) {

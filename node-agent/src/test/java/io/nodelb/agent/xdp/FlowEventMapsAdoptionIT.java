@@ -79,7 +79,7 @@ class FlowEventMapsAdoptionIT {
 
     private static long conntrackEntries(BpfDataPlane dataPlane) {
         long[] count = {0};
-        dataPlane.map("nlb_conntrack").forEachKey(k -> count[0]++);
+        dataPlane.conntrackTables().forEach(table -> table.forEachKey(k -> count[0]++));
         return count[0];
     }
 

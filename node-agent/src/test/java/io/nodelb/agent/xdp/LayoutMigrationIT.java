@@ -422,7 +422,9 @@ class LayoutMigrationIT {
         int listener = programmed.applied().listeners()
                 .get(new Abi.ListenerKey(live.flow().vipAddress(), live.flow().vipPort(), live.flow().proto())).id();
         Path v1 = pinPath.resolve("v" + Abi.LAYOUT_VERSION);
-        try (BpfMap conntrack = BpfMap.openPinned(v1.resolve("nlb_conntrack")); Arena arena = Arena.ofConfined()) {
+        // Where the new programs keep it: a TCP flow not answered yet waits in nlb_ct_embryonic.
+        String table = live.flow().isTcp() ? BpfDataPlane.EMBRYONIC_MAP : "nlb_conntrack";
+        try (BpfMap conntrack = BpfMap.openPinned(v1.resolve(table)); Arena arena = Arena.ofConfined()) {
             MemorySegment k = conntrack.allocateKey(arena);
             MemorySegment v = conntrack.allocateValue(arena);
             live.flow().forwardKey().writeTo(k);
@@ -465,14 +467,19 @@ class LayoutMigrationIT {
         }
     }
 
+    /** The key's entry in either flow table (nlb_conntrack first, as the programs look), or null. */
     private static Abi.CtEntry entry(BpfDataPlane dataPlane, Abi.CtKey key) {
-        BpfMap map = dataPlane.map("nlb_conntrack");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = map.allocateKey(arena);
-            MemorySegment v = map.allocateValue(arena);
-            key.writeTo(k);
-            return map.lookup(k, v) ? Abi.CtEntry.readFrom(v, Abi.CtKey.readFrom(k).family()) : null;
+        for (BpfMap map : dataPlane.conntrackTables()) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = map.allocateKey(arena);
+                MemorySegment v = map.allocateValue(arena);
+                key.writeTo(k);
+                if (map.lookup(k, v)) {
+                    return Abi.CtEntry.readFrom(v, Abi.CtKey.readFrom(k).family());
+                }
+            }
         }
+        return null;
     }
 
     private static int backendId(BpfDataPlane dataPlane, InetAddress address, int port) {

@@ -230,10 +230,22 @@ final class LoadedDataPlane implements AutoCloseable {
         }
     }
 
-    /** Every conntrack entry, read from the map. */
+    /** Every conntrack entry, read from both flow tables (a key in nlb_conntrack hides one in nlb_ct_embryonic, as for the programs). */
     Map<Abi.CtKey, Abi.CtEntry> conntrack() {
         Map<Abi.CtKey, Abi.CtEntry> entries = new LinkedHashMap<>();
-        dataPlane.map("nlb_conntrack").forEachEntry(256, (k, v) -> {
+        for (BpfMap table : dataPlane.conntrackTables()) {
+            table.forEachEntry(256, (k, v) -> {
+                Abi.CtKey key = Abi.CtKey.readFrom(k);
+                entries.putIfAbsent(key, Abi.CtEntry.readFrom(v, key.family()));
+            });
+        }
+        return entries;
+    }
+
+    /** The entries of nlb_ct_embryonic alone: the flows whose backend has not answered. */
+    Map<Abi.CtKey, Abi.CtEntry> embryonic() {
+        Map<Abi.CtKey, Abi.CtEntry> entries = new LinkedHashMap<>();
+        dataPlane.map(BpfDataPlane.EMBRYONIC_MAP).forEachEntry(256, (k, v) -> {
             Abi.CtKey key = Abi.CtKey.readFrom(k);
             entries.put(key, Abi.CtEntry.readFrom(v, key.family()));
         });
@@ -245,9 +257,13 @@ final class LoadedDataPlane implements AutoCloseable {
         return conntrack().get(key);
     }
 
-    /** Writes a conntrack entry as the agent may (tests use it to set up corner cases). */
+    /**
+     * Writes a conntrack entry as the agent may (tests use it to set up corner cases): over the
+     * key in nlb_ct_embryonic when that table holds it, else in nlb_conntrack.
+     */
     void putEntry(Abi.CtKey key, Abi.CtEntry entry) {
-        BpfMap map = dataPlane.map("nlb_conntrack");
+        BpfMap map = embryonic().containsKey(key) ? dataPlane.map(BpfDataPlane.EMBRYONIC_MAP)
+                : dataPlane.map("nlb_conntrack");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment k = map.allocateKey(arena);
             MemorySegment v = map.allocateValue(arena);
@@ -274,25 +290,30 @@ final class LoadedDataPlane implements AutoCloseable {
         }
     }
 
+    /** Deletes the key from both flow tables; whether one held it. */
     boolean deleteEntry(Abi.CtKey key) {
-        BpfMap map = dataPlane.map("nlb_conntrack");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = map.allocateKey(arena);
-            key.writeTo(k);
-            return map.delete(k);
+        boolean deleted = false;
+        for (BpfMap map : dataPlane.conntrackTables()) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = map.allocateKey(arena);
+                key.writeTo(k);
+                deleted |= map.delete(k);
+            }
         }
+        return deleted;
     }
 
-    /** Empties nlb_conntrack, so each case starts without flows. */
+    /** Empties both flow tables, so each case starts without flows. */
     void clearConntrack() {
-        BpfMap map = dataPlane.map("nlb_conntrack");
-        List<byte[]> keys = new ArrayList<>();
-        map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = map.allocateKey(arena);
-            for (byte[] key : keys) {
-                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
-                map.delete(k);
+        for (BpfMap map : dataPlane.conntrackTables()) {
+            List<byte[]> keys = new ArrayList<>();
+            map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = map.allocateKey(arena);
+                for (byte[] key : keys) {
+                    MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
+                    map.delete(k);
+                }
             }
         }
     }

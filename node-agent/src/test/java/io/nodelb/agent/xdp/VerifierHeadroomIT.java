@@ -51,6 +51,7 @@ class VerifierHeadroomIT {
             xdp.setRodata("cfg_nat_port_max", limits.snatPortMax());
             rodata.forEach(xdp::setRodata);
             xdp.map("nlb_conntrack").setMaxEntries(4096);
+            xdp.map("nlb_ct_embryonic").setMaxEntries(1024);
             BpfProgram program = xdp.program("nlb_xdp");
             program.keepVerifierStats();
             xdp.load();
