@@ -1,0 +1,205 @@
+package io.nodelb.agent.stream;
+
+import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.dataplane.DesiredState.StreamListener;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One relayed stream connection (its backend connected): what its flow events say and what the
+ * idle check reads. Its counters are the client socket's, from TCP_INFO taken before the sockets
+ * close (the same whether the kernel splices or the agent relays); without socket fds, what the
+ * agent's relay copied. Every TCP_INFO read and every close of its sockets happens under its lock,
+ * once: a closed fd's number may already be another socket's.
+ */
+final class StreamConnection {
+    private final StreamListener listener;
+    private final String group;
+    private final SocketChannel client;
+    private final SocketChannel upstream;
+    private final InetSocketAddress peer;
+    private final InetSocketAddress vip;
+    private final InetSocketAddress backend;
+    private final int backendId;
+    private final long createdNs;
+    /** Bytes the agent read of the client before the backend was chosen (the ClientHello). */
+    private final long firstBytes;
+    private final AtomicLong copiedToBackend = new AtomicLong();
+    private final AtomicLong copiedToClient = new AtomicLong();
+    private volatile long lastCopyNs;
+    private volatile boolean reset;
+    private boolean idle;
+    private boolean closed;
+    private TcpInfo last;
+
+    StreamConnection(StreamListener listener, String group, SocketChannel client, SocketChannel upstream,
+            InetSocketAddress peer, InetSocketAddress vip, InetSocketAddress backend, int backendId, long createdNs,
+            long firstBytes) {
+        this.listener = listener;
+        this.group = group;
+        this.client = client;
+        this.upstream = upstream;
+        this.peer = peer;
+        this.vip = vip;
+        this.backend = backend;
+        this.backendId = backendId;
+        this.createdNs = createdNs;
+        this.firstBytes = firstBytes;
+        this.lastCopyNs = createdNs;
+    }
+
+    StreamListener listener() {
+        return listener;
+    }
+
+    String group() {
+        return group;
+    }
+
+    SocketChannel client() {
+        return client;
+    }
+
+    SocketChannel upstream() {
+        return upstream;
+    }
+
+    int backendId() {
+        return backendId;
+    }
+
+    /** The relay copied {@code n} bytes itself. */
+    void copied(int n, boolean toBackend) {
+        (toBackend ? copiedToBackend : copiedToClient).addAndGet(n);
+        lastCopyNs = System.nanoTime();
+    }
+
+    /** A read or write failed: a reset, unless the idle check closed it. */
+    void failed() {
+        reset = true;
+    }
+
+    /** Both directions are done: the counters are taken now, before the caller closes the sockets. */
+    synchronized void finish() {
+        snapshot();
+        closed = true;
+    }
+
+    /**
+     * Closes both sockets (the counters taken first); {@code abortive}: with a RST (SO_LINGER 0),
+     * so neither side holds a half-open connection or the node a TIME_WAIT.
+     */
+    synchronized void closeBoth(boolean abortive) {
+        if (closed) {
+            return;
+        }
+        snapshot();
+        closed = true;
+        for (SocketChannel s : new SocketChannel[] {client, upstream}) {
+            try {
+                if (abortive) {
+                    s.socket().setSoLinger(true, 0);
+                }
+                s.close();
+            } catch (IOException e) {
+                // closed already
+            }
+        }
+    }
+
+    /** Closes it when nothing was sent or received either way for {@code timeoutNs}; true if it did. */
+    synchronized boolean closeIfIdle(long nowNs, long timeoutNs) {
+        if (closed) {
+            return false;
+        }
+        long idleMs = (nowNs - lastCopyNs) / 1_000_000;
+        if (TcpInfo.available()) {
+            try {
+                idleMs = idleMs(idleMs, TcpInfo.of(client), TcpInfo.of(upstream));
+            } catch (IOException e) {
+                return false; // going away on its own
+            }
+        }
+        if (idleMs * 1_000_000 < timeoutNs) {
+            return false;
+        }
+        idle = true;
+        closeBoth(true);
+        return true;
+    }
+
+    /** The time since the last data either way on either socket, and since the relay last copied. */
+    static long idleMs(long sinceCopyMs, TcpInfo client, TcpInfo upstream) {
+        return Math.min(sinceCopyMs, Math.min(Math.min(client.lastDataRecvMs(), client.lastDataSentMs()),
+                Math.min(upstream.lastDataRecvMs(), upstream.lastDataSentMs())));
+    }
+
+    private void snapshot() {
+        if (last == null && !closed && TcpInfo.available()) {
+            try {
+                last = TcpInfo.of(client);
+            } catch (IOException e) {
+                // counters of the relay instead
+            }
+        }
+    }
+
+    Abi.Event newFlow(long nowNs) {
+        TcpInfo info = null;
+        if (TcpInfo.available()) {
+            synchronized (this) {
+                try {
+                    info = closed ? null : TcpInfo.of(client);
+                } catch (IOException e) {
+                    // no counters
+                }
+            }
+        }
+        return event(Abi.EVENT_NEW_FLOW, 0, nowNs, info);
+    }
+
+    Abi.Event flowEnd(long nowNs) {
+        TcpInfo info;
+        boolean wasIdle;
+        synchronized (this) {
+            info = last;
+            wasIdle = idle;
+        }
+        int reason = wasIdle ? Abi.END_IDLE : reset ? Abi.END_RST : Abi.END_FIN;
+        return event(Abi.EVENT_FLOW_END, reason, nowNs, info);
+    }
+
+    private Abi.Event event(int type, int reason, long nowNs, TcpInfo info) {
+        Counters c = counters(info, firstBytes, copiedToBackend.get(), copiedToClient.get());
+        return new Abi.Event(nowNs, createdNs, peer.getAddress(), peer.getPort(), vip.getAddress(), vip.getPort(),
+                backend.getAddress(), backend.getPort(), Abi.IPPROTO_TCP, type, reason, flags(listener), listener.id(),
+                backendId, c.packetsToBackend, c.bytesToBackend, c.packetsToClient, c.bytesToClient);
+    }
+
+    /** A connection refused for want of a backend: the data plane's {@code drop_no_backend}. */
+    static Abi.Event drop(StreamListener listener, InetSocketAddress peer, InetSocketAddress vip, long nowNs) {
+        return new Abi.Event(nowNs, nowNs, peer.getAddress(), peer.getPort(), vip.getAddress(), vip.getPort(), null, 0,
+                Abi.IPPROTO_TCP, Abi.EVENT_DROP, Abi.Stat.DROP_NO_BACKEND.ordinal(), flags(listener), listener.id(), 0,
+                0, 0, 0, 0);
+    }
+
+    private static int flags(StreamListener listener) {
+        return listener.fullNat() ? Abi.CT_FULLNAT : 0;
+    }
+
+    record Counters(long packetsToBackend, long bytesToBackend, long packetsToClient, long bytesToClient) {}
+
+    /**
+     * The client socket's view: payload bytes it received (what the client sent, the ClientHello
+     * included) and payload bytes the client acknowledged, segments in and out; without TCP_INFO,
+     * the bytes the agent read and copied, and no packets.
+     */
+    static Counters counters(TcpInfo client, long firstBytes, long copiedToBackend, long copiedToClient) {
+        if (client == null) {
+            return new Counters(0, firstBytes + copiedToBackend, 0, copiedToClient);
+        }
+        return new Counters(client.segsIn(), client.bytesReceived(), client.segsOut(), client.bytesAcked());
+    }
+}
