@@ -30,6 +30,8 @@ final class StreamConnection {
     private final AtomicLong copiedToClient = new AtomicLong();
     private volatile long lastCopyNs;
     private volatile boolean reset;
+    private volatile boolean halfClosedClient;
+    private volatile boolean halfClosedUpstream;
     private boolean idle;
     private boolean closed;
     private TcpInfo last;
@@ -79,6 +81,46 @@ final class StreamConnection {
     /** A read or write failed: a reset, unless the idle check closed it. */
     void failed() {
         reset = true;
+    }
+
+    /** Whether {@code socket} is still connected both ways or with only the agent's side half-closed. */
+    synchronized boolean open(SocketChannel socket) {
+        if (closed || !TcpInfo.available()) {
+            return false;
+        }
+        try {
+            int state = TcpInfo.of(socket).state();
+            return state == TcpInfo.TCP_ESTABLISHED || state == 4 /* fin-wait-1 */ || state == 5 /* fin-wait-2 */;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** The agent half-closed {@code socket} (passed the other side's FIN on). */
+    void halfClosed(SocketChannel socket) {
+        if (socket == client) {
+            halfClosedClient = true;
+        } else {
+            halfClosedUpstream = true;
+        }
+    }
+
+    /**
+     * Whether {@code socket} (one of this connection's) ended with its peer's FIN: its state is one
+     * after a FIN (close-wait, last-ack, closing), or closed after the agent had half-closed it,
+     * where the kernel no longer tells a FIN from a reset (the socket went to time-wait).
+     */
+    synchronized boolean finishedByPeer(SocketChannel socket) {
+        if (closed || !TcpInfo.available()) {
+            return false;
+        }
+        try {
+            int state = TcpInfo.of(socket).state();
+            boolean halfClosed = socket == client ? halfClosedClient : halfClosedUpstream;
+            return TcpInfo.finishedByPeer(state) || (halfClosed && state == TcpInfo.TCP_CLOSE);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Both directions are done: the counters are taken now, before the caller closes the sockets. */

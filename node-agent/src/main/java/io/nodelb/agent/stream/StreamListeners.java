@@ -51,6 +51,8 @@ public final class StreamListeners implements AutoCloseable {
     private static final int BACKLOG = 1024;
     /** The data plane's default idle timeout of an established TCP flow (a listener's idleTimeouts.tcpEstablished overrides it). */
     static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(900);
+    /** Read errors of a spliced socket whose state is still open, retried before it counts as a reset. */
+    static final int MAX_SPURIOUS_READ_ERRORS = 10_000;
     static final Duration MIN_IDLE_CHECK = Duration.ofMillis(100);
     static final Duration MAX_IDLE_CHECK = Duration.ofSeconds(10);
 
@@ -82,6 +84,8 @@ public final class StreamListeners implements AutoCloseable {
     private final Set<StreamConnection> live = ConcurrentHashMap.newKeySet();
     private final Map<String, Counter> idleCounters = new ConcurrentHashMap<>();
     private Thread idleCheck;
+    /** The shortest idle timeout of the listeners bound: it sets how often the idle check runs. */
+    private volatile long shortestIdleTimeoutNs = DEFAULT_IDLE_TIMEOUT.toNanos();
 
     /**
      * @param applied the state programmed now: its stream listeners and its backends by id
@@ -153,6 +157,14 @@ public final class StreamListeners implements AutoCloseable {
                         + " not bound: " + e.getMessage());
             }
         });
+        long shortest = bound.values().stream().mapToLong(b -> idleTimeoutNs(b.listener)).min()
+                .orElse(DEFAULT_IDLE_TIMEOUT.toNanos());
+        if (shortest != shortestIdleTimeoutNs) {
+            shortestIdleTimeoutNs = shortest;
+            if (idleCheck != null) {
+                java.util.concurrent.locks.LockSupport.unpark(idleCheck); // its next pass at the new interval
+            }
+        }
         local.releaseAllBut(bound.values().stream().map(b -> b.listener.address())
                 .collect(java.util.stream.Collectors.toSet()));
     }
@@ -361,7 +373,7 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * How often idleness is checked: a tenth of the shortest timeout of the connections live, between
+     * How often idleness is checked: a tenth of the shortest timeout of the listeners bound, between
      * {@link #MIN_IDLE_CHECK} and {@link #MAX_IDLE_CHECK}; a connection is closed at most that late.
      */
     static Duration idleCheckInterval(long shortestTimeoutNs) {
@@ -372,11 +384,8 @@ public final class StreamListeners implements AutoCloseable {
     /** Closes the connections silent both ways past their listener's idle timeout, one pass per interval. */
     private void idleLoop() {
         while (!closed) {
-            long shortest = live.stream().mapToLong(c -> idleTimeoutNs(c.listener())).min()
-                    .orElse(MAX_IDLE_CHECK.toNanos() * 10);
-            try {
-                Thread.sleep(idleCheckInterval(shortest));
-            } catch (InterruptedException e) {
+            java.util.concurrent.locks.LockSupport.parkNanos(idleCheckInterval(shortestIdleTimeoutNs).toNanos());
+            if (Thread.interrupted()) {
                 return;
             }
             long now = System.nanoTime();
@@ -446,16 +455,35 @@ public final class StreamListeners implements AutoCloseable {
     private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined,
             long read, long written, boolean toBackend) {
         Splice splice = this.splice;
-        Socket from = fromChannel.socket();
-        Socket to = toChannel.socket();
+        long copied = 0;
         try {
             // Spliced, this sees only bytes queued before the splice, and the end of stream.
-            InputStream in = from.getInputStream();
-            OutputStream out = to.getOutputStream();
-            byte[] buffer = new byte[16 * 1024];
-            long copied = 0;
-            for (int n; (n = in.read(buffer)) >= 0; ) {
-                out.write(buffer, 0, n);
+            ByteBuffer buffer = ByteBuffer.allocate(16 * 1024);
+            int failures = 0;
+            while (true) {
+                int n;
+                try {
+                    n = fromChannel.read(buffer.clear());
+                } catch (IOException e) {
+                    // A spliced socket's read can fail (ECONNRESET) while the connection is up, when the
+                    // kernel redirects around it: read again while its state says it is open.
+                    if (joined != null && c.open(fromChannel) && failures < MAX_SPURIOUS_READ_ERRORS) {
+                        failures++;
+                        Thread.sleep(Math.min(100, 1L << failures));
+                        continue;
+                    }
+                    if (c.finishedByPeer(fromChannel)) {
+                        break;
+                    }
+                    throw e;
+                }
+                if (n < 0) {
+                    break;
+                }
+                buffer.flip();
+                while (buffer.hasRemaining()) {
+                    toChannel.write(buffer);
+                }
                 copied += n;
                 c.copied(n, toBackend);
             }
@@ -465,7 +493,8 @@ public final class StreamListeners implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
                         + "; half-closing anyway");
             }
-            to.shutdownOutput();
+            toChannel.shutdownOutput();
+            c.halfClosed(toChannel);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException e) {

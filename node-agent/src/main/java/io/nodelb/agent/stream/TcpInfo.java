@@ -33,6 +33,7 @@ public record TcpInfo(int state, long lastDataSentMs, long lastDataRecvMs, long 
 
     static final int TCP_ESTABLISHED = 1;
     static final int TCP_CLOSE_WAIT = 8;
+    static final int TCP_CLOSE = 7;
     /** Offsets in struct tcp_info; the struct grew over time: 232 bytes since Linux 5.x. */
     private static final int STATE_AT = 0;
     private static final int LAST_DATA_SENT_AT = 44;
@@ -66,6 +67,11 @@ public record TcpInfo(int state, long lastDataSentMs, long lastDataRecvMs, long 
         } catch (ReflectiveOperationException | IOException | RuntimeException e) {
             return null;
         }
+    }
+
+    /** A state after the peer's FIN (close-wait 8, last-ack 9, closing 11, time-wait 6), not after a reset (close 7). */
+    static boolean finishedByPeer(int state) {
+        return state == TCP_CLOSE_WAIT || state == 9 || state == 11 || state == 6;
     }
 
     /** Whether sockets' fds, hence their TCP_INFO, can be read in this JVM. */

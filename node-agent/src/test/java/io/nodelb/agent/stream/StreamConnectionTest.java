@@ -38,6 +38,15 @@ class StreamConnectionTest {
     }
 
     @Test
+    void aFinIsToldFromAResetByTheSocketsState() {
+        assertThat(TcpInfo.finishedByPeer(8)).as("close-wait").isTrue();
+        assertThat(TcpInfo.finishedByPeer(9)).as("last-ack").isTrue();
+        assertThat(TcpInfo.finishedByPeer(6)).as("time-wait").isTrue();
+        assertThat(TcpInfo.finishedByPeer(7)).as("close: reset").isFalse();
+        assertThat(TcpInfo.finishedByPeer(1)).as("established").isFalse();
+    }
+
+    @Test
     void theIdleCheckIsCoarseAndBounded() {
         assertThat(StreamListeners.idleCheckInterval(Duration.ofSeconds(900).toNanos())).isEqualTo(Duration.ofSeconds(10));
         assertThat(StreamListeners.idleCheckInterval(Duration.ofSeconds(2).toNanos())).isEqualTo(Duration.ofMillis(200));
