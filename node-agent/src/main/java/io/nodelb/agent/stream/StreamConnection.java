@@ -96,6 +96,32 @@ final class StreamConnection {
         }
     }
 
+    /**
+     * Whether {@code socket} was reset: closed (TCP_CLOSE) without the agent's half-close before
+     * (after one, a closed socket went through time-wait and the peer's FIN looks the same). False
+     * when the connection was closed already (by the other direction or the idle check), or without
+     * TCP_INFO, where an error counts as a reset.
+     */
+    synchronized boolean resetSeen(SocketChannel socket) {
+        if (closed) {
+            return false;
+        }
+        if (!TcpInfo.available()) {
+            return true;
+        }
+        try {
+            boolean halfClosed = socket == client ? halfClosedClient : halfClosedUpstream;
+            return TcpInfo.of(socket).state() == TcpInfo.TCP_CLOSE && !halfClosed;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    /** Whether its sockets were closed (or its counters taken at its end). */
+    synchronized boolean closed() {
+        return closed;
+    }
+
     /** The agent half-closed {@code socket} (passed the other side's FIN on). */
     void halfClosed(SocketChannel socket) {
         if (socket == client) {

@@ -455,35 +455,16 @@ public final class StreamListeners implements AutoCloseable {
     private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined,
             long read, long written, boolean toBackend) {
         Splice splice = this.splice;
-        long copied = 0;
+        Socket from = fromChannel.socket();
+        Socket to = toChannel.socket();
         try {
             // Spliced, this sees only bytes queued before the splice, and the end of stream.
-            ByteBuffer buffer = ByteBuffer.allocate(16 * 1024);
-            int failures = 0;
-            while (true) {
-                int n;
-                try {
-                    n = fromChannel.read(buffer.clear());
-                } catch (IOException e) {
-                    // A spliced socket's read can fail (ECONNRESET) while the connection is up, when the
-                    // kernel redirects around it: read again while its state says it is open.
-                    if (joined != null && c.open(fromChannel) && failures < MAX_SPURIOUS_READ_ERRORS) {
-                        failures++;
-                        Thread.sleep(Math.min(100, 1L << failures));
-                        continue;
-                    }
-                    if (c.finishedByPeer(fromChannel)) {
-                        break;
-                    }
-                    throw e;
-                }
-                if (n < 0) {
-                    break;
-                }
-                buffer.flip();
-                while (buffer.hasRemaining()) {
-                    toChannel.write(buffer);
-                }
+            InputStream in = from.getInputStream();
+            OutputStream out = to.getOutputStream();
+            byte[] buffer = new byte[16 * 1024];
+            long copied = 0;
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                out.write(buffer, 0, n);
                 copied += n;
                 c.copied(n, toBackend);
             }
@@ -493,13 +474,16 @@ public final class StreamListeners implements AutoCloseable {
                 LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
                         + "; half-closing anyway");
             }
-            toChannel.shutdownOutput();
+            to.shutdownOutput();
             c.halfClosed(toChannel);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException e) {
-            // a reset on one side (or the idle check's close): close both
-            c.failed();
+            // An error on one side: close both. A spliced socket's read can fail (ECONNRESET) where no
+            // reset came (docs/stream-listeners.md): a reset only when the socket's state says so.
+            if (c.resetSeen(fromChannel)) {
+                c.failed();
+            }
             c.closeBoth(false);
         }
     }

@@ -78,6 +78,7 @@ class LabStreamEventsIT {
     private static final List<NetnsThread> namespaces = new ArrayList<>();
     private static final List<ServerSocket> servers = new ArrayList<>();
     private static Path accessLog;
+    private static Agent agent;
 
     @BeforeAll
     static void startBackendsAndAgent() throws Exception {
@@ -94,7 +95,7 @@ class LabStreamEventsIT {
             Thread.ofPlatform().daemon().name("lab-backend-" + k).start(() -> acceptLoop(server));
         }
         accessLog = LAB.runDir().resolve("stream-access.log");
-        Agent agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+        agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--access-log", accessLog.toString(), "--access-log-format", "json", "--conntrack-sweep-interval", "1");
         agent.awaitProgrammed(0);
         for (int port : new int[] {PORT, QUIET_PORT, IDLE_PORT}) {
@@ -218,7 +219,7 @@ class LabStreamEventsIT {
     void eachConnectionHasOneNewFlowAndOneEndWithItsTupleBackendAndBytes() throws Exception {
         List<Exchange> done = new ArrayList<>();
         for (int i = 0; i < CONNECTIONS; i++) {
-            done.add(exchange(PORT, "SEND " + (1000 + 50_000 * i) + "\n"));
+            done.add(exchange(PORT, "SEND " + (1000 + 200 * i) + "\n"));
         }
         for (int i = 0; i < 3; i++) {
             assertThat(exchange(QUIET_PORT, "SEND 100\n").received()).as("served without events").isEqualTo(100);
@@ -262,7 +263,7 @@ class LabStreamEventsIT {
             assertThat(s.header()).isEqualTo("PROXY TCP4 " + Lab.CLIENT_V4 + " " + Lab.VIP_V4 + " " + e.clientPort()
                     + " " + PORT + "\r\n");
             assertThat(s.payload()).isEqualTo(number(end, "bytes_to_backend"));
-            assertThat(e.received()).as("bytes the client received").isEqualTo(1000 + 50_000L * done.indexOf(e));
+            assertThat(e.received()).as("bytes the client received").isEqualTo(1000 + 200L * done.indexOf(e));
             assertThat(end.get("end_reason")).as("%s", end).isEqualTo("fin");
         }
         String scrape = scrape();
