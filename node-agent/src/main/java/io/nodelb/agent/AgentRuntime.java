@@ -245,7 +245,9 @@ public final class AgentRuntime {
                             Optional.ofNullable(running.metrics))) {
                         running.events = events;
                         running.onStop(events::close);
-                        try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics, stateDir)) {
+                        try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics, stateDir,
+                                events::offer)) {
+                            events.countAlso(streams::liveByBackend);
                             running.onStop(streams::close);
                             return mode.run(running);
                         }

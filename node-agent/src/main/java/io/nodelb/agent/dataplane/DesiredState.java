@@ -53,8 +53,15 @@ public record DesiredState(
      *
      * @param proxyProtocol 0 none, 1 or 2 the PROXY protocol version
      */
+    /**
+     * @param id the listener id its flow events carry (from the listeners' ids; no map entry has it)
+     * @param fullNat the listener's natMode is FULL_NAT (what its flow events report)
+     * @param flowEvents the listener's {@code flowEvents}
+     * @param idleTimeoutNs a connection silent both ways this long is closed; 0: the data plane's default
+     */
     public record StreamListener(String name, InetAddress address, int port, GroupRef fallback,
-                                 Map<String, GroupRef> sniRoutes, int proxyProtocol) {}
+                                 Map<String, GroupRef> sniRoutes, int proxyProtocol, int id, boolean fullNat,
+                                 boolean flowEvents, long idleTimeoutNs) {}
 
     /** A target group by its snapshot name and the id of its table for this listener's family. */
     public record GroupRef(String name, int id) {}
@@ -412,12 +419,15 @@ public record DesiredState(
                         default -> 0;
                     };
                     String streamName = l.getName() + "@" + vip.getHostAddress();
+                    liveListeners.add(streamName);
                     if (!streamEndpoints.add(new Abi.ListenerKey(vip, l.getPort(), protocol))) {
                         throw new SnapshotRejectedException(where + ": " + vip.getHostAddress() + " port " + l.getPort()
                                 + " is already taken by another listener");
                     }
                     streams.put(streamName, new StreamListener(l.getName(), vip, l.getPort(),
-                            new GroupRef(defaultGroup.getName(), groupFor.apply(defaultGroup, vip)), Map.copyOf(sni), version));
+                            new GroupRef(defaultGroup.getName(), groupFor.apply(defaultGroup, vip)), Map.copyOf(sni), version,
+                            ids.listeners.idFor(streamName), l.getNatMode() == NatMode.FULL_NAT,
+                            !l.getFlowEventsDisabled(), timeouts(l.getIdleTimeouts()).establishedNs()));
                 }
                 continue;
             }

@@ -47,6 +47,8 @@ public final class FlowEvents implements AutoCloseable {
     private final RingBuffer ring;
     private final Thread poller;
     private volatile boolean running = true;
+    /** Live connections by backend id that are not in the flow table (the stream listeners'). */
+    private volatile java.util.function.Supplier<java.util.Map<Integer, Long>> alsoLive = java.util.Map::of;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private FlowEvents(Settings settings, BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry registry) {
@@ -84,6 +86,19 @@ public final class FlowEvents implements AutoCloseable {
         return events;
     }
 
+    /**
+     * Queues a record from outside the data plane (a stream listener's connection) for the same
+     * access log and metrics; false (and counted) when the queue is full.
+     */
+    public boolean offer(Abi.Event event) {
+        return consumer.offer(event);
+    }
+
+    /** Live connections outside the flow table, added to the active-connection gauges at each sweep. */
+    public void countAlso(java.util.function.Supplier<java.util.Map<Integer, Long>> live) {
+        this.alsoLive = live;
+    }
+
     private void pollLoop() {
         long nextSweep = System.nanoTime(); // at once: the gauges exist from the start
         int failures = 0;
@@ -110,7 +125,9 @@ public final class FlowEvents implements AutoCloseable {
         var applied = applier.applied();
         ConntrackSweep.Result result = sweep.sweep(now, consumer::offer);
         if (metrics != null) {
-            metrics.update(applied, result.liveByBackend(), result.fullNatByAddress());
+            java.util.Map<Integer, Long> live = new java.util.HashMap<>(result.liveByBackend());
+            alsoLive.get().forEach((id, n) -> live.merge(id, n, Long::sum));
+            metrics.update(applied, live, result.fullNatByAddress());
         }
     }
 

@@ -72,6 +72,8 @@ public final class Names {
         now.listeners().forEach((key, listener) -> l.put(listener.id(), listenersOfSnapshot.stream()
                 .filter(s -> matches(s, key)).map(Listener::getName).findFirst().orElse(null)));
         l.values().removeIf(java.util.Objects::isNull);
+        // A stream listener's connections carry its id too (the agent writes their records).
+        now.streams().values().forEach(s -> l.put(s.id(), s.name()));
         listeners = l;
     }
 

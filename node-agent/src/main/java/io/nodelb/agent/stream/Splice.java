@@ -182,55 +182,20 @@ public final class Splice implements AutoCloseable {
         int fromFd = fd(from);
         int toFd = fd(to);
         while (true) {
-            long redirected = tcpInfo(fromFd, BYTES_RECEIVED_AT) - readByCaller;
-            long queued = tcpInfo(toFd, BYTES_SENT_AT) - tcpInfo(toFd, BYTES_RETRANS_AT)
-                    + (tcpInfo(toFd, NOTSENT_BYTES_AT) & 0xffffffffL);
+            TcpInfo source = TcpInfo.of(fromFd);
+            TcpInfo sink = TcpInfo.of(toFd);
+            long redirected = source.bytesReceived() - readByCaller;
+            long queued = sink.bytesSent() - sink.bytesRetrans() + sink.notSentBytes();
             if (queued >= writtenByCaller + redirected) {
                 return true;
             }
-            long state = tcpInfo(toFd, STATE_AT) & 0xff;
-            if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT) {
+            if (sink.state() != TcpInfo.TCP_ESTABLISHED && sink.state() != TcpInfo.TCP_CLOSE_WAIT) {
                 return true; // reset or closed: what is not queued yet never will be
             }
             if (System.nanoTime() > deadline) {
                 return false;
             }
             Thread.sleep(1);
-        }
-    }
-
-    /** struct tcp_info (linux/tcp.h) offsets; u8 state, u32 notsent_bytes, the rest u64. */
-    private static final int STATE_AT = 0;
-    private static final int TCP_ESTABLISHED = 1;
-    private static final int TCP_CLOSE_WAIT = 8;
-    private static final int NOTSENT_BYTES_AT = 144;
-    private static final int BYTES_RECEIVED_AT = 128;
-    private static final int BYTES_SENT_AT = 200;
-    private static final int BYTES_RETRANS_AT = 208;
-    private static final int TCP_INFO_SIZE = 232;
-
-    private static long tcpInfo(int fd, int at) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment info = arena.allocate(TCP_INFO_SIZE, 8);
-            MemorySegment length = arena.allocate(ValueLayout.JAVA_INT);
-            length.set(ValueLayout.JAVA_INT, 0, TCP_INFO_SIZE);
-            int ret = (int) GETSOCKOPT.invokeExact(state, fd, 6 /* IPPROTO_TCP */, 11 /* TCP_INFO */, info, length);
-            if (ret != 0) {
-                throw new IOException("TCP_INFO: errno " + state.get(ValueLayout.JAVA_INT, ERRNO_AT));
-            }
-            if (length.get(ValueLayout.JAVA_INT, 0) < TCP_INFO_SIZE - 16) {
-                throw new IOException("TCP_INFO: this kernel's struct is too short");
-            }
-            return switch (at) {
-                case STATE_AT -> info.get(ValueLayout.JAVA_BYTE, at);
-                case NOTSENT_BYTES_AT -> info.get(ValueLayout.JAVA_INT, at);
-                default -> info.get(ValueLayout.JAVA_LONG, at);
-            };
-        } catch (IOException | RuntimeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException("TCP_INFO: " + t, t);
         }
     }
 

@@ -22,7 +22,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.Set;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
+import io.nodelb.agent.bpf.Abi;
 
 /**
  * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
@@ -46,6 +49,12 @@ public final class StreamListeners implements AutoCloseable {
     /** How long an end of stream waits for the kernel to forward what was spliced before it. */
     static final Duration FORWARD_WAIT = Duration.ofSeconds(30);
     private static final int BACKLOG = 1024;
+    /** The data plane's default idle timeout of an established TCP flow (a listener's idleTimeouts.tcpEstablished overrides it). */
+    static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(900);
+    /** Read errors of a spliced socket whose state is still open, retried before it counts as a reset. */
+    static final int MAX_SPURIOUS_READ_ERRORS = 10_000;
+    static final Duration MIN_IDLE_CHECK = Duration.ofMillis(100);
+    static final Duration MAX_IDLE_CHECK = Duration.ofSeconds(10);
 
     /** The backend id in slot {@code slot} of group {@code group}'s table; 0: none. */
     public interface Tables {
@@ -69,6 +78,14 @@ public final class StreamListeners implements AutoCloseable {
     /** Bytes the relay copied through this process (what the splice did not take). */
     private final AtomicLong userSpaceBytes = new AtomicLong();
     private volatile boolean closed;
+    /** Null: no flow events. */
+    private final Consumer<Abi.Event> events;
+    /** The connections relayed now (a backend connected), for the idle check and the active gauges. */
+    private final Set<StreamConnection> live = ConcurrentHashMap.newKeySet();
+    private final Map<String, Counter> idleCounters = new ConcurrentHashMap<>();
+    private Thread idleCheck;
+    /** The shortest idle timeout of the listeners bound: it sets how often the idle check runs. */
+    private volatile long shortestIdleTimeoutNs = DEFAULT_IDLE_TIMEOUT.toNanos();
 
     /**
      * @param applied the state programmed now: its stream listeners and its backends by id
@@ -76,6 +93,16 @@ public final class StreamListeners implements AutoCloseable {
      */
     public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics,
             Supplier<Splice> spliceLoader) {
+        this(applied, tables, local, metrics, spliceLoader, null);
+    }
+
+    /**
+     * @param events where the flow events of listeners with {@code flowEvents} go (the agent's event
+     *     consumer, as the data plane's records do); null: none
+     */
+    public StreamListeners(Supplier<DesiredState> applied, Tables tables, LocalAddresses local, MeterRegistry metrics,
+            Supplier<Splice> spliceLoader, Consumer<Abi.Event> events) {
+        this.events = events;
         this.applied = applied;
         this.tables = tables;
         this.local = local;
@@ -130,6 +157,14 @@ public final class StreamListeners implements AutoCloseable {
                         + " not bound: " + e.getMessage());
             }
         });
+        long shortest = bound.values().stream().mapToLong(b -> idleTimeoutNs(b.listener)).min()
+                .orElse(DEFAULT_IDLE_TIMEOUT.toNanos());
+        if (shortest != shortestIdleTimeoutNs) {
+            shortestIdleTimeoutNs = shortest;
+            if (idleCheck != null) {
+                java.util.concurrent.locks.LockSupport.unpark(idleCheck); // its next pass at the new interval
+            }
+        }
         local.releaseAllBut(bound.values().stream().map(b -> b.listener.address())
                 .collect(java.util.stream.Collectors.toSet()));
     }
@@ -142,6 +177,7 @@ public final class StreamListeners implements AutoCloseable {
         if (!spliceLoaded) {
             spliceLoaded = true;
             splice = spliceLoader.get();
+            idleCheck = Thread.ofVirtual().name("stream-idle-check").start(this::idleLoop);
         }
         boolean added = local.ensureLocal(listener.address());
         ServerSocketChannel socket = ServerSocketChannel.open();
@@ -200,6 +236,7 @@ public final class StreamListeners implements AutoCloseable {
 
     /** One client: read its ClientHello, choose a group and backend, connect, relay. */
     private void serve(StreamListener listener, SocketChannel clientChannel) {
+        long acceptedNs = System.nanoTime();
         try (clientChannel) {
             Socket client = clientChannel.socket();
             client.setTcpNoDelay(true);
@@ -248,55 +285,132 @@ public final class StreamListeners implements AutoCloseable {
             }
             InetSocketAddress peer = (InetSocketAddress) client.getRemoteSocketAddress();
             InetSocketAddress vip = (InetSocketAddress) client.getLocalSocketAddress();
-            Optional<InetSocketAddress> backend = backend(group, peer, vip);
-            if (backend.isEmpty()) {
+            int backendId = backendId(group, peer, vip);
+            var chosen = backendId == 0 ? null : applied.get().backends().get(backendId);
+            if (chosen == null) {
                 count(listener, group.name(), "no_backend");
+                emit(listener, StreamConnection.drop(listener, peer, vip, System.nanoTime()));
                 return;
             }
+            InetSocketAddress backend = new InetSocketAddress(chosen.address(), chosen.port());
             try (SocketChannel upstreamChannel = SocketChannel.open()) {
                 Socket upstream = upstreamChannel.socket();
                 try {
                     upstream.setTcpNoDelay(true);
-                    upstream.connect(backend.get(), (int) CONNECT_TIMEOUT.toMillis());
+                    upstream.connect(backend, (int) CONNECT_TIMEOUT.toMillis());
                 } catch (IOException e) {
                     count(listener, group.name(), "connect_failed");
                     return;
                 }
                 count(listener, group.name(), outcome);
                 client.setSoTimeout(0);
-                OutputStream out = upstream.getOutputStream();
-                byte[] header = switch (listener.proxyProtocol()) {
-                    case 1 -> ProxyHeader.v1(peer, vip);
-                    case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
-                    default -> new byte[0];
-                };
-                // The backend's bytes are spliced from its first one: joined before anything is sent to it.
-                Splice.Joined joined = null;
-                Splice splice = this.splice;
-                if (splice != null) {
-                    try {
-                        joined = splice.join(clientChannel, upstreamChannel);
-                    } catch (IOException e) {
-                        LOG.log(System.Logger.Level.DEBUG, "relayed in user space: " + e.getMessage());
-                    }
-                }
-                // One write: the header and the client's first bytes in one segment where they fit.
-                ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
-                out.write(opening.array());
-                if (joined != null) {
-                    joined.open();
-                }
+                StreamConnection connection = new StreamConnection(listener, group.name(), clientChannel,
+                        upstreamChannel, peer, vip, backend, backendId, acceptedNs, length);
+                live.add(connection);
                 try {
-                    relay(clientChannel, upstreamChannel, joined, length, opening.capacity());
-                } finally {
-                    if (joined != null) {
-                        joined.close();
+                    emit(listener, connection.newFlow(System.nanoTime()));
+                    OutputStream out = upstream.getOutputStream();
+                    byte[] header = switch (listener.proxyProtocol()) {
+                        case 1 -> ProxyHeader.v1(peer, vip);
+                        case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
+                        default -> new byte[0];
+                    };
+                    // The backend's bytes are spliced from its first one: joined before anything is sent to it.
+                    Splice.Joined joined = null;
+                    Splice splice = this.splice;
+                    if (splice != null) {
+                        try {
+                            joined = splice.join(clientChannel, upstreamChannel);
+                        } catch (IOException e) {
+                            LOG.log(System.Logger.Level.DEBUG, "relayed in user space: " + e.getMessage());
+                        }
                     }
+                    // One write: the header and the client's first bytes in one segment where they fit.
+                    ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
+                    out.write(opening.array());
+                    if (joined != null) {
+                        joined.open();
+                    }
+                    try {
+                        relay(connection, joined, length, opening.capacity());
+                    } finally {
+                        if (joined != null) {
+                            joined.close();
+                        }
+                    }
+                } catch (IOException e) {
+                    connection.failed();
+                } finally {
+                    // Both directions ended (or one was reset, or it was idle): counters before the sockets close.
+                    connection.finish();
+                    live.remove(connection);
+                    emit(listener, connection.flowEnd(System.nanoTime()));
                 }
             }
         } catch (IOException e) {
             // the client or the backend went away mid-way: nothing to answer
         }
+    }
+
+    /** Hands a record to the flow events, when the listener has them on. */
+    private void emit(StreamListener listener, Abi.Event event) {
+        Consumer<Abi.Event> sink = events;
+        if (sink != null && listener.flowEvents()) {
+            sink.accept(event);
+        }
+    }
+
+    /** Live stream connections by backend id: what the active-connection gauges add to the flow table's. */
+    public Map<Integer, Long> liveByBackend() {
+        Map<Integer, Long> out = new HashMap<>();
+        live.forEach(c -> out.merge(c.backendId(), 1L, Long::sum));
+        return out;
+    }
+
+    /** The listener's idle timeout, or the data plane's default for established TCP flows. */
+    static long idleTimeoutNs(StreamListener listener) {
+        return listener.idleTimeoutNs() > 0 ? listener.idleTimeoutNs() : DEFAULT_IDLE_TIMEOUT.toNanos();
+    }
+
+    /**
+     * How often idleness is checked: a tenth of the shortest timeout of the listeners bound, between
+     * {@link #MIN_IDLE_CHECK} and {@link #MAX_IDLE_CHECK}; a connection is closed at most that late.
+     */
+    static Duration idleCheckInterval(long shortestTimeoutNs) {
+        long tenth = shortestTimeoutNs / 10;
+        return Duration.ofNanos(Math.max(MIN_IDLE_CHECK.toNanos(), Math.min(MAX_IDLE_CHECK.toNanos(), tenth)));
+    }
+
+    /** Closes the connections silent both ways past their listener's idle timeout, one pass per interval. */
+    private void idleLoop() {
+        while (!closed) {
+            java.util.concurrent.locks.LockSupport.parkNanos(idleCheckInterval(shortestIdleTimeoutNs).toNanos());
+            if (Thread.interrupted()) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (StreamConnection c : live) {
+                try {
+                    if (c.closeIfIdle(now, idleTimeoutNs(c.listener()))) {
+                        countIdle(c);
+                    }
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.DEBUG, "idle check: " + e);
+                }
+            }
+        }
+    }
+
+    private void countIdle(StreamConnection c) {
+        if (metrics == null) {
+            return;
+        }
+        idleCounters.computeIfAbsent(c.listener().name() + "\0" + c.group(), k -> Counter
+                .builder("nodelb_stream_idle_closed")
+                .description("Stream connections closed after their listener's idle timeout passed with no data"
+                        + " either way")
+                .tag("listener", c.listener().name()).tag("group", c.group())
+                .register(metrics)).increment();
     }
 
     private byte[] uniqueId() {
@@ -306,29 +420,26 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * The backend in the group's table at the slot of this connection's hash: the table the data
-     * plane reads, with the node's health and drain weights applied.
+     * The backend id in the group's table at the slot of this connection's hash (0: none): the table
+     * the data plane reads, with the node's health and drain weights applied.
      */
-    private Optional<InetSocketAddress> backend(GroupRef group, InetSocketAddress peer, InetSocketAddress vip) {
+    private int backendId(GroupRef group, InetSocketAddress peer, InetSocketAddress vip) {
         int h = java.util.Arrays.hashCode(peer.getAddress().getAddress()) * 31 + peer.getPort();
         h = h * 31 + vip.getPort();
         h ^= h >>> 16;
         h *= 0x85ebca6b;
         h ^= h >>> 13;
         int slot = Integer.remainderUnsigned(h, tables.tableSize());
-        int id = tables.backendAt(group.id(), slot);
-        var b = id == 0 ? null : applied.get().backends().get(id);
-        return b == null ? Optional.empty() : Optional.of(new InetSocketAddress(b.address(), b.port()));
+        return tables.backendAt(group.id(), slot);
     }
 
     /**
      * Copies each way on its own virtual thread; an end of stream is passed on as a half-close,
      * and the connection ends when both ways have.
      */
-    private void relay(SocketChannel client, SocketChannel upstream, Splice.Joined joined, long read, long opening)
-            throws IOException {
-        Thread back = Thread.ofVirtual().start(() -> pump(upstream, client, joined, 0, 0));
-        pump(client, upstream, joined, read, opening);
+    private void relay(StreamConnection c, Splice.Joined joined, long read, long opening) {
+        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), joined, 0, 0, false));
+        pump(c, c.client(), c.upstream(), joined, read, opening, true);
         try {
             back.join();
         } catch (InterruptedException e) {
@@ -339,15 +450,24 @@ public final class StreamListeners implements AutoCloseable {
     /**
      * @param read bytes already read from {@code from} (the ClientHello)
      * @param written bytes already written to {@code to} (the header and the ClientHello)
+     * @param toBackend the direction client to backend
      */
-    private void pump(SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined, long read,
-            long written) {
+    private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined,
+            long read, long written, boolean toBackend) {
         Splice splice = this.splice;
         Socket from = fromChannel.socket();
         Socket to = toChannel.socket();
         try {
             // Spliced, this sees only bytes queued before the splice, and the end of stream.
-            long copied = from.getInputStream().transferTo(to.getOutputStream());
+            InputStream in = from.getInputStream();
+            OutputStream out = to.getOutputStream();
+            byte[] buffer = new byte[16 * 1024];
+            long copied = 0;
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                out.write(buffer, 0, n);
+                copied += n;
+                c.copied(n, toBackend);
+            }
             userSpaceBytes.addAndGet(copied);
             if (joined != null && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
                     FORWARD_WAIT)) {
@@ -355,16 +475,16 @@ public final class StreamListeners implements AutoCloseable {
                         + "; half-closing anyway");
             }
             to.shutdownOutput();
+            c.halfClosed(toChannel);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException e) {
-            // a reset on one side: close both
-            try {
-                from.close();
-                to.close();
-            } catch (IOException ignored) {
-                // already closed
+            // An error on one side: close both. A spliced socket's read can fail (ECONNRESET) where no
+            // reset came (docs/stream-listeners.md): a reset only when the socket's state says so.
+            if (c.resetSeen(fromChannel)) {
+                c.failed();
             }
+            c.closeBoth(false);
         }
     }
 
@@ -372,6 +492,9 @@ public final class StreamListeners implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        if (idleCheck != null) {
+            idleCheck.interrupt();
+        }
         bound.values().forEach(this::unbind);
         bound.clear();
         if (splice != null) {

@@ -32,7 +32,8 @@ public final class StreamService implements AutoCloseable {
     }
 
     public static StreamService start(BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry metrics,
-            java.nio.file.Path stateDir) throws java.io.IOException {
+            java.nio.file.Path stateDir, java.util.function.Consumer<io.nodelb.agent.bpf.Abi.Event> events)
+            throws java.io.IOException {
         BpfMap tables = dataPlane.map("nlb_tables");
         int size = dataPlane.limits().tableSize();
         StreamListeners.Tables read = new StreamListeners.Tables() {
@@ -52,7 +53,8 @@ public final class StreamService implements AutoCloseable {
             }
         };
         StreamService service = new StreamService(applier,
-                new StreamListeners(applier::applied, read, new LoopbackAddresses(stateDir), metrics, Splice::load));
+                new StreamListeners(applier::applied, read, new LoopbackAddresses(stateDir), metrics, Splice::load,
+                        events));
         service.poller.start();
         return service;
     }
@@ -92,6 +94,11 @@ public final class StreamService implements AutoCloseable {
             return applied;
         }
         return applier.plan(snapshot);
+    }
+
+    /** Live stream connections by backend id. */
+    public java.util.Map<Integer, Long> liveByBackend() {
+        return listeners.liveByBackend();
     }
 
     @Override
