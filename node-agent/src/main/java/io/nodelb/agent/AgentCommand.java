@@ -137,6 +137,10 @@ public final class AgentCommand implements Callable<Integer> {
         io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
             return io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT;
         }
+
+        boolean streamSplice() {
+            return false;
+        }
     }
 
     /** Options of a running agent: standalone's (cluster's are in {@link ClusterOptions}). */
@@ -159,6 +163,11 @@ public final class AgentCommand implements Callable<Integer> {
                         + " agent attached to whose kernel side can take redirected frames; off: always up the"
                         + " stack; it skips the node's netfilter FORWARD chain (env NODELB_XDP_FORWARD; default off)")
         String xdpForward;
+
+        @Option(names = "--stream-splice",
+                description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
+                        + " agent; off by default: a spliced response can be cut short (docs/stream-listeners.md)")
+        boolean streamSplice;
 
         @Option(names = "--uninstall-on-stop",
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next agent")
@@ -192,6 +201,11 @@ public final class AgentCommand implements Callable<Integer> {
         @Override
         boolean uninstallOnStop() {
             return uninstallOnStop;
+        }
+
+        @Override
+        boolean streamSplice() {
+            return streamSplice;
         }
 
         @Override

@@ -42,10 +42,19 @@ public final class AgentRuntime {
      * @param procSys where the host's sysctls are (/proc/sys, or the host's mounted elsewhere in a container)
      * @param events flow events: the access log, the conntrack sweep, the per-CPU budget
      * @param xdpForward whether translated packets may be sent on from XDP (lib/fastpath.h)
+     * @param streamSplice whether stream listeners splice their sockets in the kernel (else relay)
      */
     public record Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                            boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
-                           FlowEvents.Settings events, XdpForward.Mode xdpForward) {
+                           FlowEvents.Settings events, XdpForward.Mode xdpForward, boolean streamSplice) {
+        /** Stream listeners relayed in user space (the splice is opt-in: docs/stream-listeners.md, "Limits"). */
+        public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
+                        boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
+                        FlowEvents.Settings events, XdpForward.Mode xdpForward) {
+            this(pinPath, stateDir, metricsPort, adminAddress, uninstallOnStop, limits, procSys, events, xdpForward,
+                    false);
+        }
+
         /** With the XDP fast path's default, {@code off}. */
         public Settings(Path pinPath, Path stateDir, int metricsPort, InetSocketAddress adminAddress,
                         boolean uninstallOnStop, DesiredState.Limits limits, Path procSys,
@@ -246,6 +255,7 @@ public final class AgentRuntime {
                         running.events = events;
                         running.onStop(events::close);
                         try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics, stateDir,
+                                settings.streamSplice(),
                                 events::offer)) {
                             events.countAlso(streams::liveByBackend);
                             running.onStop(streams::close);

@@ -50,7 +50,8 @@ public final class Main {
         String node = nodeName == null ? hostName() : nodeName;
         return standalone(config.toAbsolutePath(), new AgentRuntime.Settings(common.pinPath(), state,
                 common.metricsPort(), common.adminAddress(), common.uninstallOnStop(),
-                DesiredState.Limits.defaults(), common.procSys(), common.events(node), common.xdpForward()), node);
+                DesiredState.Limits.defaults(), common.procSys(), common.events(node), common.xdpForward(),
+                common.streamSplice()), node);
     }
 
     /** {@code nodelb-agent uninstall ...} once its options are parsed. */

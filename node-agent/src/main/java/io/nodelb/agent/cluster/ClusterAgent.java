@@ -35,7 +35,7 @@ public final class ClusterAgent {
                 : DesiredState.Limits.defaults();
         AgentRuntime.Settings settings = new AgentRuntime.Settings(options.pinPath(), options.stateDir(),
                 options.metricsPort(), options.adminAddress(), options.uninstallOnStop(), limits, options.procSys(),
-                options.events(), options.xdpForward());
+                options.events(), options.xdpForward(), options.streamSplice());
         return AgentRuntime.run(settings, running -> {
             SnapshotApplier applier = running.applier();
             System.out.println("nodelb-agent: node " + options.nodeName() + ", data plane pinned under "

@@ -52,7 +52,8 @@ public record ClusterOptions(
         java.net.InetSocketAddress adminAddress,
         Path procSys,
         io.nodelb.agent.events.FlowEvents.Settings events,
-        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward) {
+        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward,
+        boolean streamSplice) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
     public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
@@ -80,7 +81,7 @@ public record ClusterOptions(
             Map.entry("--flow-events-per-second", "NODELB_FLOW_EVENTS_PER_SECOND"),
             Map.entry("--xdp-forward", "NODELB_XDP_FORWARD"));
 
-    /** With the XDP fast path's default ({@code auto}). */
+    /** With the XDP fast path off and stream listeners relayed (the defaults). */
     public ClusterOptions(OperatorAddress operator, String nodeName, Path caFile, Path certFile, Path keyFile,
                           Path tokenFile, boolean plaintext, Path pinPath, int metricsPort, Path stateDir,
                           int maxBackends, boolean uninstallOnStop, String serverName,
@@ -88,7 +89,7 @@ public record ClusterOptions(
                           io.nodelb.agent.events.FlowEvents.Settings events) {
         this(operator, nodeName, caFile, certFile, keyFile, tokenFile, plaintext, pinPath, metricsPort, stateDir,
                 maxBackends, uninstallOnStop, serverName, adminAddress, procSys, events,
-                io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT);
+                io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT, false);
     }
 
     /** With the flow events' defaults (no access log). */
@@ -171,7 +172,8 @@ public record ClusterOptions(
                 flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
                 flags.serverName,
                 flags.adminAddress == null ? null : adminAddress(flags.adminAddress),
-                flags.procSys, flags.events.settings(flags.nodeName), xdpForward(flags.xdpForward));
+                flags.procSys, flags.events.settings(flags.nodeName), xdpForward(flags.xdpForward),
+                flags.streamSplice || "on".equals(env.get("NODELB_STREAM_SPLICE")));
     }
 
     private static io.nodelb.agent.dataplane.XdpForward.Mode xdpForward(String value) {
@@ -358,6 +360,12 @@ public record ClusterOptions(
                 description = "on SIGTERM, remove the data plane instead of leaving it running for the next"
                         + " agent")
         boolean uninstallOnStop;
+
+        @Option(names = "--stream-splice",
+                description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
+                        + " agent (env NODELB_STREAM_SPLICE=on); off by default: a spliced response can be cut"
+                        + " short (docs/stream-listeners.md)")
+        boolean streamSplice;
 
         @Option(names = "--xdp-forward", paramLabel = "auto|off",
                 description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"

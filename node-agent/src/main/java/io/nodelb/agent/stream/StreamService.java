@@ -32,7 +32,7 @@ public final class StreamService implements AutoCloseable {
     }
 
     public static StreamService start(BpfDataPlane dataPlane, SnapshotApplier applier, MeterRegistry metrics,
-            java.nio.file.Path stateDir, java.util.function.Consumer<io.nodelb.agent.bpf.Abi.Event> events)
+            java.nio.file.Path stateDir, boolean splice, java.util.function.Consumer<io.nodelb.agent.bpf.Abi.Event> events)
             throws java.io.IOException {
         BpfMap tables = dataPlane.map("nlb_tables");
         int size = dataPlane.limits().tableSize();
@@ -53,7 +53,8 @@ public final class StreamService implements AutoCloseable {
             }
         };
         StreamService service = new StreamService(applier,
-                new StreamListeners(applier::applied, read, new LoopbackAddresses(stateDir), metrics, Splice::load,
+                new StreamListeners(applier::applied, read, new LoopbackAddresses(stateDir), metrics,
+                        splice ? Splice::load : () -> null,
                         events));
         service.poller.start();
         return service;

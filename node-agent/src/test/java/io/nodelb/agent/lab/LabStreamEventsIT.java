@@ -96,7 +96,8 @@ class LabStreamEventsIT {
         }
         accessLog = LAB.runDir().resolve("stream-access.log");
         agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
-                "--access-log", accessLog.toString(), "--access-log-format", "json", "--conntrack-sweep-interval", "1");
+                "--access-log", accessLog.toString(), "--access-log-format", "json", "--conntrack-sweep-interval", "1",
+                "--stream-splice");
         agent.awaitProgrammed(0);
         for (int port : new int[] {PORT, QUIET_PORT, IDLE_PORT}) {
             await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() ->

@@ -127,7 +127,8 @@ class LabStreamIT {
         }
         awaitListening(LAB.backend(1), HAPROXY_PORT);
         awaitListening(LAB.backend(1), HAPROXY_TLS_PORT);
-        Agent agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT));
+        Agent agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
+                "--stream-splice");
         agent.awaitProgrammed(0);
         // The stream listeners follow the applied version within a poll.
         awaitListening(LAB.node(), 443);
