@@ -55,6 +55,27 @@ class LabStreamRestartIT {
         assertThat(vipOnLo()).as("a finishing agent (SIGTERM) removes what it added").isFalse();
     }
 
+    /**
+     * The default path of a stream listener, the relay in the agent (the splice is opt-in): plain
+     * HTTP requests, whose first byte is not TLS, go to the listener's own group and are answered whole.
+     */
+    @Test
+    void withoutTheSpliceTheAgentRelaysEveryRequestAndAnswer() throws Exception {
+        String routed = file(
+                targetGroup("web", 8080, Map.of("be1", 1)),
+                loadBalancer("lab", "DNAT", null, "{name: tls, address: \"" + VIP + "\", port: 8443, targetGroup: web,"
+                        + " tls: {sniRoutes: [{serverNames: [api.example.com], targetGroup: web}]}}"));
+        Agent agent = LAB.launchAgent(routed, LAB.pinPath());
+        agent.awaitProgrammed(0);
+        await("the stream listener bound").atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                .until(() -> Command.run("ip", "netns", "exec", LAB.node(), "ss", "-Hltn", "sport", "= :8443")
+                        .contains(":8443"));
+        java.net.InetSocketAddress vip = new java.net.InetSocketAddress(Traffic.address(VIP), 8443);
+        assertThat(LAB.client().call(() -> Traffic.countTcp(Traffic.address(Lab.CLIENT_V4), vip, 20)))
+                .as("20 requests relayed to the default group").containsExactly(Map.entry("be1", 20));
+        LAB.stopAgents();
+    }
+
     private static boolean vipOnLo() throws Exception {
         return Command.run("ip", "-n", LAB.node(), "-o", "-4", "addr", "show", "dev", "lo")
                 .contains(" " + VIP + "/32 ");
