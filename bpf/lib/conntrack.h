@@ -151,13 +151,7 @@ __noinline int nlb_ct_answered(const struct nlb_ct_entry *r, const struct nlb_ct
 	k = bpf_map_lookup_elem(&nlb_ev_key, &zero);
 	if (!k)
 		return 0;
-	k->src = r->nat_dst;
-	k->dst = r->nat_src;
-	k->sport = r->nat_dport;
-	k->dport = r->nat_sport;
-	k->proto = IPPROTO_TCP;
-	k->family = rk->family;
-	k->pad = 0;
+	nlb_ct_other_key(k, r, IPPROTO_TCP, rk->family);
 	/* Where r is: a reply key is held in one table at a time (new_flow reserves it across both). */
 	embryonic = !bpf_map_lookup_elem(&nlb_conntrack, rk);
 	f = bpf_map_lookup_elem(embryonic ? (void *)&nlb_ct_embryonic : (void *)&nlb_conntrack, k);

@@ -171,16 +171,8 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	if (!k)
 		return 0;
 	/* The other direction's key, from either entry. */
-	k->src = e->nat_dst;
-	k->dst = e->nat_src;
-	k->sport = e->nat_dport;
-	k->dport = e->nat_sport;
-	k->proto = IPPROTO_TCP;
-	k->family = pk->family;
-	k->pad = 0;
-	peer = bpf_map_lookup_elem(&nlb_conntrack, k);
-	if (!peer) /* an unanswered flow's entries are in nlb_ct_embryonic */
-		peer = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
+	nlb_ct_other_key(k, e, IPPROTO_TCP, pk->family);
+	peer = nlb_ct_find(k);
 	if (peer && !((peer->flags ^ e->flags) & NLB_CT_REPLY))
 		peer = NULL; /* not this flow's other direction */
 	if ((tcp_flags & NLB_TCP_RST) && peer && peer->state != NLB_CT_CLOSING)

@@ -128,11 +128,9 @@ static __always_inline void icmp_key_ports(struct nlb_ct_key *k, const __u16 *qp
 /* The entry of the quoted packet's flow that this hook may apply, or NULL. */
 static __always_inline struct nlb_ct_entry *icmp_entry(const struct nlb_ct_key *k, enum nlb_icmp_hook hook)
 {
-	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
+	struct nlb_ct_entry *e = nlb_ct_find(k);
 	__u8 flags;
 
-	if (!e) /* a TCP flow whose backend has not answered yet */
-		e = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
 	if (!e)
 		return NULL;
 	flags = e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT);

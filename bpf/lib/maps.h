@@ -108,6 +108,29 @@ struct {
 	__type(value, struct nlb_ct_entry);
 } nlb_ct_embryonic SEC(".maps");
 
+/* The entry of key k wherever its flow is: answered in nlb_conntrack, else waiting in nlb_ct_embryonic. */
+static __always_inline struct nlb_ct_entry *nlb_ct_find(const struct nlb_ct_key *k)
+{
+	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
+
+	if (!e)
+		e = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
+	return e;
+}
+
+/* The key of the other direction of e's flow: its translated tuple, reversed. */
+static __always_inline void nlb_ct_other_key(struct nlb_ct_key *k, const struct nlb_ct_entry *e, __u8 proto,
+					     __u8 family)
+{
+	k->src = e->nat_dst;
+	k->dst = e->nat_src;
+	k->sport = e->nat_dport;
+	k->dport = e->nat_sport;
+	k->proto = proto;
+	k->family = family;
+	k->pad = 0;
+}
+
 /* Per-CPU packet counters by enum nlb_stat: one reason per packet seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -74,12 +74,7 @@ static __always_inline int nlb_count_signal(struct nlb_ct_entry *e, __u32 tcp_fl
 	if (e->state != NLB_CT_SYN || (e->flags & NLB_CT_SYN_RETRIED) || !tcp_is_opening_syn(tcp_flags))
 		return 0;
 	__builtin_memset(&rk, 0, sizeof(rk));
-	rk.src = e->nat_dst;
-	rk.dst = e->nat_src;
-	rk.sport = e->nat_dport;
-	rk.dport = e->nat_sport;
-	rk.proto = IPPROTO_TCP;
-	rk.family = family;
+	nlb_ct_other_key(&rk, e, IPPROTO_TCP, family);
 	r = bpf_map_lookup_elem(&nlb_ct_embryonic, &rk); /* a flow in SYN waits there, mostly */
 	if (!r)
 		r = bpf_map_lookup_elem(&nlb_conntrack, &rk);

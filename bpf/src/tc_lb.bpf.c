@@ -63,9 +63,7 @@ int nlb_tc_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	nlb_ct_key_of(&p, &key);
-	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
-	if (!e) /* an unanswered flow's: this may be the answer */
-		e = bpf_map_lookup_elem(&nlb_ct_embryonic, &key);
+	e = nlb_ct_find(&key); /* an unanswered flow's too: this may be the answer */
 	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != NLB_CT_REPLY)
 		return TC_ACT_OK;
 

@@ -174,16 +174,8 @@ static __always_inline enum reply_key_use reply_key_use(const struct nlb_ct_entr
 	owner = bpf_map_lookup_elem(&nlb_ev_key, &zero);
 	if (!owner)
 		return REPLY_KEY_BUSY;
-	owner->src = r->nat_dst;
-	owner->dst = r->nat_src;
-	owner->sport = r->nat_dport;
-	owner->dport = r->nat_sport;
-	owner->proto = rk->proto;
-	owner->family = rk->family;
-	owner->pad = 0;
-	f = bpf_map_lookup_elem(&nlb_conntrack, owner);
-	if (!f)
-		f = bpf_map_lookup_elem(&nlb_ct_embryonic, owner);
+	nlb_ct_other_key(owner, r, rk->proto, rk->family);
+	f = nlb_ct_find(owner);
 	if (f && !forward_uses(f, rk))
 		f = NULL;
 	if (f && ct_is_live(f, now))
@@ -477,10 +469,8 @@ static __always_inline int is_nat_port(__be16 port)
 /* A packet to a NAT port that no listener takes: ours only as the reply of a FullNAT flow. */
 static __always_inline int fullnat_reply(const struct nlb_packet *p, const struct nlb_ct_key *k)
 {
-	struct nlb_ct_entry *e = bpf_map_lookup_elem(&nlb_conntrack, k);
+	struct nlb_ct_entry *e = nlb_ct_find(k); /* an unanswered flow's too: this may be the answer */
 
-	if (!e) /* an unanswered flow's: this may be the answer */
-		e = bpf_map_lookup_elem(&nlb_ct_embryonic, k);
 	if (!e || (e->flags & (NLB_CT_REPLY | NLB_CT_FULLNAT)) != (NLB_CT_REPLY | NLB_CT_FULLNAT))
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 	return forward_known(p, k, e, nlb_now());
