@@ -16,8 +16,9 @@ import java.nio.channels.SocketChannel;
 
 /**
  * The kernel splice of relayed connections (bpf/src/stream_splice.bpf.c): both sockets of a
- * connection go into a SOCKHASH under their cookies, each cookie mapped to its peer's, and the
- * stream-verdict program redirects each socket's data to the other. The object, its maps and its
+ * connection go into a SOCKHASH of redirect targets under their cookies, each cookie mapped to its
+ * peer's, and each joins the SOCKHASH the stream-verdict program judges once its direction opens:
+ * the program redirects its data to the other. The object, its maps and its
  * link belong to this process (never pinned): they go when the agent does, with its connections.
  *
  * <p>A socket's fd is read from its channel ({@code sun.nio.ch.SelChImpl.getFDVal}), which needs
@@ -44,15 +45,20 @@ public final class Splice implements AutoCloseable {
                     ValueLayout.ADDRESS, ValueLayout.ADDRESS),
             Linker.Option.captureCallState("errno"));
 
+    /** Bytes of the client's still queued at its splice that the caller may copy itself first. */
+    static final int MAX_DRAIN = 256 * 1024;
+
     private final BpfObject object;
-    private final BpfMap sockets;
+    private final BpfMap judged;
+    private final BpfMap targets;
     private final BpfMap peers;
     private final BpfLink link;
     private final Method fdOf;
 
-    private Splice(BpfObject object, BpfMap sockets, BpfMap peers, BpfLink link, Method fdOf) {
+    private Splice(BpfObject object, BpfMap judged, BpfMap targets, BpfMap peers, BpfLink link, Method fdOf) {
         this.object = object;
-        this.sockets = sockets;
+        this.judged = judged;
+        this.targets = targets;
         this.peers = peers;
         this.link = link;
         this.fdOf = fdOf;
@@ -73,9 +79,10 @@ public final class Splice implements AutoCloseable {
         BpfObject object = BpfObject.openResource(OBJECT);
         try {
             object.load();
-            BpfMap sockets = object.map("nlb_splice_socks");
-            BpfLink link = object.program("nlb_splice").attachSockmapVerdict(sockets);
-            return new Splice(object, sockets, object.map("nlb_splice_peers"), link, fdOf);
+            BpfMap judged = object.map("nlb_splice_socks");
+            BpfLink link = object.program("nlb_splice").attachSockmapVerdict(judged);
+            return new Splice(object, judged, object.map("nlb_splice_targets"), object.map("nlb_splice_peers"), link,
+                    fdOf);
         } catch (RuntimeException e) {
             object.close();
             log("no sockmap splice on this kernel: " + e.getMessage());
@@ -88,36 +95,59 @@ public final class Splice implements AutoCloseable {
                 "stream listeners relay in user space: " + message);
     }
 
-    /** Two sockets spliced; {@link #close} takes them out of the maps. */
+    /** A connection's two sockets in the splice; {@link #close} takes them out of the maps. */
     public final class Joined implements AutoCloseable {
-        private final long a;
-        private final long b;
-        private final int fdA;
+        private final long client;
+        private final long upstream;
+        private final int clientFd;
+        private boolean clientSpliced;
 
-        private Joined(long a, long b, int fdA) {
-            this.a = a;
-            this.b = b;
-            this.fdA = fdA;
+        private Joined(long client, long upstream, int clientFd) {
+            this.client = client;
+            this.upstream = upstream;
+            this.clientFd = clientFd;
         }
 
         /**
-         * Opens the second direction, from the first socket to the second, once the caller has
-         * written what must precede it; then has the kernel judge the bytes that reached the first
-         * socket before it joined the map (setting SO_RCVLOWAT signals a socket with data queued),
-         * so they are redirected in order, ahead of later ones.
+         * Opens the direction client to backend, once the caller has written what must precede it:
+         * first copies what the client's socket holds already (at most {@link #MAX_DRAIN}: a socket
+         * that holds more stays relayed by the caller), then has the program judge the
+         * socket, then signals it (setting SO_RCVLOWAT wakes a socket with data queued) so that
+         * bytes that arrived in between are redirected in order, ahead of later ones.
+         *
+         * @return the bytes copied here; {@link #clientSpliced} says whether the direction opened
          */
-        public void open() throws IOException {
+        public long open(SocketChannel from, java.io.OutputStream out) throws IOException {
+            // Read without blocking until the socket is empty: FIONREAD (available()) counts only
+            // what the splice queued, and a segment read in part would be judged again whole.
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(16 * 1024);
+            long drained = 0;
+            from.configureBlocking(false);
+            try {
+                for (int n; (n = from.read(buffer.clear())) > 0; ) {
+                    out.write(buffer.array(), 0, n);
+                    drained += n;
+                    if (drained >= MAX_DRAIN) {
+                        return drained;
+                    }
+                }
+            } finally {
+                from.configureBlocking(true);
+            }
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
                 MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
-                put(peers, key, value, a, b);
+                put(peers, key, value, client, upstream);
+                put(judged, key, value, client, clientFd);
+                clientSpliced = true;
                 MemorySegment state = arena.allocate(CALL_STATE);
                 MemorySegment one = arena.allocate(ValueLayout.JAVA_INT);
                 one.set(ValueLayout.JAVA_INT, 0, 1);
-                int ret = (int) SETSOCKOPT.invokeExact(state, fdA, SOL_SOCKET, SO_RCVLOWAT, one, 4);
+                int ret = (int) SETSOCKOPT.invokeExact(state, clientFd, SOL_SOCKET, SO_RCVLOWAT, one, 4);
                 if (ret != 0) {
                     throw new IOException("SO_RCVLOWAT: errno " + state.get(ValueLayout.JAVA_INT, ERRNO_AT));
                 }
+                return drained;
             } catch (IOException | RuntimeException e) {
                 throw e;
             } catch (Throwable t) {
@@ -125,40 +155,46 @@ public final class Splice implements AutoCloseable {
             }
         }
 
+        /** Whether the direction client to backend is spliced (else the caller relays it). */
+        public boolean clientSpliced() {
+            return clientSpliced;
+        }
+
         @Override
         public void close() {
-            for (long cookie : new long[] {a, b}) {
+            for (long cookie : new long[] {client, upstream}) {
                 try (Arena arena = Arena.ofConfined()) {
                     MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
                     key.set(ValueLayout.JAVA_LONG, 0, cookie);
                     peers.delete(key);
-                    sockets.delete(key);
+                    judged.delete(key);
+                    targets.delete(key);
                 }
             }
         }
     }
 
     /**
-     * Puts both sockets in the map and opens the direction from {@code other} to {@code one}: what
-     * arrives on {@code other} from now on leaves through {@code one} in the kernel. The other
-     * direction opens with {@link Joined#open}: until then, bytes arriving on {@code one} stay
-     * there (those arriving after this call are handed to its reader, the relay loop), so the
-     * caller can write to {@code other} first what must precede them.
+     * Makes both sockets reachable by a redirect and opens the direction backend to client: what
+     * arrives on {@code upstream} from now on leaves through {@code client} in the kernel. The
+     * other direction opens with {@link Joined#open}: until then the client's bytes stay in its
+     * socket, so the caller can write to {@code upstream} first what must precede them.
      */
-    public Joined join(SocketChannel one, SocketChannel other) throws IOException {
-        int fdOne = fd(one);
-        int fdOther = fd(other);
-        long a = cookie(fdOne);
-        long b = cookie(fdOther);
+    public Joined join(SocketChannel client, SocketChannel upstream) throws IOException {
+        int clientFd = fd(client);
+        int upstreamFd = fd(upstream);
+        long c = cookie(clientFd);
+        long u = cookie(upstreamFd);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
             MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
-            Joined joined = new Joined(a, b, fdOne);
+            Joined joined = new Joined(c, u, clientFd);
             try {
-                // Sockets first, then the peer that makes the program redirect to one of them.
-                put(sockets, key, value, a, fdOne);
-                put(sockets, key, value, b, fdOther);
-                put(peers, key, value, b, a);
+                // Targets and the peer first, then the socket the program judges.
+                put(targets, key, value, c, clientFd);
+                put(targets, key, value, u, upstreamFd);
+                put(peers, key, value, u, c);
+                put(judged, key, value, u, upstreamFd);
             } catch (RuntimeException e) {
                 joined.close();
                 throw new IOException("splice: " + e.getMessage(), e);
@@ -168,10 +204,10 @@ public final class Splice implements AutoCloseable {
     }
 
     /**
-     * Waits (at most {@code bound}) until everything {@code from} received has been queued on
-     * {@code to}: the bytes the caller moved itself and those the program redirected, which the
-     * kernel sends from a work queue, so later than the end of stream the caller saw. A half-close
-     * passed on before would cut them off.
+     * Waits (at most {@code bound}) until everything {@code from} received before its end of
+     * stream has been queued on {@code to}: the bytes the caller moved itself and those the
+     * program redirected, which the kernel sends from a work queue, so later than the end of
+     * stream the caller saw. A half-close passed on before would cut them off.
      *
      * @param readByCaller payload bytes the caller read from {@code from}
      * @param writtenByCaller payload bytes the caller wrote to {@code to} (headers included)
@@ -184,7 +220,8 @@ public final class Splice implements AutoCloseable {
         while (true) {
             TcpInfo source = TcpInfo.of(fromFd);
             TcpInfo sink = TcpInfo.of(toFd);
-            long redirected = source.bytesReceived() - readByCaller;
+            // The caller saw the end of stream: the FIN, which TCP counts as a byte received.
+            long redirected = source.payloadReceived(true) - readByCaller;
             long queued = sink.bytesSent() - sink.bytesRetrans() + sink.notSentBytes();
             if (queued >= writtenByCaller + redirected) {
                 return true;

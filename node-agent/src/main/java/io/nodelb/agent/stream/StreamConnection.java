@@ -32,6 +32,8 @@ final class StreamConnection {
     private volatile boolean reset;
     private volatile boolean halfClosedClient;
     private volatile boolean halfClosedUpstream;
+    /** The agent read the client's end of stream: its FIN, which TCP_INFO counts as a byte. */
+    private volatile boolean clientEnded;
     private boolean idle;
     private boolean closed;
     private TcpInfo last;
@@ -76,6 +78,13 @@ final class StreamConnection {
     void copied(int n, boolean toBackend) {
         (toBackend ? copiedToBackend : copiedToClient).addAndGet(n);
         lastCopyNs = System.nanoTime();
+    }
+
+    /** The agent read the end of stream of {@code socket}. */
+    void ended(SocketChannel socket) {
+        if (socket == client) {
+            clientEnded = true;
+        }
     }
 
     /** A read or write failed: a reset, unless the idle check closed it. */
@@ -240,7 +249,7 @@ final class StreamConnection {
     }
 
     private Abi.Event event(int type, int reason, long nowNs, TcpInfo info) {
-        Counters c = counters(info, firstBytes, copiedToBackend.get(), copiedToClient.get());
+        Counters c = counters(info, clientEnded, firstBytes, copiedToBackend.get(), copiedToClient.get());
         return new Abi.Event(nowNs, createdNs, peer.getAddress(), peer.getPort(), vip.getAddress(), vip.getPort(),
                 backend.getAddress(), backend.getPort(), Abi.IPPROTO_TCP, type, reason, flags(listener), listener.id(),
                 backendId, c.packetsToBackend, c.bytesToBackend, c.packetsToClient, c.bytesToClient);
@@ -261,13 +270,17 @@ final class StreamConnection {
 
     /**
      * The client socket's view: payload bytes it received (what the client sent, the ClientHello
-     * included) and payload bytes the client acknowledged, segments in and out; without TCP_INFO,
-     * the bytes the agent read and copied, and no packets.
+     * included) and payload bytes the client acknowledged, segments in and out, FINs not counted
+     * as bytes; without TCP_INFO, the bytes the agent read and copied, and no packets.
+     *
+     * @param clientEnded the agent read the client's end of stream
      */
-    static Counters counters(TcpInfo client, long firstBytes, long copiedToBackend, long copiedToClient) {
+    static Counters counters(TcpInfo client, boolean clientEnded, long firstBytes, long copiedToBackend,
+            long copiedToClient) {
         if (client == null) {
             return new Counters(0, firstBytes + copiedToBackend, 0, copiedToClient);
         }
-        return new Counters(client.segsIn(), client.bytesReceived(), client.segsOut(), client.bytesAcked());
+        return new Counters(client.segsIn(), client.payloadReceived(clientEnded), client.segsOut(),
+                client.payloadAcked());
     }
 }

@@ -328,11 +328,17 @@ public final class StreamListeners implements AutoCloseable {
                     // One write: the header and the client's first bytes in one segment where they fit.
                     ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
                     out.write(opening.array());
+                    long drained = 0;
                     if (joined != null) {
-                        joined.open();
+                        // What the client sent meanwhile goes first, from here; the rest in the kernel.
+                        drained = joined.open(clientChannel, out);
+                        if (drained > 0) {
+                            connection.copied((int) drained, true);
+                            userSpaceBytes.addAndGet(drained);
+                        }
                     }
                     try {
-                        relay(connection, joined, length, opening.capacity());
+                        relay(connection, joined, length + drained, opening.capacity() + drained);
                     } finally {
                         if (joined != null) {
                             joined.close();
@@ -438,8 +444,8 @@ public final class StreamListeners implements AutoCloseable {
      * and the connection ends when both ways have.
      */
     private void relay(StreamConnection c, Splice.Joined joined, long read, long opening) {
-        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), joined, 0, 0, false));
-        pump(c, c.client(), c.upstream(), joined, read, opening, true);
+        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), joined != null, 0, 0, false));
+        pump(c, c.client(), c.upstream(), joined != null && joined.clientSpliced(), read, opening, true);
         try {
             back.join();
         } catch (InterruptedException e) {
@@ -450,15 +456,16 @@ public final class StreamListeners implements AutoCloseable {
     /**
      * @param read bytes already read from {@code from} (the ClientHello)
      * @param written bytes already written to {@code to} (the header and the ClientHello)
+     * @param spliced the kernel redirects this direction's bytes
      * @param toBackend the direction client to backend
      */
-    private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, Splice.Joined joined,
+    private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, boolean spliced,
             long read, long written, boolean toBackend) {
         Splice splice = this.splice;
         Socket from = fromChannel.socket();
         Socket to = toChannel.socket();
         try {
-            // Spliced, this sees only bytes queued before the splice, and the end of stream.
+            // Spliced, this sees only the end of stream (the bytes before the splice were copied already).
             InputStream in = from.getInputStream();
             OutputStream out = to.getOutputStream();
             byte[] buffer = new byte[16 * 1024];
@@ -468,8 +475,9 @@ public final class StreamListeners implements AutoCloseable {
                 copied += n;
                 c.copied(n, toBackend);
             }
+            c.ended(fromChannel);
             userSpaceBytes.addAndGet(copied);
-            if (joined != null && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
+            if (spliced && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
                     FORWARD_WAIT)) {
                 LOG.log(System.Logger.Level.WARNING, "spliced bytes not all forwarded within " + FORWARD_WAIT
                         + "; half-closing anyway");

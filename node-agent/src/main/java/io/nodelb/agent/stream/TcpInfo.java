@@ -20,8 +20,8 @@ import java.nio.channels.SocketChannel;
  * @param state the TCP state (1 established, 8 close-wait)
  * @param lastDataSentMs milliseconds since the socket last sent data
  * @param lastDataRecvMs milliseconds since it last received data
- * @param bytesAcked payload bytes it sent that the peer acknowledged
- * @param bytesReceived payload bytes it received
+ * @param bytesAcked bytes it sent that the peer acknowledged, its FIN counted as one
+ * @param bytesReceived bytes it received, the peer's FIN counted as one
  * @param segsOut segments it sent (handshake, pure ACKs and FIN included)
  * @param segsIn segments it received
  * @param notSentBytes bytes queued, not yet sent
@@ -72,6 +72,20 @@ public record TcpInfo(int state, long lastDataSentMs, long lastDataRecvMs, long 
     /** A state after the peer's FIN (close-wait 8, last-ack 9, closing 11, time-wait 6), not after a reset (close 7). */
     static boolean finishedByPeer(int state) {
         return state == TCP_CLOSE_WAIT || state == 9 || state == 11 || state == 6;
+    }
+
+    /**
+     * Payload bytes received: {@link #bytesReceived} without the peer's FIN, counted when the
+     * reader saw the end of stream or the state says a FIN came.
+     */
+    long payloadReceived(boolean endOfStream) {
+        boolean fin = endOfStream || finishedByPeer(state);
+        return Math.max(0, bytesReceived - (fin ? 1 : 0));
+    }
+
+    /** Payload bytes the peer acknowledged: {@link #bytesAcked} without this socket's FIN. */
+    long payloadAcked() {
+        return Math.min(bytesAcked, bytesSent - bytesRetrans);
     }
 
     /** Whether sockets' fds, hence their TCP_INFO, can be read in this JVM. */

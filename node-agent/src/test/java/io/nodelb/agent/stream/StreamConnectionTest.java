@@ -31,10 +31,22 @@ class StreamConnectionTest {
 
     @Test
     void countersAreTheClientSocketsOrElseWhatTheRelayCopied() {
-        var spliced = StreamConnection.counters(new TcpInfo(1, 0, 0, 4096, 517, 9, 11, 0, 4096, 0), 517, 0, 0);
+        var spliced = StreamConnection.counters(new TcpInfo(1, 0, 0, 4096, 517, 9, 11, 0, 4096, 0), false, 517, 0, 0);
         assertThat(spliced).isEqualTo(new StreamConnection.Counters(11, 517, 9, 4096));
-        var relayed = StreamConnection.counters(null, 517, 100, 4096);
+        var relayed = StreamConnection.counters(null, false, 517, 100, 4096);
         assertThat(relayed).isEqualTo(new StreamConnection.Counters(0, 617, 0, 4096));
+    }
+
+    @Test
+    void finsAreNotCountedAsPayloadBytes() {
+        // Both FINs exchanged (state close after the agent's half-close): 517 + 1 received, 4096 + 1 acked.
+        var ended = new TcpInfo(7, 0, 0, 4097, 518, 9, 11, 0, 4096, 0);
+        assertThat(StreamConnection.counters(ended, true, 517, 0, 0))
+                .isEqualTo(new StreamConnection.Counters(11, 517, 9, 4096));
+        // The client's FIN in close-wait, before the agent saw its end of stream; retransmitted bytes once.
+        var closeWait = new TcpInfo(8, 0, 0, 3000, 518, 9, 11, 1096, 4000, 1000);
+        assertThat(StreamConnection.counters(closeWait, false, 517, 0, 0))
+                .isEqualTo(new StreamConnection.Counters(11, 517, 9, 3000));
     }
 
     @Test
