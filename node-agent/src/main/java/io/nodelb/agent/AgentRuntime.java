@@ -98,6 +98,8 @@ public final class AgentRuntime {
         private volatile MeterRegistry metrics;
         private volatile HealthController health;
         private volatile FlowEvents events;
+        /** Live stream-listener connections by backend id (the agent's own sockets, not in the flow table). */
+        private volatile java.util.function.Supplier<Map<Integer, Long>> streamConnections = Map::of;
 
         private Running(BpfDataPlane dataPlane, NodeProgrammer programmer, DesiredState found, Drain drain) {
             this.dataPlane = dataPlane;
@@ -120,6 +122,14 @@ public final class AgentRuntime {
 
         public Drain drain() {
             return drain;
+        }
+
+        /**
+         * Live flows per backend id, what least-connections, maxConnections and the node report
+         * count: the flow table's (a scan of it) and the stream listeners' connections.
+         */
+        public Map<Integer, Long> liveFlowsByBackend() {
+            return withStreams(dataPlane.liveFlowsByBackend(), streamConnections.get());
         }
 
         /** Whether the agent found nothing programmed when it started (a first start, not an adoption). */
@@ -163,11 +173,18 @@ public final class AgentRuntime {
         }
     }
 
-    /** Live flows per backend key, counted in conntrack (a scan of the whole table). */
-    private static Map<String, Long> liveFlowsByKey(BpfDataPlane dataPlane, SnapshotApplier applier) {
-        var backends = applier.applied().backends();
+    /** The flow table's live flows per backend id with the stream connections added. */
+    static Map<Integer, Long> withStreams(Map<Integer, Long> flows, Map<Integer, Long> streams) {
+        Map<Integer, Long> out = new java.util.HashMap<>(flows);
+        streams.forEach((id, n) -> out.merge(id, n, Long::sum));
+        return out;
+    }
+
+    /** Live flows per backend key (ids the applied state no longer has are left out). */
+    static Map<String, Long> liveFlowsByKey(Map<Integer, Long> byId, DesiredState applied) {
+        var backends = applied.backends();
         Map<String, Long> out = new java.util.HashMap<>();
-        dataPlane.liveFlowsByBackend().forEach((id, flows) -> {
+        byId.forEach((id, flows) -> {
             var b = backends.get(id);
             if (b != null) {
                 out.put(DesiredState.backendKey(b.address(), b.port()), flows);
@@ -246,7 +263,7 @@ public final class AgentRuntime {
                 }
                 running.onStop(recheck::shutdownNow);
                 try (HealthController health = new HealthController(applier::appliedSnapshot,
-                        running.programmer::reweigh, () -> liveFlowsByKey(dataPlane, applier), () -> passiveSignals(dataPlane, applier),
+                        running.programmer::reweigh, () -> liveFlowsByKey(running.liveFlowsByBackend(), applier.applied()), () -> passiveSignals(dataPlane, applier),
                         running.metrics).seedOut(outOfEveryTable(found)).start()) {
                     running.health = health;
                     running.onStop(health::close);
@@ -258,6 +275,7 @@ public final class AgentRuntime {
                                 settings.streamSplice(),
                                 events::offer)) {
                             events.countAlso(streams::liveByBackend);
+                            running.streamConnections = streams::liveByBackend;
                             running.onStop(streams::close);
                             return mode.run(running);
                         }

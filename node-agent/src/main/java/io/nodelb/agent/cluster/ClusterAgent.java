@@ -3,7 +3,6 @@ package io.nodelb.agent.cluster;
 import com.google.protobuf.ByteString;
 import io.nodelb.agent.AgentRuntime;
 import io.nodelb.agent.bpf.Abi;
-import io.nodelb.agent.dataplane.BpfDataPlane;
 import io.nodelb.agent.dataplane.DesiredState;
 import io.nodelb.agent.dataplane.NodeProgrammer;
 import io.nodelb.agent.dataplane.SnapshotApplier;
@@ -53,7 +52,7 @@ public final class ClusterAgent {
                 program(running.programmer(), snapshot, options);
             });
             // SIGTERM ends the stream first; the data plane keeps serving for the next agent.
-            Reports reports = new Reports(running.dataPlane(), applier, running.drain(), running.health());
+            Reports reports = new Reports(running::liveFlowsByBackend, applier, running.drain(), running.health());
             ControlChannel channel = ControlChannel.start(options, sink, reports::next);
             running.onStop(channel::close);
             running.metrics().ifPresent(registry -> ClusterMetrics.register(registry, channel::state));
@@ -82,7 +81,8 @@ public final class ClusterAgent {
     }
 
     /**
-     * What the node sees: live flows per programmed backend, from conntrack. A conntrack scan
+     * What the node sees: live flows per programmed backend, from conntrack and the stream
+     * listeners' connections (what a drain waits for). A conntrack scan
      * reads the whole table (up to a million entries), so it runs every {@link #FLOWS_WHILE_DRAINING}
      * while a backend drains (the operator follows its connections down to zero) and every
      * {@link #FLOWS_OTHERWISE} else. The channel fills in the applied version.
@@ -91,7 +91,7 @@ public final class ClusterAgent {
         static final Duration FLOWS_WHILE_DRAINING = Duration.ofSeconds(2);
         static final Duration FLOWS_OTHERWISE = Duration.ofSeconds(30);
 
-        private final BpfDataPlane dataPlane;
+        private final java.util.function.Supplier<Map<Integer, Long>> liveFlows;
         private final SnapshotApplier applier;
         private final Drain drain;
         private final HealthController health;
@@ -99,8 +99,10 @@ public final class ClusterAgent {
         private long scannedAt;
         private boolean scanned;
 
-        Reports(BpfDataPlane dataPlane, SnapshotApplier applier, Drain drain, HealthController health) {
-            this.dataPlane = dataPlane;
+        /** @param liveFlows live flows per backend id: the flow table's and the stream connections */
+        Reports(java.util.function.Supplier<Map<Integer, Long>> liveFlows, SnapshotApplier applier, Drain drain,
+                HealthController health) {
+            this.liveFlows = liveFlows;
             this.applier = applier;
             this.drain = drain;
             this.health = health;
@@ -109,7 +111,7 @@ public final class ClusterAgent {
         synchronized NodeReport next() {
             Duration every = anyDraining() ? FLOWS_WHILE_DRAINING : FLOWS_OTHERWISE;
             if (!scanned || System.nanoTime() - scannedAt >= every.toNanos()) {
-                flows = dataPlane.liveFlowsByBackend();
+                flows = liveFlows.get();
                 scannedAt = System.nanoTime();
                 scanned = true;
             }
