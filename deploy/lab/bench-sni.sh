@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # TLS SNI routing in the lab, same run, same backends: nodelb's stream listener (the agent
-# accepts, reads the ClientHello, splices the sockets with sockmap) against HAProxy (2 threads,
-# TCP mode, routing by req_ssl_sni, bound to the VIP on the node's lo). The backends are nginx
+# accepts, reads the ClientHello, connects) relaying in user space (relay, the default) or
+# splicing the sockets with sockmap (splice, --stream-splice), against HAProxy (2 threads, TCP
+# mode, routing by req_ssl_sni, bound to the VIP on the node's lo). MODES picks and orders them
+# (default: "relay splice haproxy", each once per round). The backends are nginx
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
 #   bench-sni.sh [--conns LIST] [--duration S] [--rounds N]
 #
 # Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
-# (keep-alive), and new connections/s (one request per connection: a TLS handshake each).
+# (keep-alive), and new connections/s (one request per connection: a TLS handshake each); then
+# each nodelb point as a ratio to HAProxy's of the same round and concurrency.
 # Everything it creates (lab namespaces, pins, /etc/netns/<client>) is removed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -95,6 +98,11 @@ measure() {
   echo "$rps $mbs ${errors:-none}"
 }
 
+setup_relay() { setup_nodelb; }
+setup_splice() { setup_nodelb --stream-splice; }
+teardown_relay() { teardown_nodelb; }
+teardown_splice() { teardown_nodelb; }
+
 setup_nodelb() {
   cat >"$work/nodelb.yaml" <<EOF
 apiVersion: nodelb.io/v1alpha1
@@ -118,7 +126,7 @@ spec:
     targetGroup: api
     tls: {sniRoutes: [{serverNames: [api.example.com], targetGroup: api}]}
 EOF
-  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log"
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log" "$@"
   local i
   for i in $(seq 1 50); do ip netns exec "$node" ss -Htln "sport = :443" | grep -q 443 && return 0; sleep 0.1; done
   echo "the agent did not listen on $VIP:443" >&2; return 1
@@ -156,10 +164,12 @@ EOF
 }
 teardown_haproxy() { stop_pid "$haproxy_pid"; haproxy_pid=""; ip -n "$node" addr del "$VIP/32" dev lo 2>/dev/null || true; }
 
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | errors |"
 echo "|---|---|---|---|---|---|---|"
+results="$work/results"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in ${MODES:-nodelb haproxy}; do
+  for mode in ${MODES:-relay splice haproxy}; do
     "setup_$mode"
     timeout 20 ip netns exec "$client" curl -sk -o /dev/null "https://api.example.com/" || { echo "$mode: no answer" >&2; exit 1; }
     if [ -n "${PROBE:-}" ]; then
@@ -172,8 +182,21 @@ for round in $(seq 1 "$ROUNDS"); do
       read -r _ mb e2 <<<"$(measure "$c" /1m)"
       read -r nc _ e3 <<<"$(measure "$c" / -H 'Connection: close')"
       echo "| $round | $mode | $c | $ka | $mb | $nc | ${e1} ${e2} ${e3} |"
+      echo "$round $mode $c $ka $mb $nc" >>"$results"
     done
+    if [ "$mode" != haproxy ] && grep -qi "relay in user space" "$work/agent.log"; then
+      grep -i "relay in user space" "$work/agent.log" >&2
+    fi
     "teardown_$mode"
   done
 done
-if [ -f "$work/agent.log" ]; then grep -i "relay in user space" "$work/agent.log" >&2 || true; fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Ratios to HAProxy of the same round and concurrency.
+echo
+echo "| round | mode | conns | keep-alive req/s | 1 MiB MB/s | new connections/s (ratio to HAProxy) |"
+echo "|---|---|---|---|---|---|"
+awk '$2 == "haproxy" { ka[$1 " " $3] = $4; mb[$1 " " $3] = $5; nc[$1 " " $3] = $6 }
+     $2 != "haproxy" { rows[++n] = $0 }
+     END { for (i = 1; i <= n; i++) { split(rows[i], f, " "); k = f[1] " " f[3]
+             if (ka[k] > 0 && mb[k] > 0 && nc[k] > 0)
+               printf "| %s | %s | %s | %.2f | %.2f | %.2f |\n", f[1], f[2], f[3], f[4] / ka[k], f[5] / mb[k], f[6] / nc[k] } }' "$results"
