@@ -197,6 +197,12 @@ class ChartRenderTest {
     }
 
     @Test
+    void streamListenersRelayInTheAgentUnlessTheValueTurnsTheSpliceOn() {
+        assertThat(env(agent(DEFAULTS))).doesNotContainKey("NODELB_STREAM_SPLICE");
+        assertThat(env(agent(Chart.render("agent.streamSplice", "true")))).containsEntry("NODELB_STREAM_SPLICE", "on");
+    }
+
+    @Test
     void theAccessLogGoesToTheContainerLogWhenEnabled() {
         assertThat(env(agent(DEFAULTS))).doesNotContainKeys("NODELB_ACCESS_LOG", "NODELB_FLOW_EVENTS_PER_SECOND");
         assertThat(env(agent(Chart.render("agent.accessLog.enabled", "true", "agent.accessLog.format", "clf",

@@ -57,7 +57,9 @@ class ChartValuesTest {
                 Arguments.of("a string for a switch", "crds:\n  enabled: \"yes\"\n",
                         "/crds/enabled", "got string, want boolean"),
                 Arguments.of("the agent's flag value for the fast path's switch", "agent:\n  xdpFastPath: auto\n",
-                        "/agent/xdpFastPath", "got string, want boolean"));
+                        "/agent/xdpFastPath", "got string, want boolean"),
+                Arguments.of("the agent's env value for the splice's switch", "agent:\n  streamSplice: \"on\"\n",
+                        "/agent/streamSplice", "got string, want boolean"));
     }
 
     @ParameterizedTest(name = "{0}")

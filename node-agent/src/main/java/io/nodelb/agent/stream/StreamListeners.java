@@ -51,8 +51,6 @@ public final class StreamListeners implements AutoCloseable {
     private static final int BACKLOG = 1024;
     /** The data plane's default idle timeout of an established TCP flow (a listener's idleTimeouts.tcpEstablished overrides it). */
     static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(900);
-    /** Read errors of a spliced socket whose state is still open, retried before it counts as a reset. */
-    static final int MAX_SPURIOUS_READ_ERRORS = 10_000;
     static final Duration MIN_IDLE_CHECK = Duration.ofMillis(100);
     static final Duration MAX_IDLE_CHECK = Duration.ofSeconds(10);
 
@@ -487,8 +485,8 @@ public final class StreamListeners implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException e) {
-            // An error on one side: close both. A spliced socket's read can fail (ECONNRESET) where no
-            // reset came (docs/stream-listeners.md): a reset only when the socket's state says so.
+            // An error on one side: close both; a reset only when the socket's state says so (an
+            // error set by the splice's send work is not one).
             if (c.resetSeen(fromChannel)) {
                 c.failed();
             }
