@@ -193,7 +193,7 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Ratios to HAProxy of the same round and concurrency.
 echo
-echo "| round | mode | conns | keep-alive req/s | 1 MiB MB/s | new connections/s (ratio to HAProxy) |"
+echo "| round | mode | conns | keep-alive req/s (ratio to HAProxy) | 1 MiB MB/s (ratio) | new connections/s (ratio) |"
 echo "|---|---|---|---|---|---|"
 awk '$2 == "haproxy" { ka[$1 " " $3] = $4; mb[$1 " " $3] = $5; nc[$1 " " $3] = $6 }
      $2 != "haproxy" { rows[++n] = $0 }

@@ -166,7 +166,7 @@ public final class AgentCommand implements Callable<Integer> {
 
         @Option(names = "--stream-splice",
                 description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
-                        + " agent; off by default: on small nodes it moves fewer MB/s than the relay"
+                        + " agent; off by default: not faster than the relay where measured"
                         + " (docs/stream-listeners.md)")
         boolean streamSplice;
 

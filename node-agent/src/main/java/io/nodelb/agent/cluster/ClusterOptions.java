@@ -363,8 +363,8 @@ public record ClusterOptions(
 
         @Option(names = "--stream-splice",
                 description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
-                        + " agent (env NODELB_STREAM_SPLICE=on); off by default: on small nodes it moves fewer MB/s"
-                        + " than the relay (docs/stream-listeners.md)")
+                        + " agent (env NODELB_STREAM_SPLICE=on); off by default: not faster than the"
+                        + " relay where measured (docs/stream-listeners.md)")
         boolean streamSplice;
 
         @Option(names = "--xdp-forward", paramLabel = "auto|off",
