@@ -8,13 +8,11 @@ import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.nodelb.agent.testing.NetnsThread;
 import io.nodelb.agent.testing.Privileged;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -75,25 +73,13 @@ class LabStreamEventsIT {
 
     /** By the client port the PROXY header names. */
     private static final Map<Integer, Seen> seen = new ConcurrentHashMap<>();
-    private static final List<NetnsThread> namespaces = new ArrayList<>();
-    private static final List<ServerSocket> servers = new ArrayList<>();
+    private static RawBackends backends;
     private static Path accessLog;
     private static Agent agent;
 
     @BeforeAll
     static void startBackendsAndAgent() throws Exception {
-        for (int k = 1; k <= 3; k++) {
-            NetnsThread ns = NetnsThread.enter(LAB.backend(k));
-            namespaces.add(ns);
-            ServerSocket server = ns.call(() -> {
-                ServerSocket s = new ServerSocket();
-                s.setReuseAddress(true);
-                s.bind(new InetSocketAddress(PORT), 64);
-                return s;
-            });
-            servers.add(server);
-            Thread.ofPlatform().daemon().name("lab-backend-" + k).start(() -> acceptLoop(server));
-        }
+        backends = RawBackends.start(LAB, 3, PORT, 64, LabStreamEventsIT::serve);
         accessLog = LAB.runDir().resolve("stream-access.log");
         agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--access-log", accessLog.toString(), "--access-log-format", "json", "--conntrack-sweep-interval", "1",
@@ -107,22 +93,8 @@ class LabStreamEventsIT {
 
     @AfterAll
     static void stopBackends() throws Exception {
-        for (ServerSocket s : servers) {
-            s.close();
-        }
-        for (NetnsThread ns : namespaces) {
-            ns.close();
-        }
-    }
-
-    private static void acceptLoop(ServerSocket server) {
-        while (!server.isClosed()) {
-            try {
-                Socket s = server.accept();
-                Thread.ofVirtual().start(() -> serve(s));
-            } catch (IOException e) {
-                return;
-            }
+        if (backends != null) {
+            backends.close();
         }
     }
 
@@ -134,8 +106,8 @@ class LabStreamEventsIT {
         try (socket) {
             socket.setSoTimeout(30_000);
             InputStream in = socket.getInputStream();
-            String header = line(in);
-            String request = line(in);
+            String header = RawBackends.line(in);
+            String request = RawBackends.line(in);
             long payload = request.length();
             if (request.startsWith("SEND ")) {
                 int n = Integer.parseInt(request.substring(5).strip());
@@ -147,18 +119,6 @@ class LabStreamEventsIT {
         } catch (IOException | RuntimeException e) {
             // the test fails on what it did not see
         }
-    }
-
-    /** One line, its \n (and \r) included. */
-    private static String line(InputStream in) throws IOException {
-        StringBuilder b = new StringBuilder();
-        for (int c; (c = in.read()) >= 0; ) {
-            b.append((char) c);
-            if (c == '\n') {
-                break;
-            }
-        }
-        return b.toString();
     }
 
     private record Exchange(int clientPort, long sent, long received, Duration took) {}

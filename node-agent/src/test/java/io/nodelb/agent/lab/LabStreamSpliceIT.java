@@ -7,14 +7,12 @@ import static io.nodelb.agent.lab.Traffic.address;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.nodelb.agent.testing.NetnsThread;
 import io.nodelb.agent.testing.Privileged;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -57,25 +55,13 @@ class LabStreamSpliceIT {
                     "{name: spliced, address: \"" + Lab.VIP_V4 + "\", port: " + PORT
                             + ", targetGroup: splice, proxyProtocol: V1}"));
 
-    private static final List<NetnsThread> namespaces = new ArrayList<>();
-    private static final List<ServerSocket> servers = new ArrayList<>();
+    private static RawBackends backends;
     private static java.nio.file.Path accessLog;
     private static final ExecutorService clients = Executors.newFixedThreadPool(12);
 
     @BeforeAll
     static void startBackendsAndAgent() throws Exception {
-        for (int k = 1; k <= 3; k++) {
-            NetnsThread ns = NetnsThread.enter(LAB.backend(k));
-            namespaces.add(ns);
-            ServerSocket server = ns.call(() -> {
-                ServerSocket s = new ServerSocket();
-                s.setReuseAddress(true);
-                s.bind(new InetSocketAddress(PORT), 256);
-                return s;
-            });
-            servers.add(server);
-            Thread.ofPlatform().daemon().name("lab-splice-backend-" + k).start(() -> acceptLoop(server));
-        }
+        backends = RawBackends.start(LAB, 3, PORT, 256, LabStreamSpliceIT::serve);
         accessLog = LAB.runDir().resolve("splice-access.log");
         Agent agent = LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT),
                 "--access-log", accessLog.toString(), "--access-log-format", "json", "--stream-splice");
@@ -87,22 +73,8 @@ class LabStreamSpliceIT {
     @AfterAll
     static void stopBackends() throws Exception {
         clients.shutdownNow();
-        for (ServerSocket s : servers) {
-            s.close();
-        }
-        for (NetnsThread ns : namespaces) {
-            ns.close();
-        }
-    }
-
-    private static void acceptLoop(ServerSocket server) {
-        while (!server.isClosed()) {
-            try {
-                Socket s = server.accept();
-                Thread.ofVirtual().start(() -> serve(s));
-            } catch (IOException e) {
-                return;
-            }
+        if (backends != null) {
+            backends.close();
         }
     }
 
@@ -116,8 +88,8 @@ class LabStreamSpliceIT {
             socket.setSoTimeout(30_000);
             InputStream in = socket.getInputStream();
             OutputStream out = socket.getOutputStream();
-            line(in); // PROXY TCP4 ...
-            String[] request = line(in).strip().split(" ");
+            RawBackends.line(in); // PROXY TCP4 ...
+            String[] request = RawBackends.line(in).strip().split(" ");
             if (request[0].equals("GET")) {
                 out.write(bytes(Integer.parseInt(request[1]), Long.parseLong(request[2])));
                 if (request.length > 3) {
@@ -133,14 +105,6 @@ class LabStreamSpliceIT {
         } catch (IOException | RuntimeException | InterruptedException e) {
             // the client sees a short answer
         }
-    }
-
-    private static String line(InputStream in) throws IOException {
-        StringBuilder b = new StringBuilder();
-        for (int c; (c = in.read()) >= 0 && c != '\n'; ) {
-            b.append((char) c);
-        }
-        return b.toString();
     }
 
     private static byte[] bytes(int n, long seed) {
