@@ -102,23 +102,18 @@ class LabStreamEventsIT {
      * The backend: the PROXY v1 line, then {@code SEND n\n} (answers n bytes, half-closes, reads to
      * the end) or {@code HOLD\n} (reads to the end, sends nothing).
      */
-    private static void serve(Socket socket) {
-        try (socket) {
-            socket.setSoTimeout(30_000);
-            InputStream in = socket.getInputStream();
-            String header = RawBackends.line(in);
-            String request = RawBackends.line(in);
-            long payload = request.length();
-            if (request.startsWith("SEND ")) {
-                int n = Integer.parseInt(request.substring(5).strip());
-                socket.getOutputStream().write(new byte[n]);
-                socket.shutdownOutput();
-            }
-            payload += in.transferTo(java.io.OutputStream.nullOutputStream());
-            seen.put(Integer.parseInt(header.split(" ")[4]), new Seen(header, payload));
-        } catch (IOException | RuntimeException e) {
-            // the test fails on what it did not see
+    private static void serve(Socket socket) throws IOException {
+        InputStream in = socket.getInputStream();
+        String header = RawBackends.line(in);
+        String request = RawBackends.line(in);
+        long payload = request.length();
+        if (request.startsWith("SEND ")) {
+            int n = Integer.parseInt(request.substring(5).strip());
+            socket.getOutputStream().write(new byte[n]);
+            socket.shutdownOutput();
         }
+        payload += in.transferTo(java.io.OutputStream.nullOutputStream());
+        seen.put(Integer.parseInt(header.split(" ")[4]), new Seen(header, payload));
     }
 
     private record Exchange(int clientPort, long sent, long received, Duration took) {}

@@ -8,14 +8,22 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 
-/** Plain TCP servers on the lab's backends be1..beN: each connection goes to the test's handler on a virtual thread. */
+/**
+ * Plain TCP servers on the lab's backends be1..beN: each connection goes to the test's handler on
+ * a virtual thread, with a 30 s read timeout, and is closed after it; a handler's failure leaves
+ * the client with a short answer, which the test checks.
+ */
 final class RawBackends implements AutoCloseable {
+    /** What a backend does with one connection. */
+    interface Handler {
+        void serve(Socket socket) throws Exception;
+    }
+
     private final List<NetnsThread> namespaces = new ArrayList<>();
     private final List<ServerSocket> servers = new ArrayList<>();
 
-    static RawBackends start(Lab lab, int count, int port, int backlog, Consumer<Socket> handler) throws Exception {
+    static RawBackends start(Lab lab, int count, int port, int backlog, Handler handler) throws Exception {
         RawBackends b = new RawBackends();
         try {
             for (int k = 1; k <= count; k++) {
@@ -37,11 +45,18 @@ final class RawBackends implements AutoCloseable {
         }
     }
 
-    private static void acceptLoop(ServerSocket server, Consumer<Socket> handler) {
+    private static void acceptLoop(ServerSocket server, Handler handler) {
         while (!server.isClosed()) {
             try {
                 Socket s = server.accept();
-                Thread.ofVirtual().start(() -> handler.accept(s));
+                Thread.ofVirtual().start(() -> {
+                    try (s) {
+                        s.setSoTimeout(30_000);
+                        handler.serve(s);
+                    } catch (Exception e) {
+                        // the client sees a short answer
+                    }
+                });
             } catch (IOException e) {
                 return;
             }
