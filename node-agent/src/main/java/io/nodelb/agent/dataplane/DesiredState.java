@@ -541,8 +541,8 @@ public record DesiredState(
     }
 
     /**
-     * One backend (address and port) in several groups has one bucket: the strictest of their limits
-     * (the lower rate and burst; a group without a limit sets none).
+     * One backend (address and port) in several groups has one id and one bucket: the strictest of their
+     * limits (the lower rate and burst; any limit over none), as the limit guards the backend itself.
      */
     private static Abi.Backend stricter(Abi.Backend a, Abi.Backend b) {
         if (a.rate() == 0 || b.rate() == 0) {
