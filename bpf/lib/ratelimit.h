@@ -16,7 +16,8 @@
  *
  * Integer arithmetic: a token is NLB_NS_PER_SEC units, and a nanosecond refills rate units, so
  * no division by the rate but one, the time a bucket takes to fill from empty. With rates and
- * bursts at most 10,000,000 (the API's bounds) every value stays below 2^55.
+ * bursts at most 10,000,000 (the API's bounds) every value stays below 2^55; at the agent's own
+ * bound, 2^31 - 1 (the benchmark's limits out of reach), below 2^63.
  *
  * Concurrency: a bucket is read and written without a lock, so two CPUs taking a token from the
  * same bucket at the same instant may both succeed with one token left: a source may open a few
