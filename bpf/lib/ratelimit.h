@@ -15,7 +15,8 @@
  * multiply. The functions test their condition again: they stay correct whoever calls them.
  *
  * Integer arithmetic: a token is NLB_NS_PER_SEC units, and a nanosecond refills rate units, so
- * no division by the rate but one, the time a bucket takes to fill from empty. With rates and
+ * no division by the rate but one, the time a bucket takes to fill from empty, and that only for a
+ * bucket idle more than 2^32 ns. With rates and
  * bursts at most 10,000,000 (the API's bounds) every value stays below 2^55; at the agent's own
  * bound, 2^31 - 1 (the benchmark's limits out of reach), below 2^63.
  *
@@ -71,7 +72,12 @@ static __always_inline int rl_take(struct nlb_rate_bucket *b, __u32 rate, __u32 
 	__u64 cap = (__u64)burst * NLB_NS_PER_SEC, tokens = b->tokens, elapsed;
 
 	elapsed = (__s64)(now - b->last_ns) > 0 ? now - b->last_ns : 0;
-	if (!b->last_ns || elapsed >= cap / rate) /* never used, or idle long enough to be full */
+	/*
+	 * Never used, or idle long enough to be full. Within 2^32 ns (4.3 s) of its last use the refill
+	 * elapsed * rate fits (rate < 2^31) and the clamp below decides: the division, tens of cycles,
+	 * runs only for a bucket idle longer, not for every packet of a busy one.
+	 */
+	if (!b->last_ns || ((elapsed >> 32) && elapsed >= cap / rate))
 		tokens = cap;
 	else
 		tokens += elapsed * rate;

@@ -232,6 +232,16 @@ class RateLimitIT extends DataPlaneFixture {
         }
         assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.CT_HIT, 2L),
                 entry(Abi.Stat.DROP_PACKET_LIMITED, 2L));
+
+        // Idle 10 s, past 2^32 ns (where the refill takes the division): full again, its burst of 4 and no more.
+        spent = bucket("nlb_pkt_buckets", key);
+        putBucket("nlb_pkt_buckets", key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.SECONDS.toNanos(10)));
+        step = dataPlane.stats();
+        for (int i = 0; i < 6; i++) {
+            dataPlane.xdp(flow.forward(ACK));
+        }
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.CT_HIT, 4L),
+                entry(Abi.Stat.DROP_PACKET_LIMITED, 2L));
     }
 
     @Test
