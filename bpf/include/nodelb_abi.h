@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 4
+#define NLB_LAYOUT_VERSION 5
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096
@@ -37,6 +37,8 @@
 #define NLB_MAX_EMBRYONIC 262144
 /* Token buckets of rate-limited listeners (LRU): one per listener and client source prefix seen lately. */
 #define NLB_MAX_RATE_BUCKETS 262144
+/* Packet token buckets of listeners with a packet limit (LRU): one per listener and client source prefix seen lately. */
+#define NLB_MAX_PKT_BUCKETS 262144
 /* Default Maglev table size per group (prime). The table map holds MAX_GROUPS * TABLE_SIZE slots. */
 #define NLB_TABLE_SIZE 4093
 /* One bit per port: 65536 / 64 words. */
@@ -74,6 +76,8 @@ enum nlb_listener_flags {
 	 */
 	NLB_LISTENER_ECHO_REPLY = 1 << 9,
 	NLB_LISTENER_ECHO_DROP = 1 << 10,
+	/* Every packet to it takes a token from its source's packet bucket (nlb_rate_limits, nlb_pkt_buckets). */
+	NLB_LISTENER_PACKET_LIMITED = 1 << 11,
 };
 
 struct nlb_listener {
@@ -120,8 +124,9 @@ struct nlb_timeouts {
 };
 
 /*
- * nlb_rate_limits (array, by listener id): the token bucket of each client source prefix of a
- * listener with NLB_LISTENER_RATE_LIMITED (bpf/README.md, "Rate limits"). rate 0: no limit.
+ * nlb_rate_limits (array, by listener id): the token buckets of each client source prefix of a
+ * listener with NLB_LISTENER_RATE_LIMITED (new flows) or NLB_LISTENER_PACKET_LIMITED (packets)
+ * (bpf/README.md, "Rate limits"). A rate of 0: no such limit.
  */
 struct nlb_rate_limit {
 	__u32 rate; /* new flows per second a bucket refills, 1-1000000 */
@@ -130,9 +135,11 @@ struct nlb_rate_limit {
 	__u8 prefix_v6; /* IPv6 sources: 1-128 */
 	__u16 pad;
 	__u32 pad2;
+	__u32 packet_rate; /* packets per second a packet bucket (nlb_pkt_buckets) refills, 1-10000000 */
+	__u32 packet_burst; /* packets a packet bucket holds, 1-10000000 */
 };
 
-/* nlb_rate_buckets (LRU hash) key: a listener's bucket for one source prefix (host bits zero). */
+/* nlb_rate_buckets and nlb_pkt_buckets (LRU hash) key: a listener's bucket for one source prefix (host bits zero). */
 struct nlb_rate_key {
 	__u32 listener;
 	__u8 family; /* enum nlb_family */
@@ -141,7 +148,10 @@ struct nlb_rate_key {
 	union nlb_addr prefix;
 };
 
-/* nlb_rate_buckets value. A token is NLB_NS_PER_SEC units: a second refills rate tokens, rate * 1e9 units. */
+/*
+ * nlb_rate_buckets, nlb_pkt_buckets and nlb_be_buckets value. A token is NLB_NS_PER_SEC units: a second
+ * refills rate tokens, rate * 1e9 units. last_ns 0: never used, full.
+ */
 struct nlb_rate_bucket {
 	__u64 tokens; /* scaled, at most burst * NLB_NS_PER_SEC */
 	__u64 last_ns; /* coarse clock of the last refill */
@@ -154,6 +164,9 @@ struct nlb_backend {
 	__u8 family;
 	__u8 pad;
 	__u32 pad2;
+	/* Its TargetGroup's backendRateLimit: new flows per second its bucket (nlb_be_buckets) refills; 0: none. */
+	__u32 rate;
+	__u32 burst; /* tokens its bucket holds, 1-1000000 */
 };
 
 /* nlb_backend_stats (per-CPU array, by backend id). */
@@ -271,6 +284,8 @@ enum nlb_stat {
 	NLB_STAT_ICMP_TO_CLIENT, /* ICMP error about a packet sent to a backend: translated for the client */
 	NLB_STAT_ICMP_TO_BACKEND, /* ICMP error about a reply sent to a client: translated for the backend */
 	NLB_STAT_DROP_RATE_LIMITED, /* a new flow whose source's token bucket was empty (the listener's rate limit) */
+	NLB_STAT_DROP_BACKEND_LIMITED, /* a new flow whose backend's token bucket was empty (the group's backendRateLimit) */
+	NLB_STAT_DROP_PACKET_LIMITED, /* a packet whose source's packet bucket was empty (the listener's packet limit) */
 	NLB_STAT_MAX,
 };
 

@@ -47,6 +47,14 @@ struct {
 	__type(value, struct nlb_rate_bucket);
 } nlb_rate_buckets SEC(".maps");
 
+/* The packet buckets of listeners with NLB_LISTENER_PACKET_LIMITED, keyed and bounded as nlb_rate_buckets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NLB_MAX_PKT_BUCKETS);
+	__type(key, struct nlb_rate_key);
+	__type(value, struct nlb_rate_bucket);
+} nlb_pkt_buckets SEC(".maps");
+
 /* Source-prefix routes per listener: longest (listener id, client prefix) -> group. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -87,6 +95,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nlb_backend_stats);
 } nlb_be_stats SEC(".maps");
+
+/*
+ * The new-flow bucket of each backend with a rate (struct nlb_backend), by backend id. One shared
+ * entry, not per-CPU: a per-CPU bucket would hand each CPU the whole budget (a backend would take
+ * up to rate x CPUs), or a share that RSS skew leaves idle on some CPUs and short on others.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct nlb_rate_bucket);
+} nlb_be_buckets SEC(".maps");
 
 /* Flow table shared by all CPUs and both programs: 5-tuple -> rewrite. */
 struct {

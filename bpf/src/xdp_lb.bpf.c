@@ -370,7 +370,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	struct nlb_backend *b;
 	struct nlb_ct_entry fwd, rev;
 	struct nlb_ct_key rk;
-	__u32 flow_hash, group, backend_id = 0;
+	__u32 flow_hash, group, backend_id = 0, be_limited;
 	int stateless_rst = p->proto == IPPROTO_TCP && (p->tcp_flags & NLB_TCP_RST);
 	/*
 	 * A TCP flow waits for its backend's answer in nlb_ct_embryonic; one that reopens or outlived
@@ -393,6 +393,8 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 	b = nlb_select_backend(group, fk, flow_hash, 0, &backend_id);
 	if (!b)
 		return drop_first(fk, l->id, ct_listener_flags(l->flags), NLB_STAT_DROP_NO_BACKEND, now);
+	/* A group's backends share its backendRateLimit: a DNAT retry below picks one of the same rate. */
+	be_limited = b->rate;
 
 	/*
 	 * Forward: client -> VIP becomes client (or SNAT) -> backend. Built after the selection: built
@@ -446,10 +448,19 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		if (ret != NLB_PARSED)
 			return drop_first(fk, fwd.listener, fwd.flags, ret, now);
 	}
-	/* The reply entry is in: now the forward one, or neither. */
-	if (!stateless_rst && nlb_ct_put(fk, &fwd, embryonic)) {
-		nlb_ct_del(&rk, embryonic);
-		return drop_first(fk, fwd.listener, fwd.flags, NLB_STAT_DROP_CT_FULL, now);
+	/*
+	 * The reply entry is in: now the backend's token and the forward entry, or neither. Over its
+	 * budget the flow is refused, not sent to another backend (bpf/README.md, "Rate limits").
+	 */
+	if (!stateless_rst) {
+		if (be_limited && nlb_be_refuse(backend_id, now))
+			ret = NLB_STAT_DROP_BACKEND_LIMITED;
+		else
+			ret = nlb_ct_put(fk, &fwd, embryonic) ? NLB_STAT_DROP_CT_FULL : NLB_PARSED;
+		if (ret != NLB_PARSED) {
+			nlb_ct_del(&rk, embryonic);
+			return drop_first(fk, fwd.listener, fwd.flags, ret, now);
+		}
 	}
 
 	nlb_rewrite_xdp(p, &fwd);
@@ -509,6 +520,9 @@ static __always_inline int balance(struct xdp_md *ctx)
 		return is_nat_port(key.dport) ? fullnat_reply(&p, &key) : pass(NLB_STAT_PASS_NO_LISTENER);
 
 	now = nlb_now();
+	/* Every packet to a listener with a packet limit, open flows' too, before conntrack (ratelimit.h). */
+	if ((l->flags & NLB_LISTENER_PACKET_LIMITED) && nlb_pkt_refuse(&key, l->id, l->flags, now))
+		return drop(NLB_STAT_DROP_PACKET_LIMITED);
 	e = bpf_map_lookup_elem(&nlb_conntrack, &key);
 	if (!e) { /* the new-flow path: an unanswered flow's entries wait apart */
 		e = bpf_map_lookup_elem(&nlb_ct_embryonic, &key);

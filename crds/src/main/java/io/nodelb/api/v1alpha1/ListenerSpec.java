@@ -77,8 +77,8 @@ public class ListenerSpec {
       + " histograms. false costs nothing per packet.")
   public Boolean flowEvents = true;
 
-  @JsonPropertyDescription("Limits each client source (an address, or a prefix) to a rate of new connections; open"
-      + " connections are never cut. Unset: no limit.")
+  @JsonPropertyDescription("Limits each client source (an address, or a prefix) to a rate of new connections (open"
+      + " connections are never cut by it), of packets, or both. Unset: no limit.")
   public RateLimit rateLimit;
 
   @JsonPropertyDescription("Route TLS connections by the server name (SNI) of their ClientHello, without terminating"

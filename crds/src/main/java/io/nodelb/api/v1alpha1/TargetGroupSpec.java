@@ -65,6 +65,10 @@ public class TargetGroupSpec {
   @JsonPropertyDescription("Takes a backend out of new flows after repeated failures. Unset: no breaker.")
   public CircuitBreaker circuitBreaker;
 
+  @JsonPropertyDescription("A token bucket per backend on the new connections each node sends it; over it a new"
+      + " connection is refused, open ones go on. Unset: no limit.")
+  public BackendRateLimit backendRateLimit;
+
   @Pattern(ApiPatterns.DURATION)
   @JsonPropertyDescription("Not implemented yet: a TargetGroup that sets it is not accepted (reason Unsupported)."
       + " Meant as how long a draining backend keeps its flows before they are cut.")

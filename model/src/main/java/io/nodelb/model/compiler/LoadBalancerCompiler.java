@@ -132,14 +132,23 @@ final class LoadBalancerCompiler {
     };
   }
 
-  /** The API's defaults filled in: burst the rate, one bucket per IPv4 address and per IPv6 /64. */
+  /**
+   * The API's defaults filled in: each burst its rate, one bucket per IPv4 address and per IPv6 /64; a
+   * limit left out stays 0 (none).
+   */
   private static io.nodelb.dataplane.v1alpha1.RateLimit rateLimit(LoadBalancerInput.RateLimit r) {
-    return io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
-        .setNewConnectionsPerSecond(r.newConnectionsPerSecond())
-        .setBurst(r.burst() != null ? r.burst() : r.newConnectionsPerSecond())
+    io.nodelb.dataplane.v1alpha1.RateLimit.Builder limit = io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
         .setSourcePrefixLength(r.sourcePrefixLength() != null ? r.sourcePrefixLength() : 32)
-        .setSourcePrefixLengthV6(r.sourcePrefixLengthV6() != null ? r.sourcePrefixLengthV6() : 64)
-        .build();
+        .setSourcePrefixLengthV6(r.sourcePrefixLengthV6() != null ? r.sourcePrefixLengthV6() : 64);
+    if (r.newConnectionsPerSecond() != null) {
+      limit.setNewConnectionsPerSecond(r.newConnectionsPerSecond())
+          .setBurst(r.burst() != null ? r.burst() : r.newConnectionsPerSecond());
+    }
+    if (r.packetsPerSecond() != null) {
+      limit.setPacketsPerSecond(r.packetsPerSecond())
+          .setPacketBurst(r.packetBurst() != null ? r.packetBurst() : r.packetsPerSecond());
+    }
+    return limit.build();
   }
 
   private static boolean usable(ObjectKey lb, ObjectKey group, Function<ObjectKey, CompiledGroup> groups, String field,

@@ -162,6 +162,12 @@ final class TargetGroupCompiler {
     if (spec.circuitBreaker() != null) {
       group.setCircuitBreaker(circuitBreaker(spec.circuitBreaker()));
     }
+    if (spec.backendRateLimit() != null) {
+      TargetGroupInput.BackendRateLimit r = spec.backendRateLimit();
+      group.setBackendRateLimit(io.nodelb.dataplane.v1alpha1.BackendRateLimit.newBuilder()
+          .setNewConnectionsPerSecond(r.newConnectionsPerSecond())
+          .setBurst(r.burst() != null ? r.burst() : r.newConnectionsPerSecond()));
+    }
     TargetGroup built = group.build();
     byte[] bytes = Snapshots.serialize(built);
     return new CompiledGroup(key, built, bytes, Snapshots.sha256(bytes),

@@ -31,9 +31,12 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
 
   public record SniRoute(List<String> serverNames, String targetGroup) {}
 
-  /** burst and the prefix lengths are null when left out (their defaults are the compiler's). */
-  public record RateLimit(int newConnectionsPerSecond, Integer burst, Integer sourcePrefixLength,
-      Integer sourcePrefixLengthV6) {}
+  /**
+   * Every field null when left out (the defaults are the compiler's); the API has at least one of
+   * newConnectionsPerSecond and packetsPerSecond.
+   */
+  public record RateLimit(Integer newConnectionsPerSecond, Integer burst, Integer sourcePrefixLength,
+      Integer sourcePrefixLengthV6, Integer packetsPerSecond, Integer packetBurst) {}
 
   public record IdleTimeouts(String tcpEstablished, String tcpClosing, String udp) {}
 
@@ -76,7 +79,8 @@ public record LoadBalancerInput(ObjectKey key, Revision revision, Map<String, Ob
         !Boolean.FALSE.equals(l.get("flowEvents")),
         Fields.orNull(Fields.object(l, "rateLimit"), r -> new RateLimit(Fields.integer(r, "newConnectionsPerSecond"),
             Fields.integer(r, "burst"), Fields.integer(r, "sourcePrefixLength"),
-            Fields.integer(r, "sourcePrefixLengthV6"))),
+            Fields.integer(r, "sourcePrefixLengthV6"), Fields.integer(r, "packetsPerSecond"),
+            Fields.integer(r, "packetBurst"))),
         Fields.list(java.util.Objects.requireNonNullElse(Fields.object(l, "tls"), Map.of()), "sniRoutes",
             r -> new SniRoute(Fields.strings(r, "serverNames"), Fields.string(r, "targetGroup"))),
         Fields.string(l, "proxyProtocol"));

@@ -13,7 +13,7 @@ public record TargetGroupInput(ObjectKey key, Revision revision, Map<String, Obj
 
   public record Spec(List<StaticBackend> backends, List<ServiceBackend> services, String algorithm,
       String sessionPersistence, HealthCheck healthCheck, CircuitBreaker circuitBreaker, String drainTimeout,
-      String rampUpWindow, String leastConnectionsInterval) {
+      String rampUpWindow, String leastConnectionsInterval, BackendRateLimit backendRateLimit) {
     public boolean leastConnections() {
       return "LeastConnections".equals(algorithm);
     }
@@ -40,6 +40,9 @@ public record TargetGroupInput(ObjectKey key, Revision revision, Map<String, Obj
   public record CircuitBreaker(Integer maxConnections, Integer consecutiveFailures, String ejectionDuration,
       Integer errorRatePercent, Integer minimumVolume, String window, Integer halfOpenSuccesses) {}
 
+  /** burst is null when left out (the compiler's default: the rate). */
+  public record BackendRateLimit(int newConnectionsPerSecond, Integer burst) {}
+
   /** The spec bound to records; call only on a spec the CRD's schema accepted. */
   public Spec bound() {
     Map<String, Object> s = spec;
@@ -58,7 +61,9 @@ public record TargetGroupInput(ObjectKey key, Revision revision, Map<String, Obj
             Fields.integer(c, "errorRatePercent"), Fields.integer(c, "minimumVolume"), Fields.string(c, "window"),
             Fields.integer(c, "halfOpenSuccesses"))),
         Fields.string(s, "drainTimeout"), Fields.string(s, "rampUpWindow"),
-        Fields.string(s, "leastConnectionsInterval"));
+        Fields.string(s, "leastConnectionsInterval"),
+        Fields.orNull(Fields.object(s, "backendRateLimit"), r -> new BackendRateLimit(
+            Fields.integer(r, "newConnectionsPerSecond"), Fields.integer(r, "burst"))));
   }
 
   /** Namespaced names of the Services this group names (read before validation: tolerant of anything). */

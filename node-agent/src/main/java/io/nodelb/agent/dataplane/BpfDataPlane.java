@@ -50,7 +50,8 @@ public final class BpfDataPlane implements DataPlane {
     static final List<String> MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts", "nlb_groups", "nlb_tables",
             "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_ct_embryonic", "nlb_stats", "nlb_dports", "nlb_sports",
             "nlb_events",
-            "nlb_ev_budget", "nlb_rate_limits", "nlb_rate_buckets");
+            "nlb_ev_budget", "nlb_rate_limits", "nlb_rate_buckets",
+            "nlb_pkt_buckets", "nlb_be_buckets");
     /** The table of unanswered TCP flows, apart from nlb_conntrack so that a flood churns only it. */
     public static final String EMBRYONIC_MAP = "nlb_ct_embryonic";
     /** The ring buffer of flow events (struct nlb_event records; read them with {@link io.nodelb.agent.bpf.RingBuffer}). */

@@ -297,7 +297,7 @@ public record DesiredState(
                 int id = ids.backends.idFor(key);
                 liveBackends.add(key);
                 backendIds.put(key, id);
-                backends.put(id, new Abi.Backend(address, b.getPort()));
+                backends.merge(id, backend(address, b.getPort(), g, where), DesiredState::stricter);
                 egress.add(b.getPort());
             }
         }
@@ -457,7 +457,7 @@ public record DesiredState(
                 Abi.ListenerKey key = new Abi.ListenerKey(vip, l.getPort(), protocol);
                 int flags = (fullNat ? Abi.LISTENER_FULLNAT : 0) | (hasRoutes ? Abi.LISTENER_HAS_ROUTES : 0)
                         | (l.getFlowEventsDisabled() ? 0 : Abi.LISTENER_EVENTS)
-                        | (rateLimit != null ? Abi.LISTENER_RATE_LIMITED : 0);
+                        | (rateLimit != null ? rateLimit.listenerFlags() : 0);
                 Abi.Listener entry = new Abi.Listener(listenerId, groupFor.apply(defaultGroup, vip), flags,
                         fullNat ? limits.snatPortMin() : 0, fullNat ? limits.snatPortMax() : 0, snat);
                 if (streamEndpoints.contains(key) || listeners.put(key, entry) != null) {
@@ -527,11 +527,35 @@ public record DesiredState(
         });
     }
 
+    /** A backend of group g, with the group's backend rate limit if it has one. */
+    private static Abi.Backend backend(InetAddress address, int port, TargetGroup g, String where) {
+        if (!g.hasBackendRateLimit()) {
+            return new Abi.Backend(address, port);
+        }
+        try {
+            return new Abi.Backend(address, port, g.getBackendRateLimit().getNewConnectionsPerSecond(),
+                    g.getBackendRateLimit().getBurst());
+        } catch (IllegalArgumentException e) {
+            throw new SnapshotRejectedException(where + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * One backend (address and port) in several groups has one id and one bucket: the strictest of their
+     * limits (the lower rate and burst; any limit over none), as the limit guards the backend itself.
+     */
+    private static Abi.Backend stricter(Abi.Backend a, Abi.Backend b) {
+        if (a.rate() == 0 || b.rate() == 0) {
+            return a.rate() == 0 ? b : a;
+        }
+        return new Abi.Backend(a.address(), a.port(), Math.min(a.rate(), b.rate()), Math.min(a.burst(), b.burst()));
+    }
+
     /** The listener's rate limit, checked against what the data plane can hold. */
     private static Abi.RateLimit rateLimit(io.nodelb.dataplane.v1alpha1.RateLimit r, String where) {
         try {
             return new Abi.RateLimit(r.getNewConnectionsPerSecond(), r.getBurst(), r.getSourcePrefixLength(),
-                    r.getSourcePrefixLengthV6());
+                    r.getSourcePrefixLengthV6(), r.getPacketsPerSecond(), r.getPacketBurst());
         } catch (IllegalArgumentException e) {
             throw new SnapshotRejectedException(where + ": " + e.getMessage());
         }

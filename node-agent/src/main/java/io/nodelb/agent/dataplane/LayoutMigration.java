@@ -66,10 +66,15 @@ public final class LayoutMigration implements AutoCloseable {
      * Maps that start again empty. Per-CPU counters at zero: nlb_stats is indexed by enum nlb_stat, whose
      * values a layout change may renumber, and Prometheus takes a counter that goes back as a reset (so do
      * the flow event budget's counts). The flow events' ring buffer cannot be copied: records not read by
-     * the old agent are lost. Rate limit buckets start full again: every source gets its burst once more.
+     * the old agent are lost. Rate limit buckets start full again: every source (and, from layout 5, every
+     * backend) gets its burst once more. Layout 5's new fields (nlb_backend rate and burst, nlb_rate_limit
+     * packet_rate and packet_burst) need no converter: carried by name they start at 0, no limit, until
+     * the first snapshot writes them.
      */
     static final Set<String> RESET = Set.of("nlb_stats", "nlb_be_stats", "nlb_events", "nlb_ev_budget",
-            "nlb_rate_buckets");
+            "nlb_rate_buckets",
+            "nlb_pkt_buckets",
+            "nlb_be_buckets");
     /** Where the Maglev slots of group g start depends on the table size: the map cannot change size. */
     private static final String TABLES = "nlb_tables";
     /** The conntrack field that says which copy of an entry is newer. */

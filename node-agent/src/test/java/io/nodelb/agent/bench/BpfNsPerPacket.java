@@ -575,20 +575,28 @@ public final class BpfNsPerPacket {
             row(out, "new flow, IPv4 TCP SYN (stale entries updated in place)",
                     repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW), floor);
             if (options.rateLimit()) {
-                // The same listener with a rate limit out of reach (2*10^9 a second and of burst, beyond the
-                // API's bounds but within the data plane's arithmetic): every repetition takes a token.
-                new SnapshotApplier(stale.maps(), BpfNsPerPacket::host, limits).apply(NodeSnapshot.newBuilder()
-                        .setNode("bench").addListeners(listener("self", VIP4, HTTP, NatMode.DNAT).toBuilder()
-                                .setRateLimit(io.nodelb.dataplane.v1alpha1.RateLimit.newBuilder()
-                                        .setNewConnectionsPerSecond(2_000_000_000).setBurst(2_000_000_000)
-                                        .setSourcePrefixLength(32).setSourcePrefixLengthV6(64)))
-                        .addTargetGroups(TargetGroup.newBuilder().setName("bench/web").setAlgorithm(Algorithm.MAGLEV)
-                                .addBackends(self))
-                        .build());
+                // The same listener and group with each limit out of reach (2*10^9 a second and of burst, beyond
+                // the API's bounds but within the data plane's arithmetic): every repetition takes a token.
+                Listener plain = listener("self", VIP4, HTTP, NatMode.DNAT);
+                TargetGroup group = TargetGroup.newBuilder().setName("bench/web").setAlgorithm(Algorithm.MAGLEV)
+                        .addBackends(self).build();
+                io.nodelb.dataplane.v1alpha1.RateLimit.Builder limit = io.nodelb.dataplane.v1alpha1.RateLimit
+                        .newBuilder().setSourcePrefixLength(32).setSourcePrefixLengthV6(64);
                 row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), rate limited",
-                        repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW), floor);
+                        repeatedWith(stale, limits, plain.toBuilder().setRateLimit(limit.clone()
+                                .setNewConnectionsPerSecond(2_000_000_000).setBurst(2_000_000_000)).build(), group,
+                                syn), floor);
+                row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), packet limited",
+                        repeatedWith(stale, limits, plain.toBuilder().setRateLimit(limit.clone()
+                                .setPacketsPerSecond(2_000_000_000).setPacketBurst(2_000_000_000)).build(), group,
+                                syn), floor);
+                row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), backend limited",
+                        repeatedWith(stale, limits, plain, group.toBuilder().setBackendRateLimit(
+                                io.nodelb.dataplane.v1alpha1.BackendRateLimit.newBuilder()
+                                        .setNewConnectionsPerSecond(2_000_000_000).setBurst(2_000_000_000)).build(),
+                                syn), floor);
                 row(out, "new flow, IPv4 TCP SYN (stale entries updated in place), again without",
-                        repeatedWithout(stale, limits, self, syn), floor);
+                        repeatedWith(stale, limits, plain, group, syn), floor);
             }
         } finally {
             stale.uninstall();
@@ -596,13 +604,11 @@ public final class BpfNsPerPacket {
         return out.toString();
     }
 
-    /** The stale-entry data plane's listener without its rate limit again, then the same repetitions. */
-    private long[] repeatedWithout(BpfDataPlane stale, DesiredState.Limits limits, Backend self, byte[] syn) {
+    /** The stale-entry data plane with this listener and group, then the same repetitions. */
+    private long[] repeatedWith(BpfDataPlane stale, DesiredState.Limits limits, Listener listener, TargetGroup group,
+            byte[] syn) {
         new SnapshotApplier(stale.maps(), BpfNsPerPacket::host, limits).apply(NodeSnapshot.newBuilder()
-                .setNode("bench").addListeners(listener("self", VIP4, HTTP, NatMode.DNAT))
-                .addTargetGroups(TargetGroup.newBuilder().setName("bench/web").setAlgorithm(Algorithm.MAGLEV)
-                        .addBackends(self))
-                .build());
+                .setNode("bench").addListeners(listener).addTargetGroups(group).build());
         return repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW);
     }
 

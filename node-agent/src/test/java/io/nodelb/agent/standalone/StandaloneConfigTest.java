@@ -69,6 +69,30 @@ class StandaloneConfigTest {
     }
 
     @Test
+    void rateLimitsOfPacketsAndOfBackendsReachTheSnapshot() throws Exception {
+        String group = GROUP + "  backendRateLimit: {newConnectionsPerSecond: 300}\n";
+        String balancer = BALANCER.replace("targetGroup: web}",
+                "targetGroup: web, rateLimit: {packetsPerSecond: 2000, packetBurst: 4000}}");
+        assertThat(balancer).isNotEqualTo(BALANCER);
+        NodeSnapshot s = StandaloneAgent.snapshotOf(write(group + "---\n" + balancer), "node-1");
+
+        assertThat(s.getListenersList()).singleElement().satisfies(l -> {
+            assertThat(l.getRateLimit().getPacketsPerSecond()).isEqualTo(2000);
+            assertThat(l.getRateLimit().getPacketBurst()).isEqualTo(4000);
+            assertThat(l.getRateLimit().getNewConnectionsPerSecond()).as("no limit of new connections").isZero();
+        });
+        assertThat(s.getTargetGroupsList()).singleElement().satisfies(g -> {
+            assertThat(g.getBackendRateLimit().getNewConnectionsPerSecond()).isEqualTo(300);
+            assertThat(g.getBackendRateLimit().getBurst()).as("the rate, by default").isEqualTo(300);
+        });
+        // A packet burst without its rate is refused with the rule's words.
+        String bad = BALANCER.replace("targetGroup: web}", "targetGroup: web, rateLimit: {packetBurst: 10}}");
+        assertThatThrownBy(() -> StandaloneAgent.snapshotOf(write(GROUP + "---\n" + bad), "n"))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.problems()).anySatisfy(
+                        p -> assertThat(p).contains("packetBurst sizes the bucket of packetsPerSecond: set that too")));
+    }
+
+    @Test
     void theSameFileGivesTheSameVersion() throws Exception {
         Path a = write(GROUP + "---\n" + BALANCER);
         Path b = dir.resolve("reordered.yaml");

@@ -305,15 +305,29 @@ final class LoadedDataPlane implements AutoCloseable {
 
     /** Empties both flow tables, so each case starts without flows. */
     void clearConntrack() {
-        for (BpfMap map : dataPlane.conntrackTables()) {
-            List<byte[]> keys = new ArrayList<>();
-            map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment k = map.allocateKey(arena);
-                for (byte[] key : keys) {
-                    MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
-                    map.delete(k);
-                }
+        dataPlane.conntrackTables().forEach(LoadedDataPlane::clear);
+    }
+
+    /** Empties a hash map of the data plane (buckets of the rate limits, for one). */
+    void clearMap(String name) {
+        clear(map(name));
+    }
+
+    /** How many entries a hash map of the data plane holds. */
+    int entryCount(String name) {
+        int[] n = {0};
+        map(name).forEachEntry(4096, (k, v) -> n[0]++);
+        return n[0];
+    }
+
+    private static void clear(BpfMap map) {
+        List<byte[]> keys = new ArrayList<>();
+        map.forEachKey(k -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = map.allocateKey(arena);
+            for (byte[] key : keys) {
+                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
+                map.delete(k);
             }
         }
     }

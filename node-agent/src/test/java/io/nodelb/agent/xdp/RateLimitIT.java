@@ -11,11 +11,13 @@ import static org.assertj.core.api.Assertions.entry;
 import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.bpf.BpfMap;
 import io.nodelb.agent.testing.Privileged;
+import io.nodelb.dataplane.v1alpha1.BackendRateLimit;
 import io.nodelb.dataplane.v1alpha1.Listener;
 import io.nodelb.dataplane.v1alpha1.NatMode;
 import io.nodelb.dataplane.v1alpha1.NodeSnapshot;
 import io.nodelb.dataplane.v1alpha1.Protocol;
 import io.nodelb.dataplane.v1alpha1.RateLimit;
+import io.nodelb.dataplane.v1alpha1.TargetGroup;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,15 +30,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Rate limits of new flows (bpf/README.md, "Rate limits") through BPF_PROG_TEST_RUN: a token bucket
+ * Rate limits (bpf/README.md, "Rate limits") through BPF_PROG_TEST_RUN: a token bucket of new flows
  * per listener and source prefix in nlb_rate_buckets, refused first packets counted as
- * DROP_RATE_LIMITED, packets of open flows untouched.
+ * DROP_RATE_LIMITED, packets of open flows untouched; a bucket of new flows per backend in
+ * nlb_be_buckets (DROP_BACKEND_LIMITED); a packet bucket per listener and source prefix in
+ * nlb_pkt_buckets (DROP_PACKET_LIMITED).
  */
 @Privileged
 class RateLimitIT extends DataPlaneFixture {
 
     private static final String OTHER4 = "198.51.100.8";
-    /** A listener with a limit and no backends: every packet it admits is dropped NO_BACKEND, nothing enters conntrack. */
+    /** A listener with a limit and no backends (flood). */
     private static final int FLOOD_PORT = 9000;
     private static final int FLOOD_SOURCES = 1_000_000;
 
@@ -46,10 +50,14 @@ class RateLimitIT extends DataPlaneFixture {
                 "dns4", limit(1, 2, 24, 64)));
     }
 
-    /** Buckets outlive the flows the fixture clears: every test starts with none. */
+    /** Buckets outlive the flows the fixture clears: every test starts with none (a backend's: full). */
     @BeforeEach
     void startWithoutBuckets() {
-        clearBuckets();
+        dataPlane.clearMap("nlb_rate_buckets");
+        dataPlane.clearMap("nlb_pkt_buckets");
+        for (int id : dataPlane.backendIds()) {
+            putBackendBucket(id, new Abi.RateBucket(0, 0));
+        }
     }
 
     @Test
@@ -92,13 +100,14 @@ class RateLimitIT extends DataPlaneFixture {
     @Test
     void aListenerWithoutALimitIsUnaffected() {
         StandardListener https4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.FULL_NAT);
-        int before = bucketCount();
+        int before = dataPlane.entryCount("nlb_rate_buckets");
         long[] step = dataPlane.stats();
         for (int port = 41000; port < 41020; port++) {
             assertThat(dataPlane.xdp(https4.flow(port).first()).retval()).isEqualTo(XDP_PASS);
         }
         assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.NEW_FLOW, 20L));
-        assertThat(bucketCount()).isEqualTo(before);
+        assertThat(dataPlane.entryCount("nlb_rate_buckets")).isEqualTo(before);
+        assertThat(dataPlane.entryCount("nlb_pkt_buckets")).isZero();
     }
 
     @Test
@@ -113,9 +122,9 @@ class RateLimitIT extends DataPlaneFixture {
         // Empty again; move its last refill 400 ms back: 400 ms at 5/s is 2 tokens.
         Abi.RateKey key = new Abi.RateKey(listenerId(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP),
                 Snapshots.ip(Snapshots.CLIENT4));
-        Abi.RateBucket spent = bucket(key);
+        Abi.RateBucket spent = bucket("nlb_rate_buckets", key);
         assertThat(spent.tokens()).isLessThan(1_000_000_000L);
-        putBucket(key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.MILLISECONDS.toNanos(400)));
+        putBucket("nlb_rate_buckets", key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.MILLISECONDS.toNanos(400)));
         assertThat(admitted(http4, 42200, 8)).isEqualTo(2);
     }
 
@@ -145,9 +154,22 @@ class RateLimitIT extends DataPlaneFixture {
 
     @Test
     void aMillionSpoofedSourcesLeaveTheBucketsBounded() {
+        flood(limit(1, 1, 32, 64), "nlb_rate_buckets", Abi.MAX_RATE_BUCKETS);
+    }
+
+    @Test
+    void aMillionSpoofedSourcesLeaveThePacketBucketsBounded() {
+        flood(packetLimit(1, 1), "nlb_pkt_buckets", Abi.MAX_PKT_BUCKETS);
+    }
+
+    /**
+     * A SYN from each of a million sources to a listener with this limit and no backends: every packet it
+     * admits is dropped NO_BACKEND, nothing enters conntrack, and the LRU `buckets` stays within its size.
+     */
+    private void flood(RateLimit limit, String buckets, int maxBuckets) {
         List<Listener> listeners = new ArrayList<>(Snapshots.standardListeners());
         listeners.add(Snapshots.listener("flood", Snapshots.VIP4, FLOOD_PORT, Protocol.TCP, NatMode.DNAT, "default/empty")
-                .toBuilder().setRateLimit(limit(1, 1, 32, 64)).build());
+                .toBuilder().setRateLimit(limit).build());
         dataPlane.apply(Snapshots.snapshot(listeners,
                 List.of(Snapshots.web(3), Snapshots.dns(3), Snapshots.group("default/empty", List.of()))));
         byte[] frame = Frames.frame(Abi.IPPROTO_TCP, SYN, "10.0.0.0", 50000, Snapshots.VIP4, FLOOD_PORT);
@@ -167,12 +189,125 @@ class RateLimitIT extends DataPlaneFixture {
         }
         // Each source came with a full bucket, took its token, and found no backend.
         assertThat(dataPlane.statsSince(before)).containsOnly(entry(Abi.Stat.DROP_NO_BACKEND, (long) FLOOD_SOURCES));
-        int count = bucketCount();
-        assertThat(count).isLessThanOrEqualTo(Abi.MAX_RATE_BUCKETS).isGreaterThan(Abi.MAX_RATE_BUCKETS / 2);
-        assertThat(dataPlane.map("nlb_rate_buckets").maxEntries()).isEqualTo(Abi.MAX_RATE_BUCKETS);
+        int count = dataPlane.entryCount(buckets);
+        assertThat(count).isLessThanOrEqualTo(maxBuckets).isGreaterThan(maxBuckets / 2);
+        assertThat(dataPlane.map(buckets).maxEntries()).isEqualTo(maxBuckets);
         // The limited listeners still work after the flood.
         StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
         assertThat(dataPlane.xdp(http4.flow(44000).first()).retval()).isEqualTo(XDP_PASS);
+    }
+
+    @Test
+    void aSourceOverItsPacketBudgetIsRefusedWhileAnotherIsServed() {
+        // http4: 1 packet per second, burst 4, and no limit of new flows.
+        dataPlane.apply(withLimits(Map.of("http4", packetLimit(1, 4))));
+        assertThat(dataPlane.listener(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP).flags()
+                & (Abi.LISTENER_RATE_LIMITED | Abi.LISTENER_PACKET_LIMITED)).isEqualTo(Abi.LISTENER_PACKET_LIMITED);
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        Flow flow = http4.flow(46000);
+        long[] before = dataPlane.stats();
+        assertThat(dataPlane.xdp(flow.first()).retval()).isEqualTo(XDP_PASS);
+        for (int i = 0; i < 3; i++) {
+            assertThat(dataPlane.xdp(flow.forward(ACK)).retval()).as("packet %d within the burst", i + 2)
+                    .isEqualTo(XDP_PASS);
+        }
+        // Over the budget: packets of the open flow and new flows alike.
+        assertThat(dataPlane.xdp(flow.forward(ACK)).retval()).isEqualTo(XDP_DROP);
+        assertThat(dataPlane.xdp(http4.flow(46001).first()).retval()).isEqualTo(XDP_DROP);
+        // Another source has its own bucket.
+        assertThat(dataPlane.xdp(http4.flow(46002).from(OTHER4, 46002).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(dataPlane.statsSince(before)).containsOnly(entry(Abi.Stat.NEW_FLOW, 2L),
+                entry(Abi.Stat.CT_HIT, 3L), entry(Abi.Stat.DROP_PACKET_LIMITED, 2L));
+        assertThat(dataPlane.conntrack()).doesNotContainKey(http4.flow(46001).forwardKey());
+
+        // Its last refill moved 2.5 s back: 2 packets at 1/s.
+        Abi.RateKey key = new Abi.RateKey(listenerId(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP),
+                Snapshots.ip(Snapshots.CLIENT4));
+        Abi.RateBucket spent = bucket("nlb_pkt_buckets", key);
+        assertThat(spent.tokens()).isLessThan(1_000_000_000L);
+        putBucket("nlb_pkt_buckets", key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.MILLISECONDS.toNanos(2_500)));
+        long[] step = dataPlane.stats();
+        for (int i = 0; i < 4; i++) {
+            dataPlane.xdp(flow.forward(ACK));
+        }
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.CT_HIT, 2L),
+                entry(Abi.Stat.DROP_PACKET_LIMITED, 2L));
+
+        // Idle 10 s, past 2^32 ns (where the refill takes the division): full again, its burst of 4 and no more.
+        spent = bucket("nlb_pkt_buckets", key);
+        putBucket("nlb_pkt_buckets", key, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.SECONDS.toNanos(10)));
+        step = dataPlane.stats();
+        for (int i = 0; i < 6; i++) {
+            dataPlane.xdp(flow.forward(ACK));
+        }
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.CT_HIT, 4L),
+                entry(Abi.Stat.DROP_PACKET_LIMITED, 2L));
+    }
+
+    @Test
+    void aBackendOverItsBudgetRefusesNewFlowsWhileAnotherIsServedAndItsOpenFlowsGoOn() {
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        // Where each flow goes, without any limit: Maglev is deterministic, so the same with one.
+        dataPlane.apply(Snapshots.standard());
+        Map<Integer, Integer> backendOf = new HashMap<>();
+        for (int port = 47000; port < 47040; port++) {
+            Flow flow = http4.flow(port);
+            assertThat(dataPlane.xdp(flow.first()).retval()).isEqualTo(XDP_PASS);
+            backendOf.put(port, dataPlane.entry(flow.forwardKey()).backend());
+        }
+        dataPlane.clearConntrack();
+
+        // 1 new flow per second and a burst of 3 per backend.
+        dataPlane.apply(withBackendLimit(1, 3));
+        int backend = backendOf.get(47000);
+        assertThat(dataPlane.backend(backend).rate()).isEqualTo(1);
+        long[] before = dataPlane.stats();
+        Map<Integer, Integer> admitted = new HashMap<>();
+        List<Flow> opened = new ArrayList<>();
+        List<Integer> refused = new ArrayList<>();
+        boolean servedAfterARefusal = false;
+        for (int port = 47000; port < 47040; port++) {
+            Flow flow = http4.flow(port);
+            int b = backendOf.get(port);
+            int verdict = dataPlane.xdp(flow.first()).retval();
+            if (admitted.getOrDefault(b, 0) < 3) {
+                assertThat(verdict).as("%s to backend %d within its burst", flow, b).isEqualTo(XDP_PASS);
+                assertThat(dataPlane.entry(flow.forwardKey()).backend()).isEqualTo(b);
+                admitted.merge(b, 1, Integer::sum);
+                opened.add(flow);
+                servedAfterARefusal |= refused.stream().anyMatch(p -> backendOf.get(p) != b);
+            } else {
+                assertThat(verdict).as("%s to backend %d over its budget", flow, b).isEqualTo(XDP_DROP);
+                assertThat(dataPlane.conntrack()).as("a refused flow leaves no state").doesNotContainKey(
+                        flow.forwardKey());
+                refused.add(port);
+            }
+        }
+        assertThat(refused).isNotEmpty();
+        assertThat(servedAfterARefusal).as("another backend served after one refused").isTrue();
+        assertThat(dataPlane.statsSince(before)).containsOnly(entry(Abi.Stat.NEW_FLOW, (long) opened.size()),
+                entry(Abi.Stat.DROP_BACKEND_LIMITED, (long) refused.size()));
+        assertThat(dataPlane.conntrack()).as("no reply entry left by a refused flow").hasSize(2 * opened.size());
+
+        // Open flows go on with every bucket empty.
+        long[] step = dataPlane.stats();
+        for (Flow flow : opened) {
+            assertThat(dataPlane.xdp(flow.forward(ACK)).retval()).as("ACK of open %s", flow).isEqualTo(XDP_PASS);
+        }
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.CT_HIT, (long) opened.size()));
+
+        // A refused backend's last refill moved 2.5 s back: 2 tokens at 1/s, its other backends still empty.
+        int full = backendOf.get(refused.get(0));
+        Abi.RateBucket spent = backendBucket(full);
+        assertThat(spent.tokens()).isLessThan(1_000_000_000L);
+        putBackendBucket(full, new Abi.RateBucket(0, spent.lastNs() - TimeUnit.MILLISECONDS.toNanos(2_500)));
+        step = dataPlane.stats();
+        for (int port : refused) {
+            dataPlane.xdp(http4.flow(port).first());
+        }
+        long toFull = refused.stream().filter(p -> backendOf.get(p) == full).count();
+        assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.NEW_FLOW, Math.min(2L, toFull)),
+                entry(Abi.Stat.DROP_BACKEND_LIMITED, refused.size() - Math.min(2L, toFull)));
     }
 
     /** How many of `tries` new flows from the standard client (ports from firstPort) were admitted. */
@@ -184,6 +319,18 @@ class RateLimitIT extends DataPlaneFixture {
             }
         }
         return passed;
+    }
+
+    private static RateLimit packetLimit(int rate, int burst) {
+        return RateLimit.newBuilder().setPacketsPerSecond(rate).setPacketBurst(burst).setSourcePrefixLength(32)
+                .setSourcePrefixLengthV6(64).build();
+    }
+
+    /** The standard node with a backend rate limit on "web". */
+    private static NodeSnapshot withBackendLimit(int rate, int burst) {
+        TargetGroup web = Snapshots.web(3).toBuilder().setBackendRateLimit(
+                BackendRateLimit.newBuilder().setNewConnectionsPerSecond(rate).setBurst(burst)).build();
+        return Snapshots.snapshot(Snapshots.standardListeners(), List.of(web, Snapshots.dns(3)));
     }
 
     private static RateLimit limit(int rate, int burst, int prefixV4, int prefixV6) {
@@ -206,45 +353,47 @@ class RateLimitIT extends DataPlaneFixture {
     }
 
     private Map<Abi.RateKey, Abi.RateBucket> buckets() {
+        return buckets("nlb_rate_buckets");
+    }
+
+    private Map<Abi.RateKey, Abi.RateBucket> buckets(String map) {
         Map<Abi.RateKey, Abi.RateBucket> out = new HashMap<>();
-        dataPlane.map("nlb_rate_buckets").forEachEntry(4096,
-                (k, v) -> out.put(Abi.RateKey.readFrom(k), Abi.RateBucket.readFrom(v)));
+        dataPlane.map(map).forEachEntry(4096, (k, v) -> out.put(Abi.RateKey.readFrom(k), Abi.RateBucket.readFrom(v)));
         return out;
     }
 
-    private int bucketCount() {
-        int[] n = {0};
-        dataPlane.map("nlb_rate_buckets").forEachEntry(4096, (k, v) -> n[0]++);
-        return n[0];
-    }
-
-    private Abi.RateBucket bucket(Abi.RateKey key) {
-        Abi.RateBucket b = buckets().get(key);
-        assertThat(b).as("bucket of %s", key).isNotNull();
+    private Abi.RateBucket bucket(String map, Abi.RateKey key) {
+        Abi.RateBucket b = buckets(map).get(key);
+        assertThat(b).as("bucket of %s in %s", key, map).isNotNull();
         return b;
     }
 
-    private void putBucket(Abi.RateKey key, Abi.RateBucket bucket) {
-        BpfMap map = dataPlane.map("nlb_rate_buckets");
+    private void putBucket(String map, Abi.RateKey key, Abi.RateBucket bucket) {
+        put(dataPlane.map(map), key::writeTo, bucket);
+    }
+
+    private Abi.RateBucket backendBucket(int backendId) {
+        BpfMap map = dataPlane.map("nlb_be_buckets");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment k = map.allocateKey(arena);
             MemorySegment v = map.allocateValue(arena);
-            key.writeTo(k);
-            bucket.writeTo(v);
-            map.update(k, v, 0);
+            k.set(ValueLayout.JAVA_INT, 0, backendId);
+            assertThat(map.lookup(k, v)).isTrue();
+            return Abi.RateBucket.readFrom(v);
         }
     }
 
-    private void clearBuckets() {
-        BpfMap map = dataPlane.map("nlb_rate_buckets");
-        List<byte[]> keys = new ArrayList<>();
-        map.forEachEntry(4096, (k, v) -> keys.add(k.toArray(ValueLayout.JAVA_BYTE)));
+    private void putBackendBucket(int backendId, Abi.RateBucket bucket) {
+        put(dataPlane.map("nlb_be_buckets"), k -> k.set(ValueLayout.JAVA_INT, 0, backendId), bucket);
+    }
+
+    private static void put(BpfMap map, java.util.function.Consumer<MemorySegment> key, Abi.RateBucket bucket) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment k = map.allocateKey(arena);
-            for (byte[] key : keys) {
-                MemorySegment.copy(key, 0, k, ValueLayout.JAVA_BYTE, 0, key.length);
-                map.delete(k);
-            }
+            MemorySegment v = map.allocateValue(arena);
+            key.accept(k);
+            bucket.writeTo(v);
+            map.update(k, v, 0);
         }
     }
 }

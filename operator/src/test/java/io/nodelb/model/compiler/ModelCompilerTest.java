@@ -156,6 +156,52 @@ class ModelCompilerTest {
   }
 
   @Test
+  void packetLimitsReachTheSnapshotAloneOrBesideALimitOfNewConnections() {
+    var packets = listener("packets", "10.1.1.1", 81, "web");
+    packets.rateLimit = new io.nodelb.api.v1alpha1.RateLimit();
+    packets.rateLimit.packetsPerSecond = 5000;
+    var both = listener("both", "10.1.1.1", 82, "web");
+    both.rateLimit = new io.nodelb.api.v1alpha1.RateLimit();
+    both.rateLimit.newConnectionsPerSecond = 10;
+    both.rateLimit.packetsPerSecond = 1000;
+    both.rateLimit.packetBurst = 3000;
+    both.rateLimit.sourcePrefixLengthV6 = 56;
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"), staticGroup(null, "web", new StaticBackend("10.1.3.2", 8080, 1)),
+        loadBalancer(null, "web", Map.of(), packets, both)));
+
+    assertThat(compiler.snapshot("n1").getListenersList())
+        .extracting(l -> l.getName() + " " + l.getRateLimit().getNewConnectionsPerSecond() + "/s burst "
+            + l.getRateLimit().getBurst() + ", packets " + l.getRateLimit().getPacketsPerSecond() + "/s burst "
+            + l.getRateLimit().getPacketBurst() + " /" + l.getRateLimit().getSourcePrefixLength() + " /"
+            + l.getRateLimit().getSourcePrefixLengthV6())
+        .containsExactly("default/web/both 10/s burst 10, packets 1000/s burst 3000 /32 /56",
+            "default/web/packets 0/s burst 0, packets 5000/s burst 5000 /32 /64");
+    assertThat(compiler.problems()).isEmpty();
+  }
+
+  @Test
+  void aBackendRateLimitReachesItsGroupAndItsBurstDefaultsToTheRate() {
+    var limited = staticGroup(null, "limited", new StaticBackend("10.1.3.2", 8080, 1));
+    limited.getSpec().backendRateLimit = new io.nodelb.api.v1alpha1.BackendRateLimit();
+    limited.getSpec().backendRateLimit.newConnectionsPerSecond = 200;
+    var bursty = staticGroup(null, "bursty", new StaticBackend("10.1.3.3", 8080, 1));
+    bursty.getSpec().backendRateLimit = new io.nodelb.api.v1alpha1.BackendRateLimit();
+    bursty.getSpec().backendRateLimit.newConnectionsPerSecond = 100;
+    bursty.getSpec().backendRateLimit.burst = 500;
+    var compiler = KubernetesInputs.compileAll(List.of(node("n1"), limited, bursty,
+        staticGroup(null, "web", new StaticBackend("10.1.3.4", 8080, 1)),
+        loadBalancer(null, "web", Map.of(), listener("a", "10.1.1.1", 80, "limited"),
+            listener("b", "10.1.1.1", 81, "bursty"), listener("c", "10.1.1.1", 82, "web"))));
+
+    assertThat(compiler.snapshot("n1").getTargetGroupsList())
+        .extracting(g -> g.getName() + " " + (g.hasBackendRateLimit() ? g.getBackendRateLimit().getNewConnectionsPerSecond()
+            + "/s burst " + g.getBackendRateLimit().getBurst() : "unlimited"))
+        .containsExactlyInAnyOrder("default/limited 200/s burst 200", "default/bursty 100/s burst 500",
+            "default/web unlimited");
+    assertThat(compiler.problems()).isEmpty();
+  }
+
+  @Test
   void sniRoutesAndProxyProtocolReachTheSnapshotAndARouteToAMissingGroupIsAProblem() {
     var routed = listener("tls", "10.1.1.1", 443, "web");
     routed.tls = new io.nodelb.api.v1alpha1.ListenerTls();
