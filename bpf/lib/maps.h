@@ -139,10 +139,17 @@ struct {
 	__type(value, __u64);
 } nlb_stats SEC(".maps");
 
-/* Ingress fast filter: bit p of word p/64 set <=> dst port p may be ours. */
+/*
+ * Ingress fast filter: bit p of word p/64 set <=> dst port p may be ours; then NLB_DADDR_WORDS
+ * words of destination addresses (nodelb_abi.h).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+#ifndef NLB_TEST_OLD_LAYOUT
+	__uint(max_entries, NLB_PORT_WORDS + NLB_DADDR_WORDS);
+#else /* layout 4 and before (LayoutMigrationIT's old agent): no address words */
 	__uint(max_entries, NLB_PORT_WORDS);
+#endif
 	__type(key, __u32);
 	__type(value, __u64);
 } nlb_dports SEC(".maps");

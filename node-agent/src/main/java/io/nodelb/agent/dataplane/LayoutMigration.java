@@ -1,5 +1,6 @@
 package io.nodelb.agent.dataplane;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.bpf.BpfException;
 import io.nodelb.agent.bpf.BpfLink;
 import io.nodelb.agent.bpf.BpfMap;
@@ -353,6 +354,7 @@ public final class LayoutMigration implements AutoCloseable {
                     configuration += copyConfiguration(plan, newMaps.get(plan.name()));
                 }
             }
+            configuration += openAddressFilter(newMaps);
             for (String table : FLOW_TABLES) {
                 MapPlan plan = plans.get(table);
                 if (plan != null) {
@@ -425,6 +427,33 @@ public final class LayoutMigration implements AutoCloseable {
             keptNewer += other.keptNewer;
             other.dropped.forEach((reason, n) -> dropped.merge(reason, n, Long::sum));
         }
+    }
+
+    /**
+     * Sets the address words of the ingress filter (nlb_dports) for the listeners carried, before any
+     * link moves: a layout without them carried none, and the new programs pass every packet to an
+     * address whose bit is clear. Only adds bits. Returns the words written.
+     */
+    private static long openAddressFilter(Map<String, BpfMap> newMaps) {
+        DesiredState carried = MapReadBack.readWithoutTables(newMaps::get, Set.of(), new Phases());
+        PortFilter wanted = new PortFilter();
+        wanted.addAddresses(carried.listeners());
+        BpfMap dports = newMaps.get("nlb_dports");
+        long written = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = dports.allocateKey(arena);
+            MemorySegment value = dports.allocateValue(arena);
+            for (int w = Abi.PORT_WORDS; w < PortFilter.WORDS; w++) {
+                long has = carried.ingressPorts().word(w);
+                if ((has | wanted.word(w)) != has) {
+                    key.set(ValueLayout.JAVA_INT, 0, w);
+                    value.set(ValueLayout.JAVA_LONG, 0, has | wanted.word(w));
+                    dports.update(key, value, BpfMap.BPF_ANY);
+                    written++;
+                }
+            }
+        }
+        return written;
     }
 
     /**
