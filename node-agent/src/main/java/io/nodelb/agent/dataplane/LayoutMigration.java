@@ -78,6 +78,11 @@ public final class LayoutMigration implements AutoCloseable {
     /** How far the coarse clock of the programs may lag CLOCK_MONOTONIC, generously. */
     private static final long CLOCK_SLACK_NS = 1_000_000_000L;
     private static final int BATCH = 4096;
+    /**
+     * Flow entries written from one CPU before the copy moves to the next (CpuSpread): small, so that
+     * no CPU's share of a per-CPU LRU list gets more than its part of the table.
+     */
+    private static final int SPREAD = 256;
 
     /**
      * Converters by old layout, then map name: what a layout change needs beyond the rule by
@@ -496,7 +501,10 @@ public final class LayoutMigration implements AutoCloseable {
     private Pass copyConntrack(MapPlan plan, BpfMap target, boolean merge, long touchedSince) {
         Pass pass = new Pass();
         boolean fresh = plan.value().fromField(LAST_SEEN).isPresent() && plan.value().toField(LAST_SEEN).isPresent();
-        try (Arena arena = Arena.ofConfined(); Writer writer = new Writer(target, arena)) {
+        long[] written = {0};
+        // The flow tables keep one LRU list per CPU: the writes go over the CPUs, SPREAD entries on each.
+        try (CpuSpread spread = new CpuSpread(); Arena arena = Arena.ofConfined();
+                Writer writer = new Writer(target, arena, SPREAD)) {
             MemorySegment key = arena.allocate(target.keySize(), 8);
             MemorySegment value = arena.allocate(target.valueBufferSize(), 8);
             MemorySegment theirs = arena.allocate(target.valueBufferSize(), 8);
@@ -508,6 +516,9 @@ public final class LayoutMigration implements AutoCloseable {
                 if (dropped != null) {
                     pass.dropped.merge(dropped, 1L, Long::sum);
                     return;
+                }
+                if (written[0]++ % SPREAD == 0) { // before the first add of each writer batch
+                    spread.next();
                 }
                 if (!merge) {
                     writer.add(key, value);
@@ -664,17 +675,24 @@ public final class LayoutMigration implements AutoCloseable {
         private int count;
         private boolean byElement;
 
+        private final int batch;
+
         Writer(BpfMap map, Arena arena) {
+            this(map, arena, BATCH);
+        }
+
+        Writer(BpfMap map, Arena arena, int batch) {
             this.map = map;
+            this.batch = batch;
             this.valueSize = map.valueBufferSize();
-            this.keys = arena.allocate((long) map.keySize() * BATCH, 8);
-            this.values = arena.allocate(valueSize * BATCH, 8);
+            this.keys = arena.allocate((long) map.keySize() * batch, 8);
+            this.values = arena.allocate(valueSize * batch, 8);
         }
 
         void add(MemorySegment key, MemorySegment value) {
             MemorySegment.copy(key, 0, keys, (long) count * map.keySize(), map.keySize());
             MemorySegment.copy(value, 0, values, count * valueSize, valueSize);
-            if (++count == BATCH) {
+            if (++count == batch) {
                 flush();
             }
         }
