@@ -53,9 +53,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Checked, not assumed: every call's verdict; for nodelb every pass's nlb_stats delta; a
  * sample of outputs byte by byte (nodelb: rewritten to a backend with checksums that verify;
  * Katran: IPIP to one of its reals, outer checksum valid, the inner packet the input);
- * established flows are proven to hit their state: after the SYN pass a sample of flows is
- * moved to another backend in the program's own table (nodelb's conntrack, Katran's LRU),
- * and their established packets must go there.
+ * established flows are proven to hit their state: nodelb's flows are answered through its TC
+ * program and must then all sit in nlb_conntrack (none left in nlb_ct_embryonic), and a sample
+ * of flows is moved to another backend in the program's own table (nodelb's conntrack, Katran's
+ * LRU): their established packets must go there.
  *
  * <p>Run it through {@code bin/nodelb-bench-bpf --katran MIRROR}, which builds Katran's object.
  */
