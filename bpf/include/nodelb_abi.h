@@ -43,6 +43,14 @@
 #define NLB_TABLE_SIZE 4093
 /* One bit per port: 65536 / 64 words. */
 #define NLB_PORT_WORDS 1024
+/*
+ * nlb_dports holds, after its port words, a filter of destination addresses: 4,096 bits, bit
+ * nlb_daddr_bit(a) set <=> address a may be ours (a listener's, or a FullNAT SNAT address). Two
+ * addresses may share a bit: a collision only sends a packet down the slower path.
+ * bit = (h ^ h >> 16) & 4095, h = (the address's four native-order 32-bit words xor'ed) * NLB_DADDR_MUL.
+ */
+#define NLB_DADDR_WORDS 64
+#define NLB_DADDR_MUL 2654435761
 
 enum nlb_family {
 	NLB_FAMILY_IPV4 = 4,

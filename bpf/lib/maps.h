@@ -108,10 +108,24 @@ struct {
 	__type(value, struct nlb_rate_bucket);
 } nlb_be_buckets SEC(".maps");
 
+/*
+ * The flow tables' LRU lists: one per CPU (BPF_F_NO_COMMON_LRU), each max_entries / CPUs long. An
+ * insert takes a free element of its CPU's list, or evicts that list's oldest: no global lock, and
+ * no pause to refill a CPU's free list from the shared one (the new-flow tail). The cost: a CPU that
+ * inserts more than its share evicts its own entries while others have room. Every CPU finds every
+ * entry (one hash table).
+ */
+#ifndef NLB_TEST_OLD_LAYOUT
+#define NLB_CT_LRU_FLAGS BPF_F_NO_COMMON_LRU
+#else /* layout 4 and before: one LRU list for all CPUs */
+#define NLB_CT_LRU_FLAGS 0
+#endif
+
 /* Flow table shared by all CPUs and both programs: 5-tuple -> rewrite. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NLB_MAX_CONNTRACK);
+	__uint(map_flags, NLB_CT_LRU_FLAGS);
 	__type(key, struct nlb_ct_key);
 	__type(value, struct nlb_ct_entry);
 } nlb_conntrack SEC(".maps");
@@ -124,6 +138,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NLB_MAX_EMBRYONIC);
+	__uint(map_flags, NLB_CT_LRU_FLAGS);
 	__type(key, struct nlb_ct_key);
 	__type(value, struct nlb_ct_entry);
 } nlb_ct_embryonic SEC(".maps");
@@ -159,10 +174,17 @@ struct {
 	__type(value, __u64);
 } nlb_stats SEC(".maps");
 
-/* Ingress fast filter: bit p of word p/64 set <=> dst port p may be ours. */
+/*
+ * Ingress fast filter: bit p of word p/64 set <=> dst port p may be ours; then NLB_DADDR_WORDS
+ * words of destination addresses (nodelb_abi.h).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+#ifndef NLB_TEST_OLD_LAYOUT
+	__uint(max_entries, NLB_PORT_WORDS + NLB_DADDR_WORDS);
+#else /* layout 4 and before (LayoutMigrationIT's old agent): no address words */
 	__uint(max_entries, NLB_PORT_WORDS);
+#endif
 	__type(key, __u32);
 	__type(value, __u64);
 } nlb_dports SEC(".maps");

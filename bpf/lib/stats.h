@@ -31,4 +31,18 @@ static __always_inline int port_in_set(void *set, __u16 port)
 	return bits && (*bits & (1ULL << (port & 63)));
 }
 
+/* Whether destination address a may be ours: its bit in the address words of nlb_dports (nodelb_abi.h). */
+static __always_inline int daddr_in_set(const union nlb_addr *a)
+{
+#ifdef NLB_TEST_OLD_LAYOUT /* layout 4 and before: no address filter */
+	return 1;
+#endif
+	__u32 h = (a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3]) * (__u32)NLB_DADDR_MUL;
+	__u32 bit = (h ^ (h >> 16)) & (NLB_DADDR_WORDS * 64 - 1);
+	__u32 word = NLB_PORT_WORDS + (bit >> 6);
+	__u64 *bits = bpf_map_lookup_elem(&nlb_dports, &word);
+
+	return bits && (*bits & (1ULL << (bit & 63)));
+}
+
 #endif /* NLB_STATS_H */

@@ -2,7 +2,7 @@
 /*
  * nlb_xdp: the ingress load balancer.
  *
- *   parse -> port filter -> listener (or FullNAT port range) -> conntrack
+ *   parse -> port filter -> address filter -> listener (or FullNAT port range) -> conntrack
  *   -> (miss) route -> Maglev -> conntrack insert -> DNAT / FullNAT rewrite
  *   -> fast path (lib/fastpath.h: FIB lookup, XDP_REDIRECT / XDP_TX) or XDP_PASS
  *
@@ -512,9 +512,12 @@ static __always_inline int balance(struct xdp_md *ctx)
 	/*
 	 * Ours only if addressed to a listener or, for a FullNAT reply, to a NAT port:
 	 * anything else (another address of the node on a listener port) is passed
-	 * before it costs a lookup in the large conntrack.
+	 * before it costs a lookup in the large conntrack, most of it at the address filter,
+	 * a bit test like the port filter's.
 	 */
 	nlb_ct_key_of(&p, &key);
+	if (!daddr_in_set(&key.dst))
+		return pass(NLB_STAT_PASS_NO_LISTENER);
 	l = listener_of(&key);
 	if (!l)
 		return is_nat_port(key.dport) ? fullnat_reply(&p, &key) : pass(NLB_STAT_PASS_NO_LISTENER);

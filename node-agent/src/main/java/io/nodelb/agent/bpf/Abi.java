@@ -58,6 +58,9 @@ public final class Abi {
     public static final int TABLE_SIZE = 4093;
     /** 64-bit words of a port bitmap. */
     public static final int PORT_WORDS = 1024;
+    /** The address words after the port words of nlb_dports, and their hash's multiplier (nodelb_abi.h). */
+    public static final int DADDR_WORDS = 64;
+    public static final int DADDR_MUL = 0x9e3779b1;
     /** Bytes of the nlb_events ring buffer. */
     public static final int EVENTS_BYTES = 2 * 1024 * 1024;
 
@@ -74,6 +77,8 @@ public final class Abi {
             "NLB_MAX_PKT_BUCKETS", MAX_PKT_BUCKETS,
             "NLB_TABLE_SIZE", TABLE_SIZE,
             "NLB_PORT_WORDS", PORT_WORDS,
+            "NLB_DADDR_WORDS", DADDR_WORDS,
+            "NLB_DADDR_MUL", Integer.toUnsignedLong(DADDR_MUL),
             "NLB_EVENTS_BYTES", EVENTS_BYTES);
 
     // --- enums ---------------------------------------------------------------------------

@@ -343,6 +343,13 @@ public final class BpfDataPlane implements DataPlane {
                 object.setRodata(name, value);
             }
         });
+        // One LRU list per CPU in each flow table (maps.h): the kernel makes the size a multiple of the
+        // possible CPUs; rounded up here, so that the capacity the agent reports is the kernel's.
+        int cpus = LibBpf.possibleCpus();
+        for (String table : List.of("nlb_conntrack", EMBRYONIC_MAP)) {
+            BpfMap map = object.map(table);
+            map.setMaxEntries(Math.ceilDiv(map.maxEntries(), cpus) * cpus);
+        }
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
         // Listener ids index nlb_timeouts and nlb_rate_limits; limits above the header's size grow the maps (never shrink them).
         int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());
@@ -808,6 +815,9 @@ public final class BpfDataPlane implements DataPlane {
         @Override
         public void putPortWord(PortFilter.Direction direction, int word, long bits) {
             String map = direction == PortFilter.Direction.INGRESS ? "nlb_dports" : "nlb_sports";
+            if (word >= maps.get(map).maxEntries()) {
+                return; // a build without address words (LayoutMigrationIT's older layout) has no address filter
+            }
             put(map, index(word), v -> v.set(ValueLayout.JAVA_LONG, 0, bits));
         }
 

@@ -477,6 +477,7 @@ public record DesiredState(
             ingress.addRange(limits.snatPortMin(), limits.snatPortMax());
         }
         echoEntries(echoes, listeners); // port 0 and ICMP: never a listener's key
+        ingress.addAddresses(listeners);
         cache.planDone();
         ids.listeners.retainOnly(liveListeners);
         ids.groups.retainOnly(liveGroups);

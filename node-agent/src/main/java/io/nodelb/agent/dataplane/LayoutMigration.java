@@ -1,5 +1,6 @@
 package io.nodelb.agent.dataplane;
 
+import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.bpf.BpfException;
 import io.nodelb.agent.bpf.BpfLink;
 import io.nodelb.agent.bpf.BpfMap;
@@ -82,6 +83,11 @@ public final class LayoutMigration implements AutoCloseable {
     /** How far the coarse clock of the programs may lag CLOCK_MONOTONIC, generously. */
     private static final long CLOCK_SLACK_NS = 1_000_000_000L;
     private static final int BATCH = 4096;
+    /**
+     * Flow entries written from one CPU before the copy moves to the next (CpuSpread): small, so that
+     * no CPU's share of a per-CPU LRU list gets more than its part of the table.
+     */
+    private static final int SPREAD = 256;
 
     /**
      * Converters by old layout, then map name: what a layout change needs beyond the rule by
@@ -358,6 +364,7 @@ public final class LayoutMigration implements AutoCloseable {
                     configuration += copyConfiguration(plan, newMaps.get(plan.name()));
                 }
             }
+            configuration += openAddressFilter(newMaps);
             for (String table : FLOW_TABLES) {
                 MapPlan plan = plans.get(table);
                 if (plan != null) {
@@ -433,6 +440,33 @@ public final class LayoutMigration implements AutoCloseable {
     }
 
     /**
+     * Sets the address words of the ingress filter (nlb_dports) for the listeners carried, before any
+     * link moves: a layout without them carried none, and the new programs pass every packet to an
+     * address whose bit is clear. Only adds bits. Returns the words written.
+     */
+    private static long openAddressFilter(Map<String, BpfMap> newMaps) {
+        DesiredState carried = MapReadBack.readWithoutTables(newMaps::get, Set.of(), new Phases());
+        PortFilter wanted = new PortFilter();
+        wanted.addAddresses(carried.listeners());
+        BpfMap dports = newMaps.get("nlb_dports");
+        long written = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = dports.allocateKey(arena);
+            MemorySegment value = dports.allocateValue(arena);
+            for (int w = Abi.PORT_WORDS; w < PortFilter.WORDS; w++) {
+                long has = carried.ingressPorts().word(w);
+                if ((has | wanted.word(w)) != has) {
+                    key.set(ValueLayout.JAVA_INT, 0, w);
+                    value.set(ValueLayout.JAVA_LONG, 0, has | wanted.word(w));
+                    dports.update(key, value, BpfMap.BPF_ANY);
+                    written++;
+                }
+            }
+        }
+        return written;
+    }
+
+    /**
      * Copies the configuration entries (array slots that are not all zero: zero is how the agent
      * empties a slot). Only the agent writes these maps and no agent runs: one pass is exact.
      */
@@ -472,7 +506,10 @@ public final class LayoutMigration implements AutoCloseable {
     private Pass copyConntrack(MapPlan plan, BpfMap target, boolean merge, long touchedSince) {
         Pass pass = new Pass();
         boolean fresh = plan.value().fromField(LAST_SEEN).isPresent() && plan.value().toField(LAST_SEEN).isPresent();
-        try (Arena arena = Arena.ofConfined(); Writer writer = new Writer(target, arena)) {
+        long[] written = {0};
+        // The flow tables keep one LRU list per CPU: the writes go over the CPUs, SPREAD entries on each.
+        try (CpuSpread spread = new CpuSpread(); Arena arena = Arena.ofConfined();
+                Writer writer = new Writer(target, arena, SPREAD)) {
             MemorySegment key = arena.allocate(target.keySize(), 8);
             MemorySegment value = arena.allocate(target.valueBufferSize(), 8);
             MemorySegment theirs = arena.allocate(target.valueBufferSize(), 8);
@@ -484,6 +521,9 @@ public final class LayoutMigration implements AutoCloseable {
                 if (dropped != null) {
                     pass.dropped.merge(dropped, 1L, Long::sum);
                     return;
+                }
+                if (written[0]++ % SPREAD == 0) { // before the first add of each writer batch
+                    spread.next();
                 }
                 if (!merge) {
                     writer.add(key, value);
@@ -640,17 +680,24 @@ public final class LayoutMigration implements AutoCloseable {
         private int count;
         private boolean byElement;
 
+        private final int batch;
+
         Writer(BpfMap map, Arena arena) {
+            this(map, arena, BATCH);
+        }
+
+        Writer(BpfMap map, Arena arena, int batch) {
             this.map = map;
+            this.batch = batch;
             this.valueSize = map.valueBufferSize();
-            this.keys = arena.allocate((long) map.keySize() * BATCH, 8);
-            this.values = arena.allocate(valueSize * BATCH, 8);
+            this.keys = arena.allocate((long) map.keySize() * batch, 8);
+            this.values = arena.allocate(valueSize * batch, 8);
         }
 
         void add(MemorySegment key, MemorySegment value) {
             MemorySegment.copy(key, 0, keys, (long) count * map.keySize(), map.keySize());
             MemorySegment.copy(value, 0, values, count * valueSize, valueSize);
-            if (++count == BATCH) {
+            if (++count == batch) {
                 flush();
             }
         }

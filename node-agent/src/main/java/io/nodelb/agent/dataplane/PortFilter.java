@@ -1,11 +1,18 @@
 package io.nodelb.agent.dataplane;
 
+import io.nodelb.agent.bpf.Abi;
+import java.net.InetAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Map;
 
 /**
  * A set of ports as the data plane's bitmaps hold it: bit {@code p % 64} of word
  * {@code p / 64}. The programs test one bit before doing any map lookup, which
- * keeps traffic that is not ours at a parse and one load.
+ * keeps traffic that is not ours at a parse and one load. The ingress filter also holds,
+ * after the port words, a hashed set of destination addresses (nodelb_abi.h,
+ * NLB_DADDR_WORDS): a packet to another address of the node on a listener port stops there.
  */
 public final class PortFilter {
 
@@ -16,7 +23,8 @@ public final class PortFilter {
         EGRESS
     }
 
-    public static final int WORDS = 1024;
+    /** Port words, then address words (the egress map has only the port words; its address words stay 0). */
+    public static final int WORDS = Abi.PORT_WORDS + Abi.DADDR_WORDS;
 
     private final long[] words = new long[WORDS];
 
@@ -35,6 +43,34 @@ public final class PortFilter {
         for (int p = from; p <= to; p++) {
             add(p);
         }
+    }
+
+    /** Lets packets to this destination address through the ingress address filter. */
+    public void addAddress(InetAddress address) {
+        int bit = addressBit(address);
+        words[Abi.PORT_WORDS + (bit >>> 6)] |= 1L << (bit & 63);
+    }
+
+    /** The addresses of these listeners and, of FullNAT ones, the SNAT addresses their replies come back to. */
+    public void addAddresses(Map<Abi.ListenerKey, Abi.Listener> listeners) {
+        listeners.forEach((key, listener) -> {
+            addAddress(key.address());
+            if ((listener.flags() & Abi.LISTENER_FULLNAT) != 0 && listener.snatAddress() != null) {
+                addAddress(listener.snatAddress());
+            }
+        });
+    }
+
+    public boolean containsAddress(InetAddress address) {
+        int bit = addressBit(address);
+        return (words[Abi.PORT_WORDS + (bit >>> 6)] & (1L << (bit & 63))) != 0;
+    }
+
+    /** daddr_in_set's bit (bpf/lib/stats.h): the address's four 32-bit words as the program loads them. */
+    public static int addressBit(InetAddress address) {
+        ByteBuffer b = ByteBuffer.wrap(Arrays.copyOf(address.getAddress(), 16)).order(ByteOrder.nativeOrder());
+        int h = (b.getInt(0) ^ b.getInt(4) ^ b.getInt(8) ^ b.getInt(12)) * Abi.DADDR_MUL;
+        return (h ^ (h >>> 16)) & (Abi.DADDR_WORDS * 64 - 1);
     }
 
     public boolean contains(int port) {

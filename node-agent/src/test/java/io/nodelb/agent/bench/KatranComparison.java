@@ -53,9 +53,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Checked, not assumed: every call's verdict; for nodelb every pass's nlb_stats delta; a
  * sample of outputs byte by byte (nodelb: rewritten to a backend with checksums that verify;
  * Katran: IPIP to one of its reals, outer checksum valid, the inner packet the input);
- * established flows are proven to hit their state: after the SYN pass a sample of flows is
- * moved to another backend in the program's own table (nodelb's conntrack, Katran's LRU),
- * and their established packets must go there.
+ * established flows are proven to hit their state: nodelb's flows are answered through its TC
+ * program and must then all sit in nlb_conntrack (none left in nlb_ct_embryonic), and a sample
+ * of flows is moved to another backend in the program's own table (nodelb's conntrack, Katran's
+ * LRU): their established packets must go there.
  *
  * <p>Run it through {@code bin/nodelb-bench-bpf --katran MIRROR}, which builds Katran's object.
  */
@@ -77,11 +78,22 @@ public final class KatranComparison {
     /** Katran's constants (katran/lib/bpf/balancer_consts.h). */
     private static final int KATRAN_RING_SIZE = 65_537;
     private static final byte[] ROUTER_MAC = HexFormat.of().parseHex("020000000001");
+    /**
+     * nodelb's flow tables in this run, both of them: the agent's conntrack size, and the table of
+     * unanswered flows as large, since every new flow of a pass waits there until answered.
+     */
+    private static final int FLOW_TABLE_SIZE = Abi.MAX_CONNTRACK;
 
-    /** The maps nodelb's programs share (bpf/lib/maps.h): a second nodelb object uses the same ones. */
+    /**
+     * The configuration maps nodelb's programs share (bpf/lib/maps.h): a second nodelb object uses the
+     * same ones, but its own flow tables (its layout and flags may differ; its flows are its own).
+     */
     private static final List<String> NODELB_MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts",
-            "nlb_groups", "nlb_tables", "nlb_backends", "nlb_be_stats", "nlb_conntrack", "nlb_stats", "nlb_dports",
-            "nlb_sports");
+            "nlb_groups", "nlb_tables", "nlb_backends", "nlb_be_stats", "nlb_stats", "nlb_dports", "nlb_sports");
+    /** Maps a build may lack (older or newer than this one): shared when both have them. */
+    private static final List<String> NODELB_MAPS_IF_ANY = List.of("nlb_daddrs");
+    private static final String CONNTRACK = "nlb_conntrack";
+    private static final int TC_ACT_OK = 0;
 
     enum Case {
         NEW_FLOW("new flow (SYN of a never-seen flow)"),
@@ -97,7 +109,7 @@ public final class KatranComparison {
     }
 
     record Options(List<Integer> flows, int rounds, Path katranObject, int katranLru, Path nodelbBefore,
-            String beforeLabel, Path out) {
+            Path nodelbBeforeTc, String beforeLabel, Path out) {
 
         static Options parse(String[] args) {
             List<Integer> flows = List.of(4096, 100_000);
@@ -105,6 +117,7 @@ public final class KatranComparison {
             int lru = 1 << 20;
             Path katran = null;
             Path before = null;
+            Path beforeTc = null;
             String beforeLabel = "nodelb before";
             Path out = null;
             for (int i = 0; i < args.length; i++) {
@@ -119,6 +132,7 @@ public final class KatranComparison {
                     case "--katran-object" -> katran = Path.of(value);
                     case "--katran-lru" -> lru = positive(flag, value);
                     case "--nodelb-before" -> before = Path.of(value);
+                    case "--nodelb-before-tc" -> beforeTc = Path.of(value);
                     case "--before-label" -> beforeLabel = value;
                     case "--out" -> out = Path.of(value);
                     default -> throw new IllegalArgumentException("unknown option " + flag);
@@ -127,11 +141,17 @@ public final class KatranComparison {
             if (katran == null) {
                 throw new IllegalArgumentException("--katran-object is required (bin/nodelb-bench-bpf --katran builds it)");
             }
-            if (flows.stream().anyMatch(n -> n > 400_000)) {
-                throw new IllegalArgumentException("--flows is at most 400000: two entries per flow must fit the"
-                        + " 1M-entry conntrack without eviction");
+            if ((before == null) != (beforeTc == null)) {
+                throw new IllegalArgumentException("--nodelb-before and --nodelb-before-tc go together");
             }
-            return new Options(flows, rounds, katran, lru, before, beforeLabel, out);
+            // The run is on one CPU, and a flow table keeps one LRU list per CPU: two entries per flow
+            // must fit that CPU's share without eviction.
+            int perCpu = FLOW_TABLE_SIZE / onlineCpus();
+            if (flows.stream().anyMatch(n -> 2 * n > perCpu)) {
+                throw new IllegalArgumentException("--flows is at most " + perCpu / 2 + ": two entries per flow"
+                        + " must fit one CPU's share (" + perCpu + ") of the flow tables without eviction");
+            }
+            return new Options(flows, rounds, katran, lru, before, beforeTc, beforeLabel, out);
         }
 
         private static int positive(String flag, String value) {
@@ -151,6 +171,12 @@ public final class KatranComparison {
 
         /** Forgets every flow. */
         void clearFlows();
+
+        /** The backends' answers to the SYNs of all flows, where the program sees them. */
+        default void answer(Frames f) {}
+
+        /** Checks that the flows are held as established ones: the next pass hits that state. */
+        default void checkEstablished(Frames f) {}
 
         /** Moves flow i (client i -> VIP:80) to another backend in the program's own state. */
         void moveFlow(int i, Frames f);
@@ -225,32 +251,46 @@ public final class KatranComparison {
         Path pinPath = Path.of("/sys/fs/bpf", "nodelb-bench-katran-" + ProcessHandle.current().pid() + "-"
                 + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
         DesiredState.Limits limits = DesiredState.Limits.defaults();
-        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits);
+        Map<String, Long> sizes = Map.of(BpfDataPlane.EMBRYONIC_MAP + BpfDataPlane.MAX_ENTRIES,
+                (long) FLOW_TABLE_SIZE, CONNTRACK + BpfDataPlane.MAX_ENTRIES, (long) FLOW_TABLE_SIZE);
+        BpfDataPlane dataPlane = BpfDataPlane.load(pinPath, limits, sizes);
         Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         List<BpfMap> katranLrus = new ArrayList<>();
         try (BpfObject floorObject = BpfObject.openResource("io/nodelb/bpf/xdp_pass.bpf.o");
                 BpfObject katranObject = BpfObject.openFile(options.katranObject());
                 BpfObject beforeObject = options.nodelbBefore() == null ? null
-                        : BpfObject.openFile(options.nodelbBefore())) {
+                        : BpfObject.openFile(options.nodelbBefore());
+                BpfObject beforeTc = options.nodelbBeforeTc() == null ? null
+                        : BpfObject.openFile(options.nodelbBeforeTc())) {
             floorObject.load();
             new SnapshotApplier(dataPlane.maps(), name -> List.of(ip("192.0.2.1")), limits).apply(snapshot());
             List<Target> nodelb = new ArrayList<>();
-            nodelb.add(new Nodelb("nodelb", dataPlane.xdpProgram(), dataPlane));
+            nodelb.add(new Nodelb("nodelb", dataPlane.xdpProgram(), dataPlane.tcProgram(),
+                    dataPlane.map(CONNTRACK), dataPlane.map(BpfDataPlane.EMBRYONIC_MAP), dataPlane));
             if (beforeObject != null) {
-                for (String name : NODELB_MAPS) {
-                    beforeObject.map(name).reuse(dataPlane.map(name));
-                }
-                try { // a build with the table of unanswered flows shares it too
-                    beforeObject.map(BpfDataPlane.EMBRYONIC_MAP).reuse(dataPlane.map(BpfDataPlane.EMBRYONIC_MAP));
-                } catch (io.nodelb.agent.bpf.BpfException e) {
-                    if (e.errno() != io.nodelb.agent.bpf.Errno.ENOENT) {
-                        throw e;
+                for (BpfObject o : List.of(beforeObject, beforeTc)) {
+                    for (String name : NODELB_MAPS) {
+                        o.map(name).reuse(dataPlane.map(name));
                     }
+                    for (String name : NODELB_MAPS_IF_ANY) {
+                        mapIfAny(o, name).ifPresent(m -> m.reuse(dataPlane.map(name)));
+                    }
+                    o.setRodata("cfg_table_size", limits.tableSize());
+                    o.setRodata("cfg_nat_port_min", limits.snatPortMin());
+                    o.setRodata("cfg_nat_port_max", limits.snatPortMax());
                 }
-                beforeObject.setRodata("cfg_table_size", limits.tableSize());
+                for (String table : List.of(CONNTRACK, BpfDataPlane.EMBRYONIC_MAP)) {
+                    beforeObject.map(table).setMaxEntries(FLOW_TABLE_SIZE);
+                }
                 beforeObject.load();
-                nodelb.add(new Nodelb(options.beforeLabel(), beforeObject.program("nlb_xdp"), dataPlane));
+                for (String table : List.of(CONNTRACK, BpfDataPlane.EMBRYONIC_MAP)) {
+                    beforeTc.map(table).reuse(beforeObject.map(table)); // its own flow tables, both programs
+                }
+                beforeTc.load();
+                nodelb.add(new Nodelb(options.beforeLabel(), beforeObject.program("nlb_xdp"),
+                        beforeTc.program(BpfDataPlane.TC_PROGRAM), beforeObject.map(CONNTRACK),
+                        beforeObject.map(BpfDataPlane.EMBRYONIC_MAP), dataPlane));
             }
             Katran k = Katran.load(katranObject, options.katranLru(), katranLrus);
             KatranComparison run = new KatranComparison(options, new Floor(floorObject.program("xdp_pass")), k,
@@ -328,7 +368,9 @@ public final class KatranComparison {
             syn[p] = pass(t, Case.NEW_FLOW, f.syn, 1, f);
         }
         out.put(Case.NEW_FLOW, concat(syn));
+        t.answer(f); // untimed: each backend answers its flow (nodelb's entries move to its conntrack)
         pass(t, null, f.ack, 1, f); // untimed: every flow past its SYN, in both programs
+        t.checkEstablished(f);
         for (int i = 0; i < f.n; i += SAMPLE_EVERY) {
             t.moveFlow(i, f);
         }
@@ -462,16 +504,26 @@ public final class KatranComparison {
         }
     }
 
-    /** nodelb's nlb_xdp on the agent's data plane (a second object shares the same maps). */
+    /**
+     * nodelb's nlb_xdp and nlb_tc_egress with their flow tables, on the agent's configuration maps
+     * (the agent's own build, or another build of nodelb with flow tables of its own).
+     */
     private static final class Nodelb implements Target {
         private final String label;
         private final BpfProgram program;
+        private final BpfProgram tc;
+        private final BpfMap conntrack;
+        private final BpfMap embryonic;
         private final BpfDataPlane dataPlane;
         private long[] before;
 
-        Nodelb(String label, BpfProgram program, BpfDataPlane dataPlane) {
+        Nodelb(String label, BpfProgram program, BpfProgram tc, BpfMap conntrack, BpfMap embryonic,
+                BpfDataPlane dataPlane) {
             this.label = label;
             this.program = program;
+            this.tc = tc;
+            this.conntrack = conntrack;
+            this.embryonic = embryonic;
             this.dataPlane = dataPlane;
         }
 
@@ -488,28 +540,70 @@ public final class KatranComparison {
         }
 
         public void clearFlows() {
-            dataPlane.conntrackTables().forEach(KatranComparison::clear);
+            clear(conntrack);
+            clear(embryonic);
         }
 
-        public void moveFlow(int i, Frames f) {
-            // After its SYN alone a flow waits in nlb_ct_embryonic (a build before it: in nlb_conntrack).
-            BpfMap ct = dataPlane.map(BpfDataPlane.EMBRYONIC_MAP);
+        /** The forward entry of flow i, from the table it is in (conntrack first). */
+        private Abi.CtEntry entry(int i, BpfMap table, Arena arena) {
+            MemorySegment key = table.allocateKey(arena);
+            MemorySegment value = table.allocateValue(arena);
+            new Abi.CtKey(client(i), clientPort(i), ip(VIP), HTTP, Abi.IPPROTO_TCP).writeTo(key);
+            return table.lookup(key, value) ? Abi.CtEntry.readFrom(value, Abi.FAMILY_IPV4) : null;
+        }
+
+        /** Each backend's answer through the egress program: the flow is established and moves to nlb_conntrack. */
+        public void answer(Frames f) {
+            before = dataPlane.packetStats();
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment key = ct.allocateKey(arena);
-                MemorySegment value = ct.allocateValue(arena);
-                new Abi.CtKey(client(i), clientPort(i), ip(VIP), HTTP, Abi.IPPROTO_TCP).writeTo(key);
-                if (!ct.lookup(key, value)) {
-                    ct = dataPlane.map("nlb_conntrack");
+                for (int i = 0; i < f.n; i++) {
+                    Abi.CtEntry e = entry(i, embryonic, arena);
+                    if (e == null) {
+                        throw new IllegalStateException(label + ": flow " + i + " is not waiting in "
+                                + BpfDataPlane.EMBRYONIC_MAP + " after its SYN");
+                    }
+                    // Its SYN-ACK, then its first segment without SYN: only that one answers (ct_next_state).
+                    for (int flags : new int[] {PacketBuilder.SYN | PacketBuilder.ACK, PacketBuilder.ACK}) {
+                        byte[] reply = tcp(e.natDestination(), e.natDestinationPort(), client(i), clientPort(i),
+                                flags, flags == PacketBuilder.ACK);
+                        int verdict = tc.testRun(reply, 1, false).retval();
+                        if (verdict != TC_ACT_OK) {
+                            throw new IllegalStateException(label + ": the answer of flow " + i + " returned "
+                                    + verdict);
+                        }
+                    }
                 }
-                if (!ct.lookup(key, value)) {
-                    throw new IllegalStateException(label + ": no conntrack entry for flow " + i + " after its SYN");
+            }
+            countersAfter(Abi.Stat.CT_REPLY, "answer pass", 2 * f.n);
+        }
+
+        /** Every flow's two entries in nlb_conntrack, none left waiting: the established pass is a conntrack hit. */
+        public void checkEstablished(Frames f) {
+            long[] count = {0, 0};
+            conntrack.forEachKey(k -> count[0]++);
+            embryonic.forEachKey(k -> count[1]++);
+            if (count[0] != 2L * f.n || count[1] != 0) {
+                throw new IllegalStateException(label + ": after the answers and ACKs " + CONNTRACK + " holds "
+                        + count[0] + " entries (expected " + 2L * f.n + ") and " + BpfDataPlane.EMBRYONIC_MAP + " "
+                        + count[1] + " (expected 0)");
+            }
+        }
+
+        /** Moves flow i to the next backend in its nlb_conntrack entry. */
+        public void moveFlow(int i, Frames f) {
+            try (Arena arena = Arena.ofConfined()) {
+                Abi.CtEntry e = entry(i, conntrack, arena);
+                if (e == null) {
+                    throw new IllegalStateException(label + ": no " + CONNTRACK + " entry for flow " + i);
                 }
-                Abi.CtEntry e = Abi.CtEntry.readFrom(value, Abi.FAMILY_IPV4);
                 InetAddress next = ip(backend(e.natDestination().getAddress()[3] % BACKENDS + 1));
+                MemorySegment key = conntrack.allocateKey(arena);
+                MemorySegment value = conntrack.allocateValue(arena);
+                new Abi.CtKey(client(i), clientPort(i), ip(VIP), HTTP, Abi.IPPROTO_TCP).writeTo(key);
                 new Abi.CtEntry(e.natSource(), next, e.natSourcePort(), e.natDestinationPort(), e.backend(),
                         e.createdNs(), e.lastSeenNs(), e.packets(), e.bytes(), e.state(), e.flags(), e.listener())
                         .writeTo(value);
-                ct.update(key, value, BpfMap.BPF_EXIST);
+                conntrack.update(key, value, BpfMap.BPF_EXIST);
                 f.movedTo[i] = next;
             }
         }
@@ -546,12 +640,16 @@ public final class KatranComparison {
                 case ESTABLISHED -> Abi.Stat.CT_HIT;
                 case OTHER_ADDRESS, UNUSED_PORT -> Abi.Stat.PASS_NO_LISTENER;
             };
+            countersAfter(reason, ackPass ? "ACK pass" : c.title, calls);
+        }
+
+        private void countersAfter(Abi.Stat reason, String pass, int calls) {
             long[] after = dataPlane.packetStats();
             for (Abi.Stat s : Abi.Stat.values()) {
                 long moved = after[s.value()] - before[s.value()];
                 if (moved != (s == reason ? calls : 0)) {
-                    throw new IllegalStateException(label + ", " + (ackPass ? "ACK pass" : c.title) + ": nlb_stats["
-                            + s + "] moved by " + moved + ", expected " + (s == reason ? calls : 0));
+                    throw new IllegalStateException(label + ", " + pass + ": nlb_stats[" + s + "] moved by " + moved
+                            + ", expected " + (s == reason ? calls : 0));
                 }
             }
         }
@@ -687,6 +785,17 @@ public final class KatranComparison {
     }
 
     // ---- helpers ----------------------------------------------------------------------------
+
+    private static java.util.Optional<BpfMap> mapIfAny(BpfObject object, String name) {
+        try {
+            return java.util.Optional.of(object.map(name));
+        } catch (io.nodelb.agent.bpf.BpfException e) {
+            if (e.errno() != io.nodelb.agent.bpf.Errno.ENOENT) {
+                throw e;
+            }
+            return java.util.Optional.empty();
+        }
+    }
 
     private static void update(BpfMap map, Arena arena, byte[] key, byte[] value) {
         map.update(arena.allocateFrom(ValueLayout.JAVA_BYTE, key), arena.allocateFrom(ValueLayout.JAVA_BYTE, value),

@@ -72,6 +72,10 @@ final class InMemoryMaps implements DataPlaneMaps {
         return 0;
     }
 
+    boolean addressOpen(java.net.InetAddress address) {
+        return PortFilter.ofWords(ports[PortFilter.Direction.INGRESS.ordinal()]).containsAddress(address);
+    }
+
     boolean portOpen(PortFilter.Direction direction, int port) {
         return (ports[direction.ordinal()][port >>> 6] & (1L << (port & 63))) != 0;
     }

@@ -53,6 +53,10 @@ class SnapshotApplierTest {
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 80)).isTrue();
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 81)).isFalse();
         assertThat(maps.portOpen(PortFilter.Direction.EGRESS, 8080)).isTrue();
+        assertThat(maps.addressOpen(ip("203.0.113.10"))).as("the listener's address").isTrue();
+        assertThat(maps.addressOpen(ip("192.0.2.1"))).as("another address of the node").isFalse();
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 3))).toBuilder().clearListeners().build());
+        assertThat(maps.addressOpen(ip("203.0.113.10"))).as("closed with its listener").isFalse();
     }
 
     @Test
@@ -169,6 +173,7 @@ class SnapshotApplierTest {
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 61000)).isTrue();
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 61999)).isTrue();
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 62000)).isFalse();
+        assertThat(maps.addressOpen(ip("198.51.100.1"))).as("the SNAT address: its replies are ours").isTrue();
     }
 
     @Test

@@ -8,9 +8,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.entry;
 
 import io.nodelb.agent.bpf.Abi;
+import io.nodelb.agent.bpf.BpfMap;
 import io.nodelb.agent.bpf.BpfProgram.TestRunResult;
+import io.nodelb.agent.dataplane.PortFilter;
 import io.nodelb.agent.packet.PacketBuilder;
 import io.nodelb.agent.testing.Privileged;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.NetworkInterface;
@@ -105,6 +110,61 @@ class NotOursIT extends DataPlaneFixture {
         assertThat(tc.retval()).isEqualTo(TC_ACT_OK);
         assertThat(Frames.hex(tc.output())).isEqualTo(Frames.hex(frame));
         assertThat(dataPlane.statsSince(before)).isEmpty();
+        assertThat(dataPlane.conntrack()).isEmpty();
+    }
+
+    /** The bit the agent sets for an address is the one the program tests: cleared, the VIP's own packets pass. */
+    @Test
+    void theAddressFilterIsWhatLetsAVipsPacketsIn() {
+        int bit = PortFilter.addressBit(Snapshots.ip(V4));
+        int word = Abi.PORT_WORDS + (bit >>> 6);
+        BpfMap dports = dataPlane.map("nlb_dports");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment key = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
+            key.set(ValueLayout.JAVA_INT, 0, word);
+            assertThat(dports.lookup(key, value)).isTrue();
+            long bits = value.get(ValueLayout.JAVA_LONG, 0);
+            assertThat(bits & (1L << (bit & 63))).as("the VIP's bit").isNotZero();
+            byte[] syn = Frames.frame(TCP, SYN, C4, 40040, V4, Snapshots.HTTP);
+            value.set(ValueLayout.JAVA_LONG, 0, bits & ~(1L << (bit & 63)));
+            dports.update(key, value, BpfMap.BPF_ANY);
+            long[] before = dataPlane.stats();
+
+            TestRunResult closed = dataPlane.xdp(syn);
+
+            assertThat(Frames.hex(closed.output())).isEqualTo(Frames.hex(syn));
+            assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
+            assertThat(dataPlane.conntrack()).isEmpty();
+            value.set(ValueLayout.JAVA_LONG, 0, bits);
+            dports.update(key, value, BpfMap.BPF_ANY);
+            before = dataPlane.stats();
+
+            dataPlane.xdp(syn);
+
+            assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.NEW_FLOW, 1L));
+        }
+    }
+
+    /** An address whose bit a VIP shares gets past the filter, and no further: the listener check stops it. */
+    @Test
+    void anAddressThatSharesAVipsBitIsStillNotOurs() throws UnknownHostException {
+        int vipBit = PortFilter.addressBit(Snapshots.ip(V4));
+        InetAddress twin = null;
+        for (int i = 1; twin == null; i++) {
+            InetAddress candidate = InetAddress.getByAddress(new byte[] {(byte) 198, 51, (byte) (i >>> 8), (byte) i});
+            if (PortFilter.addressBit(candidate) == vipBit) {
+                twin = candidate;
+            }
+        }
+        byte[] syn = Frames.frame(TCP, SYN, C4, 40050, twin.getHostAddress(), Snapshots.HTTP);
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(syn);
+
+        assertThat(xdp.retval()).isEqualTo(XDP_PASS);
+        assertThat(Frames.hex(xdp.output())).isEqualTo(Frames.hex(syn));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
         assertThat(dataPlane.conntrack()).isEmpty();
     }
 
