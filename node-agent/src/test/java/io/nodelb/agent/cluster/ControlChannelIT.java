@@ -294,7 +294,7 @@ class ControlChannelIT {
         channel.close();
 
         assertThat(Duration.ofNanos(System.nanoTime() - before)).isLessThan(Duration.ofSeconds(3));
-        assertThat(stream.agentHalfClosed.await(1, TimeUnit.SECONDS)).as("half-closed by the agent").isTrue();
+        assertThat(stream.agentHalfClosed.await(5, TimeUnit.SECONDS)).as("half-closed by the agent").isTrue();
         assertThat(stream.cancelled.getCount()).as("not cancelled").isEqualTo(1);
         assertThat(channel.state().connected()).isFalse();
         assertThat(operator.noStreamFor(Duration.ofMillis(500))).as("no new stream after close").isTrue();
