@@ -687,6 +687,11 @@ public final class Abi {
         private static final long PROTO_AT = at(LAYOUT, "proto");
         private static final long FAMILY_AT = at(LAYOUT, "family");
 
+        /** The family of the key that starts at byte {@code at} of {@code keys}, read in place. */
+        public static int familyAt(MemorySegment keys, long at) {
+            return u8(keys, at + FAMILY_AT);
+        }
+
         public CtKey {
             Objects.requireNonNull(source, "source");
             Objects.requireNonNull(destination, "destination");
@@ -810,6 +815,11 @@ public final class Abi {
 
         public static int listenerAt(MemorySegment values, long at) {
             return values.get(U32, at + LISTENER_AT);
+        }
+
+        /** family: the key's. */
+        public static InetAddress natSourceAt(MemorySegment values, long at, int family) {
+            return readAddress(values, at + NAT_SRC_AT, family, "nlb_ct_entry");
         }
 
         /** family: the key's (the entry does not repeat it). */

@@ -9,6 +9,7 @@ import io.nodelb.agent.bpf.BpfProgram;
 import io.nodelb.agent.bpf.LibBpf;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -498,57 +499,16 @@ public final class BpfDataPlane implements DataPlane {
         return problems;
     }
 
-    /**
-     * Live flows per backend id, counted in both flow tables: forward entries that have not passed
-     * their idle timeout and have seen no FIN or RST. Reply entries are the same flows again.
-     * The entries of closed flows stay in the LRU table until reused, hence the timeouts.
-     * A scan reads every entry (batches of 8,192, four fields read in place): its cost grows
-     * with the conntrack's size, see docs/benchmarks.md ("Agent restart (adoption)").
-     */
+    /** Live flows per backend id: forward entries within their idle timeout that have seen no FIN or RST. */
     public synchronized Map<Integer, Long> liveFlowsByBackend() {
-        BpfMap timeoutsMap = maps.get("nlb_timeouts");
-        long[] established = new long[timeoutsMap.maxEntries()];
-        long[] udp = new long[timeoutsMap.maxEntries()];
-        timeoutsMap.forEachEntry(4096, (k, v) -> {
-            int listener = k.get(ValueLayout.JAVA_INT, 0);
-            Abi.Timeouts t = Abi.Timeouts.readFrom(v);
-            established[listener] = t.establishedNs();
-            udp[listener] = t.udpNs();
-        });
-        long synDefault = rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
-        long establishedDefault = rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
-        long udpDefault = rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
         long[] flows = new long[maps.get("nlb_backends").maxEntries()];
-        long now = System.nanoTime(); // CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns
-        long[] entries = {0, 0}; // nlb_conntrack's, nlb_ct_embryonic's
-        List<BpfMap> tables = conntrackTables();
-        for (int t = 0; t < tables.size(); t++) {
-            BpfMap conntrack = tables.get(t);
-            long stride = conntrack.valueBufferSize();
-            int table = t;
-            conntrack.forEachBatch(8192, (keys, values, count) -> {
-                entries[table] += count;
-                for (int i = 0; i < count; i++) {
-                    long at = i * stride;
-                    int state = Abi.CtEntry.stateAt(values, at);
-                    if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || state == Abi.CT_CLOSING) {
-                        continue;
-                    }
-                    int listener = Abi.CtEntry.listenerAt(values, at);
-                    boolean known = listener >= 0 && listener < established.length;
-                    long idle = switch (state) {
-                        case Abi.CT_SYN -> synDefault;
-                        case Abi.CT_ESTABLISHED -> known && established[listener] > 0 ? established[listener]
-                                : establishedDefault;
-                        default -> known && udp[listener] > 0 ? udp[listener] : udpDefault;
-                    };
-                    int backend = Abi.CtEntry.backendAt(values, at);
-                    if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle && backend >= 0 && backend < flows.length) {
-                        flows[backend]++;
-                    }
-                }
-            });
-        }
+        long now = System.nanoTime();
+        long[] entries = forEachLiveForward(now, false, (keys, keyAt, values, at) -> {
+            int backend = Abi.CtEntry.backendAt(values, at);
+            if (backend >= 0 && backend < flows.length) {
+                flows[backend]++;
+            }
+        });
         counted(entries[0], entries[1], now);
         Map<Integer, Long> out = new java.util.HashMap<>();
         for (int backend = 0; backend < flows.length; backend++) {
@@ -557,6 +517,79 @@ public final class BpfDataPlane implements DataPlane {
             }
         }
         return out;
+    }
+
+    /**
+     * The SNAT addresses of FullNAT flows within their idle timeout, closing ones included: their
+     * replies still come back to those addresses (one scan of both flow tables).
+     */
+    synchronized Set<InetAddress> fullNatSourcesInUse() {
+        Set<InetAddress> out = new java.util.HashSet<>();
+        long now = System.nanoTime();
+        long[] entries = forEachLiveForward(now, true, (keys, keyAt, values, at) -> {
+            if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_FULLNAT) != 0) {
+                out.add(Abi.CtEntry.natSourceAt(values, at, Abi.CtKey.familyAt(keys, keyAt)));
+            }
+        });
+        counted(entries[0], entries[1], now);
+        return out;
+    }
+
+    /** A forward entry found live by a scan, read in place: the batch's keys and values and its offsets. */
+    private interface LiveForward {
+        void accept(MemorySegment keys, long keyAt, MemorySegment values, long at);
+    }
+
+    /**
+     * Calls {@code live} with each forward entry of both flow tables that is within its idle timeout
+     * by the data plane's rule (the listener's timeouts, else the defaults), CLOSING ones only when
+     * {@code closing}. Reply entries are the same flows again. The entries of closed flows stay in
+     * the LRU tables until reused, hence the timeouts. A scan reads every entry (batches of 8,192,
+     * a few fields read in place): its cost grows with the conntrack's size, see docs/benchmarks.md
+     * ("Agent restart (adoption)").
+     *
+     * @param now CLOCK_MONOTONIC nanoseconds, the clock of bpf_ktime_get_coarse_ns
+     * @return the entries read in nlb_conntrack and in nlb_ct_embryonic
+     */
+    private long[] forEachLiveForward(long now, boolean closing, LiveForward live) {
+        BpfMap timeoutsMap = maps.get("nlb_timeouts");
+        Abi.Timeouts[] perListener = new Abi.Timeouts[timeoutsMap.maxEntries()];
+        timeoutsMap.forEachEntry(4096, (k, v) -> perListener[k.get(ValueLayout.JAVA_INT, 0)] = Abi.Timeouts.readFrom(v));
+        long synDefault = rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
+        long establishedDefault = rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
+        long closingDefault = rodata.getOrDefault("cfg_timeout_closing_ns", 10_000_000_000L);
+        long udpDefault = rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
+        long[] entries = {0, 0}; // nlb_conntrack's, nlb_ct_embryonic's
+        List<BpfMap> tables = conntrackTables();
+        for (int t = 0; t < tables.size(); t++) {
+            BpfMap conntrack = tables.get(t);
+            long stride = conntrack.valueBufferSize();
+            int keySize = conntrack.keySize();
+            int table = t;
+            conntrack.forEachBatch(8192, (keys, values, count) -> {
+                entries[table] += count;
+                for (int i = 0; i < count; i++) {
+                    long at = i * stride;
+                    int state = Abi.CtEntry.stateAt(values, at);
+                    if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || (state == Abi.CT_CLOSING && !closing)) {
+                        continue;
+                    }
+                    int listener = Abi.CtEntry.listenerAt(values, at);
+                    Abi.Timeouts set = listener >= 0 && listener < perListener.length ? perListener[listener] : null;
+                    long idle = switch (state) {
+                        case Abi.CT_SYN -> synDefault;
+                        case Abi.CT_ESTABLISHED -> set != null && set.establishedNs() > 0 ? set.establishedNs()
+                                : establishedDefault;
+                        case Abi.CT_CLOSING -> set != null && set.closingNs() > 0 ? set.closingNs() : closingDefault;
+                        default -> set != null && set.udpNs() > 0 ? set.udpNs() : udpDefault;
+                    };
+                    if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle) {
+                        live.accept(keys, (long) i * keySize, values, at);
+                    }
+                }
+            });
+        }
+        return entries;
     }
 
     /**
@@ -826,6 +859,11 @@ public final class BpfDataPlane implements DataPlane {
          * is read (a batch read resumes at the next hash bucket, so deleting keys already read
          * disturbs nothing). A key the programs deleted or replaced meanwhile is skipped.
          */
+        @Override
+        public Set<InetAddress> fullNatSourcesInUse() {
+            return BpfDataPlane.this.fullNatSourcesInUse();
+        }
+
         @Override
         public long releaseFlows(Set<Integer> backends) {
             boolean[] removed = new boolean[maps.get("nlb_backends").maxEntries()];

@@ -53,4 +53,11 @@ public interface DataPlaneMaps {
      * @return the entries deleted
      */
     long releaseFlows(java.util.Set<Integer> backends);
+
+    /**
+     * The SNAT addresses that FullNAT flows within their idle timeout still use (a scan of the flow
+     * tables): replies come back to them, so the ingress address filter keeps them while any is
+     * left, whatever the listeners say now. Not a write.
+     */
+    java.util.Set<java.net.InetAddress> fullNatSourcesInUse();
 }

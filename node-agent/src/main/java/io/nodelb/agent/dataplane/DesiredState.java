@@ -227,6 +227,12 @@ public record DesiredState(
                 interfaces, streams);
     }
 
+    /** This state with another ingress filter. */
+    public DesiredState withIngressPorts(PortFilter otherIngress) {
+        return new DesiredState(listeners, routes, timeouts, rateLimits, groups, tables, backends, otherIngress,
+                egressPorts, interfaces, streams);
+    }
+
     /**
      * Translates a snapshot. Ids are taken from {@code ids}, which the caller
      * commits only once the state is programmed.

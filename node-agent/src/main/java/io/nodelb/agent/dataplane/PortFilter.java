@@ -61,6 +61,22 @@ public final class PortFilter {
         });
     }
 
+    /** The address words' bits set here and not in {@code other}; all zero when there are none. */
+    public long[] addressBitsNotIn(PortFilter other) {
+        long[] out = new long[Abi.DADDR_WORDS];
+        for (int w = 0; w < Abi.DADDR_WORDS; w++) {
+            out[w] = words[Abi.PORT_WORDS + w] & ~other.words[Abi.PORT_WORDS + w];
+        }
+        return out;
+    }
+
+    /** A copy of this filter that also lets these destination addresses through. */
+    public PortFilter withAddresses(java.util.Collection<InetAddress> addresses) {
+        PortFilter f = ofWords(words);
+        addresses.forEach(f::addAddress);
+        return f;
+    }
+
     public boolean containsAddress(InetAddress address) {
         int bit = addressBit(address);
         return (words[Abi.PORT_WORDS + (bit >>> 6)] & (1L << (bit & 63))) != 0;

@@ -62,6 +62,13 @@ public final class SnapshotApplier {
     private String snapshotWrittenDigest;
     /** Maglev tables of the last plan: the next plan builds only those of changed groups. */
     private final DesiredState.TableCache tables;
+    /** How long one scan's answer stands for the SNAT addresses in use ({@link #holdFullNatSources}). */
+    static final long HOLD_RECHECK_NS = 60_000_000_000L;
+    /** SNAT addresses the last scan found in use, the address bits the plan cleared then, and when. */
+    private Set<java.net.InetAddress> heldSources = Set.of();
+    private long[] heldFor = new long[0];
+    private long heldCheckedAt;
+    private java.util.function.LongSupplier clock = System::nanoTime;
 
     public SnapshotApplier(DataPlaneMaps maps, DesiredState.Host host, Limits limits) {
         this(maps, host, limits, null, new DesiredState.TableCache());
@@ -367,7 +374,7 @@ public final class SnapshotApplier {
         phases.add("plan", planned.planNanos());
         NodeSnapshot snapshot = planned.snapshot();
         DesiredState.Ids nextIds = planned.nextIds();
-        DesiredState next = planned.state();
+        DesiredState next = holdFullNatSources(applied, planned.state());
         CountingMaps counting = new CountingMaps(maps);
         // Before the maps, and without the proof of the last apply: a killed agent's successor
         // completes this apply with the same ids, and reads every map back.
@@ -401,6 +408,47 @@ public final class SnapshotApplier {
         });
         lastApply = phases;
         return counting.writes;
+    }
+
+    /**
+     * The plan, with the ingress address filter still open for the SNAT addresses that FullNAT flows
+     * use: when a listener's SNAT address changes or the listener goes, its flows live on and their
+     * replies come back to the old address, which a cleared bit would pass untranslated. Only an
+     * apply that clears address bits asks the maps (a scan of the flow tables), and while the same
+     * bits stay cleared at most once per {@link #HOLD_RECHECK_NS}: a bit kept longer than needed
+     * only costs foreign packets to that address a listener lookup. If the scan fails, every bit is kept.
+     */
+    private DesiredState holdFullNatSources(DesiredState from, DesiredState to) {
+        long[] cleared = from.ingressPorts().addressBitsNotIn(to.ingressPorts());
+        if (Arrays.stream(cleared).allMatch(w -> w == 0)) {
+            return to;
+        }
+        long now = clock.getAsLong();
+        if (!Arrays.equals(cleared, heldFor) || now - heldCheckedAt >= HOLD_RECHECK_NS) {
+            try {
+                heldSources = Set.copyOf(maps.fullNatSourcesInUse());
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "could not read which SNAT addresses FullNAT flows use;"
+                        + " the address filter keeps every address it had: " + e.getMessage());
+                return to.withIngressPorts(PortFilter.ofWords(orWords(from.ingressPorts(), to.ingressPorts())));
+            }
+            heldFor = cleared;
+            heldCheckedAt = now;
+        }
+        return heldSources.isEmpty() ? to : to.withIngressPorts(to.ingressPorts().withAddresses(heldSources));
+    }
+
+    private static long[] orWords(PortFilter a, PortFilter b) {
+        long[] out = new long[PortFilter.WORDS];
+        for (int w = 0; w < PortFilter.WORDS; w++) {
+            out[w] = a.word(w) | b.word(w);
+        }
+        return out;
+    }
+
+    /** Tests move time past {@link #HOLD_RECHECK_NS}. */
+    void clock(java.util.function.LongSupplier nanoClock) {
+        this.clock = nanoClock;
     }
 
     /**
@@ -595,5 +643,6 @@ public final class SnapshotApplier {
         @Override public void deleteListener(Abi.ListenerKey k) { writes++; delegate.deleteListener(k); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { writes++; delegate.putPortWord(d, w, bits); }
         @Override public long releaseFlows(Set<Integer> backends) { return delegate.releaseFlows(backends); }
+        @Override public Set<java.net.InetAddress> fullNatSourcesInUse() { return delegate.fullNatSourcesInUse(); }
     }
 }

@@ -23,6 +23,9 @@ final class InMemoryMaps implements DataPlaneMaps {
     /** Whether a released backend was still in a table or in nlb_backends when its flows were released. */
     boolean stillSelected;
     private final int tableSize;
+    /** What fullNatSourcesInUse answers (conntrack is not modelled; null: it fails), and how often it was asked. */
+    java.util.Set<java.net.InetAddress> fullNatSources = java.util.Set.of();
+    int fullNatScans;
     /** Throws on the n-th write from now (1-based); 0 = never. */
     int failOnWrite;
 
@@ -70,6 +73,15 @@ final class InMemoryMaps implements DataPlaneMaps {
                 .anyMatch(t -> Arrays.stream(t).anyMatch(backends::contains))
                 || backends.stream().anyMatch(this.backends::containsKey);
         return 0;
+    }
+
+    @Override
+    public java.util.Set<java.net.InetAddress> fullNatSourcesInUse() {
+        fullNatScans++;
+        if (fullNatSources == null) {
+            throw new IllegalStateException("injected failure of the flow table scan");
+        }
+        return fullNatSources;
     }
 
     boolean addressOpen(java.net.InetAddress address) {

@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -174,6 +175,47 @@ class SnapshotApplierTest {
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 61999)).isTrue();
         assertThat(maps.portOpen(PortFilter.Direction.INGRESS, 62000)).isFalse();
         assertThat(maps.addressOpen(ip("198.51.100.1"))).as("the SNAT address: its replies are ours").isTrue();
+    }
+
+    @Test
+    void anOldSnatAddressStaysOpenWhileFullNatFlowsUseIt() {
+        long[] now = {1};
+        applier.clock(() -> now[0]);
+        NodeSnapshot first = snapshot(group("web", backend("198.51.100.7", 8080, 1))).toBuilder()
+                .setListeners(0, listener().toBuilder().setNatMode(NatMode.FULL_NAT).setSnatAddress(bytes("198.51.100.1")))
+                .build();
+        NodeSnapshot moved = first.toBuilder().setListeners(0, first.getListeners(0).toBuilder()
+                .setSnatAddress(bytes("198.51.100.2"))).build();
+        applier.apply(first);
+        assertThat(maps.fullNatScans).as("nothing cleared, nothing to ask").isZero();
+        maps.fullNatSources = Set.of(ip("198.51.100.1"));
+
+        applier.apply(moved);
+
+        assertThat(maps.addressOpen(ip("198.51.100.2"))).as("the new SNAT address").isTrue();
+        assertThat(maps.addressOpen(ip("198.51.100.1"))).as("the old one: its flows' replies come back to it").isTrue();
+        assertThat(maps.fullNatScans).isEqualTo(1);
+        maps.fullNatSources = Set.of();
+        applier.apply(moved.toBuilder().setVersion("2").build());
+        assertThat(maps.addressOpen(ip("198.51.100.1"))).as("the same bit again within a minute: no scan").isTrue();
+        assertThat(maps.fullNatScans).isEqualTo(1);
+
+        now[0] += SnapshotApplier.HOLD_RECHECK_NS;
+        applier.apply(moved.toBuilder().setVersion("3").build());
+
+        assertThat(maps.fullNatScans).isEqualTo(2);
+        assertThat(maps.addressOpen(ip("198.51.100.1"))).as("closed once no flow uses it").isFalse();
+        assertThat(maps.addressOpen(ip("198.51.100.2"))).isTrue();
+    }
+
+    @Test
+    void anAddressFilterThatCannotBeNarrowedSafelyKeepsEveryBit() {
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1))));
+        maps.fullNatSources = null; // the scan fails
+
+        applier.apply(snapshot(group("web", backend("10.0.0.2", 8080, 1))).toBuilder().clearListeners().build());
+
+        assertThat(maps.addressOpen(ip("203.0.113.10"))).as("kept: the flows could not be read").isTrue();
     }
 
     @Test

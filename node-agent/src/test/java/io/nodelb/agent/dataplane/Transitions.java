@@ -24,6 +24,7 @@ public final class Transitions {
             @Override public void deleteRateLimit(int listener) { writes[0]++; }
             @Override public void putListener(Abi.ListenerKey key, Abi.Listener listener) { writes[0]++; }
             @Override public long releaseFlows(java.util.Set<Integer> backends) { return 0; }
+            @Override public java.util.Set<java.net.InetAddress> fullNatSourcesInUse() { return java.util.Set.of(); }
             @Override public void deleteListener(Abi.ListenerKey key) { writes[0]++; }
             @Override public void putPortWord(PortFilter.Direction direction, int word, long bits) { writes[0]++; }
         };

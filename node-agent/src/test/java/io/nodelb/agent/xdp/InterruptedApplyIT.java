@@ -506,6 +506,7 @@ class InterruptedApplyIT {
         @Override public void deleteListener(Abi.ListenerKey k) { write(m -> m.deleteListener(k)); }
         @Override public void putPortWord(PortFilter.Direction d, int w, long bits) { write(m -> m.putPortWord(d, w, bits)); }
         @Override public long releaseFlows(java.util.Set<Integer> backends) { return real.get().releaseFlows(backends); }
+        @Override public java.util.Set<java.net.InetAddress> fullNatSourcesInUse() { return real.get().fullNatSourcesInUse(); }
     }
 
 }

@@ -256,4 +256,29 @@ class NotOursIT extends DataPlaneFixture {
         assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.PASS_NO_LISTENER, 1L));
         assertThat(dataPlane.conntrack()).isEqualTo(flows);
     }
+
+    @Test
+    void repliesToAnOldSnatAddressAreStillTranslatedWhileItsFlowsLive() {
+        Flow flow = Flow.tcp(C4, 40040, V4, Snapshots.HTTP_FULLNAT);
+        dataPlane.xdp(flow.first());
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        assertThat(forward.natSource()).isEqualTo(Snapshots.ip(Snapshots.SNAT4));
+        byte[] reply = Frames.frame(TCP, SYN | ACK, forward.natDestination().getHostAddress(),
+                forward.natDestinationPort(), Snapshots.SNAT4, forward.natSourcePort());
+        // The FullNAT listeners move to another SNAT address; the flow keeps the one it has.
+        dataPlane.apply(Snapshots.snapshot(Snapshots.standardListeners().stream()
+                .map(l -> l.getSnatAddress().isEmpty() || l.getAddress().size() != 4 ? l
+                        : l.toBuilder().setSnatAddress(Snapshots.bytes("10.0.0.2")).build())
+                .toList(), List.of(Snapshots.web(3), Snapshots.dns(3))));
+        long[] before = dataPlane.stats();
+
+        TestRunResult xdp = dataPlane.xdp(reply);
+
+        assertThat(Frames.hex(xdp.output())).as("translated back to the client").isNotEqualTo(Frames.hex(reply));
+        assertThat(dataPlane.statsSince(before)).containsExactly(entry(Abi.Stat.CT_REPLY, 1L));
+        Flow other = Flow.tcp(C4, 40041, V4, Snapshots.HTTP_FULLNAT);
+        dataPlane.xdp(other.first());
+        assertThat(dataPlane.entry(other.forwardKey()).natSource()).as("a new flow takes the new address")
+                .isEqualTo(Snapshots.ip("10.0.0.2"));
+    }
 }
