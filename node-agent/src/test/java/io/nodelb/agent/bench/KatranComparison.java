@@ -90,8 +90,6 @@ public final class KatranComparison {
      */
     private static final List<String> NODELB_MAPS = List.of("nlb_listeners", "nlb_routes", "nlb_timeouts",
             "nlb_groups", "nlb_tables", "nlb_backends", "nlb_be_stats", "nlb_stats", "nlb_dports", "nlb_sports");
-    /** Maps a build may lack (older or newer than this one): shared when both have them. */
-    private static final List<String> NODELB_MAPS_IF_ANY = List.of("nlb_daddrs");
     private static final String CONNTRACK = "nlb_conntrack";
     private static final int TC_ACT_OK = 0;
 
@@ -272,9 +270,6 @@ public final class KatranComparison {
                 for (BpfObject o : List.of(beforeObject, beforeTc)) {
                     for (String name : NODELB_MAPS) {
                         o.map(name).reuse(dataPlane.map(name));
-                    }
-                    for (String name : NODELB_MAPS_IF_ANY) {
-                        mapIfAny(o, name).ifPresent(m -> m.reuse(dataPlane.map(name)));
                     }
                     o.setRodata("cfg_table_size", limits.tableSize());
                     o.setRodata("cfg_nat_port_min", limits.snatPortMin());
@@ -785,17 +780,6 @@ public final class KatranComparison {
     }
 
     // ---- helpers ----------------------------------------------------------------------------
-
-    private static java.util.Optional<BpfMap> mapIfAny(BpfObject object, String name) {
-        try {
-            return java.util.Optional.of(object.map(name));
-        } catch (io.nodelb.agent.bpf.BpfException e) {
-            if (e.errno() != io.nodelb.agent.bpf.Errno.ENOENT) {
-                throw e;
-            }
-            return java.util.Optional.empty();
-        }
-    }
 
     private static void update(BpfMap map, Arena arena, byte[] key, byte[] value) {
         map.update(arena.allocateFrom(ValueLayout.JAVA_BYTE, key), arena.allocateFrom(ValueLayout.JAVA_BYTE, value),
