@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 5
+#define NLB_LAYOUT_VERSION 6
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096

@@ -109,23 +109,25 @@ struct {
 } nlb_be_buckets SEC(".maps");
 
 /*
- * The flow tables' LRU lists: one per CPU (BPF_F_NO_COMMON_LRU), each max_entries / CPUs long. An
- * insert takes a free element of its CPU's list, or evicts that list's oldest: no global lock, and
- * no pause to refill a CPU's free list from the shared one (the new-flow tail). The cost: a CPU that
- * inserts more than its share evicts its own entries while others have room. Every CPU finds every
- * entry (one hash table).
+ * nlb_ct_embryonic's LRU lists: one per CPU (BPF_F_NO_COMMON_LRU), each max_entries / possible CPUs
+ * long. A new TCP flow's insert takes a free element of its CPU's list, or evicts that list's oldest:
+ * no global lock, and no pause to refill a CPU's free list from the shared one (the new-flow tail).
+ * The cost, a CPU that inserts more than its share evicts its own entries while others have room,
+ * is acceptable for flows that wait there milliseconds. nlb_conntrack keeps one common list: its
+ * capacity is the whole table whatever CPU the flows arrive on (one RX queue, possible CPUs far above
+ * the online ones), since an entry evicted there is an established connection lost (layout 6).
+ * Every CPU finds every entry (one hash table).
  */
 #ifndef NLB_TEST_OLD_LAYOUT
-#define NLB_CT_LRU_FLAGS BPF_F_NO_COMMON_LRU
+#define NLB_EMBRYONIC_LRU_FLAGS BPF_F_NO_COMMON_LRU
 #else /* layout 4 and before: one LRU list for all CPUs */
-#define NLB_CT_LRU_FLAGS 0
+#define NLB_EMBRYONIC_LRU_FLAGS 0
 #endif
 
 /* Flow table shared by all CPUs and both programs: 5-tuple -> rewrite. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NLB_MAX_CONNTRACK);
-	__uint(map_flags, NLB_CT_LRU_FLAGS);
 	__type(key, struct nlb_ct_key);
 	__type(value, struct nlb_ct_entry);
 } nlb_conntrack SEC(".maps");
@@ -138,7 +140,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NLB_MAX_EMBRYONIC);
-	__uint(map_flags, NLB_CT_LRU_FLAGS);
+	__uint(map_flags, NLB_EMBRYONIC_LRU_FLAGS);
 	__type(key, struct nlb_ct_key);
 	__type(value, struct nlb_ct_entry);
 } nlb_ct_embryonic SEC(".maps");

@@ -42,7 +42,7 @@ public final class Abi {
     // --- #defines ------------------------------------------------------------------------
 
     /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
-    public static final int LAYOUT_VERSION = 5;
+    public static final int LAYOUT_VERSION = 6;
     public static final int MAX_LISTENERS = 4096;
     public static final int MAX_ROUTES = 16384;
     public static final int MAX_GROUPS = 1024;

@@ -344,13 +344,11 @@ public final class BpfDataPlane implements DataPlane {
                 object.setRodata(name, value);
             }
         });
-        // One LRU list per CPU in each flow table (maps.h): the kernel makes the size a multiple of the
+        // One LRU list per CPU in nlb_ct_embryonic (maps.h): the kernel makes the size a multiple of the
         // possible CPUs; rounded up here, so that the capacity the agent reports is the kernel's.
         int cpus = LibBpf.possibleCpus();
-        for (String table : List.of("nlb_conntrack", EMBRYONIC_MAP)) {
-            BpfMap map = object.map(table);
-            map.setMaxEntries(Math.ceilDiv(map.maxEntries(), cpus) * cpus);
-        }
+        BpfMap embryonic = object.map(EMBRYONIC_MAP);
+        embryonic.setMaxEntries(Math.ceilDiv(embryonic.maxEntries(), cpus) * cpus);
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
         // Listener ids index nlb_timeouts and nlb_rate_limits; limits above the header's size grow the maps (never shrink them).
         int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());

@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * Moves the calling thread over the CPUs it may run on, one at each {@link #next}, and back to
- * its own CPU set at {@link #close}. The flow tables keep one LRU list per CPU
+ * its own CPU set at {@link #close}. nlb_ct_embryonic keeps one LRU list per CPU
  * (BPF_F_NO_COMMON_LRU): an entry written from user space lands in the list of the CPU that
  * wrote it, so a copy of a whole table from one CPU would fill that CPU's share and evict its
  * own entries. When the thread cannot be moved (no permission, a CPU set of one), writes stay

@@ -507,7 +507,8 @@ public final class LayoutMigration implements AutoCloseable {
         Pass pass = new Pass();
         boolean fresh = plan.value().fromField(LAST_SEEN).isPresent() && plan.value().toField(LAST_SEEN).isPresent();
         long[] written = {0};
-        // The flow tables keep one LRU list per CPU: the writes go over the CPUs, SPREAD entries on each.
+        // nlb_ct_embryonic keeps one LRU list per CPU: the writes go over the CPUs, SPREAD entries on each
+        // (harmless for nlb_conntrack's common list).
         try (CpuSpread spread = new CpuSpread(); Arena arena = Arena.ofConfined();
                 Writer writer = new Writer(target, arena, SPREAD)) {
             MemorySegment key = arena.allocate(target.keySize(), 8);
