@@ -236,9 +236,14 @@ class LabHealthIT {
         assertThat(reported("breaker").get("be2")).isZero();
         assertFollowWeights("group breaker, be2's breaker open", count(vip, 200), reported("breaker"));
         server("be2", BREAKER).start();
-        Awaitility.await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50))
-                .until(() -> breaker("be2") == 2.0);
-        assertThat(reported("breaker").get("be2")).as("half open: a quarter of its weight").isEqualTo(25);
+        // Half open, a quarter of its weight, in one scrape: the state lasts three checks (~0.9 s), and
+        // two scrapes apart could straddle its closing on a loaded machine.
+        Awaitility.await("be2 half open at a quarter of its weight").atMost(Duration.ofSeconds(10))
+                .pollInterval(Duration.ofMillis(50)).until(() -> {
+                    String scrape = scrape();
+                    return breaker(scrape, "be2") == 2.0
+                            && Integer.valueOf(25).equals(reported(scrape, "breaker").get("be2"));
+                });
         Awaitility.await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
                 .until(() -> breaker("be2") == 0.0);
         awaitWeights("breaker", EVEN);
@@ -307,8 +312,15 @@ class LabHealthIT {
     private static final Pattern TAG = Pattern.compile("(\\w+)=\"([^\"]*)\"");
 
     /** A metric's samples, by their tags written as "k=v,k=v" (sorted by key). */
+    private static String scrape() throws Exception {
+        return LAB.exec(LAB.node(), "curl", "-sf", "-m", "2", "http://127.0.0.1:" + METRICS_PORT + "/metrics");
+    }
+
     private static Map<String, Double> metric(String name) throws Exception {
-        String text = LAB.exec(LAB.node(), "curl", "-sf", "-m", "2", "http://127.0.0.1:" + METRICS_PORT + "/metrics");
+        return metric(scrape(), name);
+    }
+
+    private static Map<String, Double> metric(String text, String name) {
         Map<String, Double> out = new TreeMap<>();
         for (String line : text.split("\n")) {
             Matcher m = SAMPLE.matcher(line);
@@ -329,8 +341,12 @@ class LabHealthIT {
 
     /** The effective weights of a group's IPv4 backends on {@code port}, by backend name, as the metrics report them. */
     private static Map<String, Integer> reported(String group) throws Exception {
+        return reported(scrape(), group);
+    }
+
+    private static Map<String, Integer> reported(String scrape, String group) {
         Map<String, Integer> out = new TreeMap<>();
-        metric("nodelb_backend_effective_weight").forEach((tags, value) -> {
+        metric(scrape, "nodelb_backend_effective_weight").forEach((tags, value) -> {
             for (int k = 1; k <= 3; k++) {
                 if (tags.equals("backend=" + Lab.backendV4(k) + ":" + portOf(group) + ",group=default/" + group)) {
                     out.put("be" + k, value.intValue());
@@ -341,8 +357,12 @@ class LabHealthIT {
     }
 
     private static double breaker(String backend) throws Exception {
+        return breaker(scrape(), backend);
+    }
+
+    private static double breaker(String scrape, String backend) {
         int k = Integer.parseInt(backend.substring(2));
-        return metric("nodelb_backend_breaker_state")
+        return metric(scrape, "nodelb_backend_breaker_state")
                 .getOrDefault("backend=" + Lab.backendV4(k) + ":" + BREAKER + ",group=default/breaker", -1.0);
     }
 
