@@ -3,7 +3,9 @@
 # accepts, reads the ClientHello, connects) relaying in user space (relay, the default) or
 # splicing the sockets with sockmap (splice, --stream-splice), against HAProxy (2 threads, TCP
 # mode, routing by req_ssl_sni, bound to the VIP on the node's lo). MODES picks and orders them
-# (default: "relay splice haproxy", each once per round). The backends are nginx
+# (default: "relay splice haproxy", each once per round); mode base is the relay of another build,
+# BASE=<checkout with a packaged agent> (to measure a change against its parent in one run). The
+# backends are nginx
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
@@ -99,6 +101,9 @@ measure() {
 }
 
 setup_relay() { setup_nodelb; }
+setup_base() { [ -x "${BASE:-}/bin/nodelb-agent" ] || { echo "mode base needs BASE=<checkout>" >&2; return 1; }
+  NODELB_AGENT="$BASE/bin/nodelb-agent"; setup_nodelb; unset NODELB_AGENT; }
+teardown_base() { teardown_nodelb; }
 setup_splice() { setup_nodelb --stream-splice; }
 teardown_relay() { teardown_nodelb; }
 teardown_splice() { teardown_nodelb; }
