@@ -9,24 +9,27 @@
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
-#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N]
+#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]
 #
 # Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
 # (keep-alive), and new connections/s (one request per connection: a TLS handshake each); then
-# each nodelb point as a ratio to HAProxy's of the same round and concurrency.
+# each nodelb point as a ratio to HAProxy's of the same round and concurrency. Before its first point,
+# each way gets --warmup seconds (default 2, 0: none) of each of the three loads, not counted: the
+# agent's JIT compiles its paths then, not in the first measured seconds.
 # Everything it creates (lab namespaces, pins, /etc/netns/<client>) is removed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=agent.sh
 source "$top/deploy/lab/agent.sh"
 
-CONNS=(8 64); DURATION=5; ROUNDS=1
+CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) IFS=, read -r -a CONNS <<<"$2"; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N]" >&2; exit 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench-sni: run as root" >&2; exit 1; }
@@ -98,6 +101,13 @@ measure() {
   mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB$/) v=v*1024; else if (v ~ /KB$/) v=v/1024; else v=v+0; printf "%.1f", v}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
   echo "$rps $mbs ${errors:-none}"
+}
+
+# Not measured: the same loads, to warm a way up.
+warm() {
+  local path=$1; shift
+  timeout -k 5 $((WARMUP + 30)) ip netns exec "$client" wrk -t2 -c"${CONNS[-1]}" -d"${WARMUP}s" --timeout 2s "$@" \
+    "https://api.example.com$path" >/dev/null 2>&1 || true
 }
 
 setup_relay() { setup_nodelb; }
@@ -181,6 +191,9 @@ for round in $(seq 1 "$ROUNDS"); do
       for i in 1 2 3 4 5; do
         ip netns exec "$client" curl -sk -o /dev/null -w "$mode connect %{time_connect} tls %{time_appconnect} total %{time_total}\n" "https://api.example.com/" >&2
       done
+    fi
+    if [ "$WARMUP" -gt 0 ]; then
+      warm /; warm /1m; warm / -H 'Connection: close'
     fi
     for c in "${CONNS[@]}"; do
       read -r ka _ e1 <<<"$(measure "$c" /)"

@@ -69,6 +69,11 @@ final class RelayLoop implements Runnable {
         selector.wakeup();
     }
 
+    /** Makes it select again now: sockets closed elsewhere are released then. */
+    void wakeup() {
+        selector.wakeup();
+    }
+
     /** Stops once the connections it relays now have ended. */
     void close() {
         closing = true;

@@ -450,14 +450,22 @@ public final class StreamListeners implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
+            boolean closedAny = false;
             for (StreamConnection c : live) {
                 try {
                     if (c.closeIfIdle(now, idleTimeoutNs(c.listener()))) {
                         countIdle(c);
                         ended(c); // a relay loop does not hear of sockets closed under it
+                        closedAny = true;
                     }
                 } catch (RuntimeException e) {
                     LOG.log(System.Logger.Level.DEBUG, "idle check: " + e);
+                }
+            }
+            if (closedAny) {
+                // A socket registered with a selector is released only in that selector's next select.
+                for (RelayLoop loop : loops) {
+                    loop.wakeup();
                 }
             }
         }
