@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.nodelb.agent.bpf.Abi;
-import io.nodelb.agent.dataplane.DesiredState;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -17,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -34,7 +32,7 @@ import org.junit.jupiter.api.Test;
  */
 class StreamRelayTest {
     private static final int BACKEND_ID = 4;
-    private static final InetAddress LO = InetAddress.getLoopbackAddress();
+    private static final InetAddress LO = LoopbackStreams.LO;
 
     private ServerSocket backend;
     private StreamListeners listeners;
@@ -58,37 +56,10 @@ class StreamRelayTest {
     }
 
     private void listen(long idleTimeoutNs) throws IOException {
-        try (ServerSocket free = new ServerSocket(0, 1, LO)) {
-            port = free.getLocalPort();
-        }
-        var listener = new DesiredState.StreamListener("ns/lb/plain", LO, port, new DesiredState.GroupRef("g", 1),
-                Map.of(), 0, 3, false, true, idleTimeoutNs);
-        var empty = DesiredState.empty();
-        var state = new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
-                Map.of(BACKEND_ID, new Abi.Backend(LO, backend.getLocalPort())), empty.ingressPorts(),
-                empty.egressPorts(), Set.of(), Map.of(listener.name(), listener));
-        StreamListeners.Tables tables = new StreamListeners.Tables() {
-            @Override
-            public int backendAt(int group, int slot) {
-                return BACKEND_ID;
-            }
-
-            @Override
-            public int tableSize() {
-                return 7;
-            }
-        };
-        StreamListeners.LocalAddresses local = new StreamListeners.LocalAddresses() {
-            @Override
-            public boolean ensureLocal(InetAddress address) {
-                return false;
-            }
-
-            @Override
-            public void release(InetAddress address) {}
-        };
-        listeners = new StreamListeners(() -> state, tables, local, null, () -> null, events::add);
-        listeners.reconcile(state);
+        port = LoopbackStreams.freePort();
+        var state = LoopbackStreams.state(LoopbackStreams.listener(port, true, idleTimeoutNs), BACKEND_ID,
+                backend.getLocalPort());
+        listeners = LoopbackStreams.start(state, BACKEND_ID, events::add);
     }
 
     /** Echoes each connection, with a small receive buffer, then half-closes after the client's end. */
