@@ -55,16 +55,20 @@ abstract class LabStreamAnswers {
     private RawBackends backends;
     private java.nio.file.Path accessLog;
     private final ExecutorService clients = Executors.newFixedThreadPool(12);
-    private final Lab lab = lab();
-    private final int metricsPort = metricsPort();
+    private final Lab lab;
+    private final int metricsPort;
+    private final List<String> copyOptions;
 
-    /** The subclass's lab (its own extension). */
-    abstract Lab lab();
-
-    abstract int metricsPort();
-
-    /** The agent's options beyond the metrics port and the access log: how it copies. */
-    abstract String[] copyOptions();
+    /**
+     * @param lab the subclass's lab (its own extension)
+     * @param metricsPorts where its agent's metrics port is chosen from (90 ports, by this process)
+     * @param copyOptions the agent's options that say how it copies
+     */
+    LabStreamAnswers(Lab lab, int metricsPorts, String... copyOptions) {
+        this.lab = lab;
+        this.metricsPort = metricsPorts + (int) (ProcessHandle.current().pid() % 90);
+        this.copyOptions = List.of(copyOptions);
+    }
 
     /** Checks the bytes the agent copied itself while {@code answered} bytes were answered. */
     abstract void checkCopied(double copied, long answered);
@@ -75,7 +79,7 @@ abstract class LabStreamAnswers {
         accessLog = lab.runDir().resolve("stream-access.log");
         List<String> options = new ArrayList<>(List.of("--metrics-port", Integer.toString(metricsPort),
                 "--access-log", accessLog.toString(), "--access-log-format", "json"));
-        options.addAll(List.of(copyOptions()));
+        options.addAll(copyOptions);
         Agent agent = lab.launchAgent(CONFIG, lab.pinPath(), options.toArray(String[]::new));
         agent.awaitProgrammed(0);
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() ->

@@ -11,24 +11,13 @@ class LabStreamRelayIT extends LabStreamAnswers {
     @RegisterExtension
     static final Lab LAB = Lab.withBackends(3);
 
-    @Override
-    Lab lab() {
-        return LAB;
-    }
-
-    @Override
-    int metricsPort() {
-        return 19_700 + (int) (ProcessHandle.current().pid() % 90);
-    }
-
-    @Override
-    String[] copyOptions() {
-        return new String[0];
+    LabStreamRelayIT() {
+        super(LAB, 19_700);
     }
 
     @Override
     void checkCopied(double copied, long answered) {
-        // The requests went to the backend with the opening (read before the relay): not counted.
+        // The requests reached the backend with the opening, sent before the relay: not counted.
         assertThat(copied).as("bytes copied by the agent").isEqualTo((double) answered);
     }
 }

@@ -11,19 +11,8 @@ class LabStreamSpliceIT extends LabStreamAnswers {
     @RegisterExtension
     static final Lab LAB = Lab.withBackends(3);
 
-    @Override
-    Lab lab() {
-        return LAB;
-    }
-
-    @Override
-    int metricsPort() {
-        return 19_600 + (int) (ProcessHandle.current().pid() % 90);
-    }
-
-    @Override
-    String[] copyOptions() {
-        return new String[] {"--stream-splice"};
+    LabStreamSpliceIT() {
+        super(LAB, 19_600, "--stream-splice");
     }
 
     @Override
