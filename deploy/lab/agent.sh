@@ -2,7 +2,8 @@
 #
 #   start_agent NODE_NS CONFIG PIN_DIR LOG [more agent options]
 #
-# Starts `bin/nodelb-agent standalone` inside the node's network namespace, sets
+# Starts `bin/nodelb-agent standalone` (or the launcher in NODELB_AGENT, e.g. another
+# checkout's, to compare two builds in one run) inside the node's network namespace, sets
 # agent_pid, and returns once the agent says "programmed version". Returns 1, with
 # the agent's output on stderr, when it stops before that or takes over 60 s; the
 # caller's cleanup stops it.
@@ -16,7 +17,7 @@ start_agent() {
   # The agent's state (saved ids, the node's original sysctls) lives in the lab's run
   # directory, which lab.sh down removes with the pins.
   local state="${NODELB_LAB_RUN_DIR:-/run/nodelb-lab}/${pin_dir##*/nodelb-lab-}/agent-state"
-  nsenter --net="/run/netns/$node" "$top/bin/nodelb-agent" standalone --config "$config" \
+  nsenter --net="/run/netns/$node" "${NODELB_AGENT:-$top/bin/nodelb-agent}" standalone --config "$config" \
     --pin-path "$pin_dir" --state-dir "$state" "$@" >"$log" 2>&1 &
   agent_pid=$!
   for tries in $(seq 1 300); do

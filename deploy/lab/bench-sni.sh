@@ -3,28 +3,33 @@
 # accepts, reads the ClientHello, connects) relaying in user space (relay, the default) or
 # splicing the sockets with sockmap (splice, --stream-splice), against HAProxy (2 threads, TCP
 # mode, routing by req_ssl_sni, bound to the VIP on the node's lo). MODES picks and orders them
-# (default: "relay splice haproxy", each once per round). The backends are nginx
+# (default: "relay splice haproxy", each once per round); mode base is the relay of another build,
+# BASE=<checkout with a packaged agent> (to measure a change against its parent in one run). The
+# backends are nginx
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
-#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N]
+#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]
 #
 # Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
 # (keep-alive), and new connections/s (one request per connection: a TLS handshake each); then
-# each nodelb point as a ratio to HAProxy's of the same round and concurrency.
+# each nodelb point as a ratio to HAProxy's of the same round and concurrency. Before its first point,
+# each way gets --warmup seconds (default 2, 0: none) of each of the three loads, not counted: the
+# agent's JIT compiles its paths then, not in the first measured seconds.
 # Everything it creates (lab namespaces, pins, /etc/netns/<client>) is removed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=agent.sh
 source "$top/deploy/lab/agent.sh"
 
-CONNS=(8 64); DURATION=5; ROUNDS=1
+CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) IFS=, read -r -a CONNS <<<"$2"; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N]" >&2; exit 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench-sni: run as root" >&2; exit 1; }
@@ -98,7 +103,17 @@ measure() {
   echo "$rps $mbs ${errors:-none}"
 }
 
+# Not measured: the same loads, to warm a way up.
+warm() {
+  local path=$1; shift
+  timeout -k 5 $((WARMUP + 30)) ip netns exec "$client" wrk -t2 -c"${CONNS[-1]}" -d"${WARMUP}s" --timeout 2s "$@" \
+    "https://api.example.com$path" >/dev/null 2>&1 || true
+}
+
 setup_relay() { setup_nodelb; }
+setup_base() { [ -x "${BASE:-}/bin/nodelb-agent" ] || { echo "mode base needs BASE=<checkout>" >&2; return 1; }
+  NODELB_AGENT="$BASE/bin/nodelb-agent"; setup_nodelb; unset NODELB_AGENT; }
+teardown_base() { teardown_nodelb; }
 setup_splice() { setup_nodelb --stream-splice; }
 teardown_relay() { teardown_nodelb; }
 teardown_splice() { teardown_nodelb; }
@@ -176,6 +191,9 @@ for round in $(seq 1 "$ROUNDS"); do
       for i in 1 2 3 4 5; do
         ip netns exec "$client" curl -sk -o /dev/null -w "$mode connect %{time_connect} tls %{time_appconnect} total %{time_total}\n" "https://api.example.com/" >&2
       done
+    fi
+    if [ "$WARMUP" -gt 0 ]; then
+      warm /; warm /1m; warm / -H 'Connection: close'
     fi
     for c in "${CONNS[@]}"; do
       read -r ka _ e1 <<<"$(measure "$c" /)"

@@ -31,7 +31,8 @@ import io.nodelb.agent.bpf.Abi;
  * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
  * socket bound to its address and port on the node, whose connections are accepted on virtual
  * threads, routed by the ClientHello's server name to a group, sent to a backend of that group's
- * table (the one the XDP program reads, so health, drains and weights apply), and relayed.
+ * table (the one the XDP program reads, so health, drains and weights apply), and relayed: by the
+ * {@link RelayLoop}s (one per core, non-blocking sockets), or by the kernel with the splice on.
  *
  * <p>Outcomes (the {@code outcome} label of {@code nodelb_stream_connections_total}):
  * {@code sni} a route matched; {@code default} a ClientHello without a name or with a name no route
@@ -82,6 +83,9 @@ public final class StreamListeners implements AutoCloseable {
     private final Set<StreamConnection> live = ConcurrentHashMap.newKeySet();
     private final Map<String, Counter> idleCounters = new ConcurrentHashMap<>();
     private Thread idleCheck;
+    /** The event loops that relay in user space, started with the first listener; taken in turn. */
+    private RelayLoop[] loops = new RelayLoop[0];
+    private final java.util.concurrent.atomic.AtomicInteger nextLoop = new java.util.concurrent.atomic.AtomicInteger();
     /** The shortest idle timeout of the listeners bound: it sets how often the idle check runs. */
     private volatile long shortestIdleTimeoutNs = DEFAULT_IDLE_TIMEOUT.toNanos();
 
@@ -176,6 +180,7 @@ public final class StreamListeners implements AutoCloseable {
             spliceLoaded = true;
             splice = spliceLoader.get();
             idleCheck = Thread.ofVirtual().name("stream-idle-check").start(this::idleLoop);
+            loops = startLoops(Runtime.getRuntime().availableProcessors());
         }
         boolean added = local.ensureLocal(listener.address());
         ServerSocketChannel socket = ServerSocketChannel.open();
@@ -232,10 +237,34 @@ public final class StreamListeners implements AutoCloseable {
                 .register(metrics)).increment();
     }
 
-    /** One client: read its ClientHello, choose a group and backend, connect, relay. */
+    private RelayLoop[] startLoops(int n) throws IOException {
+        RelayLoop.Events done = new RelayLoop.Events() {
+            @Override
+            public void copied(long bytes) {
+                userSpaceBytes.addAndGet(bytes);
+            }
+
+            @Override
+            public void ended(StreamConnection connection) {
+                StreamListeners.this.ended(connection);
+            }
+        };
+        RelayLoop[] started = new RelayLoop[n];
+        for (int i = 0; i < n; i++) {
+            started[i] = new RelayLoop(done);
+            Thread.ofPlatform().daemon().name("stream-relay-" + i).start(started[i]);
+        }
+        return started;
+    }
+
+    /**
+     * One client: read its ClientHello, choose a group and backend, connect, send the opening, then
+     * hand it to a relay loop (or, spliced, relay the ends of stream here).
+     */
     private void serve(StreamListener listener, SocketChannel clientChannel) {
         long acceptedNs = System.nanoTime();
-        try (clientChannel) {
+        boolean handedOver = false;
+        try {
             Socket client = clientChannel.socket();
             client.setTcpNoDelay(true);
             byte[] first = new byte[ClientHello.MAX_BYTES];
@@ -291,7 +320,8 @@ public final class StreamListeners implements AutoCloseable {
                 return;
             }
             InetSocketAddress backend = new InetSocketAddress(chosen.address(), chosen.port());
-            try (SocketChannel upstreamChannel = SocketChannel.open()) {
+            SocketChannel upstreamChannel = SocketChannel.open();
+            try {
                 Socket upstream = upstreamChannel.socket();
                 try {
                     upstream.setTcpNoDelay(true);
@@ -326,33 +356,60 @@ public final class StreamListeners implements AutoCloseable {
                     // One write: the header and the client's first bytes in one segment where they fit.
                     ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
                     out.write(opening.array());
-                    long drained = 0;
-                    if (joined != null) {
-                        // What the client sent meanwhile goes first, from here; the rest in the kernel.
-                        drained = joined.open(clientChannel, out);
-                        if (drained > 0) {
-                            connection.copied((int) drained, true);
-                            userSpaceBytes.addAndGet(drained);
-                        }
+                    if (joined == null) {
+                        RelayLoop loop = loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
+                        loop.relay(connection);
+                        handedOver = true;
+                        return;
+                    }
+                    // What the client sent meanwhile goes first, from here; the rest in the kernel.
+                    long drained = joined.open(clientChannel, out);
+                    if (drained > 0) {
+                        connection.copied((int) drained, true);
+                        userSpaceBytes.addAndGet(drained);
                     }
                     try {
                         relay(connection, joined, length + drained, opening.capacity() + drained);
                     } finally {
-                        if (joined != null) {
-                            joined.close();
-                        }
+                        joined.close();
                     }
                 } catch (IOException e) {
                     connection.failed();
                 } finally {
-                    // Both directions ended (or one was reset, or it was idle): counters before the sockets close.
-                    connection.finish();
-                    live.remove(connection);
-                    emit(listener, connection.flowEnd(System.nanoTime()));
+                    if (!handedOver) {
+                        ended(connection);
+                    }
+                }
+            } finally {
+                if (!handedOver) {
+                    closeQuietly(upstreamChannel);
                 }
             }
         } catch (IOException e) {
             // the client or the backend went away mid-way: nothing to answer
+        } finally {
+            if (!handedOver) {
+                closeQuietly(clientChannel);
+            }
+        }
+    }
+
+    /**
+     * A connection ended (both directions, a reset, or idle): its counters are taken before its
+     * sockets close; its flow-end record goes out once.
+     */
+    private void ended(StreamConnection connection) {
+        connection.finish();
+        if (live.remove(connection)) {
+            emit(connection.listener(), connection.flowEnd(System.nanoTime()));
+        }
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            // closed already
         }
     }
 
@@ -393,13 +450,22 @@ public final class StreamListeners implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
+            boolean closedAny = false;
             for (StreamConnection c : live) {
                 try {
                     if (c.closeIfIdle(now, idleTimeoutNs(c.listener()))) {
                         countIdle(c);
+                        ended(c); // a relay loop does not hear of sockets closed under it
+                        closedAny = true;
                     }
                 } catch (RuntimeException e) {
                     LOG.log(System.Logger.Level.DEBUG, "idle check: " + e);
+                }
+            }
+            if (closedAny) {
+                // A socket registered with a selector is released only in that selector's next select.
+                for (RelayLoop loop : loops) {
+                    loop.wakeup();
                 }
             }
         }
@@ -438,12 +504,13 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * Copies each way on its own virtual thread; an end of stream is passed on as a half-close,
-     * and the connection ends when both ways have.
+     * A spliced connection: each way on its own virtual thread, which sees the end of stream (and
+     * copies what the splice did not take); an end of stream is passed on as a half-close, and the
+     * connection ends when both ways have.
      */
     private void relay(StreamConnection c, Splice.Joined joined, long read, long opening) {
-        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), joined != null, 0, 0, false));
-        pump(c, c.client(), c.upstream(), joined != null && joined.clientSpliced(), read, opening, true);
+        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), true, 0, 0, false));
+        pump(c, c.client(), c.upstream(), joined.clientSpliced(), read, opening, true);
         try {
             back.join();
         } catch (InterruptedException e) {
@@ -494,10 +561,13 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
-    /** Stops accepting; connections being relayed end with the process. */
+    /** Stops accepting; connections being relayed end with the process (the relay loops stop after them). */
     @Override
     public synchronized void close() {
         closed = true;
+        for (RelayLoop loop : loops) {
+            loop.close();
+        }
         if (idleCheck != null) {
             idleCheck.interrupt();
         }
