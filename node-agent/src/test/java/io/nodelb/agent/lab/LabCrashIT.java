@@ -220,11 +220,17 @@ class LabCrashIT {
         return found.equals(from.fresh()) ? BEFORE : found.equals(to.fresh()) ? AFTER : TORN;
     }
 
-    /** The map writes of the agent's first apply, from its log. */
+    /**
+     * The map writes of the agent's first apply, from its log. Waited for: the agent counts as started
+     * at its stdout line, and its stderr, read by another thread, may not have been read that far yet.
+     */
     private static int writes(Agent agent) {
-        return agent.stderr().stream().map(WRITES::matcher).filter(Matcher::find)
-                .map(m -> Integer.parseInt(m.group(1).replace(",", ""))).findFirst()
-                .orElseThrow(() -> new AssertionError(agent + " logged no \"map writes\" line"));
+        return org.awaitility.Awaitility.await(agent + " logs its \"map writes\" line").atMost(Duration.ofSeconds(10))
+                .pollInterval(Duration.ofMillis(20))
+                .until(() -> agent.stderr().stream().map(WRITES::matcher).filter(Matcher::find)
+                        .map(m -> Integer.parseInt(m.group(1).replace(",", ""))).findFirst(),
+                        java.util.Optional::isPresent)
+                .orElseThrow();
     }
 
     private static String adoption(Agent agent) {
