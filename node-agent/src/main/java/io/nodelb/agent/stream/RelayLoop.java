@@ -54,6 +54,9 @@ final class RelayLoop implements Runnable {
 
         /** It ended before its backend connected, with this outcome. */
         void refused(Opening opening, String outcome);
+
+        /** The loop a new connection goes to: the loops in turn, so each has its share. */
+        RelayLoop next();
     }
 
     /** A listening socket this loop accepts from, and the listener it serves now. */
@@ -220,7 +223,25 @@ final class RelayLoop implements Runnable {
         try {
             client.configureBlocking(false);
             client.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            o.clientKey = client.register(selector, SelectionKey.OP_READ, o);
+        } catch (IOException | RuntimeException e) {
+            close(o);
+            return;
+        }
+        // Whichever loop wins the accept, the connections are shared out in turn (as keep-alive
+        // connections opened at once would not be otherwise); one in two of them, with two loops,
+        // crosses to the other loop here, once.
+        RelayLoop to = events.next();
+        if (to == this) {
+            open(o);
+        } else {
+            to.tasks.add(() -> to.open(o));
+            to.selector.wakeup();
+        }
+    }
+
+    private void open(Opening o) {
+        try {
+            o.clientKey = o.client.register(selector, SelectionKey.OP_READ, o);
             openings.add(o);
         } catch (IOException | RuntimeException e) {
             close(o);

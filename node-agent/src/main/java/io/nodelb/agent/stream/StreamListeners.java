@@ -279,6 +279,11 @@ public final class StreamListeners implements AutoCloseable {
             public void refused(Opening opening, String outcome) {
                 count(opening.listener, opening.group == null ? "" : opening.group.name(), outcome);
             }
+
+            @Override
+            public RelayLoop next() {
+                return nextLoop();
+            }
         };
         RelayLoop[] started = new RelayLoop[n];
         for (int i = 0; i < n; i++) {
@@ -352,8 +357,7 @@ public final class StreamListeners implements AutoCloseable {
                     ByteBuffer opening = opening(o);
                     out.write(opening.array());
                     if (joined == null) {
-                        RelayLoop loop = loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
-                        loop.relay(connection);
+                        nextLoop().relay(connection);
                         handedOver = true;
                         return;
                     }
@@ -442,6 +446,10 @@ public final class StreamListeners implements AutoCloseable {
             default -> new byte[0];
         };
         return ByteBuffer.allocate(header.length + o.length).put(header).put(o.first, 0, o.length).flip();
+    }
+
+    private RelayLoop nextLoop() {
+        return loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
     }
 
     /**
