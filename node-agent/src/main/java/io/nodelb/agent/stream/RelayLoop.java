@@ -24,8 +24,9 @@ import java.util.function.Supplier;
  * both ways have, or at the first error (both sockets closed).
  *
  * <p>Without the splice, the loops also open the connections: each accepts from the listening
- * sockets (all loops watch each), reads the ClientHello, connects to the backend and sends it the
- * opening, all non-blocking, so a connection stays on one thread from accept to close. A step that
+ * sockets (all loops watch each) and gives what it accepts to the loops in turn; that loop reads
+ * the ClientHello, connects to the backend and sends it the opening, all non-blocking, and relays
+ * it, so a connection changes thread at most once, before its first byte is read. A step that
  * waits past its deadline ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT})
  * ends it.
  */
