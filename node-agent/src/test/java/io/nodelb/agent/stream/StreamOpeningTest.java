@@ -69,27 +69,9 @@ class StreamOpeningTest {
                 Map.of(FALLBACK_BACKEND, new Abi.Backend(LO, fallback.getLocalPort()), API_BACKEND,
                         new Abi.Backend(LO, apiPort)),
                 empty.ingressPorts(), empty.egressPorts(), Set.of(), Map.of(listener.name(), listener));
-        StreamListeners.Tables tables = new StreamListeners.Tables() {
-            @Override
-            public int backendAt(int group, int slot) {
-                return group == API.id() ? API_BACKEND : group == FALLBACK.id() ? FALLBACK_BACKEND : 0;
-            }
-
-            @Override
-            public int tableSize() {
-                return 7;
-            }
-        };
-        StreamListeners.LocalAddresses local = new StreamListeners.LocalAddresses() {
-            @Override
-            public boolean ensureLocal(InetAddress address) {
-                return false;
-            }
-
-            @Override
-            public void release(InetAddress address) {}
-        };
-        listeners = new StreamListeners(() -> state, tables, local, metrics, () -> null, null);
+        StreamListeners.Tables tables = LoopbackStreams.tables(
+                group -> group == API.id() ? API_BACKEND : group == FALLBACK.id() ? FALLBACK_BACKEND : 0);
+        listeners = new StreamListeners(() -> state, tables, LoopbackStreams.LOCAL, metrics, () -> null, null);
         listeners.reconcile(state);
     }
 
