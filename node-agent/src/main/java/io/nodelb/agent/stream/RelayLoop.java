@@ -1,12 +1,18 @@
 package io.nodelb.agent.stream;
 
+import io.nodelb.agent.dataplane.DesiredState.StreamListener;
 import java.io.IOException;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.util.HashSet;
 import java.util.Queue;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Supplier;
 
 /**
  * One event loop (a platform thread and a selector) that relays the connections handed to it, both
@@ -16,21 +22,52 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * loop; only what the other side cannot take now is kept, per direction, and that direction stops
  * reading until it is written. An end of stream is passed on as a half-close; a connection ends when
  * both ways have, or at the first error (both sockets closed).
+ *
+ * <p>Without the splice, the loops also open the connections: each accepts from the listening
+ * sockets (all loops watch each) and gives what it accepts to the loops in turn; that loop reads
+ * the ClientHello, connects to the backend and sends it the opening, all non-blocking, and relays
+ * it, so a connection changes thread at most once, before its first byte is read. A step that
+ * waits past its deadline ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT})
+ * ends it.
  */
 final class RelayLoop implements Runnable {
     private static final System.Logger LOG = System.getLogger(RelayLoop.class.getName());
     /** The most one read takes (then the next connection's turn). */
     static final int READ_BYTES = 64 * 1024;
 
-    /** What the loop reports back: bytes copied by the agent, and a connection that ended. */
+    /**
+     * What the loop reports back (bytes copied by the agent, a connection that ended) and asks of
+     * the listeners while it opens a connection.
+     */
     interface Events {
         void copied(long bytes);
 
         void ended(StreamConnection connection);
+
+        /** Its first bytes are decided: chooses its group and backend; false: closed (counted). */
+        boolean route(Opening opening) throws IOException;
+
+        /** Its backend connected: the connection from now on (counted, live, its new flow out). */
+        StreamConnection connected(Opening opening);
+
+        /** The bytes the backend gets first: the PROXY header, if any, and the client's first bytes. */
+        ByteBuffer opening(Opening opening);
+
+        /** It ended before its backend connected, with this outcome. */
+        void refused(Opening opening, String outcome);
+
+        /** The loop a new connection goes to: the loops in turn, so each has its share. */
+        RelayLoop next();
     }
 
+    /** A listening socket this loop accepts from, and the listener it serves now. */
+    private record Acceptor(ServerSocketChannel socket, Supplier<StreamListener> listener) {}
+
     private final Selector selector;
-    private final Queue<StreamConnection> handedOver = new ConcurrentLinkedQueue<>();
+    /** Work for the loop's thread: registrations handed over by other threads. */
+    private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    /** The connections it opens now, for their deadlines. */
+    private final Set<Opening> openings = new HashSet<>();
     private final ByteBuffer read = ByteBuffer.allocateDirect(READ_BYTES);
     private final Events events;
     private volatile boolean closing;
@@ -65,7 +102,19 @@ final class RelayLoop implements Runnable {
 
     /** Relays {@code c} from now on: its sockets connected, the opening already sent to the backend. */
     void relay(StreamConnection c) {
-        handedOver.add(c);
+        tasks.add(() -> register(c));
+        selector.wakeup();
+    }
+
+    /** Accepts from {@code socket} (non-blocking) from now on; closing it stops that. */
+    void listen(ServerSocketChannel socket, Supplier<StreamListener> listener) {
+        tasks.add(() -> {
+            try {
+                socket.register(selector, SelectionKey.OP_ACCEPT, new Acceptor(socket, listener));
+            } catch (IOException | RuntimeException e) {
+                // closed meanwhile: unbound
+            }
+        });
         selector.wakeup();
     }
 
@@ -83,16 +132,25 @@ final class RelayLoop implements Runnable {
     @Override
     public void run() {
         try {
-            while (!(closing && selector.keys().isEmpty() && handedOver.isEmpty())) {
+            while (!(closing && selector.keys().isEmpty() && tasks.isEmpty())) {
                 // Closing, the keys of ended connections leave the set only in a select: look again soon.
-                selector.select(this::ready, closing ? 100 : 0);
-                for (StreamConnection c; (c = handedOver.poll()) != null; ) {
-                    register(c);
+                selector.select(this::ready, closing ? 100 : untilDeadlineMs());
+                for (Runnable task; (task = tasks.poll()) != null; ) {
+                    task.run();
+                }
+                if (!openings.isEmpty()) {
+                    expire(System.nanoTime());
                 }
             }
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "stream relay loop stopped: " + e);
-            selector.keys().forEach(k -> fail((Side) k.attachment()));
+            for (SelectionKey k : selector.keys()) {
+                switch (k.attachment()) {
+                    case Side side -> fail(side);
+                    case Opening o -> close(o);
+                    default -> { } // a listening socket: its listener closes it
+                }
+            }
         } finally {
             try {
                 selector.close();
@@ -118,10 +176,18 @@ final class RelayLoop implements Runnable {
     }
 
     private void ready(SelectionKey key) {
-        Side side = (Side) key.attachment();
         if (!key.isValid()) {
             return; // its connection ended earlier in this pass
         }
+        switch (key.attachment()) {
+            case Side side -> relayReady(key, side);
+            case Opening opening -> openReady(key, opening);
+            case Acceptor acceptor -> accept(acceptor);
+            default -> throw new IllegalStateException("unknown attachment " + key.attachment());
+        }
+    }
+
+    private void relayReady(SelectionKey key, Side side) {
         try {
             if (key.isWritable()) {
                 flush(side);
@@ -137,6 +203,170 @@ final class RelayLoop implements Runnable {
             }
         } catch (IOException | RuntimeException e) {
             fail(side);
+        }
+    }
+
+    /** One connection per readiness: the loops watching the same socket take turns. */
+    private void accept(Acceptor acceptor) {
+        SocketChannel client;
+        try {
+            client = acceptor.socket.accept();
+        } catch (IOException e) {
+            if (acceptor.socket.isOpen()) {
+                LOG.log(System.Logger.Level.WARNING, "accept on " + acceptor.socket.socket().getLocalSocketAddress() + ": " + e);
+            }
+            return;
+        }
+        if (client == null) {
+            return; // another loop took it
+        }
+        Opening o = new Opening(acceptor.listener.get(), client, System.nanoTime());
+        try {
+            client.configureBlocking(false);
+            client.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        } catch (IOException | RuntimeException e) {
+            close(o);
+            return;
+        }
+        // Whichever loop wins the accept, the connections are shared out in turn (as keep-alive
+        // connections opened at once would not be otherwise); one in two of them, with two loops,
+        // crosses to the other loop here, once.
+        RelayLoop to = events.next();
+        if (to == this) {
+            open(o);
+        } else {
+            to.tasks.add(() -> to.open(o));
+            to.selector.wakeup();
+        }
+    }
+
+    private void open(Opening o) {
+        try {
+            o.clientKey = o.client.register(selector, SelectionKey.OP_READ, o);
+            openings.add(o);
+        } catch (IOException | RuntimeException e) {
+            close(o);
+        }
+    }
+
+    private void openReady(SelectionKey key, Opening o) {
+        if (key == o.clientKey) {
+            try {
+                readHello(o);
+            } catch (IOException | RuntimeException e) {
+                close(o); // the client went away mid-way: nothing to count, as with a blocking read
+            }
+            return;
+        }
+        boolean done;
+        try {
+            done = o.upstream.finishConnect();
+        } catch (IOException | RuntimeException e) {
+            refuse(o, "connect_failed");
+            return;
+        }
+        if (done) {
+            connected(o);
+        }
+    }
+
+    /** Reads what the client sent; once its first bytes are decided, routes and connects it. */
+    private void readHello(Opening o) throws IOException {
+        int n = o.client.read(o.unread());
+        if (n < 0) {
+            refuse(o, "closed");
+            return;
+        }
+        o.length += n;
+        o.hello = ClientHello.parse(o.first, o.length);
+        if (o.hello.status() == ClientHello.Status.NEED_MORE) {
+            return;
+        }
+        o.clientKey.interestOps(0); // what it sends next waits in its socket for the relay
+        if (!events.route(o)) {
+            close(o);
+            return;
+        }
+        o.deadlineNs = System.nanoTime() + StreamListeners.CONNECT_TIMEOUT.toNanos();
+        boolean now;
+        try {
+            o.upstream = SocketChannel.open();
+            o.upstream.configureBlocking(false);
+            o.upstream.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            now = o.upstream.connect(o.backend);
+            if (!now) {
+                o.upstreamKey = o.upstream.register(selector, SelectionKey.OP_CONNECT, o);
+            }
+        } catch (IOException e) {
+            refuse(o, "connect_failed");
+            return;
+        }
+        if (now) {
+            connected(o);
+        }
+    }
+
+    /** Sends the backend the opening and relays the connection from here, on the same keys. */
+    private void connected(Opening o) {
+        openings.remove(o);
+        StreamConnection c = events.connected(o);
+        Side client = new Side(c, o.client, true);
+        Side upstream = new Side(c, o.upstream, false);
+        client.peer = upstream;
+        upstream.peer = client;
+        client.key = o.clientKey;
+        client.key.attach(client);
+        try {
+            upstream.key = o.upstreamKey != null ? o.upstreamKey : o.upstream.register(selector, 0, upstream);
+            upstream.key.attach(upstream);
+            upstream.pending = events.opening(o);
+            flush(upstream);
+            interest(client);
+            interest(upstream);
+        } catch (IOException | RuntimeException e) {
+            c.failed();
+            fail(client);
+        }
+    }
+
+    /** Ends the openings whose step took too long. */
+    private void expire(long nowNs) {
+        for (Opening o : openings.toArray(new Opening[0])) {
+            if (nowNs - o.deadlineNs >= 0) {
+                refuse(o, o.upstream == null ? "timeout" : "connect_failed");
+            }
+        }
+    }
+
+    /** How long a select may wait: until the next opening's deadline; 0: no limit. */
+    private long untilDeadlineMs() {
+        if (openings.isEmpty()) {
+            return 0;
+        }
+        long now = System.nanoTime();
+        long next = Long.MAX_VALUE;
+        for (Opening o : openings) {
+            next = Math.min(next, o.deadlineNs - now);
+        }
+        return Math.max(1, next / 1_000_000 + 1);
+    }
+
+    private void refuse(Opening o, String outcome) {
+        events.refused(o, outcome);
+        close(o);
+    }
+
+    private void close(Opening o) {
+        openings.remove(o);
+        for (SocketChannel s : new SocketChannel[] {o.client, o.upstream}) {
+            if (s == null) {
+                continue;
+            }
+            try {
+                s.close(); // cancels its key
+            } catch (IOException e) {
+                // closed already
+            }
         }
     }
 

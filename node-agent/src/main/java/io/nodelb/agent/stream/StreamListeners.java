@@ -29,10 +29,11 @@ import io.nodelb.agent.bpf.Abi;
 
 /**
  * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
- * socket bound to its address and port on the node, whose connections are accepted on virtual
- * threads, routed by the ClientHello's server name to a group, sent to a backend of that group's
- * table (the one the XDP program reads, so health, drains and weights apply), and relayed: by the
- * {@link RelayLoop}s (one per core, non-blocking sockets), or by the kernel with the splice on.
+ * socket bound to its address and port on the node, whose connections are routed by the
+ * ClientHello's server name to a group, sent to a backend of that group's table (the one the XDP
+ * program reads, so health, drains and weights apply), and relayed. Without the splice, the
+ * {@link RelayLoop}s (one per core, non-blocking sockets) do all of it, from accept to close; with
+ * the splice, virtual threads accept, read the ClientHello and connect, and the kernel relays.
  *
  * <p>Outcomes (the {@code outcome} label of {@code nodelb_stream_connections_total}):
  * {@code sni} a route matched; {@code default} a ClientHello without a name or with a name no route
@@ -195,7 +196,14 @@ public final class StreamListeners implements AutoCloseable {
             throw e;
         }
         Bound b = new Bound(socket, listener, added);
-        Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
+        if (splice == null) {
+            socket.configureBlocking(false);
+            for (RelayLoop loop : loops) {
+                loop.listen(socket, () -> b.listener);
+            }
+        } else {
+            Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
+        }
         return b;
     }
 
@@ -204,6 +212,9 @@ public final class StreamListeners implements AutoCloseable {
             b.socket.close();
         } catch (IOException e) {
             // closing a listening socket does not fail in a way that matters
+        }
+        for (RelayLoop loop : loops) {
+            loop.wakeup(); // its key leaves the loops' selectors in their next select
         }
         if (b.addedAddress && bound.values().stream().noneMatch(o -> o != b
                 && o.listener.address().equals(b.listener.address()))) {
@@ -248,6 +259,31 @@ public final class StreamListeners implements AutoCloseable {
             public void ended(StreamConnection connection) {
                 StreamListeners.this.ended(connection);
             }
+
+            @Override
+            public boolean route(Opening opening) throws IOException {
+                return StreamListeners.this.route(opening);
+            }
+
+            @Override
+            public StreamConnection connected(Opening opening) {
+                return StreamListeners.this.connected(opening);
+            }
+
+            @Override
+            public ByteBuffer opening(Opening opening) {
+                return StreamListeners.this.opening(opening);
+            }
+
+            @Override
+            public void refused(Opening opening, String outcome) {
+                count(opening.listener, opening.group == null ? "" : opening.group.name(), outcome);
+            }
+
+            @Override
+            public RelayLoop next() {
+                return nextLoop();
+            }
         };
         RelayLoop[] started = new RelayLoop[n];
         for (int i = 0; i < n; i++) {
@@ -258,22 +294,19 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * One client: read its ClientHello, choose a group and backend, connect, send the opening, then
-     * hand it to a relay loop (or, spliced, relay the ends of stream here).
+     * One spliced listener's client: read its ClientHello, choose a group and backend, connect, send
+     * the opening, then relay the ends of stream here (or, if the splice cannot take it, hand it to
+     * a relay loop).
      */
     private void serve(StreamListener listener, SocketChannel clientChannel) {
-        long acceptedNs = System.nanoTime();
+        Opening o = new Opening(listener, clientChannel, System.nanoTime());
         boolean handedOver = false;
         try {
             Socket client = clientChannel.socket();
             client.setTcpNoDelay(true);
-            byte[] first = new byte[ClientHello.MAX_BYTES];
-            int length = 0;
-            ClientHello.Result hello = new ClientHello.Result(ClientHello.Status.NEED_MORE, null);
-            long deadline = System.nanoTime() + HELLO_WAIT.toNanos();
             InputStream in = client.getInputStream();
-            while (hello.status() == ClientHello.Status.NEED_MORE) {
-                long left = deadline - System.nanoTime();
+            while (o.hello.status() == ClientHello.Status.NEED_MORE) {
+                long left = o.deadlineNs - System.nanoTime();
                 if (left <= 0) {
                     count(listener, "", "timeout");
                     return;
@@ -281,7 +314,7 @@ public final class StreamListeners implements AutoCloseable {
                 client.setSoTimeout((int) Math.max(1, Duration.ofNanos(left).toMillis()));
                 int n;
                 try {
-                    n = in.read(first, length, first.length - length);
+                    n = in.read(o.first, o.length, o.first.length - o.length);
                 } catch (SocketTimeoutException e) {
                     count(listener, "", "timeout");
                     return;
@@ -290,59 +323,27 @@ public final class StreamListeners implements AutoCloseable {
                     count(listener, "", "closed");
                     return;
                 }
-                length += n;
-                hello = ClientHello.parse(first, length);
+                o.length += n;
+                o.hello = ClientHello.parse(o.first, o.length);
             }
-            String outcome;
-            GroupRef group;
-            switch (hello.status()) {
-                case MALFORMED, TOO_LARGE -> {
-                    count(listener, "", hello.status() == ClientHello.Status.MALFORMED ? "malformed" : "too_large");
-                    return;
-                }
-                case NOT_TLS -> {
-                    group = listener.fallback();
-                    outcome = "default";
-                }
-                default -> {
-                    GroupRef routed = new SniRoutes<>(listener.sniRoutes(), null).choose(hello.serverName());
-                    group = routed != null ? routed : listener.fallback();
-                    outcome = routed != null ? "sni" : "default";
-                }
-            }
-            InetSocketAddress peer = (InetSocketAddress) client.getRemoteSocketAddress();
-            InetSocketAddress vip = (InetSocketAddress) client.getLocalSocketAddress();
-            int backendId = backendId(group, peer, vip);
-            var chosen = backendId == 0 ? null : applied.get().backends().get(backendId);
-            if (chosen == null) {
-                count(listener, group.name(), "no_backend");
-                emit(listener, StreamConnection.drop(listener, peer, vip, System.nanoTime()));
+            if (!route(o)) {
                 return;
             }
-            InetSocketAddress backend = new InetSocketAddress(chosen.address(), chosen.port());
             SocketChannel upstreamChannel = SocketChannel.open();
+            o.upstream = upstreamChannel;
             try {
                 Socket upstream = upstreamChannel.socket();
                 try {
                     upstream.setTcpNoDelay(true);
-                    upstream.connect(backend, (int) CONNECT_TIMEOUT.toMillis());
+                    upstream.connect(o.backend, (int) CONNECT_TIMEOUT.toMillis());
                 } catch (IOException e) {
-                    count(listener, group.name(), "connect_failed");
+                    count(listener, o.group.name(), "connect_failed");
                     return;
                 }
-                count(listener, group.name(), outcome);
                 client.setSoTimeout(0);
-                StreamConnection connection = new StreamConnection(listener, group.name(), clientChannel,
-                        upstreamChannel, peer, vip, backend, backendId, acceptedNs, length);
-                live.add(connection);
+                StreamConnection connection = connected(o);
                 try {
-                    emit(listener, connection.newFlow(System.nanoTime()));
                     OutputStream out = upstream.getOutputStream();
-                    byte[] header = switch (listener.proxyProtocol()) {
-                        case 1 -> ProxyHeader.v1(peer, vip);
-                        case 2 -> ProxyHeader.v2(peer, vip, hello.serverName(), uniqueId());
-                        default -> new byte[0];
-                    };
                     // The backend's bytes are spliced from its first one: joined before anything is sent to it.
                     Splice.Joined joined = null;
                     Splice splice = this.splice;
@@ -353,12 +354,10 @@ public final class StreamListeners implements AutoCloseable {
                             LOG.log(System.Logger.Level.DEBUG, "relayed in user space: " + e.getMessage());
                         }
                     }
-                    // One write: the header and the client's first bytes in one segment where they fit.
-                    ByteBuffer opening = ByteBuffer.allocate(header.length + length).put(header).put(first, 0, length);
+                    ByteBuffer opening = opening(o);
                     out.write(opening.array());
                     if (joined == null) {
-                        RelayLoop loop = loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
-                        loop.relay(connection);
+                        nextLoop().relay(connection);
                         handedOver = true;
                         return;
                     }
@@ -369,7 +368,7 @@ public final class StreamListeners implements AutoCloseable {
                         userSpaceBytes.addAndGet(drained);
                     }
                     try {
-                        relay(connection, joined, length + drained, opening.capacity() + drained);
+                        relay(connection, joined, o.length + drained, opening.capacity() + drained);
                     } finally {
                         joined.close();
                     }
@@ -392,6 +391,65 @@ public final class StreamListeners implements AutoCloseable {
                 closeQuietly(clientChannel);
             }
         }
+    }
+
+    /**
+     * Chooses the group of a client whose first bytes are decided, and its backend; false: closed,
+     * counted (malformed, too large, no backend).
+     */
+    private boolean route(Opening o) throws IOException {
+        StreamListener listener = o.listener;
+        switch (o.hello.status()) {
+            case MALFORMED, TOO_LARGE -> {
+                count(listener, "", o.hello.status() == ClientHello.Status.MALFORMED ? "malformed" : "too_large");
+                return false;
+            }
+            case NOT_TLS -> {
+                o.group = listener.fallback();
+                o.outcome = "default";
+            }
+            default -> {
+                GroupRef routed = new SniRoutes<>(listener.sniRoutes(), null).choose(o.hello.serverName());
+                o.group = routed != null ? routed : listener.fallback();
+                o.outcome = routed != null ? "sni" : "default";
+            }
+        }
+        o.peer = (InetSocketAddress) o.client.getRemoteAddress();
+        o.vip = (InetSocketAddress) o.client.getLocalAddress();
+        int backendId = backendId(o.group, o.peer, o.vip);
+        var chosen = backendId == 0 ? null : applied.get().backends().get(backendId);
+        if (chosen == null) {
+            count(listener, o.group.name(), "no_backend");
+            emit(listener, StreamConnection.drop(listener, o.peer, o.vip, System.nanoTime()));
+            return false;
+        }
+        o.backendId = backendId;
+        o.backend = new InetSocketAddress(chosen.address(), chosen.port());
+        return true;
+    }
+
+    /** Its backend connected: counted, live (the idle check, the gauges), its new-flow record out. */
+    private StreamConnection connected(Opening o) {
+        count(o.listener, o.group.name(), o.outcome);
+        StreamConnection connection = new StreamConnection(o.listener, o.group.name(), o.client, o.upstream, o.peer,
+                o.vip, o.backend, o.backendId, o.acceptedNs, o.length);
+        live.add(connection);
+        emit(o.listener, connection.newFlow(System.nanoTime()));
+        return connection;
+    }
+
+    /** One write: the PROXY header and the client's first bytes, in one segment where they fit. */
+    private ByteBuffer opening(Opening o) {
+        byte[] header = switch (o.listener.proxyProtocol()) {
+            case 1 -> ProxyHeader.v1(o.peer, o.vip);
+            case 2 -> ProxyHeader.v2(o.peer, o.vip, o.hello.serverName(), uniqueId());
+            default -> new byte[0];
+        };
+        return ByteBuffer.allocate(header.length + o.length).put(header).put(o.first, 0, o.length).flip();
+    }
+
+    private RelayLoop nextLoop() {
+        return loops[Math.floorMod(nextLoop.getAndIncrement(), loops.length)];
     }
 
     /**

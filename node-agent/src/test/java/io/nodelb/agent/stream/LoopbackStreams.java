@@ -8,6 +8,7 @@ import java.net.ServerSocket;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.IntUnaryOperator;
 
 /** Stream listeners on loopback for unit tests: no BPF table, no address to add, one backend. */
 final class LoopbackStreams {
@@ -40,10 +41,18 @@ final class LoopbackStreams {
 
     /** Listeners serving {@code state}, relayed in user space; every slot of {@link #GROUP} holds {@code backendId}. */
     static StreamListeners start(DesiredState state, int backendId, Consumer<Abi.Event> events) {
-        StreamListeners.Tables tables = new StreamListeners.Tables() {
+        StreamListeners listeners = new StreamListeners(() -> state,
+                tables(group -> group == GROUP ? backendId : 0), LOCAL, null, () -> null, events);
+        listeners.reconcile(state);
+        return listeners;
+    }
+
+    /** Group tables whose every slot holds {@code backendOfGroup(group)} (0: none). */
+    static StreamListeners.Tables tables(IntUnaryOperator backendOfGroup) {
+        return new StreamListeners.Tables() {
             @Override
             public int backendAt(int group, int slot) {
-                return group == GROUP ? backendId : 0;
+                return backendOfGroup.applyAsInt(group);
             }
 
             @Override
@@ -51,17 +60,16 @@ final class LoopbackStreams {
                 return 7;
             }
         };
-        StreamListeners.LocalAddresses local = new StreamListeners.LocalAddresses() {
-            @Override
-            public boolean ensureLocal(InetAddress address) {
-                return false; // loopback is local already
-            }
-
-            @Override
-            public void release(InetAddress address) {}
-        };
-        StreamListeners listeners = new StreamListeners(() -> state, tables, local, null, () -> null, events);
-        listeners.reconcile(state);
-        return listeners;
     }
+
+    /** Loopback is local already: nothing to add or release. */
+    static final StreamListeners.LocalAddresses LOCAL = new StreamListeners.LocalAddresses() {
+        @Override
+        public boolean ensureLocal(InetAddress address) {
+            return false;
+        }
+
+        @Override
+        public void release(InetAddress address) {}
+    };
 }
