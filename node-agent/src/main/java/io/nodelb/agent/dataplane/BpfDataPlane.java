@@ -550,13 +550,8 @@ public final class BpfDataPlane implements DataPlane {
      * @return the entries read in nlb_conntrack and in nlb_ct_embryonic
      */
     private long[] forEachLiveForward(long now, boolean closing, LiveForward live) {
-        BpfMap timeoutsMap = maps.get("nlb_timeouts");
-        Abi.Timeouts[] perListener = new Abi.Timeouts[timeoutsMap.maxEntries()];
-        timeoutsMap.forEachEntry(4096, (k, v) -> perListener[k.get(ValueLayout.JAVA_INT, 0)] = Abi.Timeouts.readFrom(v));
-        long synDefault = rodata.getOrDefault("cfg_timeout_syn_ns", 30_000_000_000L);
-        long establishedDefault = rodata.getOrDefault("cfg_timeout_established_ns", 900_000_000_000L);
-        long closingDefault = rodata.getOrDefault("cfg_timeout_closing_ns", 10_000_000_000L);
-        long udpDefault = rodata.getOrDefault("cfg_timeout_udp_ns", 60_000_000_000L);
+        Abi.Timeouts[] perListener = FlowTimeouts.perListener(maps.get("nlb_timeouts"));
+        FlowTimeouts timeouts = FlowTimeouts.of(rodata);
         long[] entries = {0, 0}; // nlb_conntrack's, nlb_ct_embryonic's
         List<BpfMap> tables = conntrackTables();
         for (int t = 0; t < tables.size(); t++) {
@@ -572,15 +567,7 @@ public final class BpfDataPlane implements DataPlane {
                     if ((Abi.CtEntry.flagsAt(values, at) & Abi.CT_REPLY) != 0 || (state == Abi.CT_CLOSING && !closing)) {
                         continue;
                     }
-                    int listener = Abi.CtEntry.listenerAt(values, at);
-                    Abi.Timeouts set = listener >= 0 && listener < perListener.length ? perListener[listener] : null;
-                    long idle = switch (state) {
-                        case Abi.CT_SYN -> synDefault;
-                        case Abi.CT_ESTABLISHED -> set != null && set.establishedNs() > 0 ? set.establishedNs()
-                                : establishedDefault;
-                        case Abi.CT_CLOSING -> set != null && set.closingNs() > 0 ? set.closingNs() : closingDefault;
-                        default -> set != null && set.udpNs() > 0 ? set.udpNs() : udpDefault;
-                    };
+                    long idle = timeouts.timeoutNs(state, Abi.CtEntry.listenerAt(values, at), perListener);
                     if (now - Abi.CtEntry.lastSeenNsAt(values, at) < idle) {
                         live.accept(keys, (long) i * keySize, values, at);
                     }

@@ -2,6 +2,7 @@ package io.nodelb.agent.events;
 
 import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.bpf.BpfMap;
+import io.nodelb.agent.dataplane.FlowTimeouts;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout.PathElement;
 import java.lang.foreign.MemorySegment;
@@ -34,20 +35,6 @@ import java.util.function.Consumer;
  */
 public final class ConntrackSweep {
 
-    /** The data plane's default idle timeouts (its .rodata), in nanoseconds. */
-    public record Defaults(long synNs, long establishedNs, long closingNs, long udpNs) {
-        public static final Defaults DATA_PLANE = new Defaults(30_000_000_000L, 900_000_000_000L,
-                10_000_000_000L, 60_000_000_000L);
-
-        /** The defaults with the .rodata overrides a data plane was loaded with (tests shorten them). */
-        public static Defaults of(Map<String, Long> rodata) {
-            return new Defaults(rodata.getOrDefault("cfg_timeout_syn_ns", DATA_PLANE.synNs),
-                    rodata.getOrDefault("cfg_timeout_established_ns", DATA_PLANE.establishedNs),
-                    rodata.getOrDefault("cfg_timeout_closing_ns", DATA_PLANE.closingNs),
-                    rodata.getOrDefault("cfg_timeout_udp_ns", DATA_PLANE.udpNs));
-        }
-    }
-
     /**
      * What one sweep found and did.
      *
@@ -66,7 +53,7 @@ public final class ConntrackSweep {
 
     private final List<BpfMap> tables;
     private final BpfMap timeouts;
-    private final Defaults defaults;
+    private final FlowTimeouts defaults;
     private final int maxEnds;
 
     /**
@@ -74,7 +61,7 @@ public final class ConntrackSweep {
      * @param timeouts nlb_timeouts (per listener id)
      * @param maxEnds the most flows ended (and records written) per sweep
      */
-    public ConntrackSweep(BpfMap conntrack, BpfMap timeouts, Defaults defaults, int maxEnds) {
+    public ConntrackSweep(BpfMap conntrack, BpfMap timeouts, FlowTimeouts defaults, int maxEnds) {
         this(List.of(conntrack), timeouts, defaults, maxEnds);
     }
 
@@ -83,7 +70,7 @@ public final class ConntrackSweep {
      * @param timeouts nlb_timeouts (per listener id)
      * @param maxEnds the most flows ended (and records written) per sweep, over all tables
      */
-    public ConntrackSweep(List<BpfMap> tables, BpfMap timeouts, Defaults defaults, int maxEnds) {
+    public ConntrackSweep(List<BpfMap> tables, BpfMap timeouts, FlowTimeouts defaults, int maxEnds) {
         this.tables = List.copyOf(tables);
         this.timeouts = timeouts;
         this.defaults = defaults;
@@ -103,7 +90,7 @@ public final class ConntrackSweep {
      * @param ends receives each idle end, after its entries are deleted
      */
     public Result sweep(long nowNs, Consumer<Abi.Event> ends) {
-        Abi.Timeouts[] perListener = readTimeouts();
+        Abi.Timeouts[] perListener = FlowTimeouts.perListener(timeouts);
         Map<Integer, Long> live = new HashMap<>();
         Map<Address, Long> fullNat = new HashMap<>();
         long entries = 0;
@@ -205,37 +192,8 @@ public final class ConntrackSweep {
     /** ct_is_live's negation: idle longer than the entry's state allows (signed: another CPU may be ahead). */
     private boolean expired(MemorySegment values, long at, Abi.Timeouts[] perListener, long nowNs) {
         long idle = nowNs - Abi.CtEntry.lastSeenNsAt(values, at);
-        return idle > timeout(Abi.CtEntry.stateAt(values, at), Abi.CtEntry.listenerAt(values, at), perListener);
-    }
-
-    long timeout(int state, int listener, Abi.Timeouts[] perListener) {
-        Abi.Timeouts t = listener >= 0 && listener < perListener.length ? perListener[listener] : null;
-        long set = t == null ? 0 : switch (state) {
-            case Abi.CT_ESTABLISHED -> t.establishedNs();
-            case Abi.CT_CLOSING -> t.closingNs();
-            case Abi.CT_UDP -> t.udpNs();
-            default -> 0;
-        };
-        if (set != 0) {
-            return set;
-        }
-        return switch (state) {
-            case Abi.CT_SYN -> defaults.synNs();
-            case Abi.CT_ESTABLISHED -> defaults.establishedNs();
-            case Abi.CT_CLOSING -> defaults.closingNs();
-            default -> defaults.udpNs();
-        };
-    }
-
-    private Abi.Timeouts[] readTimeouts() {
-        Abi.Timeouts[] out = new Abi.Timeouts[timeouts.maxEntries()];
-        timeouts.forEachEntry(4096, (k, v) -> {
-            int listener = k.get(ValueLayout.JAVA_INT, 0);
-            if (listener >= 0 && listener < out.length) {
-                out[listener] = Abi.Timeouts.readFrom(v);
-            }
-        });
-        return out;
+        return idle > defaults.timeoutNs(Abi.CtEntry.stateAt(values, at), Abi.CtEntry.listenerAt(values, at),
+                perListener);
     }
 
     private static Map<InetAddress, Long> addresses(Map<Address, Long> counts) {

@@ -73,7 +73,7 @@ public final class FlowEvents implements AutoCloseable {
         this.consumer = EventConsumer.start(EventConsumer.DEFAULT_CAPACITY, names, sinks);
         consumerRef[0] = consumer;
         this.sweep = new ConntrackSweep(dataPlane.conntrackTables(), dataPlane.map("nlb_timeouts"),
-                ConntrackSweep.Defaults.of(dataPlane.rodata()), MAX_ENDS_PER_SWEEP);
+                io.nodelb.agent.dataplane.FlowTimeouts.of(dataPlane.rodata()), MAX_ENDS_PER_SWEEP);
         this.ring = RingBuffer.open(dataPlane.map(BpfDataPlane.EVENTS_MAP), record -> consumer.offer(Abi.Event.readFrom(record)));
         this.poller = Thread.ofPlatform().name("nodelb-flow-events").daemon().unstarted(this::pollLoop);
     }

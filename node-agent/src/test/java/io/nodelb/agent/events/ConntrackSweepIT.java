@@ -53,7 +53,7 @@ class ConntrackSweepIT {
     }
 
     private ConntrackSweep sweep() {
-        return new ConntrackSweep(conntrack, timeouts, ConntrackSweep.Defaults.DATA_PLANE, 1000);
+        return new ConntrackSweep(conntrack, timeouts, io.nodelb.agent.dataplane.FlowTimeouts.DATA_PLANE, 1000);
     }
 
     /** A flow's two entries; forward: client -> VIP:80 rewritten to the backend; reply: the reverse. */
@@ -98,7 +98,7 @@ class ConntrackSweepIT {
             List<Abi.Event> ends = new ArrayList<>();
 
             ConntrackSweep.Result result = new ConntrackSweep(List.of(conntrack, embryonic), timeouts,
-                    ConntrackSweep.Defaults.DATA_PLANE, 1000).sweep(NOW, ends::add);
+                    io.nodelb.agent.dataplane.FlowTimeouts.DATA_PLANE, 1000).sweep(NOW, ends::add);
 
             assertThat(result.entries()).isEqualTo(6);
             assertThat(ends).extracting(Abi.Event::sourcePort).containsExactly(40101);
@@ -196,7 +196,7 @@ class ConntrackSweepIT {
             flow(41000 + i, Abi.IPPROTO_UDP, Abi.CT_UDP, Abi.CT_EVENTS, NOW - 100 * S, NOW - 100 * S, false);
         }
         List<Abi.Event> ends = new ArrayList<>();
-        ConntrackSweep bounded = new ConntrackSweep(conntrack, timeouts, ConntrackSweep.Defaults.DATA_PLANE, 20);
+        ConntrackSweep bounded = new ConntrackSweep(conntrack, timeouts, io.nodelb.agent.dataplane.FlowTimeouts.DATA_PLANE, 20);
 
         assertThat(bounded.sweep(NOW, ends::add).ended()).isEqualTo(20);
         assertThat(bounded.sweep(NOW, ends::add).ended()).isEqualTo(20);
