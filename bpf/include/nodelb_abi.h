@@ -327,6 +327,8 @@ enum nlb_echo {
  * ring buffer, NLB_EVENTS_BYTES long (a power of two, a multiple of the page size).
  */
 #define NLB_EVENTS_BYTES 2097152
+/* Records wake the agent only once this much, a quarter of the ring, waits (bpf/README.md, "Flow events"). */
+#define NLB_EVENTS_WAKEUP_BYTES 524288
 
 enum nlb_event_type {
 	NLB_EVENT_NEW_FLOW = 1, /* a flow got its backend and its conntrack entries */

@@ -64,6 +64,19 @@ static __always_inline struct nlb_event *ev_reserve(__u64 now)
 	return ev;
 }
 
+/*
+ * Hands a filled record to the agent without waking it, unless a quarter of the ring waits:
+ * the agent reads on a timer as well (at least every 100 ms), so a busy node pays one wakeup
+ * per thousands of records instead of one per record (each a cross-CPU interrupt, a thread
+ * woken and switched to: most of what events cost a new connection).
+ */
+static __always_inline void ev_submit(struct nlb_event *ev)
+{
+	__u64 waiting = bpf_ringbuf_query(&nlb_events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(ev, waiting >= NLB_EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 /* The client's tuple (fk: the flow's forward key) and the record's type and reason. */
 static __always_inline void ev_fill_tuple(struct nlb_event *ev, const struct nlb_ct_key *fk, __u8 type, __u8 reason)
 {
@@ -111,7 +124,7 @@ __noinline int nlb_ev_new_flow(const struct nlb_ct_key *fk, const struct nlb_ct_
 	ev->time_ns = fwd->created_ns;
 	ev->reply_packets = 0;
 	ev->reply_bytes = 0;
-	bpf_ringbuf_submit(ev, 0);
+	ev_submit(ev);
 	return 1;
 }
 
@@ -141,7 +154,7 @@ __noinline int nlb_ev_drop(const struct nlb_ct_key *fk, __u32 listener, __u32 ct
 	ev->bytes = 0;
 	ev->reply_packets = 0;
 	ev->reply_bytes = 0;
-	bpf_ringbuf_submit(ev, 0);
+	ev_submit(ev);
 	return 1;
 }
 
@@ -206,7 +219,7 @@ __noinline int nlb_ev_end(struct nlb_ct_entry *e, const struct nlb_ct_key *pk, _
 	ev->time_ns = now;
 	ev->reply_packets = rev ? rev->packets : 0;
 	ev->reply_bytes = rev ? rev->bytes : 0;
-	bpf_ringbuf_submit(ev, 0);
+	ev_submit(ev);
 	return 1;
 }
 

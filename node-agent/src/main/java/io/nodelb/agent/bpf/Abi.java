@@ -63,6 +63,8 @@ public final class Abi {
     public static final int DADDR_MUL = 0x9e3779b1;
     /** Bytes of the nlb_events ring buffer. */
     public static final int EVENTS_BYTES = 2 * 1024 * 1024;
+    /** Records wake the reader only once this much waits in the ring: a quarter of it. */
+    public static final int EVENTS_WAKEUP_BYTES = EVENTS_BYTES / 4;
 
     /** Every #define of the header, by its C name. */
     public static final Map<String, Long> DEFINES = ordered(
@@ -79,7 +81,8 @@ public final class Abi {
             "NLB_PORT_WORDS", PORT_WORDS,
             "NLB_DADDR_WORDS", DADDR_WORDS,
             "NLB_DADDR_MUL", Integer.toUnsignedLong(DADDR_MUL),
-            "NLB_EVENTS_BYTES", EVENTS_BYTES);
+            "NLB_EVENTS_BYTES", EVENTS_BYTES,
+            "NLB_EVENTS_WAKEUP_BYTES", EVENTS_WAKEUP_BYTES);
 
     // --- enums ---------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * The agent's flow-event path, in both modes: one platform thread polls the nlb_events ring
- * buffer (100 ms at most per wait, so a stop is prompt) and, every sweep interval, runs the
+ * The agent's flow-event path, in both modes: one platform thread reads the nlb_events ring
+ * buffer every 100 ms, and at once when the programs wake it (a quarter of the ring waiting:
+ * events.h, ev_submit), and, every sweep interval, runs the
  * conntrack sweep; both hand their records to the {@link EventConsumer}, whose writer thread
  * names them and feeds the access log and the metrics.
  */
@@ -104,7 +105,8 @@ public final class FlowEvents implements AutoCloseable {
         int failures = 0;
         while (running) {
             try {
-                ring.poll(POLL_TIMEOUT);
+                ring.poll(POLL_TIMEOUT); // returns early only when a quarter of the ring waits
+                ring.consume(); // the rest was written without a wakeup: read on this timer
                 long now = System.nanoTime();
                 if (now - nextSweep >= 0) {
                     sweepNow(now);

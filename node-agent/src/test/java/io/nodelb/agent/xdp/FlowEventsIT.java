@@ -118,6 +118,32 @@ class FlowEventsIT extends DataPlaneFixture {
                 .isNotZero();
     }
 
+    /**
+     * Records do not wake the reader one by one (events.h, ev_submit): the agent reads on a timer,
+     * and is woken only by the record that makes a quarter of the ring wait.
+     */
+    @Test
+    void theReaderIsWokenOnlyOnceAQuarterOfTheRingWaits() {
+        StandardListener l = StandardListener.tcp().findFirst().orElseThrow();
+        int quarter = Abi.EVENTS_WAKEUP_BYTES / (int) (Abi.Event.LAYOUT.byteSize() + 8); // 8: the ring's record header
+        assertThat(ring.poll(Duration.ZERO)).as("nothing waits").isZero(); // and no wakeup is left pending
+
+        assertThat(dataPlane.xdp(l.flow(47000).first()).retval()).isEqualTo(XDP_PASS);
+        assertThat(ring.poll(Duration.ofMillis(200))).as("one record waits, unannounced").isZero();
+        assertThat(written()).hasSize(1);
+
+        for (int i = 1; i < quarter; i++) {
+            assertThat(dataPlane.xdp(l.flow(47000 + i).first()).retval()).isEqualTo(XDP_PASS);
+        }
+        assertThat(ring.poll(Duration.ofMillis(200))).as("a record short of a quarter of the ring").isZero();
+        assertThat(dataPlane.xdp(l.flow(47000 + quarter).first()).retval()).isEqualTo(XDP_PASS);
+        long start = System.nanoTime();
+        assertThat(ring.poll(Duration.ofSeconds(5))).as("the record that makes a quarter wakes the reader")
+                .isEqualTo(quarter);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(1));
+        assertThat(events).hasSize(quarter);
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("listeners")
     void aListenerWithoutEventsWritesNothing(StandardListener l) {
