@@ -349,6 +349,10 @@ public final class BpfDataPlane implements DataPlane {
         int cpus = LibBpf.possibleCpus();
         BpfMap embryonic = object.map(EMBRYONIC_MAP);
         embryonic.setMaxEntries(Math.ceilDiv(embryonic.maxEntries(), cpus) * cpus);
+        // Said once at load: on a host that reports many more possible CPUs than it runs, each CPU's share of
+        // the unanswered handshakes (what a SYN flood on one RX queue can push out) is smaller than it looks.
+        LOG.log(System.Logger.Level.INFO, "{0} holds {1} unanswered TCP flows, {2} per CPU ({3} possible CPUs)",
+                EMBRYONIC_MAP, embryonic.maxEntries(), embryonic.maxEntries() / cpus, cpus);
         object.map("nlb_tables").setMaxEntries(limits.maxGroups() * limits.tableSize());
         // Listener ids index nlb_timeouts and nlb_rate_limits; limits above the header's size grow the maps (never shrink them).
         int listeners = Math.max(Abi.MAX_LISTENERS, limits.maxListeners());
