@@ -8,6 +8,8 @@
 #             route, L4 hash); the backends hold the VIP on lo. Target VIP:8080.
 #   ecmp-xdp  ecmp with an XDP program that only returns XDP_PASS on n0 and n1:
 #             what attaching XDP to the lab's veths costs by itself
+#   ecmp-tc   ecmp with a tc ingress program that only returns TC_ACT_OK on n0 and n1
+#             (clsact, direct action): what the tc hook would cost instead
 #   iptables  kube-proxy style DNAT in the node (nat PREROUTING, statistic random)
 #   nftables  kube-proxy's nftables mode shape: numgen random picks an endpoint chain
 #             (vmap), each doing DNAT
@@ -88,7 +90,7 @@ done
 
 [ "$PIN" -eq 0 ] || [ "$(nproc)" -ge 2 ] || die "--pin needs at least 2 CPUs"
 
-all_modes="direct ecmp ecmp-xdp iptables nftables ipvs haproxy nodelb nodelb-stack"
+all_modes="direct ecmp ecmp-xdp ecmp-tc iptables nftables ipvs haproxy nodelb nodelb-stack"
 IFS=, read -r -a modes <<<"$MODES"
 IFS=, read -r -a conns <<<"$CONNS"
 IFS=, read -r -a metrics <<<"$METRICS"
@@ -128,7 +130,8 @@ if has_mode ipvs; then
   [ "$ipvs_ok" -eq 1 ] || die "mode ipvs: this kernel has no IPVS (CONFIG_IP_VS); leave ipvs out of --modes"
 fi
 has_mode haproxy && need haproxy "apt-get install haproxy"
-has_mode ecmp-xdp && need clang "apt-get install clang"
+{ has_mode ecmp-xdp || has_mode ecmp-tc; } && need clang "apt-get install clang"
+has_mode ecmp-tc && need tc "apt-get install iproute2"
 { has_mode nodelb || has_mode nodelb-stack; } && need bpftool "apt-get install bpftool"
 [ "$PROFILE" -eq 0 ] || need perf "apt-get install linux-perf"
 
@@ -318,9 +321,14 @@ teardown_ecmp() {
   in_node sysctl -qw net.ipv4.fib_multipath_hash_policy=0
 }
 
-setup_ecmp-xdp() {
+# Builds bpf/src/NAME.bpf.c into $work/NAME.bpf.o.
+build_floor() {
   clang -O2 -g -target bpf -Wall -Werror -I"/usr/include/$(uname -m)-linux-gnu" \
-    -c "$top/bpf/src/xdp_pass.bpf.c" -o "$work/xdp_pass.bpf.o" || fail "clang could not build bpf/src/xdp_pass.bpf.c"
+    -c "$top/bpf/src/$1.bpf.c" -o "$work/$1.bpf.o" || fail "clang could not build bpf/src/$1.bpf.c"
+}
+
+setup_ecmp-xdp() {
+  build_floor xdp_pass
   setup_ecmp
   local dev
   for dev in n0 n1; do
@@ -331,6 +339,23 @@ setup_ecmp-xdp() {
 teardown_ecmp-xdp() {
   local dev
   for dev in n0 n1; do in_node ip link set dev "$dev" xdpdrv off 2>/dev/null || true; done
+  teardown_ecmp
+}
+
+setup_ecmp-tc() {
+  build_floor tc_pass
+  setup_ecmp
+  local dev
+  for dev in n0 n1; do
+    in_node tc qdisc add dev "$dev" clsact || fail "could not add clsact to $dev"
+    in_node tc filter add dev "$dev" ingress bpf direct-action obj "$work/tc_pass.bpf.o" sec tc \
+      || fail "could not attach tc ingress to $dev"
+  done
+  { echo "### ecmp-tc: what is attached in the node"; in_node bpftool net show; echo; } >>"$raw_log"
+}
+teardown_ecmp-tc() {
+  local dev
+  for dev in n0 n1; do in_node tc qdisc del dev "$dev" clsact 2>/dev/null || true; done
   teardown_ecmp
 }
 
