@@ -102,14 +102,13 @@ public final class BpfNsPerPacket {
      *     events on (port 81, NLB_LISTENER_EVENTS; records drained between calls, budget unlimited),
      *     beside the same paths of port 80 without: on and off in the same rounds
      */
-    record Options(int flows, int fullNatFlows, int rounds, Path tcFloor, Path out, boolean events,
+    record Options(int flows, int fullNatFlows, int rounds, Path out, boolean events,
                    boolean rateLimit, String xdpForward) {
 
         static Options parse(String[] args) {
             int flows = 100_000;
             int fullNatFlows = 32_768;
             int rounds = 5;
-            Path tcFloor = null;
             Path out = null;
             boolean events = false;
             boolean rateLimit = false;
@@ -132,7 +131,6 @@ public final class BpfNsPerPacket {
                     case "--flows" -> flows = positive(flag, value);
                     case "--fullnat-flows" -> fullNatFlows = positive(flag, value);
                     case "--rounds" -> rounds = positive(flag, value);
-                    case "--tc-floor" -> tcFloor = Path.of(value);
                     case "--out" -> out = Path.of(value);
                     case "--xdp-forward" -> xdpForward = value;
                     default -> throw new IllegalArgumentException("unknown option " + flag);
@@ -144,7 +142,7 @@ public final class BpfNsPerPacket {
                         + " 125000 with both): two families, FullNAT (and the events and rate-limited listeners) must"
                         + " fit the 1M-entry conntrack without eviction");
             }
-            return new Options(flows, Math.min(fullNatFlows, flows), rounds, tcFloor, out, events, rateLimit,
+            return new Options(flows, Math.min(fullNatFlows, flows), rounds, out, events, rateLimit,
                     xdpForward);
         }
 
@@ -183,7 +181,7 @@ public final class BpfNsPerPacket {
         this.xdpFloorObject = xdpFloorObject;
         this.tcFloorObject = tcFloorObject;
         this.xdpFloor = xdpFloorObject.program("xdp_pass");
-        this.tcFloor = tcFloorObject == null ? null : tcFloorObject.program("tc_pass");
+        this.tcFloor = tcFloorObject.program("tc_pass");
     }
 
     public static void main(String[] args) throws IOException {
@@ -193,7 +191,7 @@ public final class BpfNsPerPacket {
         } catch (IllegalArgumentException e) {
             System.err.println("nodelb-bench-bpf: " + e.getMessage());
             System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events] [--rate-limit]"
-                    + " [--xdp-forward IF] [--tc-floor tc_pass.bpf.o] [--out FILE]");
+                    + " [--xdp-forward IF] [--out FILE]");
             System.exit(2);
             return;
         }
@@ -216,11 +214,9 @@ public final class BpfNsPerPacket {
         Thread cleanup = new Thread(dataPlane::uninstall, "nodelb-bench-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         try (BpfObject xdpFloor = BpfObject.openResource("io/nodelb/bpf/xdp_pass.bpf.o");
-                BpfObject tcFloor = options.tcFloor() == null ? null : BpfObject.openFile(options.tcFloor())) {
+                BpfObject tcFloor = BpfObject.openResource("io/nodelb/bpf/tc_pass.bpf.o")) {
             xdpFloor.load();
-            if (tcFloor != null) {
-                tcFloor.load();
-            }
+            tcFloor.load();
             new SnapshotApplier(dataPlane.maps(), BpfNsPerPacket::host, limits)
                     .apply(snapshot(options.events(), options.rateLimit()));
             if (options.xdpForward() != null) {
@@ -440,13 +436,11 @@ public final class BpfNsPerPacket {
                         data4, translatedRetval, Abi.Stat.CT_HIT, toBackend4), false);
                 measure(measured, new Pass("established, IPv4, one hot flow every call", "xdp",
                         dataPlane.xdpProgram(), hot, translatedRetval, Abi.Stat.CT_HIT, toBackend4), false);
-                if (tcFloor != null) {
-                    byte[][] back = replies(translated);
-                    measure(measured, new Pass("TC floor (tc_pass)", "tc", tcFloor, back, TC_ACT_OK, null,
-                            null), false);
-                    measure(measured, new Pass("DNAT reply at TC egress, IPv4", "tc", dataPlane.tcProgram(), back,
-                            TC_ACT_OK, Abi.Stat.CT_REPLY, fromVip4), false);
-                }
+                byte[][] back = replies(translated);
+                measure(measured, new Pass("TC floor (tc_pass)", "tc", tcFloor, back, TC_ACT_OK, null,
+                        null), false);
+                measure(measured, new Pass("DNAT reply at TC egress, IPv4", "tc", dataPlane.tcProgram(), back,
+                        TC_ACT_OK, Abi.Stat.CT_REPLY, fromVip4), false);
             });
             blocks.add(() -> {
                 byte[][] translated = measure(measured, new Pass("new flow, IPv6 TCP SYN (DNAT)", "xdp",
@@ -769,7 +763,7 @@ public final class BpfNsPerPacket {
         Series xdpFloorSeries = series.get("XDP floor (xdp_pass)");
         Series tcFloorSeries = series.get("TC floor (tc_pass)");
         Stats xdpBase = Stats.of(xdpFloorSeries.all());
-        Stats tcBase = tcFloorSeries == null ? null : Stats.of(tcFloorSeries.all());
+        Stats tcBase = Stats.of(tcFloorSeries.all());
         StringBuilder out = new StringBuilder();
         out.append(String.format(Locale.ROOT, "%n### BPF ns/packet, %s%n%n", Instant.now().toString().substring(0, 19)));
         out.append(String.format(Locale.ROOT, "Kernel %s, %s, %d CPU(s) available to the run, SRSO: %s.%n", read("/proc/sys/kernel/osrelease"),
@@ -793,9 +787,6 @@ public final class BpfNsPerPacket {
                     floor ? "-" : net(st.median - base.median), floor ? "-" : net(st.p90 - base.p90),
                     floor ? "-" : String.format(Locale.ROOT, "%.1f", st.mean - base.mean),
                     roundMedians[0], roundMedians[roundMedians.length - 1]));
-        }
-        if (tcBase == null) {
-            out.append("\n(no TC floor given: --tc-floor; the TC reply path was not measured)\n");
         }
         return out.toString();
     }
