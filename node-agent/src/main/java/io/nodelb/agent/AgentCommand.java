@@ -1,11 +1,8 @@
 package io.nodelb.agent;
 
 import io.nodelb.agent.cluster.ClusterOptions;
-import io.nodelb.agent.dataplane.BpfDataPlane;
-import io.nodelb.agent.dataplane.HostSettings;
 import java.io.PrintStream;
 import java.io.PrintWriter;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,8 +32,6 @@ import picocli.CommandLine.Unmatched;
             + " SIGTERM leaves the data plane serving for the next agent."})
 public final class AgentCommand implements Callable<Integer> {
 
-    static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
-
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -60,8 +55,15 @@ public final class AgentCommand implements Callable<Integer> {
 
     static CommandLine commandLine(Map<String, String> env) {
         CommandLine line = new CommandLine(new AgentCommand());
-        line.setDefaultValueProvider(spec -> spec instanceof OptionSpec option && option.arity().max() > 0
-                ? nonBlank(env.get(environmentVariable(option.longestName()))) : null);
+        line.setDefaultValueProvider(spec -> {
+            if (!(spec instanceof OptionSpec option)) {
+                return null;
+            }
+            if (option.arity().max() > 0) {
+                return nonBlank(env.get(environmentVariable(option.longestName())));
+            }
+            return option.longestName().equals("--stream-splice") && RunOptions.streamSpliceFrom(env) ? "true" : null;
+        });
         line.getSubcommands().get("cluster").getCommandSpec().parser().unmatchedArgumentsAllowed(true);
         line.setParameterExceptionHandler((e, args) -> {
             PrintWriter err = e.getCommandLine().getErr();
@@ -89,148 +91,6 @@ public final class AgentCommand implements Callable<Integer> {
         return value == null || value.isBlank() ? null : value.strip();
     }
 
-    /** Options standalone and uninstall share with cluster mode. */
-    static class Common {
-        @Option(names = "--pin-path", paramLabel = "DIR",
-                description = "where maps and links are pinned (env NODELB_PIN_PATH; default /sys/fs/bpf/nodelb)")
-        Path pinPath;
-
-        @Option(names = "--state-dir", paramLabel = "DIR",
-                description = "saved ids and the host's original settings (env NODELB_STATE_DIR; default"
-                        + " /run/nodelb/<pin path>)")
-        Path stateDir;
-
-        @Option(names = "--proc-sys", paramLabel = "DIR",
-                description = "the host's /proc/sys, where the sysctls the agent changes live (env NODELB_PROC_SYS;"
-                        + " default /proc/sys; a container mounts the host's elsewhere)")
-        Path procSys;
-
-        Path pinPath() {
-            return pinPath == null ? DEFAULT_PIN_PATH : pinPath;
-        }
-
-        Path stateDir() {
-            return stateDir == null ? BpfDataPlane.stateDirectoryFor(pinPath()) : stateDir;
-        }
-
-        Path procSys() {
-            return procSys == null ? HostSettings.DEFAULT_PROC_SYS : procSys;
-        }
-
-        int metricsPort() {
-            return 0;
-        }
-
-        InetSocketAddress adminAddress() {
-            return null;
-        }
-
-        boolean uninstallOnStop() {
-            return false;
-        }
-
-        /** The flow-event settings (access log, conntrack sweep, budget) of a running agent. */
-        io.nodelb.agent.events.FlowEvents.Settings events(String node) {
-            return io.nodelb.agent.events.FlowEvents.Settings.defaults(node);
-        }
-
-        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
-            return io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT;
-        }
-
-        boolean streamSplice() {
-            return false;
-        }
-    }
-
-    /** Options of a running agent: standalone's (cluster's are in {@link ClusterOptions}). */
-    static final class Running extends Common {
-        @Option(names = "--metrics-port", paramLabel = "N",
-                description = "serve Prometheus metrics on :N/metrics, and /livez, /readyz (env NODELB_METRICS_PORT;"
-                        + " default: off)")
-        Integer metricsPort;
-
-        @Option(names = "--admin-address", paramLabel = "HOST:PORT",
-                description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (env NODELB_ADMIN_ADDRESS;"
-                        + " default: none)")
-        String adminAddress;
-
-        @Mixin
-        io.nodelb.agent.events.EventOptions events = new io.nodelb.agent.events.EventOptions();
-
-        @Option(names = "--xdp-forward", paramLabel = "auto|off",
-                description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
-                        + " agent attached to whose kernel side can take redirected frames; off: always up the"
-                        + " stack; it skips the node's netfilter FORWARD chain (env NODELB_XDP_FORWARD; default off)")
-        String xdpForward;
-
-        @Option(names = "--stream-splice",
-                description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
-                        + " agent; off by default: not faster than the relay where measured"
-                        + " (docs/stream-listeners.md)")
-        boolean streamSplice;
-
-        @Option(names = "--uninstall-on-stop",
-                description = "on SIGTERM, remove the data plane instead of leaving it running for the next agent")
-        boolean uninstallOnStop;
-
-        @Override
-        int metricsPort() {
-            return metricsPort == null ? 0 : port("--metrics-port", metricsPort);
-        }
-
-        @Override
-        InetSocketAddress adminAddress() {
-            if (adminAddress == null) {
-                return null;
-            }
-            int colon = adminAddress.lastIndexOf(':');
-            String host = colon <= 0 ? "" : adminAddress.substring(0, colon).replace("[", "").replace("]", "");
-            int port;
-            try {
-                port = Integer.parseInt(adminAddress.substring(colon + 1));
-            } catch (NumberFormatException e) {
-                port = -1;
-            }
-            if (host.isEmpty() || port < 1 || port > 65535) {
-                throw new ClusterOptions.UsageException("--admin-address must be HOST:PORT (for example"
-                        + " 127.0.0.1:9401), got '" + adminAddress + "'");
-            }
-            return new InetSocketAddress(host, port);
-        }
-
-        @Override
-        boolean uninstallOnStop() {
-            return uninstallOnStop;
-        }
-
-        @Override
-        boolean streamSplice() {
-            return streamSplice;
-        }
-
-        @Override
-        io.nodelb.agent.events.FlowEvents.Settings events(String node) {
-            return events.settings(node);
-        }
-
-        @Override
-        io.nodelb.agent.dataplane.XdpForward.Mode xdpForward() {
-            try {
-                return xdpForward == null ? super.xdpForward() : io.nodelb.agent.dataplane.XdpForward.Mode.parse(xdpForward);
-            } catch (IllegalArgumentException e) {
-                throw new ClusterOptions.UsageException(e.getMessage());
-            }
-        }
-
-        private static int port(String option, int port) {
-            if (port < 1 || port > 65535) {
-                throw new ClusterOptions.UsageException(option + " must be a port number (1-65535), got " + port);
-            }
-            return port;
-        }
-    }
-
     @Command(name = "standalone", mixinStandardHelpOptions = true, usageHelpWidth = 100, sortOptions = false,
             description = {"Programs the data plane from a file of LoadBalancer and TargetGroup documents (the custom"
                 + " resources' format), checked whole against the CRDs' schema and rules before anything is loaded;"
@@ -245,7 +105,7 @@ public final class AgentCommand implements Callable<Integer> {
         String nodeName;
 
         @Mixin
-        Running running;
+        RunOptions running;
 
         @Override
         public Integer call() {
@@ -263,7 +123,7 @@ public final class AgentCommand implements Callable<Integer> {
                     + " settings it changed; refused while an agent runs.")
     static final class Uninstall implements Callable<Integer> {
         @Mixin
-        Common options;
+        HostOptions options;
 
         @Override
         public Integer call() {

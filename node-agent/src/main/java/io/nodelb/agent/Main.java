@@ -45,7 +45,7 @@ public final class Main {
     }
 
     /** {@code nodelb-agent standalone ...} once its options are parsed. */
-    static int standalone(AgentCommand.Common common, Path config, String nodeName) {
+    static int standalone(RunOptions common, Path config, String nodeName) {
         Path state = common.stateDir();
         String node = nodeName == null ? hostName() : nodeName;
         return standalone(config.toAbsolutePath(), new AgentRuntime.Settings(common.pinPath(), state,
@@ -55,7 +55,7 @@ public final class Main {
     }
 
     /** {@code nodelb-agent uninstall ...} once its options are parsed. */
-    static int uninstall(AgentCommand.Common common) {
+    static int uninstall(HostOptions common) {
         return uninstall(common.pinPath(), common.stateDir(), common.procSys());
     }
 

@@ -45,6 +45,25 @@ class AgentCommandTest {
     }
 
     @Test
+    void bothModesTakeTheRunningOptionsFromOneDeclaration() {
+        String cluster = io.nodelb.agent.cluster.ClusterOptions.usage();
+        for (OptionSpec option : AgentCommand.commandLine(Map.of()).getSubcommands().get("standalone")
+                .getCommandSpec().options()) {
+            if (!option.usageHelp() && !option.versionHelp() && !option.longestName().equals("--config")) {
+                assertThat(cluster).as("cluster --help lists " + option.longestName()).contains(option.longestName());
+            }
+        }
+        assertThat(standalone(Map.of("NODELB_STREAM_SPLICE", "on"), "standalone", "--config", "f")
+                .running.streamSplice()).as("the switch's variable, as in cluster mode").isTrue();
+        assertThat(standalone(Map.of(), "standalone", "--config", "f").running.streamSplice()).isFalse();
+        assertThatThrownBy(() -> standalone(Map.of(), "standalone", "--config", "f", "--admin-address",
+                "fd00::1:9401").running.adminAddress())
+                .as("an IPv6 address takes brackets, as --operator's").hasMessageStartingWith("--admin-address must be");
+        assertThat(standalone(Map.of(), "standalone", "--config", "f", "--admin-address", "[fd00::1]:9401")
+                .running.adminAddress().getPort()).isEqualTo(9401);
+    }
+
+    @Test
     void flowEventOptionsWithTheirDefaultsAndVariables() {
         var off = standalone(Map.of(), "standalone", "--config", "f").running.events("node-1");
         assertThat(off.accessLog()).as("the access log is off by default").isNull();

@@ -1,5 +1,6 @@
 package io.nodelb.agent.cluster;
 
+import io.nodelb.agent.RunOptions;
 import io.nodelb.agent.dataplane.HostSettings;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,7 +57,6 @@ public record ClusterOptions(
         boolean streamSplice) {
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
-    public static final Path DEFAULT_PIN_PATH = Path.of("/sys/fs/bpf/nodelb");
 
     /** The flag → environment variable fallbacks: every flag that takes a value has one. */
     static final Map<String, String> ENV = Map.ofEntries(
@@ -161,28 +161,17 @@ public record ClusterOptions(
         } catch (CommandLine.ParameterException e) {
             throw new UsageException(fromEnvironment(e.getMessage(), env));
         }
+        RunOptions run = flags.run;
         return new ClusterOptions(
                 flags.operator == null ? null : OperatorAddress.parse(flags.operator),
                 flags.nodeName,
                 flags.caFile, flags.certFile, flags.keyFile,
                 flags.tokenFile == null ? DEFAULT_TOKEN_FILE : flags.tokenFile,
                 flags.plaintext || plaintextFromEnv(env),
-                flags.pinPath == null ? DEFAULT_PIN_PATH : flags.pinPath,
-                flags.metricsPort == null ? 0 : checkedPort(flags.metricsPort),
-                flags.stateDir, flags.maxBackends == null ? 0 : flags.maxBackends, flags.uninstallOnStop,
-                flags.serverName,
-                flags.adminAddress == null ? null : adminAddress(flags.adminAddress),
-                flags.procSys, flags.events.settings(flags.nodeName), xdpForward(flags.xdpForward),
-                flags.streamSplice || "on".equals(env.get("NODELB_STREAM_SPLICE")));
-    }
-
-    private static io.nodelb.agent.dataplane.XdpForward.Mode xdpForward(String value) {
-        try {
-            return value == null ? io.nodelb.agent.dataplane.XdpForward.Mode.DEFAULT
-                    : io.nodelb.agent.dataplane.XdpForward.Mode.parse(value);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
+                run.pinPath(), run.metricsPort(), run.stateDir(),
+                flags.maxBackends == null ? 0 : flags.maxBackends, run.uninstallOnStop(),
+                flags.serverName, run.adminAddress(), run.procSys(), run.events(flags.nodeName), run.xdpForward(),
+                run.streamSplice() || RunOptions.streamSpliceFrom(env));
     }
 
     /** A bad value that came from a variable is named by its variable too: the person looks at env, not args. */
@@ -214,24 +203,6 @@ public record ClusterOptions(
             case "false" -> false;
             default -> throw new UsageException("NODELB_PLAINTEXT must be true or false, got '" + value + "'");
         };
-    }
-
-    private static java.net.InetSocketAddress adminAddress(String value) {
-        OperatorAddress parsed;
-        try {
-            parsed = OperatorAddress.parse(value);
-        } catch (UsageException e) {
-            throw new UsageException("--admin-address must be HOST:PORT (for example 127.0.0.1:9401), got '"
-                    + value + "'");
-        }
-        return new java.net.InetSocketAddress(parsed.host(), parsed.port());
-    }
-
-    private static int checkedPort(int port) {
-        if (port < 1 || port > 65535) {
-            throw new UsageException("--metrics-port must be a port number (1-65535), got " + port);
-        }
-        return port;
     }
 
     private static String nonBlank(String value) {
@@ -288,9 +259,6 @@ public record ClusterOptions(
             description = "Runs the agent under the operator: dials it, applies the snapshots it sends for"
                     + " this node, answers each with an ACK or NACK and reports what the node sees.")
     private static final class Flags {
-        @picocli.CommandLine.Mixin
-        io.nodelb.agent.events.EventOptions events = new io.nodelb.agent.events.EventOptions();
-
         @Option(names = "--operator", paramLabel = "HOST:PORT",
                 description = "the operator's gRPC endpoint (env NODELB_OPERATOR); required")
         String operator;
@@ -326,51 +294,12 @@ public record ClusterOptions(
                         + " files are required")
         boolean plaintext;
 
-        @Option(names = "--pin-path", paramLabel = "DIR",
-                description = "where maps and links are pinned (env NODELB_PIN_PATH; default /sys/fs/bpf/nodelb)")
-        Path pinPath;
-
-        @Option(names = "--metrics-port", paramLabel = "N",
-                description = "serve Prometheus metrics on :N/metrics, and /livez, /readyz (env NODELB_METRICS_PORT;"
-                        + " default: off)")
-        Integer metricsPort;
-
-        @Option(names = "--state-dir", paramLabel = "DIR",
-                description = "saved ids and the host's original settings (env NODELB_STATE_DIR; default"
-                        + " /run/nodelb/<pin path>)")
-        Path stateDir;
-
         @Option(names = "--max-backends", paramLabel = "N",
                 description = "the most backends this node's data plane holds (env NODELB_MAX_BACKENDS; default"
                         + " 65535); a snapshot with more is refused with a NACK")
         Integer maxBackends;
 
-        @Option(names = "--admin-address", paramLabel = "HOST:PORT",
-                description = "serve POST /drain and /undrain there, e.g. 127.0.0.1:9401 (env"
-                        + " NODELB_ADMIN_ADDRESS; default: none)")
-        String adminAddress;
-
-        @Option(names = "--proc-sys", paramLabel = "DIR",
-                description = "the host's /proc/sys, where the sysctls the agent changes live (env NODELB_PROC_SYS;"
-                        + " default /proc/sys). A container's own is read-only: mount the host's /proc/sys/net"
-                        + " elsewhere, e.g. /host/proc/sys/net, and give /host/proc/sys")
-        Path procSys;
-
-        @Option(names = "--uninstall-on-stop",
-                description = "on SIGTERM, remove the data plane instead of leaving it running for the next"
-                        + " agent")
-        boolean uninstallOnStop;
-
-        @Option(names = "--stream-splice",
-                description = "splice stream listeners' sockets in the kernel (sockmap) instead of relaying in the"
-                        + " agent (env NODELB_STREAM_SPLICE=on); off by default: not faster than the"
-                        + " relay where measured (docs/stream-listeners.md)")
-        boolean streamSplice;
-
-        @Option(names = "--xdp-forward", paramLabel = "auto|off",
-                description = "send translated packets on from XDP (FIB lookup, redirect) to the interfaces the"
-                        + " agent attached to whose kernel side can take redirected frames; off: always up the"
-                        + " stack; it skips the node's netfilter FORWARD chain (env NODELB_XDP_FORWARD; default off)")
-        String xdpForward;
+        @picocli.CommandLine.Mixin
+        RunOptions run = new RunOptions();
     }
 }
