@@ -12,7 +12,8 @@
 #   bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]
 #
 # Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
-# (keep-alive), and new connections/s (one request per connection: a TLS handshake each); then
+# (keep-alive), and new connections/s (one request per connection: a TLS handshake each) with the
+# proxy process's CPU time per new connection (user/system µs, /proc/<pid>/stat); then
 # each nodelb point as a ratio to HAProxy's of the same round and concurrency. Before its first point,
 # each way gets --warmup seconds (default 2, 0: none) of each of the three loads, not counted: the
 # agent's JIT compiles its paths then, not in the first measured seconds.
@@ -90,17 +91,27 @@ EOF
   ip netns exec "nlb-$id-be$k" nginx -c "$work/be$k/nginx.conf" -e "$work/be$k/error.log"
 done
 
-# One point: wrk's requests/s and transfer/s.
+# The proxy's CPU time so far (all its threads), user and system, in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+# One point: wrk's requests/s and transfer/s, and the proxy's (PID $proxy_pid) CPU per request
+# in µs, user/system, from /proc/<pid>/stat around it.
 measure() {
   local conns=$1 path=$2; shift 2
-  local out
+  local out u0 s0 u1 s1
+  read -r u0 s0 <<<"$(cpu_ticks "$proxy_pid")"
   out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 2s "$@" \
     "https://api.example.com$path") || { echo "$out" >&2; return 1; }
-  local rps mbs errors
+  read -r u1 s1 <<<"$(cpu_ticks "$proxy_pid")"
+  local rps mbs errors requests cpu
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB$/) v=v*1024; else if (v ~ /KB$/) v=v/1024; else v=v+0; printf "%.1f", v}' <<<"$out")
+  requests=$(awk '/ requests in / {print $1}' <<<"$out")
+  cpu=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$requests" -v t="$tick_us" \
+    'BEGIN { if (n > 0) printf "%.0f/%.0f", u * t / n, s * t / n; else print "-" }')
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-  echo "$rps $mbs ${errors:-none}"
+  echo "$rps $mbs $cpu ${errors:-none}"
 }
 
 # Not measured: the same loads, to warm a way up.
@@ -180,12 +191,13 @@ EOF
 teardown_haproxy() { stop_pid "$haproxy_pid"; haproxy_pid=""; ip -n "$node" addr del "$VIP/32" dev lo 2>/dev/null || true; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | errors |"
-echo "|---|---|---|---|---|---|---|"
+echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | proxy CPU µs per new connection (user/sys) | errors |"
+echo "|---|---|---|---|---|---|---|---|"
 results="$work/results"
 for round in $(seq 1 "$ROUNDS"); do
   for mode in ${MODES:-relay splice haproxy}; do
     "setup_$mode"
+    proxy_pid=${agent_pid:-$haproxy_pid}
     timeout 20 ip netns exec "$client" curl -sk -o /dev/null "https://api.example.com/" || { echo "$mode: no answer" >&2; exit 1; }
     if [ -n "${PROBE:-}" ]; then
       for i in 1 2 3 4 5; do
@@ -196,10 +208,10 @@ for round in $(seq 1 "$ROUNDS"); do
       warm /; warm /1m; warm / -H 'Connection: close'
     fi
     for c in "${CONNS[@]}"; do
-      read -r ka _ e1 <<<"$(measure "$c" /)"
-      read -r _ mb e2 <<<"$(measure "$c" /1m)"
-      read -r nc _ e3 <<<"$(measure "$c" / -H 'Connection: close')"
-      echo "| $round | $mode | $c | $ka | $mb | $nc | ${e1} ${e2} ${e3} |"
+      read -r ka _ _ e1 <<<"$(measure "$c" /)"
+      read -r _ mb _ e2 <<<"$(measure "$c" /1m)"
+      read -r nc _ nccpu e3 <<<"$(measure "$c" / -H 'Connection: close')"
+      echo "| $round | $mode | $c | $ka | $mb | $nc | $nccpu | ${e1} ${e2} ${e3} |"
       echo "$round $mode $c $ka $mb $nc" >>"$results"
     done
     if [ "$mode" != haproxy ] && grep -qi "relay in user space" "$work/agent.log"; then

@@ -271,9 +271,11 @@ public final class AgentRuntime {
                             Optional.ofNullable(running.metrics))) {
                         running.events = events;
                         running.onStop(events::close);
+                        // Without an access log or metrics, a stream connection's records (TCP_INFO reads) go nowhere.
+                        java.util.function.Consumer<io.nodelb.agent.bpf.Abi.Event> streamEvents =
+                                events.delivers() ? events::offer : null;
                         try (StreamService streams = StreamService.start(dataPlane, applier, running.metrics, stateDir,
-                                settings.streamSplice(),
-                                events::offer)) {
+                                settings.streamSplice(), streamEvents)) {
                             events.countAlso(streams::liveByBackend);
                             running.streamConnections = streams::liveByBackend;
                             running.onStop(streams::close);

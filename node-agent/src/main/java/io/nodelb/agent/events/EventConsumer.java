@@ -56,6 +56,11 @@ public final class EventConsumer implements AutoCloseable {
         return false;
     }
 
+    /** Whether a record goes anywhere: without a sink, nothing would read it. */
+    public boolean hasSinks() {
+        return !sinks.isEmpty();
+    }
+
     /** Records dropped because the queue was full. */
     public long dropped() {
         return dropped.get();

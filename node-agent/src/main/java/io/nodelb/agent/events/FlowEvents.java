@@ -95,6 +95,14 @@ public final class FlowEvents implements AutoCloseable {
         return consumer.offer(event);
     }
 
+    /**
+     * Whether records offered go anywhere (an access log or metrics); false: a record from outside
+     * the data plane need not be built.
+     */
+    public boolean delivers() {
+        return consumer.hasSinks();
+    }
+
     /** Live connections outside the flow table, added to the active-connection gauges at each sweep. */
     public void countAlso(java.util.function.Supplier<java.util.Map<Integer, Long>> live) {
         this.alsoLive = live;

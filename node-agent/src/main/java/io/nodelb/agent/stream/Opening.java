@@ -13,6 +13,8 @@ import java.nio.channels.SocketChannel;
  */
 final class Opening {
     final StreamListener listener;
+    /** The listener's routes when it was accepted. */
+    final SniRoutes<GroupRef> routes;
     final SocketChannel client;
     final long acceptedNs;
     final byte[] first = new byte[ClientHello.MAX_BYTES];
@@ -34,8 +36,9 @@ final class Opening {
     SelectionKey clientKey;
     SelectionKey upstreamKey;
 
-    Opening(StreamListener listener, SocketChannel client, long acceptedNs) {
-        this.listener = listener;
+    Opening(StreamListeners.Serving serving, SocketChannel client, long acceptedNs) {
+        this.listener = serving.listener();
+        this.routes = serving.routes();
         this.client = client;
         this.acceptedNs = acceptedNs;
         this.deadlineNs = acceptedNs + StreamListeners.HELLO_WAIT.toNanos();

@@ -1,7 +1,8 @@
 package io.nodelb.agent.stream;
 
-import io.nodelb.agent.dataplane.DesiredState.StreamListener;
 import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -61,7 +62,7 @@ final class RelayLoop implements Runnable {
     }
 
     /** A listening socket this loop accepts from, and the listener it serves now. */
-    private record Acceptor(ServerSocketChannel socket, Supplier<StreamListener> listener) {}
+    private record Acceptor(ServerSocketChannel socket, Supplier<StreamListeners.Serving> serving) {}
 
     private final Selector selector;
     /** Work for the loop's thread: registrations handed over by other threads. */
@@ -107,10 +108,10 @@ final class RelayLoop implements Runnable {
     }
 
     /** Accepts from {@code socket} (non-blocking) from now on; closing it stops that. */
-    void listen(ServerSocketChannel socket, Supplier<StreamListener> listener) {
+    void listen(ServerSocketChannel socket, Supplier<StreamListeners.Serving> serving) {
         tasks.add(() -> {
             try {
-                socket.register(selector, SelectionKey.OP_ACCEPT, new Acceptor(socket, listener));
+                socket.register(selector, SelectionKey.OP_ACCEPT, new Acceptor(socket, serving));
             } catch (IOException | RuntimeException e) {
                 // closed meanwhile: unbound
             }
@@ -220,7 +221,7 @@ final class RelayLoop implements Runnable {
         if (client == null) {
             return; // another loop took it
         }
-        Opening o = new Opening(acceptor.listener.get(), client, System.nanoTime());
+        Opening o = new Opening(acceptor.serving.get(), client, System.nanoTime());
         try {
             client.configureBlocking(false);
             client.setOption(StandardSocketOptions.TCP_NODELAY, true);
@@ -251,6 +252,12 @@ final class RelayLoop implements Runnable {
 
     private void openReady(SelectionKey key, Opening o) {
         if (key == o.clientKey) {
+            if (o.upstream != null) {
+                // It sent more while its backend connects: that waits in its socket for the relay.
+                // Turned off only now, as most clients send nothing then (two epoll_ctl saved).
+                key.interestOps(0);
+                return;
+            }
             try {
                 readHello(o);
             } catch (IOException | RuntimeException e) {
@@ -282,7 +289,6 @@ final class RelayLoop implements Runnable {
         if (o.hello.status() == ClientHello.Status.NEED_MORE) {
             return;
         }
-        o.clientKey.interestOps(0); // what it sends next waits in its socket for the relay
         if (!events.route(o)) {
             close(o);
             return;
@@ -290,7 +296,9 @@ final class RelayLoop implements Runnable {
         o.deadlineNs = System.nanoTime() + StreamListeners.CONNECT_TIMEOUT.toNanos();
         boolean now;
         try {
-            o.upstream = SocketChannel.open();
+            // Of the backend's family: an IPv4 socket needs no IPV6_V6ONLY set (one system call less).
+            o.upstream = SocketChannel.open(o.backend.getAddress() instanceof Inet4Address
+                    ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6);
             o.upstream.configureBlocking(false);
             o.upstream.setOption(StandardSocketOptions.TCP_NODELAY, true);
             now = o.upstream.connect(o.backend);
@@ -437,9 +445,7 @@ final class RelayLoop implements Runnable {
     /** A read or write failed: both sockets close; a reset only when a socket's state says so. */
     private void fail(Side side) {
         StreamConnection c = side.connection;
-        if (c.resetSeen(c.client()) || c.resetSeen(c.upstream())) {
-            c.failed();
-        }
+        c.failedIfReset();
         c.closeBoth(false);
         close(side);
         events.ended(c);

@@ -26,6 +26,8 @@ final class StreamConnection {
     private final long createdNs;
     /** Bytes the agent read of the client before the backend was chosen (the ClientHello). */
     private final long firstBytes;
+    /** Its flow records go out: its end's counters are read (TCP_INFO) before its sockets close. */
+    private final boolean recorded;
     private final AtomicLong copiedToBackend = new AtomicLong();
     private final AtomicLong copiedToClient = new AtomicLong();
     private volatile long lastCopyNs;
@@ -40,7 +42,7 @@ final class StreamConnection {
 
     StreamConnection(StreamListener listener, String group, SocketChannel client, SocketChannel upstream,
             InetSocketAddress peer, InetSocketAddress vip, InetSocketAddress backend, int backendId, long createdNs,
-            long firstBytes) {
+            long firstBytes, boolean recorded) {
         this.listener = listener;
         this.group = group;
         this.client = client;
@@ -51,6 +53,7 @@ final class StreamConnection {
         this.backendId = backendId;
         this.createdNs = createdNs;
         this.firstBytes = firstBytes;
+        this.recorded = recorded;
         this.lastCopyNs = createdNs;
     }
 
@@ -90,6 +93,17 @@ final class StreamConnection {
     /** A read or write failed: a reset, unless the idle check closed it. */
     void failed() {
         reset = true;
+    }
+
+    /**
+     * A read or write failed: a reset if either socket's state says so. Read only for a connection
+     * whose flow-end record tells it: clients that close with a reset are common (an HTTPS client
+     * that does not read the server's close_notify), and nothing else needs it.
+     */
+    void failedIfReset() {
+        if (recorded && (resetSeen(client) || resetSeen(upstream))) {
+            failed();
+        }
     }
 
     /** Whether {@code socket} is still connected both ways or with only the agent's side half-closed. */
@@ -214,7 +228,7 @@ final class StreamConnection {
     }
 
     private void snapshot() {
-        if (last == null && !closed && TcpInfo.available()) {
+        if (recorded && last == null && !closed && TcpInfo.available()) {
             try {
                 last = TcpInfo.of(client);
             } catch (IOException e) {

@@ -120,16 +120,30 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
+    /**
+     * A listener applied and its server names to groups, built once per listener applied rather
+     * than for each connection.
+     */
+    record Serving(StreamListener listener, SniRoutes<GroupRef> routes) {
+        Serving(StreamListener listener) {
+            this(listener, new SniRoutes<>(listener.sniRoutes(), null));
+        }
+    }
+
     /** A listening socket and the listener it serves now (routes may change without a rebind). */
     private static final class Bound {
         final ServerSocketChannel socket;
-        volatile StreamListener listener;
+        volatile Serving serving;
         final boolean addedAddress;
 
         Bound(ServerSocketChannel socket, StreamListener listener, boolean addedAddress) {
             this.socket = socket;
-            this.listener = listener;
+            this.serving = new Serving(listener);
             this.addedAddress = addedAddress;
+        }
+
+        StreamListener listener() {
+            return serving.listener();
         }
     }
 
@@ -150,7 +164,7 @@ public final class StreamListeners implements AutoCloseable {
         wanted.forEach((endpoint, listener) -> {
             Bound b = bound.get(endpoint);
             if (b != null) {
-                b.listener = listener;
+                b.serving = new Serving(listener);
                 return;
             }
             try {
@@ -160,7 +174,7 @@ public final class StreamListeners implements AutoCloseable {
                         + " not bound: " + e.getMessage());
             }
         });
-        long shortest = bound.values().stream().mapToLong(b -> idleTimeoutNs(b.listener)).min()
+        long shortest = bound.values().stream().mapToLong(b -> idleTimeoutNs(b.listener())).min()
                 .orElse(DEFAULT_IDLE_TIMEOUT.toNanos());
         if (shortest != shortestIdleTimeoutNs) {
             shortestIdleTimeoutNs = shortest;
@@ -168,7 +182,7 @@ public final class StreamListeners implements AutoCloseable {
                 java.util.concurrent.locks.LockSupport.unpark(idleCheck); // its next pass at the new interval
             }
         }
-        local.releaseAllBut(bound.values().stream().map(b -> b.listener.address())
+        local.releaseAllBut(bound.values().stream().map(b -> b.listener().address())
                 .collect(java.util.stream.Collectors.toSet()));
     }
 
@@ -199,7 +213,7 @@ public final class StreamListeners implements AutoCloseable {
         if (splice == null) {
             socket.configureBlocking(false);
             for (RelayLoop loop : loops) {
-                loop.listen(socket, () -> b.listener);
+                loop.listen(socket, () -> b.serving);
             }
         } else {
             Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
@@ -217,8 +231,8 @@ public final class StreamListeners implements AutoCloseable {
             loop.wakeup(); // its key leaves the loops' selectors in their next select
         }
         if (b.addedAddress && bound.values().stream().noneMatch(o -> o != b
-                && o.listener.address().equals(b.listener.address()))) {
-            local.release(b.listener.address());
+                && o.listener().address().equals(b.listener().address()))) {
+            local.release(b.listener().address());
         }
     }
 
@@ -226,8 +240,8 @@ public final class StreamListeners implements AutoCloseable {
         while (b.socket.isOpen()) {
             try {
                 SocketChannel client = b.socket.accept();
-                StreamListener listener = b.listener;
-                Thread.ofVirtual().name("stream-" + listener.name()).start(() -> serve(listener, client));
+                Serving serving = b.serving;
+                Thread.ofVirtual().name("stream-" + serving.listener().name()).start(() -> serve(serving, client));
             } catch (IOException e) {
                 if (b.socket.isOpen()) {
                     LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.socket().getLocalSocketAddress() + ": " + e);
@@ -298,8 +312,9 @@ public final class StreamListeners implements AutoCloseable {
      * the opening, then relay the ends of stream here (or, if the splice cannot take it, hand it to
      * a relay loop).
      */
-    private void serve(StreamListener listener, SocketChannel clientChannel) {
-        Opening o = new Opening(listener, clientChannel, System.nanoTime());
+    private void serve(Serving serving, SocketChannel clientChannel) {
+        StreamListener listener = serving.listener();
+        Opening o = new Opening(serving, clientChannel, System.nanoTime());
         boolean handedOver = false;
         try {
             Socket client = clientChannel.socket();
@@ -409,7 +424,7 @@ public final class StreamListeners implements AutoCloseable {
                 o.outcome = "default";
             }
             default -> {
-                GroupRef routed = new SniRoutes<>(listener.sniRoutes(), null).choose(o.hello.serverName());
+                GroupRef routed = o.routes.choose(o.hello.serverName());
                 o.group = routed != null ? routed : listener.fallback();
                 o.outcome = routed != null ? "sni" : "default";
             }
@@ -420,7 +435,7 @@ public final class StreamListeners implements AutoCloseable {
         var chosen = backendId == 0 ? null : applied.get().backends().get(backendId);
         if (chosen == null) {
             count(listener, o.group.name(), "no_backend");
-            emit(listener, StreamConnection.drop(listener, o.peer, o.vip, System.nanoTime()));
+            emit(listener, () -> StreamConnection.drop(listener, o.peer, o.vip, System.nanoTime()));
             return false;
         }
         o.backendId = backendId;
@@ -432,9 +447,9 @@ public final class StreamListeners implements AutoCloseable {
     private StreamConnection connected(Opening o) {
         count(o.listener, o.group.name(), o.outcome);
         StreamConnection connection = new StreamConnection(o.listener, o.group.name(), o.client, o.upstream, o.peer,
-                o.vip, o.backend, o.backendId, o.acceptedNs, o.length);
+                o.vip, o.backend, o.backendId, o.acceptedNs, o.length, recorded(o.listener));
         live.add(connection);
-        emit(o.listener, connection.newFlow(System.nanoTime()));
+        emit(o.listener, () -> connection.newFlow(System.nanoTime()));
         return connection;
     }
 
@@ -459,7 +474,7 @@ public final class StreamListeners implements AutoCloseable {
     private void ended(StreamConnection connection) {
         connection.finish();
         if (live.remove(connection)) {
-            emit(connection.listener(), connection.flowEnd(System.nanoTime()));
+            emit(connection.listener(), () -> connection.flowEnd(System.nanoTime()));
         }
     }
 
@@ -471,11 +486,15 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
-    /** Hands a record to the flow events, when the listener has them on. */
-    private void emit(StreamListener listener, Abi.Event event) {
-        Consumer<Abi.Event> sink = events;
-        if (sink != null && listener.flowEvents()) {
-            sink.accept(event);
+    /** Whether the listener's connections have flow records: the events are on, here and in the listener. */
+    private boolean recorded(StreamListener listener) {
+        return events != null && listener.flowEvents();
+    }
+
+    /** Hands a record to the flow events, built (its TCP_INFO read) only when it goes out. */
+    private void emit(StreamListener listener, Supplier<Abi.Event> event) {
+        if (recorded(listener)) {
+            events.accept(event.get());
         }
     }
 

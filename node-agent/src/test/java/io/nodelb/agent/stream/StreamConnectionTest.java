@@ -80,7 +80,7 @@ class StreamConnectionTest {
             var backend = new InetSocketAddress(InetAddress.getLoopbackAddress(), 8443);
             long created = System.nanoTime();
             StreamConnection c = new StreamConnection(LISTENER, "g", agentSide, upstream, peer, vip, backend, 5,
-                    created, 3);
+                    created, 3, true);
             assertThat(c.closeIfIdle(System.nanoTime(), Duration.ofHours(1).toNanos())).isFalse();
             assertThat(agentSide.isOpen()).isTrue();
             assertThat(c.closeIfIdle(System.nanoTime(), 0)).isTrue();

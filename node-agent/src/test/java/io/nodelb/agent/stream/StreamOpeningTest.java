@@ -62,17 +62,22 @@ class StreamOpeningTest {
     /** A listener routing api.example.com to the api group, the rest to the fallback group. */
     private void listen(int proxyProtocol, int apiPort) throws IOException {
         port = LoopbackStreams.freePort();
-        var listener = new DesiredState.StreamListener("ns/lb/tls", LO, port, FALLBACK,
-                Map.of("api.example.com", API), proxyProtocol, 3, false, false, 0);
-        var empty = DesiredState.empty();
-        var state = new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
-                Map.of(FALLBACK_BACKEND, new Abi.Backend(LO, fallback.getLocalPort()), API_BACKEND,
-                        new Abi.Backend(LO, apiPort)),
-                empty.ingressPorts(), empty.egressPorts(), Set.of(), Map.of(listener.name(), listener));
+        var state = state(proxyProtocol, apiPort, Map.of("api.example.com", API));
         StreamListeners.Tables tables = LoopbackStreams.tables(
                 group -> group == API.id() ? API_BACKEND : group == FALLBACK.id() ? FALLBACK_BACKEND : 0);
         listeners = new StreamListeners(() -> state, tables, LoopbackStreams.LOCAL, metrics, () -> null, null);
         listeners.reconcile(state);
+    }
+
+    /** The state with the listener on {@link #port} with these routes, and the two backends. */
+    private DesiredState state(int proxyProtocol, int apiPort, Map<String, GroupRef> routes) {
+        var listener = new DesiredState.StreamListener("ns/lb/tls", LO, port, FALLBACK, routes, proxyProtocol, 3,
+                false, false, 0);
+        var empty = DesiredState.empty();
+        return new DesiredState(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
+                Map.of(FALLBACK_BACKEND, new Abi.Backend(LO, fallback.getLocalPort()), API_BACKEND,
+                        new Abi.Backend(LO, apiPort)),
+                empty.ingressPorts(), empty.egressPorts(), Set.of(), Map.of(listener.name(), listener));
     }
 
     private double count(String group, String outcome) {
@@ -109,6 +114,28 @@ class StreamOpeningTest {
             }
         }
         assertThat(count("api", "sni")).isEqualTo(1);
+    }
+
+    @Test
+    void aRouteChangedOnTheBoundListenerTakesEffectForTheNextConnection() throws Exception {
+        listen(0, api.getLocalPort());
+        byte[] hello = ClientHelloTest.jdkHello("api.example.com");
+        try (Socket client = new Socket(LO, port)) {
+            client.getOutputStream().write(hello);
+            try (Socket served = api.accept()) {
+                assertThat(served.getInputStream().readNBytes(hello.length)).isEqualTo(hello);
+            }
+        }
+        // Same address and port (no rebind): the name now routes to the fallback group.
+        listeners.reconcile(state(0, api.getLocalPort(), Map.of("api.example.com", FALLBACK)));
+        try (Socket client = new Socket(LO, port)) {
+            client.getOutputStream().write(hello);
+            try (Socket served = fallback.accept()) {
+                assertThat(served.getInputStream().readNBytes(hello.length)).isEqualTo(hello);
+            }
+        }
+        assertThat(count("api", "sni")).isEqualTo(1);
+        assertThat(count("fallback", "sni")).isEqualTo(1);
     }
 
     @Test
