@@ -25,7 +25,7 @@
 #include <linux/types.h>
 
 /* Part of the pin path (/sys/fs/bpf/nodelb/v<N>/): an agent adopts maps of its own layout and migrates older ones. */
-#define NLB_LAYOUT_VERSION 6
+#define NLB_LAYOUT_VERSION 7
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define NLB_MAX_LISTENERS 4096
@@ -147,7 +147,7 @@ struct nlb_rate_limit {
 	__u32 packet_burst; /* packets a packet bucket holds, 1-10000000 */
 };
 
-/* nlb_rate_buckets and nlb_pkt_buckets (LRU hash) key: a listener's bucket for one source prefix (host bits zero). */
+/* The key of a source's bucket in nlb_rate_buckets and nlb_pkt_buckets: a listener's, for one source prefix (host bits zero). */
 struct nlb_rate_key {
 	__u32 listener;
 	__u8 family; /* enum nlb_family */
@@ -163,6 +163,15 @@ struct nlb_rate_key {
 struct nlb_rate_bucket {
 	__u64 tokens; /* scaled, at most burst * NLB_NS_PER_SEC */
 	__u64 last_ns; /* coarse clock of the last refill */
+};
+
+/*
+ * nlb_rate_buckets and nlb_pkt_buckets value (arrays of slots, by a hash of the key): a bucket with the
+ * key it belongs to. A key's bucket is in one of two neighbouring slots (ratelimit.h, rl_slot).
+ */
+struct nlb_rate_slot {
+	struct nlb_rate_key key;
+	struct nlb_rate_bucket bucket;
 };
 
 /* nlb_backends (array, by backend id). */

@@ -37,22 +37,23 @@ struct {
 } nlb_rate_limits SEC(".maps");
 
 /*
- * The token buckets, by listener and source prefix: an LRU, so a flood of sources evicts the
- * least recently used buckets instead of filling memory (an evicted source starts with a full one).
+ * The token buckets, by listener and source prefix: a fixed array of slots found by a hash of the
+ * key (ratelimit.h), so a flood of sources overwrites slots instead of filling memory (a source whose
+ * slot was taken starts with a full bucket again, as after an LRU eviction) and costs no map insert.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NLB_MAX_RATE_BUCKETS);
-	__type(key, struct nlb_rate_key);
-	__type(value, struct nlb_rate_bucket);
+	__type(key, __u32);
+	__type(value, struct nlb_rate_slot);
 } nlb_rate_buckets SEC(".maps");
 
-/* The packet buckets of listeners with NLB_LISTENER_PACKET_LIMITED, keyed and bounded as nlb_rate_buckets. */
+/* The packet buckets of listeners with NLB_LISTENER_PACKET_LIMITED, slotted as nlb_rate_buckets. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NLB_MAX_PKT_BUCKETS);
-	__type(key, struct nlb_rate_key);
-	__type(value, struct nlb_rate_bucket);
+	__type(key, __u32);
+	__type(value, struct nlb_rate_slot);
 } nlb_pkt_buckets SEC(".maps");
 
 /* Source-prefix routes per listener: longest (listener id, client prefix) -> group. */

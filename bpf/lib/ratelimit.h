@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Rate limits (bpf/README.md, "Rate limits"), three kinds of token bucket:
- *  - new flows per listener and client source prefix (nlb_rate_buckets LRU, NLB_LISTENER_RATE_LIMITED):
+ *  - new flows per listener and client source prefix (nlb_rate_buckets slots, NLB_LISTENER_RATE_LIMITED):
  *    a new flow takes a token; with none left its first packet is dropped (NLB_STAT_DROP_RATE_LIMITED).
  *    Packets of live flows never come here, so open connections are never cut;
  *  - new flows per backend (nlb_be_buckets array, a rate in struct nlb_backend): a new flow takes a
  *    token of the backend chosen for it; with none left it is dropped (NLB_STAT_DROP_BACKEND_LIMITED);
- *  - packets per listener and source prefix (nlb_pkt_buckets LRU, NLB_LISTENER_PACKET_LIMITED):
+ *  - packets per listener and source prefix (nlb_pkt_buckets slots, NLB_LISTENER_PACKET_LIMITED):
  *    every packet to the listener, of new and open flows alike (NLB_STAT_DROP_PACKET_LIMITED).
  *
  * Every decision is taken inside global functions the verifier checks once on their own (as the
@@ -92,20 +92,75 @@ static __always_inline int rl_take(struct nlb_rate_bucket *b, __u32 rate, __u32 
 	return 0;
 }
 
-/*
- * Takes a token of the bucket at k in an LRU of buckets: 1 when it had none. A source seen for the
- * first time (or evicted since) starts with a full bucket.
- */
-static __always_inline int rl_take_lru(void *buckets, const struct nlb_rate_key *k, __u32 rate, __u32 burst,
-				       __u64 now)
-{
-	struct nlb_rate_bucket *b = bpf_map_lookup_elem(buckets, k), fresh;
+_Static_assert((NLB_MAX_RATE_BUCKETS & (NLB_MAX_RATE_BUCKETS - 1)) == 0, "slots are found by a mask");
+_Static_assert((NLB_MAX_PKT_BUCKETS & (NLB_MAX_PKT_BUCKETS - 1)) == 0, "slots are found by a mask");
+_Static_assert(sizeof(struct nlb_rate_key) == 24, "a key is compared as six words");
+_Static_assert(sizeof(struct nlb_rate_key) <= sizeof(struct nlb_ct_key), "a key is built in nlb_ev_key's scratch");
 
-	if (b)
-		return rl_take(b, rate, burst, now);
-	fresh.tokens = ((__u64)burst - 1) * NLB_NS_PER_SEC;
-	fresh.last_ns = now;
-	bpf_map_update_elem(buckets, k, &fresh, BPF_ANY);
+/*
+ * Where a bucket's key is built: the per-CPU scratch of a conntrack key (nlb_ev_key, as icmp.h's listener
+ * key), since the program's frame and this function's must fit 512 bytes together.
+ */
+static __always_inline struct nlb_rate_key *rl_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&nlb_ev_key, &zero);
+}
+
+/*
+ * The first of the two slots (of `slots`, a power of two) where key k's bucket may be: each of the key's
+ * six words mixed in by a multiply (the address filter's multiplier) and a shift that brings its high bits
+ * down (a multiply alone moves bits only upward, and sources differ in their high bits), then made even,
+ * so the pair is (i, i + 1). Not keyed: a source that picks its address to share a pair with others only
+ * gets their buckets reset to full (below), it never takes their tokens.
+ */
+static __always_inline __u32 rl_slot(const struct nlb_rate_key *k, __u32 slots)
+{
+	/* Read back from the scratch, not kept from rl_key in registers: the frame has no room for their spills. */
+	const volatile __u32 *w = (const volatile __u32 *)k;
+	__u32 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < 6; i++) {
+		h = (h ^ w[i]) * NLB_DADDR_MUL;
+		h ^= h >> 15;
+	}
+	return h & (slots - 2);
+}
+
+static __always_inline int rl_key_is(const struct nlb_rate_key *a, const struct nlb_rate_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5]));
+}
+
+/*
+ * Takes a token of key k's bucket in an array of `count` slots: 1 when it had none. The bucket is in one of
+ * k's two slots; a key in neither takes the one used longer ago (an unused one first) with a full bucket,
+ * so a source seen for the first time, or pushed out since, starts full. No helper call and no insert: a
+ * flood of sources costs what a known source costs.
+ */
+static __always_inline int rl_take_slot(void *slots, __u32 count, const struct nlb_rate_key *k, __u32 rate,
+					__u32 burst, __u64 now)
+{
+	__u32 i = rl_slot(k, count);
+	struct nlb_rate_slot *a, *b, *s;
+
+	a = bpf_map_lookup_elem(slots, &i);
+	i += 1; /* one stack slot for both indexes: this frame and the program's share 512 bytes */
+	b = bpf_map_lookup_elem(slots, &i);
+	if (!a || !b)
+		return 0;
+	if (rl_key_is(&a->key, k))
+		return rl_take(&a->bucket, rate, burst, now);
+	if (rl_key_is(&b->key, k))
+		return rl_take(&b->bucket, rate, burst, now);
+	s = a->bucket.last_ns <= b->bucket.last_ns ? a : b;
+	s->key = *k;
+	s->bucket.tokens = ((__u64)burst - 1) * NLB_NS_PER_SEC;
+	s->bucket.last_ns = now;
 	return 0;
 }
 
@@ -118,15 +173,16 @@ __noinline int nlb_rl_refuse(const struct nlb_ct_key *fk, __u32 listener, __u32 
 			     __u64 now)
 {
 	struct nlb_rate_limit *cfg;
-	struct nlb_rate_key k;
+	struct nlb_rate_key *k;
 
 	if (!fk || exempt || !(listener_flags & NLB_LISTENER_RATE_LIMITED))
 		return 0;
 	cfg = bpf_map_lookup_elem(&nlb_rate_limits, &listener);
-	if (!cfg || !cfg->rate || !cfg->burst)
+	k = rl_scratch();
+	if (!cfg || !cfg->rate || !cfg->burst || !k)
 		return 0;
-	rl_key(&k, fk, listener, cfg);
-	return rl_take_lru(&nlb_rate_buckets, &k, cfg->rate, cfg->burst, now);
+	rl_key(k, fk, listener, cfg);
+	return rl_take_slot(&nlb_rate_buckets, NLB_MAX_RATE_BUCKETS, k, cfg->rate, cfg->burst, now);
 }
 
 /*
@@ -136,15 +192,16 @@ __noinline int nlb_rl_refuse(const struct nlb_ct_key *fk, __u32 listener, __u32 
 __noinline int nlb_pkt_refuse(const struct nlb_ct_key *k, __u32 listener, __u32 listener_flags, __u64 now)
 {
 	struct nlb_rate_limit *cfg;
-	struct nlb_rate_key rk;
+	struct nlb_rate_key *rk;
 
 	if (!k || !(listener_flags & NLB_LISTENER_PACKET_LIMITED))
 		return 0;
 	cfg = bpf_map_lookup_elem(&nlb_rate_limits, &listener);
-	if (!cfg || !cfg->packet_rate || !cfg->packet_burst)
+	rk = rl_scratch();
+	if (!cfg || !cfg->packet_rate || !cfg->packet_burst || !rk)
 		return 0;
-	rl_key(&rk, k, listener, cfg);
-	return rl_take_lru(&nlb_pkt_buckets, &rk, cfg->packet_rate, cfg->packet_burst, now);
+	rl_key(rk, k, listener, cfg);
+	return rl_take_slot(&nlb_pkt_buckets, NLB_MAX_PKT_BUCKETS, rk, cfg->packet_rate, cfg->packet_burst, now);
 }
 
 /*

@@ -16,6 +16,7 @@ struct nlb_timeouts probe_timeouts;
 struct nlb_rate_limit probe_rate_limit;
 struct nlb_rate_key probe_rate_key;
 struct nlb_rate_bucket probe_rate_bucket;
+struct nlb_rate_slot probe_rate_slot;
 struct nlb_backend probe_backend;
 struct nlb_backend_stats probe_backend_stats;
 struct nlb_ct_key probe_ct_key;

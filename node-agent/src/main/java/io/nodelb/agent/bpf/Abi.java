@@ -7,6 +7,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.GroupLayout;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +43,7 @@ public final class Abi {
     // --- #defines ------------------------------------------------------------------------
 
     /** Part of the pin path (/sys/fs/bpf/nodelb/v&lt;N&gt;/): bump it with any layout change. */
-    public static final int LAYOUT_VERSION = 6;
+    public static final int LAYOUT_VERSION = 7;
     public static final int MAX_LISTENERS = 4096;
     public static final int MAX_ROUTES = 16384;
     public static final int MAX_GROUPS = 1024;
@@ -580,6 +581,48 @@ public final class Abi {
         }
     }
 
+    /**
+     * struct nlb_rate_slot: value of nlb_rate_buckets and nlb_pkt_buckets (arrays of slots), a bucket and
+     * the key it belongs to; a key's bucket is in slot {@link #firstOf} or the one after it.
+     */
+    public record RateSlot(RateKey key, RateBucket bucket) {
+        public static final StructLayout LAYOUT = structLayout(
+                RateKey.LAYOUT.withName("key"),
+                RateBucket.LAYOUT.withName("bucket")).withName("nlb_rate_slot");
+        private static final long KEY_AT = at(LAYOUT, "key");
+        private static final long BUCKET_AT = at(LAYOUT, "bucket");
+
+        public void writeTo(MemorySegment value) {
+            key.writeTo(value.asSlice(KEY_AT, RateKey.LAYOUT.byteSize()));
+            bucket.writeTo(value.asSlice(BUCKET_AT, RateBucket.LAYOUT.byteSize()));
+        }
+
+        /** Whether a slot holds a bucket (last_ns is 0 only in a slot never used). */
+        public static boolean inUse(MemorySegment value) {
+            return value.get(U64, BUCKET_AT + RateBucket.LAST_AT) != 0;
+        }
+
+        /** A slot {@link #inUse in use}. */
+        public static RateSlot readFrom(MemorySegment value) {
+            return new RateSlot(RateKey.readFrom(value.asSlice(KEY_AT, RateKey.LAYOUT.byteSize())),
+                    RateBucket.readFrom(value.asSlice(BUCKET_AT, RateBucket.LAYOUT.byteSize())));
+        }
+
+        /** rl_slot (bpf/lib/ratelimit.h): the first of key's two slots among {@code slots} (a power of two). */
+        public static int firstOf(RateKey key, int slots) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment k = arena.allocate(RateKey.LAYOUT);
+                key.writeTo(k);
+                int h = 0;
+                for (int word = 0; word < 6; word++) {
+                    h = (h ^ k.get(U32, 4L * word)) * DADDR_MUL;
+                    h ^= h >>> 15;
+                }
+                return h & (slots - 2);
+            }
+        }
+    }
+
     /** struct nlb_backend: value of nlb_backends (array by backend id). */
     public record Backend(InetAddress address, int port, int rate, int burst) {
         public static final StructLayout LAYOUT = structLayout(
@@ -948,6 +991,7 @@ public final class Abi {
                 RateLimit.LAYOUT,
                 RateKey.LAYOUT,
                 RateBucket.LAYOUT,
+                RateSlot.LAYOUT,
                 Backend.LAYOUT,
                 BackendStats.LAYOUT,
                 CtKey.LAYOUT,

@@ -53,8 +53,8 @@ class RateLimitIT extends DataPlaneFixture {
     /** Buckets outlive the flows the fixture clears: every test starts with none (a backend's: full). */
     @BeforeEach
     void startWithoutBuckets() {
-        dataPlane.clearMap("nlb_rate_buckets");
-        dataPlane.clearMap("nlb_pkt_buckets");
+        emptySlots("nlb_rate_buckets");
+        emptySlots("nlb_pkt_buckets");
         for (int id : dataPlane.backendIds()) {
             putBackendBucket(id, new Abi.RateBucket(0, 0));
         }
@@ -100,14 +100,14 @@ class RateLimitIT extends DataPlaneFixture {
     @Test
     void aListenerWithoutALimitIsUnaffected() {
         StandardListener https4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.FULL_NAT);
-        int before = dataPlane.entryCount("nlb_rate_buckets");
+        int before = buckets("nlb_rate_buckets").size();
         long[] step = dataPlane.stats();
         for (int port = 41000; port < 41020; port++) {
             assertThat(dataPlane.xdp(https4.flow(port).first()).retval()).isEqualTo(XDP_PASS);
         }
         assertThat(dataPlane.statsSince(step)).containsOnly(entry(Abi.Stat.NEW_FLOW, 20L));
-        assertThat(dataPlane.entryCount("nlb_rate_buckets")).isEqualTo(before);
-        assertThat(dataPlane.entryCount("nlb_pkt_buckets")).isZero();
+        assertThat(buckets("nlb_rate_buckets")).hasSize(before);
+        assertThat(buckets("nlb_pkt_buckets")).isEmpty();
     }
 
     @Test
@@ -152,6 +152,43 @@ class RateLimitIT extends DataPlaneFixture {
                 .containsExactlyInAnyOrder(Snapshots.ip("2001:db8:100::"), Snapshots.ip("2001:db8:100:1::"));
     }
 
+    /**
+     * A key's bucket is in one of two slots (ratelimit.h, rl_slot): two sources whose pair is the same keep a
+     * bucket each; a third takes the slot used longer ago, and the source pushed out starts full again.
+     */
+    @Test
+    void threeSourcesOfOnePairOfSlotsKeepTheTwoUsedLast() throws Exception {
+        dataPlane.apply(withLimits(Map.of("http4", limit(1, 1, 32, 64))));
+        StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
+        int listener = listenerId(Snapshots.VIP4, Snapshots.HTTP, Abi.IPPROTO_TCP);
+        int slots = dataPlane.map("nlb_rate_buckets").maxEntries();
+        Map<Integer, List<String>> byPair = new HashMap<>();
+        List<String> sources = null;
+        for (int i = 1; sources == null; i++) {
+            String address = "10." + (i >>> 16 & 255) + "." + (i >>> 8 & 255) + "." + (i & 255);
+            List<String> same = byPair.computeIfAbsent(
+                    Abi.RateSlot.firstOf(new Abi.RateKey(listener, Snapshots.ip(address)), slots), p -> new ArrayList<>());
+            same.add(address);
+            sources = same.size() == 3 ? same : null;
+        }
+        String a = sources.get(0), b = sources.get(1), c = sources.get(2);
+
+        assertThat(admittedFrom(http4, a, 47000)).as("a's first SYN").isTrue();
+        assertThat(admittedFrom(http4, a, 47001)).as("a over its burst of 1").isFalse();
+        assertThat(admittedFrom(http4, b, 47002)).as("b, in the pair's other slot").isTrue();
+        assertThat(admittedFrom(http4, a, 47003)).as("a's bucket is still there, empty").isFalse();
+        Thread.sleep(20); // a later tick of the coarse clock than a's and b's last refill
+        assertThat(admittedFrom(http4, b, 47004)).isFalse();
+        assertThat(admittedFrom(http4, c, 47005)).as("c takes a's slot, used longer ago").isTrue();
+        assertThat(buckets().keySet()).filteredOn(k -> k.listener() == listener).extracting(Abi.RateKey::prefix)
+                .containsExactlyInAnyOrder(Snapshots.ip(b), Snapshots.ip(c));
+        assertThat(admittedFrom(http4, a, 47006)).as("a, pushed out, starts with a full bucket").isTrue();
+    }
+
+    private boolean admittedFrom(StandardListener l, String source, int port) {
+        return dataPlane.xdp(l.flow(port).from(source, port).first()).retval() == XDP_PASS;
+    }
+
     @Test
     void aMillionSpoofedSourcesLeaveTheBucketsBounded() {
         flood(limit(1, 1, 32, 64), "nlb_rate_buckets", Abi.MAX_RATE_BUCKETS);
@@ -164,7 +201,7 @@ class RateLimitIT extends DataPlaneFixture {
 
     /**
      * A SYN from each of a million sources to a listener with this limit and no backends: every packet it
-     * admits is dropped NO_BACKEND, nothing enters conntrack, and the LRU `buckets` stays within its size.
+     * admits is dropped NO_BACKEND, nothing enters conntrack, and the sources share the fixed slots of `buckets`.
      */
     private void flood(RateLimit limit, String buckets, int maxBuckets) {
         List<Listener> listeners = new ArrayList<>(Snapshots.standardListeners());
@@ -189,8 +226,7 @@ class RateLimitIT extends DataPlaneFixture {
         }
         // Each source came with a full bucket, took its token, and found no backend.
         assertThat(dataPlane.statsSince(before)).containsOnly(entry(Abi.Stat.DROP_NO_BACKEND, (long) FLOOD_SOURCES));
-        int count = dataPlane.entryCount(buckets);
-        assertThat(count).isLessThanOrEqualTo(maxBuckets).isGreaterThan(maxBuckets / 2);
+        assertThat(buckets(buckets)).as("slots in use").hasSizeGreaterThan(maxBuckets / 2);
         assertThat(dataPlane.map(buckets).maxEntries()).isEqualTo(maxBuckets);
         // The limited listeners still work after the flood.
         StandardListener http4 = new StandardListener(false, Abi.IPPROTO_TCP, NatMode.DNAT);
@@ -356,20 +392,64 @@ class RateLimitIT extends DataPlaneFixture {
         return buckets("nlb_rate_buckets");
     }
 
+    /** The buckets in use in an array of slots (a slot never used has last_ns 0), by their keys. */
     private Map<Abi.RateKey, Abi.RateBucket> buckets(String map) {
         Map<Abi.RateKey, Abi.RateBucket> out = new HashMap<>();
-        dataPlane.map(map).forEachEntry(4096, (k, v) -> out.put(Abi.RateKey.readFrom(k), Abi.RateBucket.readFrom(v)));
+        dataPlane.map(map).forEachEntry(4096, (k, v) -> {
+            if (Abi.RateSlot.inUse(v)) {
+                Abi.RateSlot slot = Abi.RateSlot.readFrom(v);
+                assertThat(out.put(slot.key(), slot.bucket())).as("one slot per key: %s", slot.key()).isNull();
+            }
+        });
         return out;
     }
 
+    /** The slot of key's bucket: the first of its two, or the second. */
+    private int slotOf(String map, Abi.RateKey key) {
+        int first = Abi.RateSlot.firstOf(key, dataPlane.map(map).maxEntries());
+        for (int i = first; i <= first + 1; i++) {
+            Abi.RateSlot slot = slot(map, i);
+            if (slot != null && slot.key().equals(key)) {
+                return i;
+            }
+        }
+        throw new AssertionError("no slot of " + key + " in " + map + " at " + first + " or the next");
+    }
+
+    /** Slot index of map; null when never used. */
+    private Abi.RateSlot slot(String map, int index) {
+        BpfMap slots = dataPlane.map(map);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment k = slots.allocateKey(arena);
+            MemorySegment v = slots.allocateValue(arena);
+            k.set(ValueLayout.JAVA_INT, 0, index);
+            assertThat(slots.lookup(k, v)).isTrue();
+            return Abi.RateSlot.inUse(v) ? Abi.RateSlot.readFrom(v) : null;
+        }
+    }
+
+    /** Every slot in use back to never used (an array's entries cannot be deleted). */
+    private void emptySlots(String map) {
+        BpfMap slots = dataPlane.map(map);
+        List<Integer> used = new ArrayList<>();
+        slots.forEachEntry(4096, (k, v) -> {
+            if (Abi.RateSlot.inUse(v)) {
+                used.add(k.get(ValueLayout.JAVA_INT, 0));
+            }
+        });
+        for (int index : used) {
+            put(slots, k -> k.set(ValueLayout.JAVA_INT, 0, index), v -> v.fill((byte) 0));
+        }
+    }
+
+    /** Key's bucket, read from its two slots only (a scan of the whole array takes long enough to refill it). */
     private Abi.RateBucket bucket(String map, Abi.RateKey key) {
-        Abi.RateBucket b = buckets(map).get(key);
-        assertThat(b).as("bucket of %s in %s", key, map).isNotNull();
-        return b;
+        return slot(map, slotOf(map, key)).bucket();
     }
 
     private void putBucket(String map, Abi.RateKey key, Abi.RateBucket bucket) {
-        put(dataPlane.map(map), key::writeTo, bucket);
+        int index = slotOf(map, key);
+        put(dataPlane.map(map), k -> k.set(ValueLayout.JAVA_INT, 0, index), new Abi.RateSlot(key, bucket)::writeTo);
     }
 
     private Abi.RateBucket backendBucket(int backendId) {
@@ -384,15 +464,16 @@ class RateLimitIT extends DataPlaneFixture {
     }
 
     private void putBackendBucket(int backendId, Abi.RateBucket bucket) {
-        put(dataPlane.map("nlb_be_buckets"), k -> k.set(ValueLayout.JAVA_INT, 0, backendId), bucket);
+        put(dataPlane.map("nlb_be_buckets"), k -> k.set(ValueLayout.JAVA_INT, 0, backendId), bucket::writeTo);
     }
 
-    private static void put(BpfMap map, java.util.function.Consumer<MemorySegment> key, Abi.RateBucket bucket) {
+    private static void put(BpfMap map, java.util.function.Consumer<MemorySegment> key,
+                            java.util.function.Consumer<MemorySegment> value) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment k = map.allocateKey(arena);
             MemorySegment v = map.allocateValue(arena);
             key.accept(k);
-            bucket.writeTo(v);
+            value.accept(v);
             map.update(k, v, 0);
         }
     }

@@ -67,7 +67,7 @@ public final class SnapshotServer implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(SnapshotServer.class.getName());
 
   /** The data-plane layout (NLB_LAYOUT_VERSION) this operator's snapshots are for. */
-  public static final int LAYOUT_VERSION = 6;
+  public static final int LAYOUT_VERSION = 7;
   /**
    * The server pings a connection that has been quiet this long, and drops it when the ping is not
    * answered in {@link #KEEPALIVE_TIMEOUT}: an agent whose node or network died is noticed at most
