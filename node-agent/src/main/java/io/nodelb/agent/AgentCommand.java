@@ -55,15 +55,7 @@ public final class AgentCommand implements Callable<Integer> {
 
     static CommandLine commandLine(Map<String, String> env) {
         CommandLine line = new CommandLine(new AgentCommand());
-        line.setDefaultValueProvider(spec -> {
-            if (!(spec instanceof OptionSpec option)) {
-                return null;
-            }
-            if (option.arity().max() > 0) {
-                return nonBlank(env.get(environmentVariable(option.longestName())));
-            }
-            return option.longestName().equals("--stream-splice") && RunOptions.streamSpliceFrom(env) ? "true" : null;
-        });
+        line.setDefaultValueProvider(environment(env));
         line.getSubcommands().get("cluster").getCommandSpec().parser().unmatchedArgumentsAllowed(true);
         line.setParameterExceptionHandler((e, args) -> {
             PrintWriter err = e.getCommandLine().getErr();
@@ -81,8 +73,25 @@ public final class AgentCommand implements Callable<Integer> {
         return line;
     }
 
+    /**
+     * Every option's fallback to its variable, in both modes (cluster mode's parser takes it too). Of the
+     * switches only {@code --stream-splice} has one: {@code NODELB_STREAM_SPLICE=on}.
+     */
+    public static CommandLine.IDefaultValueProvider environment(Map<String, String> env) {
+        return spec -> {
+            if (!(spec instanceof OptionSpec option)) {
+                return null;
+            }
+            if (option.arity().max() > 0) {
+                return nonBlank(env.get(environmentVariable(option.longestName())));
+            }
+            return option.longestName().equals("--stream-splice") && "on".equals(env.get("NODELB_STREAM_SPLICE"))
+                    ? "true" : null;
+        };
+    }
+
     /** {@code --pin-path} → {@code NODELB_PIN_PATH}; {@code --node-name} → {@code NODE_NAME}. */
-    static String environmentVariable(String option) {
+    public static String environmentVariable(String option) {
         String name = option.replaceFirst("^--", "").replace('-', '_').toUpperCase(java.util.Locale.ROOT);
         return name.equals("NODE_NAME") ? name : "NODELB_" + name;
     }

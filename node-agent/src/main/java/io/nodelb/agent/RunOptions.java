@@ -87,11 +87,6 @@ public final class RunOptions extends HostOptions {
         return streamSplice;
     }
 
-    /** {@code --stream-splice} is a switch; its variable turns it on with the value {@code on}. */
-    public static boolean streamSpliceFrom(java.util.Map<String, String> env) {
-        return "on".equals(env.get("NODELB_STREAM_SPLICE"));
-    }
-
     public boolean uninstallOnStop() {
         return uninstallOnStop;
     }

@@ -1,5 +1,6 @@
 package io.nodelb.agent.cluster;
 
+import io.nodelb.agent.AgentCommand;
 import io.nodelb.agent.RunOptions;
 import io.nodelb.agent.dataplane.HostSettings;
 import java.nio.file.Path;
@@ -58,28 +59,14 @@ public record ClusterOptions(
 
     public static final Path DEFAULT_TOKEN_FILE = Path.of("/var/run/secrets/nodelb/token");
 
-    /** The flag → environment variable fallbacks: every flag that takes a value has one. */
-    static final Map<String, String> ENV = Map.ofEntries(
-            Map.entry("--operator", "NODELB_OPERATOR"),
-            Map.entry("--node-name", "NODE_NAME"),
-            Map.entry("--ca-file", "NODELB_CA_FILE"),
-            Map.entry("--cert-file", "NODELB_CERT_FILE"),
-            Map.entry("--key-file", "NODELB_KEY_FILE"),
-            Map.entry("--token-file", "NODELB_TOKEN_FILE"),
-            Map.entry("--operator-server-name", "NODELB_OPERATOR_SERVER_NAME"),
-            Map.entry("--pin-path", "NODELB_PIN_PATH"),
-            Map.entry("--metrics-port", "NODELB_METRICS_PORT"),
-            Map.entry("--state-dir", "NODELB_STATE_DIR"),
-            Map.entry("--max-backends", "NODELB_MAX_BACKENDS"),
-            Map.entry("--admin-address", "NODELB_ADMIN_ADDRESS"),
-            Map.entry("--proc-sys", "NODELB_PROC_SYS"),
-            Map.entry("--access-log", "NODELB_ACCESS_LOG"),
-            Map.entry("--access-log-format", "NODELB_ACCESS_LOG_FORMAT"),
-            Map.entry("--access-log-max-size", "NODELB_ACCESS_LOG_MAX_SIZE"),
-            Map.entry("--access-log-max-files", "NODELB_ACCESS_LOG_MAX_FILES"),
-            Map.entry("--conntrack-sweep-interval", "NODELB_CONNTRACK_SWEEP_INTERVAL"),
-            Map.entry("--flow-events-per-second", "NODELB_FLOW_EVENTS_PER_SECOND"),
-            Map.entry("--xdp-forward", "NODELB_XDP_FORWARD"));
+    /**
+     * The flag → environment variable fallbacks: every flag that takes a value has one, named by the
+     * agent's one rule ({@link AgentCommand#environmentVariable}).
+     */
+    static final Map<String, String> ENV = commandLine(new Flags()).getCommandSpec().options().stream()
+            .filter(option -> option.arity().max() > 0)
+            .collect(java.util.stream.Collectors.toUnmodifiableMap(OptionSpec::longestName,
+                    option -> AgentCommand.environmentVariable(option.longestName())));
 
     /** With the XDP fast path off and stream listeners relayed (the defaults). */
     public ClusterOptions(OperatorAddress operator, String nodeName, Path caFile, Path certFile, Path keyFile,
@@ -152,10 +139,7 @@ public record ClusterOptions(
      */
     public static ClusterOptions parse(List<String> args, Map<String, String> env) {
         Flags flags = new Flags();
-        CommandLine line = commandLine(flags).setDefaultValueProvider(spec ->
-                spec instanceof OptionSpec option && ENV.containsKey(option.longestName())
-                        ? nonBlank(env.get(ENV.get(option.longestName())))
-                        : null);
+        CommandLine line = commandLine(flags).setDefaultValueProvider(AgentCommand.environment(env));
         try {
             line.parseArgs(args.toArray(String[]::new));
         } catch (CommandLine.ParameterException e) {
@@ -171,7 +155,7 @@ public record ClusterOptions(
                 run.pinPath(), run.metricsPort(), run.stateDir(),
                 flags.maxBackends == null ? 0 : flags.maxBackends, run.uninstallOnStop(),
                 flags.serverName, run.adminAddress(), run.procSys(), run.events(flags.nodeName), run.xdpForward(),
-                run.streamSplice() || RunOptions.streamSpliceFrom(env));
+                run.streamSplice());
     }
 
     /** A bad value that came from a variable is named by its variable too: the person looks at env, not args. */

@@ -92,6 +92,9 @@ class ClusterOptionsTest {
         assertThat(o.adminAddress()).isEqualTo(new java.net.InetSocketAddress("127.0.0.1", 9445));
         assertThat(o.maxBackends()).isEqualTo(1000);
         assertThat(o.procSys()).isEqualTo(Path.of("/host/proc/sys"));
+        assertThat(o.streamSplice()).isFalse();
+        assertThat(ClusterOptions.parse(withTls("--operator", "op:1", "--node-name", "n"),
+                Map.of("NODELB_STREAM_SPLICE", "on")).streamSplice()).as("the switch's variable").isTrue();
     }
 
     @Test

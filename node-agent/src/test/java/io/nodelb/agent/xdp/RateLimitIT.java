@@ -418,13 +418,18 @@ class RateLimitIT extends DataPlaneFixture {
 
     /** Slot index of map; null when never used. */
     private Abi.RateSlot slot(String map, int index) {
-        BpfMap slots = dataPlane.map(map);
+        return at(map, index, v -> Abi.RateSlot.inUse(v) ? Abi.RateSlot.readFrom(v) : null);
+    }
+
+    /** Entry {@code index} of an array map, read by {@code read}. */
+    private <T> T at(String map, int index, java.util.function.Function<MemorySegment, T> read) {
+        BpfMap array = dataPlane.map(map);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = slots.allocateKey(arena);
-            MemorySegment v = slots.allocateValue(arena);
+            MemorySegment k = array.allocateKey(arena);
+            MemorySegment v = array.allocateValue(arena);
             k.set(ValueLayout.JAVA_INT, 0, index);
-            assertThat(slots.lookup(k, v)).isTrue();
-            return Abi.RateSlot.inUse(v) ? Abi.RateSlot.readFrom(v) : null;
+            assertThat(array.lookup(k, v)).isTrue();
+            return read.apply(v);
         }
     }
 
@@ -453,14 +458,7 @@ class RateLimitIT extends DataPlaneFixture {
     }
 
     private Abi.RateBucket backendBucket(int backendId) {
-        BpfMap map = dataPlane.map("nlb_be_buckets");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment k = map.allocateKey(arena);
-            MemorySegment v = map.allocateValue(arena);
-            k.set(ValueLayout.JAVA_INT, 0, backendId);
-            assertThat(map.lookup(k, v)).isTrue();
-            return Abi.RateBucket.readFrom(v);
-        }
+        return at("nlb_be_buckets", backendId, Abi.RateBucket::readFrom);
     }
 
     private void putBackendBucket(int backendId, Abi.RateBucket bucket) {
