@@ -48,6 +48,14 @@ public final class ClientHello {
         if ((data[0] & 0xff) != RECORD_HANDSHAKE) {
             return Result.NOT_TLS;
         }
+        // Most ClientHellos are one record, read whole: parsed where they are, not copied.
+        if (length >= 9 && (data[1] & 0xff) == 3 && (data[5] & 0xff) == HANDSHAKE_CLIENT_HELLO) {
+            int recordLength = u16(data, 3);
+            int messageLength = 4 + ((data[6] & 0xff) << 16 | u16(data, 7));
+            if (recordLength > 0 && recordLength <= 16384 && messageLength <= recordLength && 5 + messageLength <= length) {
+                return hello(data, 5, 5 + messageLength);
+            }
+        }
         // The handshake message, gathered from consecutive handshake records.
         byte[] message = new byte[Math.min(length, MAX_BYTES)];
         int messageLength = 0;
@@ -55,7 +63,7 @@ public final class ClientHello {
         Integer needed = null; // the whole message's length, once its header is in
         while (true) {
             if (needed != null && messageLength >= needed) {
-                return hello(message, needed);
+                return hello(message, 0, needed);
             }
             if (at + 5 > length) {
                 return length >= MAX_BYTES ? Result.TOO_LARGE : Result.NEED_MORE;
@@ -83,16 +91,19 @@ public final class ClientHello {
                 }
             }
             if (available < recordLength) {
-                return needed != null && messageLength >= needed ? hello(message, needed)
+                return needed != null && messageLength >= needed ? hello(message, 0, needed)
                         : length >= MAX_BYTES ? Result.TOO_LARGE : Result.NEED_MORE;
             }
             at += 5 + recordLength;
         }
     }
 
-    /** The ClientHello body: version, random, session id, cipher suites, compression, extensions. */
-    private static Result hello(byte[] m, int end) {
-        int at = 4 + 2 + 32;
+    /**
+     * The ClientHello in {@code m[start, end)}, its handshake header first: version, random, session
+     * id, cipher suites, compression, extensions.
+     */
+    private static Result hello(byte[] m, int start, int end) {
+        int at = start + 4 + 2 + 32;
         if (at + 1 > end) {
             return Result.MALFORMED;
         }
@@ -158,11 +169,12 @@ public final class ClientHello {
                 if (length == 0 || length > 255) {
                     return null;
                 }
-                String name = new String(m, at, length, StandardCharsets.US_ASCII);
-                if (!name.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
-                    return null;
+                for (int i = at; i < at + length; i++) {
+                    if (m[i] <= 0x20 || m[i] >= 0x7f) {
+                        return null;
+                    }
                 }
-                name = name.toLowerCase(Locale.ROOT);
+                String name = new String(m, at, length, StandardCharsets.US_ASCII).toLowerCase(Locale.ROOT);
                 return name.endsWith(".") ? name.substring(0, name.length() - 1) : name;
             }
             at += length;

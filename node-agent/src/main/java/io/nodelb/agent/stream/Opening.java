@@ -6,6 +6,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.util.Arrays;
 
 /**
  * A client accepted whose backend is not connected yet: the first bytes read of it (the
@@ -17,7 +18,8 @@ final class Opening {
     final SniRoutes<GroupRef> routes;
     final SocketChannel client;
     final long acceptedNs;
-    final byte[] first = new byte[ClientHello.MAX_BYTES];
+    /** The client's first bytes: {@code [0, length)}; grown as they come, up to {@link ClientHello#MAX_BYTES}. */
+    byte[] first = new byte[2048];
     int length;
     ClientHello.Result hello = ClientHello.Result.NEED_MORE;
     /** Until when the current step (the whole ClientHello, then the connect) may take. */
@@ -44,8 +46,19 @@ final class Opening {
         this.deadlineNs = acceptedNs + StreamListeners.HELLO_WAIT.toNanos();
     }
 
-    /** The client's bytes read so far as a buffer to read more into. */
+    /**
+     * The room after the bytes read so far, as a buffer to read more into: most ClientHellos fit in
+     * the first 2 KiB, so a connection does not clear the whole limit's worth of memory.
+     */
     ByteBuffer unread() {
+        makeRoom();
         return ByteBuffer.wrap(first, length, first.length - length);
+    }
+
+    /** Doubles {@link #first} when it is full, up to the limit (then nothing more is read). */
+    void makeRoom() {
+        if (length == first.length && first.length < ClientHello.MAX_BYTES) {
+            first = Arrays.copyOf(first, Math.min(2 * first.length, ClientHello.MAX_BYTES));
+        }
     }
 }

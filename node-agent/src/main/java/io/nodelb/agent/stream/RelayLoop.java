@@ -24,10 +24,9 @@ import java.util.function.Supplier;
  * reading until it is written. An end of stream is passed on as a half-close; a connection ends when
  * both ways have, or at the first error (both sockets closed).
  *
- * <p>Without the splice, the loops also open the connections: each accepts from the listening
- * sockets (all loops watch each) and gives what it accepts to the loops in turn; that loop reads
- * the ClientHello, connects to the backend and sends it the opening, all non-blocking, and relays
- * it, so a connection changes thread at most once, before its first byte is read. A step that
+ * <p>Without the splice, the loops also open the connections: each accepts from a listening socket
+ * of its own (one SO_REUSEPORT group per listener), reads the ClientHello, connects to the backend
+ * and sends it the opening, all non-blocking, and relays it: a connection never changes thread. A step that
  * waits past its deadline ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT})
  * ends it.
  */
@@ -35,6 +34,8 @@ final class RelayLoop implements Runnable {
     private static final System.Logger LOG = System.getLogger(RelayLoop.class.getName());
     /** The most one read takes (then the next connection's turn). */
     static final int READ_BYTES = 64 * 1024;
+    /** The most connections one readiness of a listening socket accepts. */
+    private static final int ACCEPT_BATCH = 16;
 
     /**
      * What the loop reports back (bytes copied by the agent, a connection that ended) and asks of
@@ -56,9 +57,6 @@ final class RelayLoop implements Runnable {
 
         /** It ended before its backend connected, with this outcome. */
         void refused(Opening opening, String outcome);
-
-        /** The loop a new connection goes to: the loops in turn, so each has its share. */
-        RelayLoop next();
     }
 
     /** A listening socket this loop accepts from, and the listener it serves now. */
@@ -69,6 +67,11 @@ final class RelayLoop implements Runnable {
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     /** The connections it opens now, for their deadlines. */
     private final Set<Opening> openings = new HashSet<>();
+    /**
+     * While there are openings, none has a deadline before this (it may be earlier than the
+     * earliest: a pass then looks and sets it again), so a pass does not look at each of them.
+     */
+    private long firstDeadlineNs;
     private final ByteBuffer read = ByteBuffer.allocateDirect(READ_BYTES);
     private final Events events;
     private volatile boolean closing;
@@ -139,7 +142,7 @@ final class RelayLoop implements Runnable {
                 for (Runnable task; (task = tasks.poll()) != null; ) {
                     task.run();
                 }
-                if (!openings.isEmpty()) {
+                if (!openings.isEmpty() && System.nanoTime() - firstDeadlineNs >= 0) {
                     expire(System.nanoTime());
                 }
             }
@@ -207,37 +210,30 @@ final class RelayLoop implements Runnable {
         }
     }
 
-    /** One connection per readiness: the loops watching the same socket take turns. */
+    /** Accepts what waits, a bounded batch per readiness so connections being relayed get their turn. */
     private void accept(Acceptor acceptor) {
-        SocketChannel client;
-        try {
-            client = acceptor.socket.accept();
-        } catch (IOException e) {
-            if (acceptor.socket.isOpen()) {
-                LOG.log(System.Logger.Level.WARNING, "accept on " + acceptor.socket.socket().getLocalSocketAddress() + ": " + e);
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+            SocketChannel client;
+            try {
+                client = acceptor.socket.accept();
+            } catch (IOException e) {
+                if (acceptor.socket.isOpen()) {
+                    LOG.log(System.Logger.Level.WARNING, "accept on " + acceptor.socket.socket().getLocalSocketAddress() + ": " + e);
+                }
+                return;
             }
-            return;
-        }
-        if (client == null) {
-            return; // another loop took it
-        }
-        Opening o = new Opening(acceptor.serving.get(), client, System.nanoTime());
-        try {
-            client.configureBlocking(false);
-            client.setOption(StandardSocketOptions.TCP_NODELAY, true);
-        } catch (IOException | RuntimeException e) {
-            close(o);
-            return;
-        }
-        // Whichever loop wins the accept, the connections are shared out in turn (as keep-alive
-        // connections opened at once would not be otherwise); one in two of them, with two loops,
-        // crosses to the other loop here, once.
-        RelayLoop to = events.next();
-        if (to == this) {
+            if (client == null) {
+                return;
+            }
+            Opening o = new Opening(acceptor.serving.get(), client, System.nanoTime());
+            try {
+                client.configureBlocking(false);
+                client.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            } catch (IOException | RuntimeException e) {
+                close(o);
+                continue;
+            }
             open(o);
-        } else {
-            to.tasks.add(() -> to.open(o));
-            to.selector.wakeup();
         }
     }
 
@@ -245,6 +241,7 @@ final class RelayLoop implements Runnable {
         try {
             o.clientKey = o.client.register(selector, SelectionKey.OP_READ, o);
             openings.add(o);
+            deadline(o, o.deadlineNs);
         } catch (IOException | RuntimeException e) {
             close(o);
         }
@@ -293,7 +290,7 @@ final class RelayLoop implements Runnable {
             close(o);
             return;
         }
-        o.deadlineNs = System.nanoTime() + StreamListeners.CONNECT_TIMEOUT.toNanos();
+        deadline(o, System.nanoTime() + StreamListeners.CONNECT_TIMEOUT.toNanos());
         boolean now;
         try {
             // Of the backend's family: an IPv4 socket needs no IPV6_V6ONLY set (one system call less).
@@ -338,25 +335,32 @@ final class RelayLoop implements Runnable {
     }
 
     /** Ends the openings whose step took too long. */
-    private void expire(long nowNs) {
-        for (Opening o : openings.toArray(new Opening[0])) {
-            if (nowNs - o.deadlineNs >= 0) {
-                refuse(o, o.upstream == null ? "timeout" : "connect_failed");
-            }
+    private void deadline(Opening o, long deadlineNs) {
+        o.deadlineNs = deadlineNs;
+        if (openings.size() == 1 || deadlineNs - firstDeadlineNs < 0) {
+            firstDeadlineNs = deadlineNs;
         }
     }
 
-    /** How long a select may wait: until the next opening's deadline; 0: no limit. */
+    /** Ends the openings past their deadline; the earliest deadline left is the next to look at. */
+    private void expire(long nowNs) {
+        long first = nowNs + StreamListeners.HELLO_WAIT.toNanos() + StreamListeners.CONNECT_TIMEOUT.toNanos();
+        for (Opening o : openings.toArray(new Opening[0])) {
+            if (nowNs - o.deadlineNs >= 0) {
+                refuse(o, o.upstream == null ? "timeout" : "connect_failed");
+            } else if (o.deadlineNs - first < 0) {
+                first = o.deadlineNs;
+            }
+        }
+        firstDeadlineNs = first;
+    }
+
+    /** How long a select may wait: until the first opening's deadline; 0: no limit. */
     private long untilDeadlineMs() {
         if (openings.isEmpty()) {
             return 0;
         }
-        long now = System.nanoTime();
-        long next = Long.MAX_VALUE;
-        for (Opening o : openings) {
-            next = Math.min(next, o.deadlineNs - now);
-        }
-        return Math.max(1, next / 1_000_000 + 1);
+        return Math.max(1, (firstDeadlineNs - System.nanoTime()) / 1_000_000 + 1);
     }
 
     private void refuse(Opening o, String outcome) {

@@ -12,12 +12,15 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,8 +31,8 @@ import java.util.function.Supplier;
 import io.nodelb.agent.bpf.Abi;
 
 /**
- * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each, a
- * socket bound to its address and port on the node, whose connections are routed by the
+ * Serves the stream listeners (TLS SNI routes, PROXY protocol) of the applied state: for each,
+ * sockets bound to its address and port on the node, whose connections are routed by the
  * ClientHello's server name to a group, sent to a backend of that group's table (the one the XDP
  * program reads, so health, drains and weights apply), and relayed. Without the splice, the
  * {@link RelayLoop}s (one per core, non-blocking sockets) do all of it, from accept to close; with
@@ -84,7 +87,7 @@ public final class StreamListeners implements AutoCloseable {
     private final Set<StreamConnection> live = ConcurrentHashMap.newKeySet();
     private final Map<String, Counter> idleCounters = new ConcurrentHashMap<>();
     private Thread idleCheck;
-    /** The event loops that relay in user space, started with the first listener; taken in turn. */
+    /** The event loops that relay in user space, started with the first listener; the splice's fallback takes them in turn. */
     private RelayLoop[] loops = new RelayLoop[0];
     private final java.util.concurrent.atomic.AtomicInteger nextLoop = new java.util.concurrent.atomic.AtomicInteger();
     /** The shortest idle timeout of the listeners bound: it sets how often the idle check runs. */
@@ -130,14 +133,17 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
-    /** A listening socket and the listener it serves now (routes may change without a rebind). */
+    /**
+     * A listener's listening sockets (one per relay loop, or one for the splice's accept thread) and
+     * the listener it serves now (routes may change without a rebind).
+     */
     private static final class Bound {
-        final ServerSocketChannel socket;
+        final List<ServerSocketChannel> sockets;
         volatile Serving serving;
         final boolean addedAddress;
 
-        Bound(ServerSocketChannel socket, StreamListener listener, boolean addedAddress) {
-            this.socket = socket;
+        Bound(List<ServerSocketChannel> sockets, StreamListener listener, boolean addedAddress) {
+            this.sockets = sockets;
             this.serving = new Serving(listener);
             this.addedAddress = addedAddress;
         }
@@ -198,35 +204,52 @@ public final class StreamListeners implements AutoCloseable {
             loops = startLoops(Runtime.getRuntime().availableProcessors());
         }
         boolean added = local.ensureLocal(listener.address());
-        ServerSocketChannel socket = ServerSocketChannel.open();
+        // Without the splice, each relay loop has a socket of its own in one SO_REUSEPORT group: the
+        // kernel spreads the connections over them by hash, so a connection wakes one loop, is
+        // accepted there and stays there (no other loop woken, no hand-off between threads).
+        int count = splice == null ? loops.length : 1;
+        List<ServerSocketChannel> sockets = new ArrayList<>(count);
         try {
-            socket.socket().setReuseAddress(true);
-            socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
-        } catch (IOException e) {
-            socket.close();
+            for (int i = 0; i < count; i++) {
+                ServerSocketChannel socket = ServerSocketChannel.open();
+                sockets.add(socket);
+                socket.socket().setReuseAddress(true);
+                if (count > 1) {
+                    socket.setOption(StandardSocketOptions.SO_REUSEPORT, true);
+                }
+                socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
+            }
+        } catch (IOException | RuntimeException e) {
+            closeAll(sockets);
             if (added) {
                 local.release(listener.address());
             }
             throw e;
         }
-        Bound b = new Bound(socket, listener, added);
+        Bound b = new Bound(List.copyOf(sockets), listener, added);
         if (splice == null) {
-            socket.configureBlocking(false);
-            for (RelayLoop loop : loops) {
-                loop.listen(socket, () -> b.serving);
+            for (int i = 0; i < count; i++) {
+                sockets.get(i).configureBlocking(false);
+                loops[i].listen(sockets.get(i), () -> b.serving);
             }
         } else {
-            Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b));
+            Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b, sockets.getFirst()));
         }
         return b;
     }
 
-    private void unbind(Bound b) {
-        try {
-            b.socket.close();
-        } catch (IOException e) {
-            // closing a listening socket does not fail in a way that matters
+    private static void closeAll(List<ServerSocketChannel> sockets) {
+        for (ServerSocketChannel socket : sockets) {
+            try {
+                socket.close();
+            } catch (IOException e) {
+                // closing a listening socket does not fail in a way that matters
+            }
         }
+    }
+
+    private void unbind(Bound b) {
+        closeAll(b.sockets);
         for (RelayLoop loop : loops) {
             loop.wakeup(); // its key leaves the loops' selectors in their next select
         }
@@ -236,15 +259,15 @@ public final class StreamListeners implements AutoCloseable {
         }
     }
 
-    private void acceptLoop(Bound b) {
-        while (b.socket.isOpen()) {
+    private void acceptLoop(Bound b, ServerSocketChannel socket) {
+        while (socket.isOpen()) {
             try {
-                SocketChannel client = b.socket.accept();
+                SocketChannel client = socket.accept();
                 Serving serving = b.serving;
                 Thread.ofVirtual().name("stream-" + serving.listener().name()).start(() -> serve(serving, client));
             } catch (IOException e) {
-                if (b.socket.isOpen()) {
-                    LOG.log(System.Logger.Level.WARNING, "accept on " + b.socket.socket().getLocalSocketAddress() + ": " + e);
+                if (socket.isOpen()) {
+                    LOG.log(System.Logger.Level.WARNING, "accept on " + socket.socket().getLocalSocketAddress() + ": " + e);
                 }
             }
         }
@@ -293,11 +316,6 @@ public final class StreamListeners implements AutoCloseable {
             public void refused(Opening opening, String outcome) {
                 count(opening.listener, opening.group == null ? "" : opening.group.name(), outcome);
             }
-
-            @Override
-            public RelayLoop next() {
-                return nextLoop();
-            }
         };
         RelayLoop[] started = new RelayLoop[n];
         for (int i = 0; i < n; i++) {
@@ -329,6 +347,7 @@ public final class StreamListeners implements AutoCloseable {
                 client.setSoTimeout((int) Math.max(1, Duration.ofNanos(left).toMillis()));
                 int n;
                 try {
+                    o.makeRoom();
                     n = in.read(o.first, o.length, o.first.length - o.length);
                 } catch (SocketTimeoutException e) {
                     count(listener, "", "timeout");
@@ -370,7 +389,7 @@ public final class StreamListeners implements AutoCloseable {
                         }
                     }
                     ByteBuffer opening = opening(o);
-                    out.write(opening.array());
+                    out.write(opening.array(), opening.arrayOffset() + opening.position(), opening.remaining());
                     if (joined == null) {
                         nextLoop().relay(connection);
                         handedOver = true;
@@ -458,8 +477,11 @@ public final class StreamListeners implements AutoCloseable {
         byte[] header = switch (o.listener.proxyProtocol()) {
             case 1 -> ProxyHeader.v1(o.peer, o.vip);
             case 2 -> ProxyHeader.v2(o.peer, o.vip, o.hello.serverName(), uniqueId());
-            default -> new byte[0];
+            default -> null;
         };
+        if (header == null) {
+            return ByteBuffer.wrap(o.first, 0, o.length);
+        }
         return ByteBuffer.allocate(header.length + o.length).put(header).put(o.first, 0, o.length).flip();
     }
 

@@ -117,6 +117,21 @@ class StreamOpeningTest {
     }
 
     @Test
+    void aClientHelloLargerThanTheFirstBufferIsReadWholeAndRouted() throws Exception {
+        listen(0, api.getLocalPort());
+        // 6 KB of padding, as a post-quantum key share makes a browser's: past the 2 KiB read first.
+        byte[] hello = ClientHelloTest.hello(ClientHelloTest.extension(21, new byte[6000]),
+                ClientHelloTest.sni("api.example.com"));
+        try (Socket client = new Socket(LO, port)) {
+            client.getOutputStream().write(hello);
+            try (Socket served = api.accept()) {
+                assertThat(served.getInputStream().readNBytes(hello.length)).isEqualTo(hello);
+            }
+        }
+        assertThat(count("api", "sni")).isEqualTo(1);
+    }
+
+    @Test
     void aRouteChangedOnTheBoundListenerTakesEffectForTheNextConnection() throws Exception {
         listen(0, api.getLocalPort());
         byte[] hello = ClientHelloTest.jdkHello("api.example.com");
