@@ -3,7 +3,7 @@
 # bpffs, and a JDK 25 check. Idempotent; run as root.
 set -euo pipefail
 
-PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iptables nftables ipvsadm ethtool curl wrk haproxy socat make nginx libnginx-mod-stream util-linux iputils-ping)
+PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iptables nftables ipvsadm ethtool curl wrk haproxy socat make nginx libnginx-mod-stream util-linux iputils-ping tcpdump python3)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: run as root (BPF programs, network namespaces and apt need it)" >&2

@@ -9,7 +9,7 @@
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
-#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]
+#   bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S] [--timeline]
 #
 # Per mode and concurrency: keep-alive requests/s of a small answer, MB/s of a 1 MiB download
 # (keep-alive), and new connections/s (one request per connection: a TLS handshake each) with the
@@ -17,20 +17,24 @@
 # each nodelb point as a ratio to HAProxy's of the same round and concurrency. Before its first point,
 # each way gets --warmup seconds (default 2, 0: none) of each of the three loads, not counted: the
 # agent's JIT compiles its paths then, not in the first measured seconds.
+# --timeline: during each new-connection point, tcpdump captures the client's side and the proxy's
+# connections to the backends, and sni-timeline.py pairs them by ClientHello and prints where a
+# connection's time goes (the steps the proxy adds, in ms: median, 90th, 99th percentile).
 # Everything it creates (lab namespaces, pins, /etc/netns/<client>) is removed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=agent.sh
 source "$top/deploy/lab/agent.sh"
 
-CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2
+CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2; TIMELINE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) IFS=, read -r -a CONNS <<<"$2"; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
-    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S]" >&2; exit 2 ;;
+    --timeline) TIMELINE=1; shift ;;
+    *) echo "usage: bench-sni.sh [--conns LIST] [--duration S] [--rounds N] [--warmup S] [--timeline]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench-sni: run as root" >&2; exit 1; }
@@ -99,11 +103,22 @@ tick_us=$((1000000 / $(getconf CLK_TCK)))
 # in µs, user/system, from /proc/<pid>/stat around it.
 measure() {
   local conns=$1 path=$2; shift 2
-  local out u0 s0 u1 s1
+  local out u0 s0 u1 s1 captures=()
+  if [ "$TIMELINE" = 1 ] && [ "$*" = "-H Connection: close" ]; then
+    # 96 bytes a frame: the headers and the ClientHello's first bytes, enough to pair the sides.
+    ip netns exec "$client" timeout $((DURATION + 10)) tcpdump -i c0 -nn -s 96 -c 500000 -w "$work/client.pcap" 'tcp port 443' 2>/dev/null & captures+=($!)
+    ip netns exec "$node" timeout $((DURATION + 10)) tcpdump -i n1 -nn -s 96 -c 500000 -w "$work/backend.pcap" 'tcp port 8443' 2>/dev/null & captures+=($!)
+    sleep 1
+  fi
   read -r u0 s0 <<<"$(cpu_ticks "$proxy_pid")"
   out=$(timeout -k 5 $((DURATION + 30)) ip netns exec "$client" wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 2s "$@" \
     "https://api.example.com$path") || { echo "$out" >&2; return 1; }
   read -r u1 s1 <<<"$(cpu_ticks "$proxy_pid")"
+  if [ ${#captures[@]} -gt 0 ]; then
+    kill -INT "${captures[@]}" 2>/dev/null || true; wait "${captures[@]}" 2>/dev/null || true
+    echo "timeline: $mode, $conns connections" >&2
+    python3 "$top/deploy/lab/sni-timeline.py" "$work/client.pcap" "$work/backend.pcap" >&2 || true
+  fi
   local rps mbs errors requests cpu
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB$/) v=v*1024; else if (v ~ /KB$/) v=v/1024; else v=v+0; printf "%.1f", v}' <<<"$out")
