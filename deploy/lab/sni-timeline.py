@@ -30,7 +30,7 @@ def connections(pcap, service_port):
         if m:
             packets.append([float(m.group(1)), (m.group(2), int(m.group(3))), (m.group(4), int(m.group(5))),
                             (m.group(6), int(m.group(7))), []])
-    conns = {}
+    conns = {}  # by the client's address and port: its connections, oldest first (ports are reused)
     for t, src, dst, (flags, length), words in packets:
         towards = dst[1] == service_port
         payload = ""
@@ -39,14 +39,18 @@ def connections(pcap, service_port):
             ip_header = int(raw[1], 16) * 4 if raw[0] == "4" else 40
             tcp_header = int(raw[ip_header * 2 + 24], 16) * 4
             payload = raw[(ip_header + tcp_header) * 2:]
-        conns.setdefault(src if towards else dst, []).append((t, towards, flags, payload))
-    return conns
+        seen = conns.setdefault(src if towards else dst, [])
+        opening = towards and flags == "S"
+        if not seen or (opening and any("S" == p[2] for p in seen[-1]) and seen[-1][-1][2] != "S"):
+            seen.append([])
+        seen[-1].append((t, towards, flags, payload))
+    return [c for cs in conns.values() for c in cs]
 
 
 def by_hello(conns):
     """Connections seen from their SYN, keyed by their ClientHello's random (hex)."""
     keyed = {}
-    for packets in conns.values():
+    for packets in conns:
         if "S" not in packets[0][2] or "." in packets[0][2]:
             continue
         hello = next((p for p in packets if p[1] and p[3]), None)
