@@ -9,10 +9,12 @@
  *  - packets per listener and source prefix (nlb_pkt_buckets slots, NLB_LISTENER_PACKET_LIMITED):
  *    every packet to the listener, of new and open flows alike (NLB_STAT_DROP_PACKET_LIMITED).
  *
- * Every decision is taken inside global functions the verifier checks once on their own (as the
- * flow events' functions, events.h): the caller calls them only when a flag or rate it has already
- * loaded says so, with scalars and keys, and tests the result once, so its own paths do not
- * multiply. The functions test their condition again: they stay correct whoever calls them.
+ * The caller takes each check only when a flag or rate it has already loaded says so, and tests the
+ * result once; the checks test their condition again, so they stay correct whoever calls them. The
+ * source checks (nlb_rl_refuse, nlb_pkt_refuse) are inlined and work on the key's 64-bit words: a global
+ * function's call and return (on AMD each return through the SRSO return thunk) and a hash chained over
+ * six words took a limit to +21-28 ns a new flow, +7-22 without them (docs/benchmarks.md, "Rate limits:
+ * cost per packet"), for some 51,000 more instructions verified. nlb_be_refuse stays a global function.
  *
  * Integer arithmetic: a token is NLB_NS_PER_SEC units, and a nanosecond refills rate units, so
  * no division by the rate but one, the time a bucket takes to fill from empty, and that only for a
@@ -46,24 +48,28 @@ static __always_inline __u32 rl_mask(__s32 bits)
 	return bpf_htonl(~0U << (32 - bits));
 }
 
-/* The bucket key of a listener's source prefix: the source with its host bits zero. */
+/*
+ * The bucket key of a listener's source prefix: the source with its host bits zero. Written as the three
+ * 64-bit words rl_slot and rl_key_is read back (narrower stores before a wide load stall its forwarding);
+ * little-endian, so family is the fifth byte and v6[0] the low half of the second word.
+ */
 static __always_inline void rl_key(struct nlb_rate_key *k, const struct nlb_ct_key *fk, __u32 listener,
 				   const struct nlb_rate_limit *cfg)
 {
+	__u64 *w = (__u64 *)k;
+	__u64 lo, hi = 0;
 	__s32 bits;
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->listener = listener;
-	k->family = fk->family;
 	if (fk->family == NLB_FAMILY_IPV4) {
-		k->prefix.v4 = fk->src.v4 & rl_mask(cfg->prefix_v4);
+		lo = fk->src.v4 & rl_mask(cfg->prefix_v4);
 	} else {
 		bits = cfg->prefix_v6;
-		k->prefix.v6[0] = fk->src.v6[0] & rl_mask(bits);
-		k->prefix.v6[1] = fk->src.v6[1] & rl_mask(bits - 32);
-		k->prefix.v6[2] = fk->src.v6[2] & rl_mask(bits - 64);
-		k->prefix.v6[3] = fk->src.v6[3] & rl_mask(bits - 96);
+		lo = (fk->src.v6[0] & rl_mask(bits)) | (__u64)(fk->src.v6[1] & rl_mask(bits - 32)) << 32;
+		hi = (fk->src.v6[2] & rl_mask(bits - 64)) | (__u64)(fk->src.v6[3] & rl_mask(bits - 96)) << 32;
 	}
+	w[0] = listener | (__u64)fk->family << 32;
+	w[1] = lo;
+	w[2] = hi;
 }
 
 /* Refills bucket b (rate per second, burst tokens) to now and takes a token: 1 when it had none. */
@@ -94,8 +100,13 @@ static __always_inline int rl_take(struct nlb_rate_bucket *b, __u32 rate, __u32 
 
 _Static_assert((NLB_MAX_RATE_BUCKETS & (NLB_MAX_RATE_BUCKETS - 1)) == 0, "slots are found by a mask");
 _Static_assert((NLB_MAX_PKT_BUCKETS & (NLB_MAX_PKT_BUCKETS - 1)) == 0, "slots are found by a mask");
-_Static_assert(sizeof(struct nlb_rate_key) == 24, "a key is compared as six words");
+_Static_assert(sizeof(struct nlb_rate_key) == 24, "a key is compared as three words");
 _Static_assert(sizeof(struct nlb_rate_key) <= sizeof(struct nlb_ct_key), "a key is built in nlb_ev_key's scratch");
+_Static_assert(__builtin_offsetof(struct nlb_rate_key, family) == 4 && __builtin_offsetof(struct nlb_rate_key, prefix) == 8,
+	       "rl_key writes the key as three words");
+_Static_assert(__builtin_offsetof(struct nlb_rate_slot, key) == 0 && _Alignof(struct nlb_rate_slot) == 8,
+	       "a slot's key is read as 64-bit words");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rl_key's words are little-endian");
 
 /*
  * Where a bucket's key is built: the per-CPU scratch of a conntrack key (nlb_ev_key, as icmp.h's listener
@@ -108,32 +119,46 @@ static __always_inline struct nlb_rate_key *rl_scratch(void)
 	return bpf_map_lookup_elem(&nlb_ev_key, &zero);
 }
 
+/* rl_slot's multipliers: odd, bits spread over the whole word (Abi.RateSlot.firstOf repeats rl_slot). */
+#define NLB_RL_MUL0 0x9e3779b97f4a7c15ULL
+#define NLB_RL_MUL1 0xbf58476d1ce4e5b9ULL
+#define NLB_RL_MUL2 0x94d049bb133111ebULL
+
 /*
- * The first of the two slots (of `slots`, a power of two) where key k's bucket may be: each of the key's
- * six words mixed in by a multiply (the address filter's multiplier) and a shift that brings its high bits
- * down (a multiply alone moves bits only upward, and sources differ in their high bits), then made even,
+ * The first of the two slots (of `slots`, a power of two) where key k's bucket may be: the key's three
+ * native-order 64-bit words each multiplied by its own constant, summed (three independent multiplies, not a
+ * chain of six: this runs for every limited packet), the high half folded onto the low (a multiply moves bits
+ * only upward, and sources differ in their high bits), multiplied again and the high half taken, made even,
  * so the pair is (i, i + 1). Not keyed: a source that picks its address to share a pair with others only
  * gets their buckets reset to full (below), it never takes their tokens.
  */
 static __always_inline __u32 rl_slot(const struct nlb_rate_key *k, __u32 slots)
 {
-	/* Read back from the scratch, not kept from rl_key in registers: the frame has no room for their spills. */
-	const volatile __u32 *w = (const volatile __u32 *)k;
-	__u32 h = 0;
+	/* Read back from the scratch rather than kept in registers across the slots' lookups: the frame is nearly full. */
+	const volatile __u64 *w = (const volatile __u64 *)k;
+	__u64 h = w[0] * NLB_RL_MUL0 + w[1] * NLB_RL_MUL1 + w[2] * NLB_RL_MUL2;
 
-#pragma unroll
-	for (int i = 0; i < 6; i++) {
-		h = (h ^ w[i]) * NLB_DADDR_MUL;
-		h ^= h >> 15;
-	}
-	return h & (slots - 2);
+	h ^= h >> 32;
+	h *= NLB_RL_MUL0;
+	return (__u32)(h >> 32) & (slots - 2);
 }
 
+/* Keys are compared, and copied, as three 64-bit words: a slot's key and the scratch are 8-byte aligned. */
 static __always_inline int rl_key_is(const struct nlb_rate_key *a, const struct nlb_rate_key *b)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
-	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5]));
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]));
+}
+
+static __always_inline void rl_key_copy(struct nlb_rate_key *to, const struct nlb_rate_key *from)
+{
+	__u64 *x = (__u64 *)to;
+	const __u64 *y = (const __u64 *)from;
+
+	x[0] = y[0];
+	x[1] = y[1];
+	x[2] = y[2];
 }
 
 /*
@@ -158,7 +183,7 @@ static __always_inline int rl_take_slot(void *slots, __u32 count, const struct n
 	if (rl_key_is(&b->key, k))
 		return rl_take(&b->bucket, rate, burst, now);
 	s = a->bucket.last_ns <= b->bucket.last_ns ? a : b;
-	s->key = *k;
+	rl_key_copy(&s->key, k);
 	s->bucket.tokens = ((__u64)burst - 1) * NLB_NS_PER_SEC;
 	s->bucket.last_ns = now;
 	return 0;
@@ -169,8 +194,8 @@ static __always_inline int rl_take_slot(void *slots, __u32 count, const struct n
  * has NLB_LISTENER_RATE_LIMITED in listener_flags and its source prefix's bucket has no token
  * for it. exempt (a stateless RST, which starts no flow) is never refused and takes no token.
  */
-__noinline int nlb_rl_refuse(const struct nlb_ct_key *fk, __u32 listener, __u32 listener_flags, __u32 exempt,
-			     __u64 now)
+static __always_inline int nlb_rl_refuse(const struct nlb_ct_key *fk, __u32 listener, __u32 listener_flags,
+					 __u32 exempt, __u64 now)
 {
 	struct nlb_rate_limit *cfg;
 	struct nlb_rate_key *k;
@@ -189,7 +214,8 @@ __noinline int nlb_rl_refuse(const struct nlb_ct_key *fk, __u32 listener, __u32 
  * Whether a packet (k: its key as it arrives) to listener `listener` must be refused: the listener
  * has NLB_LISTENER_PACKET_LIMITED in listener_flags and its source prefix's packet bucket is empty.
  */
-__noinline int nlb_pkt_refuse(const struct nlb_ct_key *k, __u32 listener, __u32 listener_flags, __u64 now)
+static __always_inline int nlb_pkt_refuse(const struct nlb_ct_key *k, __u32 listener, __u32 listener_flags,
+					  __u64 now)
 {
 	struct nlb_rate_limit *cfg;
 	struct nlb_rate_key *rk;

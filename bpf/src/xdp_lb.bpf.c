@@ -383,8 +383,7 @@ static __always_inline int new_flow(const struct nlb_packet *p, const struct nlb
 		return pass(NLB_STAT_PASS_NO_LISTENER);
 	/*
 	 * Before anything is selected or inserted. A listener without a limit pays the test of a flag
-	 * already loaded, not a call (70-78 more instructions verified than calling for every listener);
-	 * every other decision is inside the global function (ratelimit.h).
+	 * already loaded; the check itself is inlined (ratelimit.h).
 	 */
 	if ((l->flags & NLB_LISTENER_RATE_LIMITED) && nlb_rl_refuse(fk, l->id, l->flags, stateless_rst, now))
 		return drop_first(fk, l->id, ct_listener_flags(l->flags), NLB_STAT_DROP_RATE_LIMITED, now);

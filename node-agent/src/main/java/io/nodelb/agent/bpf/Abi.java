@@ -608,17 +608,19 @@ public final class Abi {
                     RateBucket.readFrom(value.asSlice(BUCKET_AT, RateBucket.LAYOUT.byteSize())));
         }
 
+        /** rl_slot's multipliers, NLB_RL_MUL0-2 of bpf/lib/ratelimit.h. */
+        private static final long RL_MUL0 = 0x9e3779b97f4a7c15L, RL_MUL1 = 0xbf58476d1ce4e5b9L,
+                RL_MUL2 = 0x94d049bb133111ebL;
+
         /** rl_slot (bpf/lib/ratelimit.h): the first of key's two slots among {@code slots} (a power of two). */
         public static int firstOf(RateKey key, int slots) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment k = arena.allocate(RateKey.LAYOUT);
                 key.writeTo(k);
-                int h = 0;
-                for (int word = 0; word < 6; word++) {
-                    h = (h ^ k.get(U32, 4L * word)) * DADDR_MUL;
-                    h ^= h >>> 15;
-                }
-                return h & (slots - 2);
+                long h = k.get(U64, 0) * RL_MUL0 + k.get(U64, 8) * RL_MUL1 + k.get(U64, 16) * RL_MUL2;
+                h ^= h >>> 32;
+                h *= RL_MUL0;
+                return (int) (h >>> 32) & (slots - 2);
             }
         }
     }
