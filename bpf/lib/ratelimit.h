@@ -13,8 +13,9 @@
  * result once; the checks test their condition again, so they stay correct whoever calls them. The
  * source checks (nlb_rl_refuse, nlb_pkt_refuse) are inlined and work on the key's 64-bit words: a global
  * function's call and return (on AMD each return through the SRSO return thunk) and a hash chained over
- * six words took a limit to +21-28 ns a new flow, +7-22 without them (docs/benchmarks.md, "Rate limits:
- * cost per packet"), for some 51,000 more instructions verified. nlb_be_refuse stays a global function.
+ * six words took a limit to +20-28 ns a new flow, about +10 without them (docs/benchmarks.md, "Rate
+ * limits: cost per packet"), for some 48,000 more instructions verified. nlb_be_refuse stays a global
+ * function.
  *
  * Integer arithmetic: a token is NLB_NS_PER_SEC units, and a nanosecond refills rate units, so
  * no division by the rate but one, the time a bucket takes to fill from empty, and that only for a
@@ -178,10 +179,10 @@ static __always_inline int rl_take_slot(void *slots, __u32 count, const struct n
 	b = bpf_map_lookup_elem(slots, &i);
 	if (!a || !b)
 		return 0;
-	if (rl_key_is(&a->key, k))
-		return rl_take(&a->bucket, rate, burst, now);
-	if (rl_key_is(&b->key, k))
-		return rl_take(&b->bucket, rate, burst, now);
+	/* One rl_take for either slot: inlined in the program, each copy is verified on every path. */
+	s = rl_key_is(&a->key, k) ? a : rl_key_is(&b->key, k) ? b : NULL;
+	if (s)
+		return rl_take(&s->bucket, rate, burst, now);
 	s = a->bucket.last_ns <= b->bucket.last_ns ? a : b;
 	rl_key_copy(&s->key, k);
 	s->bucket.tokens = ((__u64)burst - 1) * NLB_NS_PER_SEC;
