@@ -103,7 +103,7 @@ public final class BpfNsPerPacket {
      *     beside the same paths of port 80 without: on and off in the same rounds
      */
     record Options(int flows, int fullNatFlows, int rounds, Path out, boolean events,
-                   boolean rateLimit, String xdpForward) {
+                   boolean rateLimit, String xdpForward, int calls, int repetitions) {
 
         static Options parse(String[] args) {
             int flows = 100_000;
@@ -113,6 +113,8 @@ public final class BpfNsPerPacket {
             boolean events = false;
             boolean rateLimit = false;
             String xdpForward = null;
+            int calls = 7;
+            int repetitions = 1_000_000;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 if (flag.equals("--events")) {
@@ -133,6 +135,8 @@ public final class BpfNsPerPacket {
                     case "--rounds" -> rounds = positive(flag, value);
                     case "--out" -> out = Path.of(value);
                     case "--xdp-forward" -> xdpForward = value;
+                    case "--calls" -> calls = positive(flag, value);
+                    case "--repetitions" -> repetitions = positive(flag, value);
                     default -> throw new IllegalArgumentException("unknown option " + flag);
                 }
             }
@@ -143,7 +147,7 @@ public final class BpfNsPerPacket {
                         + " fit the 1M-entry conntrack without eviction");
             }
             return new Options(flows, Math.min(fullNatFlows, flows), rounds, out, events, rateLimit,
-                    xdpForward);
+                    xdpForward, calls, repetitions);
         }
 
         private static int positive(String flag, String value) {
@@ -191,7 +195,7 @@ public final class BpfNsPerPacket {
         } catch (IllegalArgumentException e) {
             System.err.println("nodelb-bench-bpf: " + e.getMessage());
             System.err.println("usage: nodelb-bench-bpf [--flows N] [--fullnat-flows N] [--rounds N] [--events] [--rate-limit]"
-                    + " [--xdp-forward IF] [--out FILE]");
+                    + " [--xdp-forward IF] [--calls N] [--repetitions N] [--out FILE]");
             System.exit(2);
             return;
         }
@@ -509,8 +513,9 @@ public final class BpfNsPerPacket {
     // ---- the other method: one packet, repeated ---------------------------------------------
 
     /**
-     * The method of bpf/README.md, for comparison in the same run: one packet run REPEAT times
-     * in one call (the kernel reports the mean), median and best of 7 calls. The program
+     * The method of bpf/README.md, for comparison in the same run: one packet run --repetitions times
+     * in one call (the kernel reports the mean), median and best of --calls calls (more, shorter
+     * calls are disturbed less often on a busy machine). The program
      * rewrites the packet in place, so each repetition sees the previous output: the
      * established path gets two entries that map the tuple to the backend's and back; the new
      * flow path gets a data plane whose SYN timeout is UINT64_MAX (every entry is stale, each
@@ -519,8 +524,9 @@ public final class BpfNsPerPacket {
      */
     private String repeatedSamePacket(byte[] syn, byte[] foreign) {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%nThe same packet repeated (%d repetitions"
-                + " per call, 7 calls; the kernel's mean per repetition):%n%n", REPEAT));
-        out.append("| path | median of 7 | best of 7 | net of floor (median) |\n|---|---:|---:|---:|\n");
+                + " per call, %d calls; the kernel's mean per repetition):%n%n", options.repetitions(), options.calls()));
+        out.append(String.format(Locale.ROOT, "| path | median of %d | best of %d | net of floor (median) |%n|---|---:|---:|---:|%n",
+                options.calls(), options.calls()));
         long[] floor = repeated(xdpFloor, syn, null, null);
         row(out, "XDP floor (xdp_pass)", floor, null);
         row(out, "non-VIP: VIP address, port without listener",
@@ -606,14 +612,13 @@ public final class BpfNsPerPacket {
         return repeated(stale.xdpProgram(), syn, stale, Abi.Stat.NEW_FLOW);
     }
 
-    private static final int REPEAT = 1_000_000;
-
-    /** 7 calls of REPEAT repetitions, sorted; every repetition must count under reason (none: null). */
-    private static long[] repeated(BpfProgram program, byte[] packet, BpfDataPlane counted, Abi.Stat reason) {
+    /** --calls calls of --repetitions repetitions, sorted; every repetition must count under reason (none: null). */
+    private long[] repeated(BpfProgram program, byte[] packet, BpfDataPlane counted, Abi.Stat reason) {
+        int repetitions = options.repetitions();
         long[] before = counted == null ? null : counted.packetStats();
-        long[] means = new long[7];
+        long[] means = new long[options.calls()];
         for (int i = 0; i < means.length; i++) {
-            TestRunResult r = program.testRun(packet, REPEAT);
+            TestRunResult r = program.testRun(packet, repetitions);
             if (r.retval() != XDP_PASS) {
                 throw new IllegalStateException(program.name() + " returned " + r.retval());
             }
@@ -621,9 +626,9 @@ public final class BpfNsPerPacket {
         }
         if (counted != null) {
             long moved = counted.packetStats()[reason.value()] - before[reason.value()];
-            if (moved != (long) REPEAT * means.length) {
+            if (moved != (long) repetitions * means.length) {
                 throw new IllegalStateException(program.name() + ": " + moved + " repetitions counted as " + reason
-                        + ", expected " + (long) REPEAT * means.length);
+                        + ", expected " + (long) repetitions * means.length);
             }
         }
         Arrays.sort(means);
@@ -631,8 +636,9 @@ public final class BpfNsPerPacket {
     }
 
     private static void row(StringBuilder out, String path, long[] sortedMeans, long[] floor) {
-        out.append(String.format(Locale.ROOT, "| %s | %d | %d | %s |%n", path, sortedMeans[3], sortedMeans[0],
-                floor == null ? "-" : Long.toString(sortedMeans[3] - floor[3])));
+        int median = sortedMeans.length / 2;
+        out.append(String.format(Locale.ROOT, "| %s | %d | %d | %s |%n", path, sortedMeans[median], sortedMeans[0],
+                floor == null ? "-" : Long.toString(sortedMeans[median] - floor[median])));
     }
 
     private void putEntry(Abi.CtKey key, Abi.CtEntry entry) {
