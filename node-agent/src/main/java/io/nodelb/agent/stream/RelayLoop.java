@@ -334,7 +334,7 @@ final class RelayLoop implements Runnable {
         }
     }
 
-    /** Ends the openings whose step took too long. */
+    /** Sets o's deadline, and the loop's first one if it comes sooner (or o is the only opening). */
     private void deadline(Opening o, long deadlineNs) {
         o.deadlineNs = deadlineNs;
         if (openings.size() == 1 || deadlineNs - firstDeadlineNs < 0) {
