@@ -173,6 +173,10 @@ struct nlb_rate_slot {
 	struct nlb_rate_key key;
 	struct nlb_rate_bucket bucket;
 };
+/* rl_slot's multipliers (odd, bits spread over the whole word); the agent repeats rl_slot. */
+#define NLB_RL_MUL0 11400714819323198485ULL
+#define NLB_RL_MUL1 13787848793156543929ULL
+#define NLB_RL_MUL2 10723151780598845931ULL
 
 /* nlb_backends (array, by backend id). */
 struct nlb_backend {

@@ -120,11 +120,6 @@ static __always_inline struct nlb_rate_key *rl_scratch(void)
 	return bpf_map_lookup_elem(&nlb_ev_key, &zero);
 }
 
-/* rl_slot's multipliers: odd, bits spread over the whole word (Abi.RateSlot.firstOf repeats rl_slot). */
-#define NLB_RL_MUL0 0x9e3779b97f4a7c15ULL
-#define NLB_RL_MUL1 0xbf58476d1ce4e5b9ULL
-#define NLB_RL_MUL2 0x94d049bb133111ebULL
-
 /*
  * The first of the two slots (of `slots`, a power of two) where key k's bucket may be: the key's three
  * native-order 64-bit words each multiplied by its own constant, summed (three independent multiplies, not a

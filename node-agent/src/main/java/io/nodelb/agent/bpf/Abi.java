@@ -66,6 +66,10 @@ public final class Abi {
     public static final int EVENTS_BYTES = 2 * 1024 * 1024;
     /** Records wake the reader only once this much waits in the ring: a quarter of it. */
     public static final int EVENTS_WAKEUP_BYTES = EVENTS_BYTES / 4;
+    /** The rate-limit slot hash's multipliers ({@link RateSlot#firstOf}, bpf/lib/ratelimit.h rl_slot). */
+    public static final long RL_MUL0 = 0x9e3779b97f4a7c15L;
+    public static final long RL_MUL1 = 0xbf58476d1ce4e5b9L;
+    public static final long RL_MUL2 = 0x94d049bb133111ebL;
 
     /** Every #define of the header, by its C name. */
     public static final Map<String, Long> DEFINES = ordered(
@@ -83,7 +87,10 @@ public final class Abi {
             "NLB_DADDR_WORDS", DADDR_WORDS,
             "NLB_DADDR_MUL", Integer.toUnsignedLong(DADDR_MUL),
             "NLB_EVENTS_BYTES", EVENTS_BYTES,
-            "NLB_EVENTS_WAKEUP_BYTES", EVENTS_WAKEUP_BYTES);
+            "NLB_EVENTS_WAKEUP_BYTES", EVENTS_WAKEUP_BYTES,
+            "NLB_RL_MUL0", RL_MUL0,
+            "NLB_RL_MUL1", RL_MUL1,
+            "NLB_RL_MUL2", RL_MUL2);
 
     // --- enums ---------------------------------------------------------------------------
 
@@ -607,10 +614,6 @@ public final class Abi {
             return new RateSlot(RateKey.readFrom(value.asSlice(KEY_AT, RateKey.LAYOUT.byteSize())),
                     RateBucket.readFrom(value.asSlice(BUCKET_AT, RateBucket.LAYOUT.byteSize())));
         }
-
-        /** rl_slot's multipliers, NLB_RL_MUL0-2 of bpf/lib/ratelimit.h. */
-        private static final long RL_MUL0 = 0x9e3779b97f4a7c15L, RL_MUL1 = 0xbf58476d1ce4e5b9L,
-                RL_MUL2 = 0x94d049bb133111ebL;
 
         /** rl_slot (bpf/lib/ratelimit.h): the first of key's two slots among {@code slots} (a power of two). */
         public static int firstOf(RateKey key, int slots) {

@@ -55,9 +55,9 @@ class AbiLayoutTest {
                 .isEqualTo(new TreeSet<>(Abi.ENUMS.keySet()));
 
         Map<String, Long> defines = new LinkedHashMap<>();
-        Matcher define = Pattern.compile("(?m)^#define\\s+(NLB_\\w+)\\s+(\\d+)\\s*$").matcher(header);
+        Matcher define = Pattern.compile("(?m)^#define\\s+(NLB_\\w+)\\s+(\\d+)(?:ULL)?\\s*$").matcher(header);
         while (define.find()) {
-            defines.put(define.group(1), Long.parseLong(define.group(2)));
+            defines.put(define.group(1), Long.parseUnsignedLong(define.group(2))); // 64-bit multipliers: unsigned
         }
         assertThat(defines).as("#defines of " + HEADER).isEqualTo(Abi.DEFINES);
     }
