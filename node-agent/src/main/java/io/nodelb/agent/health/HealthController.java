@@ -59,6 +59,8 @@ public final class HealthController implements AutoCloseable {
     private final Map<String, GroupReconciler> groups = new ConcurrentHashMap<>();
     /** How each backend's checks stop: a virtual thread's interrupt (HTTPS), or a selector job's cancel. */
     private final Map<GroupReconciler.Member, Runnable> checks = new ConcurrentHashMap<>();
+    /** Checks of backends added in this step: started once its weights are written. */
+    private final List<Runnable> unstartedChecks = new ArrayList<>();
     /** TCP and HTTP checks, all on one selector thread; made with the first such check. */
     private SelectorChecks selectorChecks;
     private final Map<GroupReconciler.Member, List<Meter>> meters = new ConcurrentHashMap<>();
@@ -124,8 +126,21 @@ public final class HealthController implements AutoCloseable {
         return this;
     }
 
-    /** One round: follow the snapshot, count flows and signals when due, write the weights if they changed. */
+    /**
+     * One round: follow the snapshot, count flows and signals when due, write the weights if they
+     * changed. New backends' checks start only after that, so the weights written for a snapshot
+     * are the ones before any of its checks ran, whatever the checks' timing.
+     */
     synchronized void step(long now) {
+        try {
+            reweigh(now);
+        } finally {
+            unstartedChecks.forEach(Runnable::run);
+            unstartedChecks.clear();
+        }
+    }
+
+    private void reweigh(long now) {
         Optional<NodeSnapshot> snapshot = desired.get();
         String version = snapshot.map(NodeSnapshot::getVersion).orElse("");
         if (!version.equals(seenVersion)) {
@@ -247,13 +262,15 @@ public final class HealthController implements AutoCloseable {
                     .description("Active health checks, by group and result").tag("group", group.name)
                     .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
                     .maximumExpectedValue(Duration.ofSeconds(30)).register(registry);
-            if (SelectorChecks.handles(group.settings.check())) {
-                checks.put(m, selectorChecks().start(probe, m.address, m.port, () -> source(group, m),
-                        result -> onResult(group, m, result, latency))::cancel);
-            } else {
-                checks.put(m, Thread.ofVirtual().name("nodelb-check-" + group.name + "-" + m.key)
-                        .start(() -> checkLoop(group, m, probe, latency))::interrupt);
-            }
+            unstartedChecks.add(() -> {
+                if (SelectorChecks.handles(group.settings.check())) {
+                    checks.put(m, selectorChecks().start(probe, m.address, m.port, () -> source(group, m),
+                            result -> onResult(group, m, result, latency))::cancel);
+                } else {
+                    checks.put(m, Thread.ofVirtual().name("nodelb-check-" + group.name + "-" + m.key)
+                            .start(() -> checkLoop(group, m, probe, latency))::interrupt);
+                }
+            });
         }
     }
 
