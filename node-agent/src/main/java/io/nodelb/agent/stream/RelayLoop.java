@@ -1,34 +1,37 @@
 package io.nodelb.agent.stream;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.net.Inet4Address;
-import java.net.StandardProtocolFamily;
-import java.net.StandardSocketOptions;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
 /**
- * One event loop (a platform thread and a selector) that relays the connections handed to it, both
- * ways, with non-blocking sockets: each pass reads each ready socket once and writes what it read to
- * the other side at once, so connections take turns (none waits behind another's bulk transfer) and
- * a wait for data costs no thread switch and no re-registration. Reads go through one buffer per
- * loop; only what the other side cannot take now is kept, per direction, and that direction stops
- * reading until it is written. An end of stream is passed on as a half-close; a connection ends when
- * both ways have, or at the first error (both sockets closed).
+ * One event loop (a platform thread and an epoll instance) that opens and relays connections,
+ * both ways, on non-blocking sockets through {@link Sockets}' system calls: each pass reads each
+ * ready socket once and writes what it read to the other side at once, so connections take turns
+ * (none waits behind another's bulk transfer) and a wait for data costs no thread switch. Reads go
+ * through one buffer per loop; only what the other side cannot take now is kept, per direction,
+ * and that direction stops reading until it is written. An end of stream is passed on as a
+ * half-close; a connection ends when both ways have, or at the first error (both sockets closed).
  *
  * <p>Without the splice, the loops also open the connections: each accepts from a listening socket
  * of its own (one SO_REUSEPORT group per listener), reads the ClientHello, connects to the backend
- * and sends it the opening, all non-blocking, and relays it: a connection never changes thread. A step that
- * waits past its deadline ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT})
- * ends it.
+ * and sends it the opening: a connection never changes thread. A step that waits past its deadline
+ * ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT}) ends it.
+ *
+ * <p>The loop alone closes the sockets it polls (other threads ask it to, by a task): an fd's
+ * number is reused at once, and a socket closed under the loop could be another one by its next
+ * read. An event carries a token of its socket's registration, so an event of a closed socket is
+ * not taken for one of a new socket with the same number.
  */
 final class RelayLoop implements Runnable {
     private static final System.Logger LOG = System.getLogger(RelayLoop.class.getName());
@@ -36,6 +39,8 @@ final class RelayLoop implements Runnable {
     static final int READ_BYTES = 64 * 1024;
     /** The most connections one readiness of a listening socket accepts. */
     private static final int ACCEPT_BATCH = 16;
+    /** The most events one wait returns. */
+    private static final int EVENTS = 256;
 
     /**
      * What the loop reports back (bytes copied by the agent, a connection that ended) and asks of
@@ -59,12 +64,40 @@ final class RelayLoop implements Runnable {
         void refused(Opening opening, String outcome);
     }
 
-    /** A listening socket this loop accepts from, and the listener it serves now. */
-    private record Acceptor(ServerSocketChannel socket, Supplier<StreamListeners.Serving> serving) {}
+    /** A socket the loop polls: what it is (an {@link Acceptor}, an {@link Opening}, a {@link Side}) and for what. */
+    static final class Watch {
+        final int fd;
+        /** The registration: its fd and a sequence number, returned with its events. */
+        final long token;
+        Object target;
+        /** EPOLLIN, EPOLLOUT: what it is polled for (0: not polled). */
+        int events;
 
-    private final Selector selector;
-    /** Work for the loop's thread: registrations handed over by other threads. */
+        Watch(int fd, long token, Object target) {
+            this.fd = fd;
+            this.token = token;
+            this.target = target;
+        }
+    }
+
+    /** A listening socket this loop accepts from, its address, and the listener it serves now. */
+    private record Acceptor(int fd, InetSocketAddress address, Supplier<StreamListeners.Serving> serving) {}
+
+    private static final Object WAKE = new Object();
+
+    private final Sockets calls = new Sockets();
+    private final int epoll;
+    private final int wake;
+    private final MemorySegment ready = Arena.ofAuto().allocate((long) EVENTS * Sockets.EPOLL_EVENT_SIZE, 8);
+    /** The watches by fd. */
+    private Watch[] watches = new Watch[1024];
+    /** Sockets watched (the wake-up's eventfd not counted). */
+    private int watched;
+    private int registrations;
+    /** Work for the loop's thread, from other threads. */
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    /** A wake-up is under way: other threads need not signal again. */
+    private final AtomicBoolean signalled = new AtomicBoolean();
     /** The connections it opens now, for their deadlines. */
     private final Set<Opening> openings = new HashSet<>();
     /**
@@ -72,73 +105,117 @@ final class RelayLoop implements Runnable {
      * earliest: a pass then looks and sets it again), so a pass does not look at each of them.
      */
     private long firstDeadlineNs;
-    private final ByteBuffer read = ByteBuffer.allocateDirect(READ_BYTES);
+    private final byte[] read = new byte[READ_BYTES];
     private final Events events;
     private volatile boolean closing;
 
     RelayLoop(Events events) throws IOException {
-        this.selector = Selector.open();
         this.events = events;
+        this.epoll = calls.epollCreate();
+        try {
+            this.wake = calls.eventFd();
+            calls.poll(epoll, wake, false, Sockets.EPOLLIN, wake);
+        } catch (IOException e) {
+            calls.close(epoll, false);
+            throw e;
+        }
+        watches[wake] = new Watch(wake, wake, WAKE);
     }
 
     /** One socket of a relayed connection and what waits to be written to it. */
     private static final class Side {
         final StreamConnection connection;
-        final SocketChannel channel;
+        final StreamSocket socket;
+        final int fd;
         final boolean toBackend; // what is read here goes to the backend
         Side peer;
-        SelectionKey key;
-        /** Read from the peer, not written here yet; null or empty: nothing waits. */
-        ByteBuffer pending;
+        Watch watch;
+        /** Read from the peer, not written here yet: {@code pending[pendingAt, pendingEnd)}. */
+        byte[] pending;
+        int pendingAt;
+        int pendingEnd;
         boolean ended; // end of stream read here
         boolean shut; // the peer's end of stream passed on here
 
-        Side(StreamConnection connection, SocketChannel channel, boolean toBackend) {
+        Side(StreamConnection connection, StreamSocket socket, boolean toBackend) {
             this.connection = connection;
-            this.channel = channel;
+            this.socket = socket;
+            this.fd = socket.fd();
             this.toBackend = toBackend;
         }
 
         boolean waiting() {
-            return pending != null && pending.hasRemaining();
+            return pendingAt < pendingEnd;
         }
     }
 
     /** Relays {@code c} from now on: its sockets connected, the opening already sent to the backend. */
     void relay(StreamConnection c) {
-        tasks.add(() -> register(c));
-        selector.wakeup();
+        c.owner = this;
+        submit(() -> register(c));
     }
 
-    /** Accepts from {@code socket} (non-blocking) from now on; closing it stops that. */
-    void listen(ServerSocketChannel socket, Supplier<StreamListeners.Serving> serving) {
-        tasks.add(() -> {
+    /** Accepts from the listening socket {@code fd} (non-blocking) on {@code address} from now on. */
+    void listen(int fd, InetSocketAddress address, Supplier<StreamListeners.Serving> serving) {
+        submit(() -> {
             try {
-                socket.register(selector, SelectionKey.OP_ACCEPT, new Acceptor(socket, serving));
-            } catch (IOException | RuntimeException e) {
-                // closed meanwhile: unbound
+                poll(watch(fd, new Acceptor(fd, address, serving)), Sockets.EPOLLIN);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "listening on " + address + ": " + e.getMessage());
             }
         });
-        selector.wakeup();
     }
 
-    /** Makes it select again now: sockets closed elsewhere are released then. */
-    void wakeup() {
-        selector.wakeup();
+    /** Stops accepting from {@code fd} and closes it. */
+    void unlisten(int fd) {
+        submit(() -> {
+            Watch w = fd < watches.length ? watches[fd] : null;
+            if (w != null && w.target instanceof Acceptor) {
+                unwatch(w);
+            }
+            calls.close(fd, false);
+        });
     }
 
-    /** Stops once the connections it relays now have ended. */
+    /** Closes {@code c} abortively (idle) and reports its end, unless it ended meanwhile. */
+    void abort(StreamConnection c) {
+        submit(() -> {
+            int fd = c.client().fd();
+            if (fd >= 0 && fd < watches.length && watches[fd] != null && watches[fd].target instanceof Side s
+                    && s.connection == c) {
+                unwatch(s.watch);
+                unwatch(s.peer.watch);
+                c.closeBoth(true);
+                events.ended(c);
+            }
+        });
+    }
+
+    /** Stops once the connections it relays now have ended and its listening sockets are closed. */
     void close() {
         closing = true;
-        selector.wakeup();
+        wakeup();
+    }
+
+    private void submit(Runnable task) {
+        tasks.add(task);
+        wakeup();
+    }
+
+    private void wakeup() {
+        if (signalled.compareAndSet(false, true)) {
+            Sockets.signal(wake);
+        }
     }
 
     @Override
     public void run() {
         try {
-            while (!(closing && selector.keys().isEmpty() && tasks.isEmpty())) {
-                // Closing, the keys of ended connections leave the set only in a select: look again soon.
-                selector.select(this::ready, closing ? 100 : untilDeadlineMs());
+            while (!(closing && watched == 0 && tasks.isEmpty())) {
+                int n = calls.epollWait(epoll, ready, EVENTS, closing ? 100 : untilDeadlineMs());
+                for (int i = 0; i < n; i++) {
+                    ready(Sockets.dataAt(ready, i), Sockets.eventsAt(ready, i));
+                }
                 for (Runnable task; (task = tasks.poll()) != null; ) {
                     task.run();
                 }
@@ -148,136 +225,135 @@ final class RelayLoop implements Runnable {
             }
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "stream relay loop stopped: " + e);
-            for (SelectionKey k : selector.keys()) {
-                switch (k.attachment()) {
+            for (Watch w : watches) {
+                switch (w == null ? null : w.target) {
                     case Side side -> fail(side);
                     case Opening o -> close(o);
-                    default -> { } // a listening socket: its listener closes it
+                    case Acceptor a -> {
+                        unwatch(w);
+                        calls.close(a.fd, false);
+                    }
+                    case null, default -> { } // the wake-up's eventfd, closed below
                 }
             }
         } finally {
-            try {
-                selector.close();
-            } catch (IOException e) {
-                // nothing registered is left to release
-            }
+            calls.close(wake, false);
+            calls.close(epoll, false);
         }
     }
 
-    private void register(StreamConnection c) {
-        Side client = new Side(c, c.client(), true);
-        Side upstream = new Side(c, c.upstream(), false);
-        client.peer = upstream;
-        upstream.peer = client;
-        try {
-            for (Side s : new Side[] {client, upstream}) {
-                s.channel.configureBlocking(false);
-                s.key = s.channel.register(selector, SelectionKey.OP_READ, s);
-            }
-        } catch (IOException | RuntimeException e) {
-            fail(client); // closed meanwhile (the idle check) or not registrable
+    private void ready(long token, int ready) {
+        int fd = (int) token;
+        Watch w = fd < watches.length ? watches[fd] : null;
+        if (w == null || w.token != token) {
+            return; // its socket was closed earlier in this pass
         }
-    }
-
-    private void ready(SelectionKey key) {
-        if (!key.isValid()) {
-            return; // its connection ended earlier in this pass
+        // An error or a hang-up is for whatever it is polled for: that call reports it.
+        int ops = ready & (Sockets.EPOLLIN | Sockets.EPOLLOUT);
+        if ((ready & (Sockets.EPOLLERR | Sockets.EPOLLHUP)) != 0) {
+            ops |= w.events;
         }
-        switch (key.attachment()) {
-            case Side side -> relayReady(key, side);
-            case Opening opening -> openReady(key, opening);
+        switch (w.target) {
+            case Side side -> relayReady(side, ops);
+            case Opening opening -> openReady(w, opening);
             case Acceptor acceptor -> accept(acceptor);
-            default -> throw new IllegalStateException("unknown attachment " + key.attachment());
+            default -> {
+                signalled.set(false); // before the tasks run: one added after this signals again
+                calls.drain(wake);
+            }
         }
     }
 
-    private void relayReady(SelectionKey key, Side side) {
-        try {
-            if (key.isWritable()) {
-                flush(side);
-            }
-            if (key.isValid() && key.isReadable()) {
-                copy(side);
-            }
-            if (side.shut && side.peer.shut) {
-                end(side);
-            } else if (key.isValid()) {
+    private void relayReady(Side side, int ops) {
+        boolean ok = ((ops & Sockets.EPOLLOUT) == 0 || flush(side)) && ((ops & Sockets.EPOLLIN) == 0 || copy(side));
+        if (!ok) {
+            fail(side);
+        } else if (side.shut && side.peer.shut) {
+            end(side);
+        } else {
+            try {
                 interest(side);
                 interest(side.peer);
+            } catch (IOException e) {
+                fail(side);
             }
-        } catch (IOException | RuntimeException e) {
-            fail(side);
         }
     }
 
     /** Accepts what waits, a bounded batch per readiness so connections being relayed get their turn. */
     private void accept(Acceptor acceptor) {
         for (int i = 0; i < ACCEPT_BATCH; i++) {
-            SocketChannel client;
+            int fd;
             try {
-                client = acceptor.socket.accept();
+                fd = calls.accept(acceptor.fd);
             } catch (IOException e) {
-                if (acceptor.socket.isOpen()) {
-                    LOG.log(System.Logger.Level.WARNING, "accept on " + acceptor.socket.socket().getLocalSocketAddress() + ": " + e);
-                }
+                LOG.log(System.Logger.Level.WARNING, "accept on " + acceptor.address + ": " + e.getMessage());
                 return;
             }
-            if (client == null) {
+            if (fd < 0) {
                 return;
             }
-            Opening o = new Opening(acceptor.serving.get(), client, System.nanoTime());
+            StreamSocket client = new StreamSocket.Fd(fd, calls);
+            Opening o;
             try {
-                client.configureBlocking(false);
-                client.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                // TCP_NODELAY comes from the listening socket.
+                o = new Opening(acceptor.serving.get(), client, calls.peer(), acceptor.address, System.nanoTime());
             } catch (IOException | RuntimeException e) {
-                close(o);
+                client.close(false);
                 continue;
             }
-            open(o);
-        }
-    }
-
-    private void open(Opening o) {
-        try {
-            o.clientKey = o.client.register(selector, SelectionKey.OP_READ, o);
+            o.loop = this;
+            o.clientWatch = watch(fd, o);
             openings.add(o);
             deadline(o, o.deadlineNs);
-        } catch (IOException | RuntimeException e) {
-            close(o);
+            try {
+                poll(o.clientWatch, Sockets.EPOLLIN);
+            } catch (IOException e) {
+                close(o);
+            }
         }
     }
 
-    private void openReady(SelectionKey key, Opening o) {
-        if (key == o.clientKey) {
-            if (o.upstream != null) {
-                // It sent more while its backend connects: that waits in its socket for the relay.
-                // Turned off only now, as most clients send nothing then (two epoll_ctl saved).
-                key.interestOps(0);
-                return;
-            }
+    private void openReady(Watch w, Opening o) {
+        if (w == o.clientWatch) {
             try {
+                if (o.upstream != null) {
+                    // It sent more while its backend connects: that waits in its socket for the relay.
+                    // Turned off only now, as most clients send nothing then (two epoll_ctl saved).
+                    poll(w, 0);
+                    return;
+                }
                 readHello(o);
             } catch (IOException | RuntimeException e) {
                 close(o); // the client went away mid-way: nothing to count, as with a blocking read
             }
             return;
         }
-        boolean done;
+        int error;
         try {
-            done = o.upstream.finishConnect();
-        } catch (IOException | RuntimeException e) {
-            refuse(o, "connect_failed");
-            return;
+            error = calls.connectResult(o.upstream.fd());
+        } catch (IOException e) {
+            error = calls.errno();
         }
-        if (done) {
+        if (error != 0) {
+            refuse(o, "connect_failed");
+        } else {
             connected(o);
         }
     }
 
     /** Reads what the client sent; once its first bytes are decided, routes and connects it. */
     private void readHello(Opening o) throws IOException {
-        int n = o.client.read(o.unread());
-        if (n < 0) {
+        o.makeRoom();
+        int n = calls.read(o.client.fd(), o.first, o.length, o.first.length - o.length);
+        if (n == Sockets.WOULD_BLOCK) {
+            return;
+        }
+        if (n == Sockets.FAILED) {
+            close(o);
+            return;
+        }
+        if (n == 0) {
             refuse(o, "closed");
             return;
         }
@@ -293,14 +369,13 @@ final class RelayLoop implements Runnable {
         deadline(o, System.nanoTime() + StreamListeners.CONNECT_TIMEOUT.toNanos());
         boolean now;
         try {
-            // Of the backend's family: an IPv4 socket needs no IPV6_V6ONLY set (one system call less).
-            o.upstream = SocketChannel.open(o.backend.getAddress() instanceof Inet4Address
-                    ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6);
-            o.upstream.configureBlocking(false);
-            o.upstream.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            now = o.upstream.connect(o.backend);
+            int fd = calls.socket(o.backend.getAddress() instanceof Inet4Address ? Sockets.AF_INET : Sockets.AF_INET6);
+            o.upstream = new StreamSocket.Fd(fd, calls);
+            calls.noDelay(fd);
+            now = calls.connect(fd, o.backend);
             if (!now) {
-                o.upstreamKey = o.upstream.register(selector, SelectionKey.OP_CONNECT, o);
+                o.upstreamWatch = watch(fd, o);
+                poll(o.upstreamWatch, Sockets.EPOLLOUT);
             }
         } catch (IOException e) {
             refuse(o, "connect_failed");
@@ -311,7 +386,7 @@ final class RelayLoop implements Runnable {
         }
     }
 
-    /** Sends the backend the opening and relays the connection from here, on the same keys. */
+    /** Sends the backend the opening and relays the connection from here, on the same watches. */
     private void connected(Opening o) {
         openings.remove(o);
         StreamConnection c = events.connected(o);
@@ -319,18 +394,83 @@ final class RelayLoop implements Runnable {
         Side upstream = new Side(c, o.upstream, false);
         client.peer = upstream;
         upstream.peer = client;
-        client.key = o.clientKey;
-        client.key.attach(client);
+        client.watch = o.clientWatch;
+        client.watch.target = client;
+        upstream.watch = o.upstreamWatch != null ? o.upstreamWatch : watch(upstream.fd, upstream);
+        upstream.watch.target = upstream;
+        ByteBuffer opening = events.opening(o);
+        upstream.pending = opening.array();
+        upstream.pendingAt = opening.arrayOffset() + opening.position();
+        upstream.pendingEnd = upstream.pendingAt + opening.remaining();
         try {
-            upstream.key = o.upstreamKey != null ? o.upstreamKey : o.upstream.register(selector, 0, upstream);
-            upstream.key.attach(upstream);
-            upstream.pending = events.opening(o);
-            flush(upstream);
+            if (!flush(upstream)) {
+                throw new IOException("sending the opening failed");
+            }
+            interest(client);
+            interest(upstream);
+        } catch (IOException e) {
+            c.failed();
+            fail(client);
+        }
+    }
+
+    /** Relays a connection opened elsewhere (the splice's path, when the splice cannot take it). */
+    private void register(StreamConnection c) {
+        Side client = new Side(c, c.client(), true);
+        Side upstream = new Side(c, c.upstream(), false);
+        client.peer = upstream;
+        upstream.peer = client;
+        try {
+            for (Side s : new Side[] {client, upstream}) {
+                if (s.fd < 0) {
+                    throw new IOException("no fd");
+                }
+                if (s.socket instanceof StreamSocket.Channel ch) {
+                    ch.channel().configureBlocking(false);
+                }
+                s.watch = watch(s.fd, s);
+            }
             interest(client);
             interest(upstream);
         } catch (IOException | RuntimeException e) {
-            c.failed();
-            fail(client);
+            fail(client); // closed meanwhile (the idle check) or not pollable
+        }
+    }
+
+    private Watch watch(int fd, Object target) {
+        if (fd >= watches.length) {
+            watches = Arrays.copyOf(watches, Math.max(fd + 1, 2 * watches.length));
+        }
+        Watch w = new Watch(fd, ((long) ++registrations << 32) | fd, target);
+        watches[fd] = w;
+        watched++;
+        return w;
+    }
+
+    /** Polls {@code w} for {@code events} from now on (0: not at all, as the JDK's selector does). */
+    private void poll(Watch w, int events) throws IOException {
+        if (w.events != events) {
+            calls.poll(epoll, w.fd, w.events != 0, events, w.token);
+            w.events = events;
+        }
+    }
+
+    /**
+     * Forgets {@code w}, before its socket closes. Closing an fd takes it out of the epoll set; a
+     * channel's fd is taken out first, in case the JDK keeps a copy of it.
+     */
+    private void unwatch(Watch w) {
+        if (w == null || watches[w.fd] != w) {
+            return;
+        }
+        watches[w.fd] = null;
+        watched--;
+        if (w.events != 0 && w.target instanceof Side s && s.socket instanceof StreamSocket.Channel) {
+            try {
+                calls.poll(epoll, w.fd, true, 0, w.token);
+            } catch (IOException e) {
+                // not polled any more
+            }
         }
     }
 
@@ -355,12 +495,12 @@ final class RelayLoop implements Runnable {
         firstDeadlineNs = first;
     }
 
-    /** How long a select may wait: until the first opening's deadline; 0: no limit. */
-    private long untilDeadlineMs() {
+    /** How long a wait may take: until the first opening's deadline; -1: no limit. */
+    private int untilDeadlineMs() {
         if (openings.isEmpty()) {
-            return 0;
+            return -1;
         }
-        return Math.max(1, (firstDeadlineNs - System.nanoTime()) / 1_000_000 + 1);
+        return (int) Math.max(1, (firstDeadlineNs - System.nanoTime()) / 1_000_000 + 1);
     }
 
     private void refuse(Opening o, String outcome) {
@@ -370,79 +510,85 @@ final class RelayLoop implements Runnable {
 
     private void close(Opening o) {
         openings.remove(o);
-        for (SocketChannel s : new SocketChannel[] {o.client, o.upstream}) {
-            if (s == null) {
-                continue;
-            }
-            try {
-                s.close(); // cancels its key
-            } catch (IOException e) {
-                // closed already
-            }
+        unwatch(o.clientWatch);
+        unwatch(o.upstreamWatch);
+        o.client.close(false);
+        if (o.upstream != null) {
+            o.upstream.close(false);
         }
     }
 
-    /** Reads {@code from} once and writes what it read to its peer; keeps what the peer cannot take. */
-    private void copy(Side from) throws IOException {
+    /**
+     * Reads {@code from} once and writes what it read to its peer; keeps what the peer cannot take.
+     * False on an error.
+     */
+    private boolean copy(Side from) {
         Side to = from.peer;
-        read.clear();
-        int n = from.channel.read(read);
-        if (n < 0) {
-            from.ended = true;
-            from.connection.ended(from.channel);
-            if (!to.waiting()) {
-                shut(to);
-            }
-            return;
-        }
+        int n = calls.read(from.fd, read, 0, READ_BYTES);
         if (n == 0) {
-            return;
+            from.ended = true;
+            from.connection.ended(from.socket);
+            return to.waiting() || shut(to);
+        }
+        if (n < 0) {
+            return n == Sockets.WOULD_BLOCK;
         }
         from.connection.copied(n, from.toBackend);
         events.copied(n);
-        read.flip();
-        to.channel.write(read);
-        if (read.hasRemaining()) {
-            if (to.pending == null || to.pending.capacity() < read.remaining()) {
-                to.pending = ByteBuffer.allocate(Math.max(read.remaining(), 16 * 1024));
+        int written = calls.write(to.fd, read, 0, n);
+        if (written < 0) {
+            return false;
+        }
+        int left = n - written;
+        if (left > 0) {
+            if (to.pending == null || to.pending.length < left) {
+                to.pending = new byte[Math.max(left, 16 * 1024)];
             }
-            to.pending.clear();
-            to.pending.put(read).flip();
+            System.arraycopy(read, written, to.pending, 0, left);
+            to.pendingAt = 0;
+            to.pendingEnd = left;
         }
+        return true;
     }
 
-    /** Writes what waits for {@code to}; once all is written, passes on an end of stream read meanwhile. */
-    private void flush(Side to) throws IOException {
+    /**
+     * Writes what waits for {@code to}; once all is written, passes on an end of stream read
+     * meanwhile. False on an error.
+     */
+    private boolean flush(Side to) {
         if (!to.waiting()) {
-            return;
+            return true;
         }
-        to.channel.write(to.pending);
-        if (!to.waiting() && to.peer.ended) {
-            shut(to);
+        int written = calls.write(to.fd, to.pending, to.pendingAt, to.pendingEnd - to.pendingAt);
+        if (written < 0) {
+            return false;
         }
+        to.pendingAt += written;
+        return to.waiting() || !to.peer.ended || shut(to);
     }
 
-    private static void shut(Side to) throws IOException {
+    private boolean shut(Side to) {
         if (!to.shut) {
-            to.channel.shutdownOutput();
+            if (!calls.shutdownOutput(to.fd)) {
+                return false;
+            }
             to.shut = true;
-            to.connection.halfClosed(to.channel);
+            to.connection.halfClosed(to.socket);
         }
+        return true;
     }
 
     /** Reads a side while its peer has nothing waiting; writes while it has something waiting. */
-    private static void interest(Side s) {
-        int ops = (!s.ended && !s.peer.waiting() ? SelectionKey.OP_READ : 0) | (s.waiting() ? SelectionKey.OP_WRITE : 0);
-        if (s.key.interestOps() != ops) {
-            s.key.interestOps(ops);
-        }
+    private void interest(Side s) throws IOException {
+        poll(s.watch, (!s.ended && !s.peer.waiting() ? Sockets.EPOLLIN : 0) | (s.waiting() ? Sockets.EPOLLOUT : 0));
     }
 
     /** Both ways ended: counters first, then the sockets close. */
     private void end(Side side) {
         StreamConnection c = side.connection;
-        c.finish();
-        close(side);
+        unwatch(side.watch);
+        unwatch(side.peer.watch);
+        c.closeBoth(false);
         events.ended(c);
     }
 
@@ -450,21 +596,9 @@ final class RelayLoop implements Runnable {
     private void fail(Side side) {
         StreamConnection c = side.connection;
         c.failedIfReset();
+        unwatch(side.watch);
+        unwatch(side.peer.watch);
         c.closeBoth(false);
-        close(side);
         events.ended(c);
-    }
-
-    private static void close(Side side) {
-        for (Side s : new Side[] {side, side.peer}) {
-            if (s.key != null) {
-                s.key.cancel();
-            }
-            try {
-                s.channel.close();
-            } catch (IOException e) {
-                // closed already
-            }
-        }
     }
 }

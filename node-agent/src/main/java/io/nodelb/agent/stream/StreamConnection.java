@@ -4,7 +4,6 @@ import io.nodelb.agent.bpf.Abi;
 import io.nodelb.agent.dataplane.DesiredState.StreamListener;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.channels.SocketChannel;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -12,13 +11,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * idle check reads. Its counters are the client socket's, from TCP_INFO taken before the sockets
  * close (the same whether the kernel splices or the agent relays); without socket fds, what the
  * agent's relay copied. Every TCP_INFO read and every close of its sockets happens under its lock,
- * once: a closed fd's number may already be another socket's.
+ * once: a closed fd's number may already be another socket's. A relay loop's connection is closed
+ * on that loop's thread only: the idle check asks the loop ({@link #owner}).
  */
 final class StreamConnection {
     private final StreamListener listener;
     private final String group;
-    private final SocketChannel client;
-    private final SocketChannel upstream;
+    private final StreamSocket client;
+    private final StreamSocket upstream;
     private final InetSocketAddress peer;
     private final InetSocketAddress vip;
     private final InetSocketAddress backend;
@@ -39,8 +39,10 @@ final class StreamConnection {
     private boolean idle;
     private boolean closed;
     private TcpInfo last;
+    /** The relay loop that relays it and alone closes its sockets; null: spliced, closed by any thread. */
+    volatile RelayLoop owner;
 
-    StreamConnection(StreamListener listener, String group, SocketChannel client, SocketChannel upstream,
+    StreamConnection(StreamListener listener, String group, StreamSocket client, StreamSocket upstream,
             InetSocketAddress peer, InetSocketAddress vip, InetSocketAddress backend, int backendId, long createdNs,
             long firstBytes, boolean recorded) {
         this.listener = listener;
@@ -65,16 +67,21 @@ final class StreamConnection {
         return group;
     }
 
-    SocketChannel client() {
+    StreamSocket client() {
         return client;
     }
 
-    SocketChannel upstream() {
+    StreamSocket upstream() {
         return upstream;
     }
 
     int backendId() {
         return backendId;
+    }
+
+    /** Whether its sockets' TCP_INFO can be read: their fds are known. */
+    private boolean infoAvailable() {
+        return client.fd() >= 0 && upstream.fd() >= 0;
     }
 
     /** The relay copied {@code n} bytes itself. */
@@ -84,7 +91,7 @@ final class StreamConnection {
     }
 
     /** The agent read the end of stream of {@code socket}. */
-    void ended(SocketChannel socket) {
+    void ended(StreamSocket socket) {
         if (socket == client) {
             clientEnded = true;
         }
@@ -107,12 +114,12 @@ final class StreamConnection {
     }
 
     /** Whether {@code socket} is still connected both ways or with only the agent's side half-closed. */
-    synchronized boolean open(SocketChannel socket) {
-        if (closed || !TcpInfo.available()) {
+    synchronized boolean open(StreamSocket socket) {
+        if (closed || !infoAvailable()) {
             return false;
         }
         try {
-            int state = TcpInfo.of(socket).state();
+            int state = TcpInfo.of(socket.fd()).state();
             return state == TcpInfo.TCP_ESTABLISHED || state == 4 /* fin-wait-1 */ || state == 5 /* fin-wait-2 */;
         } catch (IOException e) {
             return false;
@@ -125,16 +132,16 @@ final class StreamConnection {
      * when the connection was closed already (by the other direction or the idle check), or without
      * TCP_INFO, where an error counts as a reset.
      */
-    synchronized boolean resetSeen(SocketChannel socket) {
+    synchronized boolean resetSeen(StreamSocket socket) {
         if (closed) {
             return false;
         }
-        if (!TcpInfo.available()) {
+        if (!infoAvailable()) {
             return true;
         }
         try {
             boolean halfClosed = socket == client ? halfClosedClient : halfClosedUpstream;
-            return TcpInfo.of(socket).state() == TcpInfo.TCP_CLOSE && !halfClosed;
+            return TcpInfo.of(socket.fd()).state() == TcpInfo.TCP_CLOSE && !halfClosed;
         } catch (IOException e) {
             return true;
         }
@@ -146,7 +153,7 @@ final class StreamConnection {
     }
 
     /** The agent half-closed {@code socket} (passed the other side's FIN on). */
-    void halfClosed(SocketChannel socket) {
+    void halfClosed(StreamSocket socket) {
         if (socket == client) {
             halfClosedClient = true;
         } else {
@@ -159,12 +166,12 @@ final class StreamConnection {
      * after a FIN (close-wait, last-ack, closing), or closed after the agent had half-closed it,
      * where the kernel no longer tells a FIN from a reset (the socket went to time-wait).
      */
-    synchronized boolean finishedByPeer(SocketChannel socket) {
-        if (closed || !TcpInfo.available()) {
+    synchronized boolean finishedByPeer(StreamSocket socket) {
+        if (closed || !infoAvailable()) {
             return false;
         }
         try {
-            int state = TcpInfo.of(socket).state();
+            int state = TcpInfo.of(socket.fd()).state();
             boolean halfClosed = socket == client ? halfClosedClient : halfClosedUpstream;
             return TcpInfo.finishedByPeer(state) || (halfClosed && state == TcpInfo.TCP_CLOSE);
         } catch (IOException e) {
@@ -188,27 +195,22 @@ final class StreamConnection {
         }
         snapshot();
         closed = true;
-        for (SocketChannel s : new SocketChannel[] {client, upstream}) {
-            try {
-                if (abortive) {
-                    s.socket().setSoLinger(true, 0);
-                }
-                s.close();
-            } catch (IOException e) {
-                // closed already
-            }
-        }
+        client.close(abortive);
+        upstream.close(abortive);
     }
 
-    /** Closes it when nothing was sent or received either way for {@code timeoutNs}; true if it did. */
+    /**
+     * Closes it when nothing was sent or received either way for {@code timeoutNs}; true if it did
+     * (a relay loop's connection: if it asked its loop to, which then reports its end).
+     */
     synchronized boolean closeIfIdle(long nowNs, long timeoutNs) {
         if (closed) {
             return false;
         }
         long idleMs = (nowNs - lastCopyNs) / 1_000_000;
-        if (TcpInfo.available()) {
+        if (infoAvailable()) {
             try {
-                idleMs = idleMs(idleMs, TcpInfo.of(client), TcpInfo.of(upstream));
+                idleMs = idleMs(idleMs, TcpInfo.of(client.fd()), TcpInfo.of(upstream.fd()));
             } catch (IOException e) {
                 return false; // going away on its own
             }
@@ -217,7 +219,12 @@ final class StreamConnection {
             return false;
         }
         idle = true;
-        closeBoth(true);
+        RelayLoop loop = owner;
+        if (loop != null) {
+            loop.abort(this); // its loop closes it and reports its end
+        } else {
+            closeBoth(true);
+        }
         return true;
     }
 
@@ -228,9 +235,9 @@ final class StreamConnection {
     }
 
     private void snapshot() {
-        if (recorded && last == null && !closed && TcpInfo.available()) {
+        if (recorded && last == null && !closed && infoAvailable()) {
             try {
-                last = TcpInfo.of(client);
+                last = TcpInfo.of(client.fd());
             } catch (IOException e) {
                 // counters of the relay instead
             }
@@ -239,10 +246,10 @@ final class StreamConnection {
 
     Abi.Event newFlow(long nowNs) {
         TcpInfo info = null;
-        if (TcpInfo.available()) {
+        if (infoAvailable()) {
             synchronized (this) {
                 try {
-                    info = closed ? null : TcpInfo.of(client);
+                    info = closed ? null : TcpInfo.of(client.fd());
                 } catch (IOException e) {
                     // no counters
                 }

@@ -71,6 +71,8 @@ public final class StreamListeners implements AutoCloseable {
     private final LocalAddresses local;
     private final MeterRegistry metrics;
     private final Map<String, Bound> bound = new HashMap<>();
+    /** The system calls of binding the relay loops' listening sockets (under this object's lock). */
+    private final Sockets calls = new Sockets();
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
     /** Loads the splice; called once, when the first listener binds (no stream listener, no BPF object). */
@@ -134,16 +136,19 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * A listener's listening sockets (one per relay loop, or one for the splice's accept thread) and
-     * the listener it serves now (routes may change without a rebind).
+     * A listener's listening sockets: one per relay loop (their fds, polled and closed by those
+     * loops), or the splice's accept thread's channel; and the listener it serves now (routes may
+     * change without a rebind).
      */
     private static final class Bound {
-        final List<ServerSocketChannel> sockets;
+        final int[] fds;
+        final ServerSocketChannel channel;
         volatile Serving serving;
         final boolean addedAddress;
 
-        Bound(List<ServerSocketChannel> sockets, StreamListener listener, boolean addedAddress) {
-            this.sockets = sockets;
+        Bound(int[] fds, ServerSocketChannel channel, StreamListener listener, boolean addedAddress) {
+            this.fds = fds;
+            this.channel = channel;
             this.serving = new Serving(listener);
             this.addedAddress = addedAddress;
         }
@@ -204,54 +209,67 @@ public final class StreamListeners implements AutoCloseable {
             loops = startLoops(Runtime.getRuntime().availableProcessors());
         }
         boolean added = local.ensureLocal(listener.address());
-        // Without the splice, each relay loop has a socket of its own in one SO_REUSEPORT group: the
-        // kernel spreads the connections over them by hash, so a connection wakes one loop, is
-        // accepted there and stays there (no other loop woken, no hand-off between threads).
-        int count = splice == null ? loops.length : 1;
-        List<ServerSocketChannel> sockets = new ArrayList<>(count);
+        InetSocketAddress address = new InetSocketAddress(listener.address(), listener.port());
+        Bound b;
         try {
-            for (int i = 0; i < count; i++) {
-                ServerSocketChannel socket = ServerSocketChannel.open();
-                sockets.add(socket);
-                socket.socket().setReuseAddress(true);
-                if (count > 1) {
-                    socket.setOption(StandardSocketOptions.SO_REUSEPORT, true);
-                }
-                socket.bind(new InetSocketAddress(listener.address(), listener.port()), BACKLOG);
-            }
+            b = splice == null ? bindLoops(listener, address, added) : bindSplice(listener, address, added);
         } catch (IOException | RuntimeException e) {
-            closeAll(sockets);
             if (added) {
                 local.release(listener.address());
             }
             throw e;
         }
-        Bound b = new Bound(List.copyOf(sockets), listener, added);
-        if (splice == null) {
-            for (int i = 0; i < count; i++) {
-                sockets.get(i).configureBlocking(false);
-                loops[i].listen(sockets.get(i), () -> b.serving);
+        return b;
+    }
+
+    /**
+     * Without the splice, each relay loop has a socket of its own in one SO_REUSEPORT group: the
+     * kernel spreads the connections over them by hash, so a connection wakes one loop, is
+     * accepted there and stays there (no other loop woken, no hand-off between threads).
+     */
+    private Bound bindLoops(StreamListener listener, InetSocketAddress address, boolean added) throws IOException {
+        int[] fds = new int[loops.length];
+        for (int i = 0; i < fds.length; i++) {
+            try {
+                fds[i] = calls.listen(address.getAddress(), address.getPort(), BACKLOG, fds.length > 1);
+            } catch (IOException e) {
+                for (int j = 0; j < i; j++) {
+                    calls.close(fds[j], false);
+                }
+                throw e;
             }
-        } else {
-            Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b, sockets.getFirst()));
+        }
+        Bound b = new Bound(fds, null, listener, added);
+        for (int i = 0; i < fds.length; i++) {
+            loops[i].listen(fds[i], address, () -> b.serving);
         }
         return b;
     }
 
-    private static void closeAll(List<ServerSocketChannel> sockets) {
-        for (ServerSocketChannel socket : sockets) {
-            try {
-                socket.close();
-            } catch (IOException e) {
-                // closing a listening socket does not fail in a way that matters
-            }
+    private Bound bindSplice(StreamListener listener, InetSocketAddress address, boolean added) throws IOException {
+        ServerSocketChannel socket = ServerSocketChannel.open();
+        try {
+            socket.socket().setReuseAddress(true);
+            socket.bind(address, BACKLOG);
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
         }
+        Bound b = new Bound(new int[0], socket, listener, added);
+        Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b, socket));
+        return b;
     }
 
     private void unbind(Bound b) {
-        closeAll(b.sockets);
-        for (RelayLoop loop : loops) {
-            loop.wakeup(); // its key leaves the loops' selectors in their next select
+        for (int i = 0; i < b.fds.length; i++) {
+            loops[i].unlisten(b.fds[i]); // a loop closes its socket itself, after its last accept
+        }
+        if (b.channel != null) {
+            try {
+                b.channel.close();
+            } catch (IOException e) {
+                // closing a listening socket does not fail in a way that matters
+            }
         }
         if (b.addedAddress && bound.values().stream().noneMatch(o -> o != b
                 && o.listener().address().equals(b.listener().address()))) {
@@ -332,7 +350,15 @@ public final class StreamListeners implements AutoCloseable {
      */
     private void serve(Serving serving, SocketChannel clientChannel) {
         StreamListener listener = serving.listener();
-        Opening o = new Opening(serving, clientChannel, System.nanoTime());
+        Opening o;
+        try {
+            o = new Opening(serving, StreamSocket.Channel.of(clientChannel),
+                    (InetSocketAddress) clientChannel.getRemoteAddress(), (InetSocketAddress) clientChannel.getLocalAddress(),
+                    System.nanoTime());
+        } catch (IOException e) {
+            closeQuietly(clientChannel); // it went away already
+            return;
+        }
         boolean handedOver = false;
         try {
             Socket client = clientChannel.socket();
@@ -364,7 +390,7 @@ public final class StreamListeners implements AutoCloseable {
                 return;
             }
             SocketChannel upstreamChannel = SocketChannel.open();
-            o.upstream = upstreamChannel;
+            o.upstream = StreamSocket.Channel.of(upstreamChannel);
             try {
                 Socket upstream = upstreamChannel.socket();
                 try {
@@ -402,7 +428,7 @@ public final class StreamListeners implements AutoCloseable {
                         userSpaceBytes.addAndGet(drained);
                     }
                     try {
-                        relay(connection, joined, o.length + drained, opening.capacity() + drained);
+                        relay(connection, joined, o.length + drained, opening.remaining() + drained);
                     } finally {
                         joined.close();
                     }
@@ -448,8 +474,6 @@ public final class StreamListeners implements AutoCloseable {
                 o.outcome = routed != null ? "sni" : "default";
             }
         }
-        o.peer = (InetSocketAddress) o.client.getRemoteAddress();
-        o.vip = (InetSocketAddress) o.client.getLocalAddress();
         int backendId = backendId(o.group, o.peer, o.vip);
         var chosen = backendId == 0 ? null : applied.get().backends().get(backendId);
         if (chosen == null) {
@@ -467,6 +491,7 @@ public final class StreamListeners implements AutoCloseable {
         count(o.listener, o.group.name(), o.outcome);
         StreamConnection connection = new StreamConnection(o.listener, o.group.name(), o.client, o.upstream, o.peer,
                 o.vip, o.backend, o.backendId, o.acceptedNs, o.length, recorded(o.listener));
+        connection.owner = o.loop; // before the idle check can see it
         live.add(connection);
         emit(o.listener, () -> connection.newFlow(System.nanoTime()));
         return connection;
@@ -549,22 +574,16 @@ public final class StreamListeners implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
-            boolean closedAny = false;
             for (StreamConnection c : live) {
                 try {
                     if (c.closeIfIdle(now, idleTimeoutNs(c.listener()))) {
                         countIdle(c);
-                        ended(c); // a relay loop does not hear of sockets closed under it
-                        closedAny = true;
+                        if (c.owner == null) {
+                            ended(c); // spliced: its loop reports the end of a relayed one
+                        }
                     }
                 } catch (RuntimeException e) {
                     LOG.log(System.Logger.Level.DEBUG, "idle check: " + e);
-                }
-            }
-            if (closedAny) {
-                // A socket registered with a selector is released only in that selector's next select.
-                for (RelayLoop loop : loops) {
-                    loop.wakeup();
                 }
             }
         }
@@ -608,8 +627,10 @@ public final class StreamListeners implements AutoCloseable {
      * connection ends when both ways have.
      */
     private void relay(StreamConnection c, Splice.Joined joined, long read, long opening) {
-        Thread back = Thread.ofVirtual().start(() -> pump(c, c.upstream(), c.client(), true, 0, 0, false));
-        pump(c, c.client(), c.upstream(), joined.clientSpliced(), read, opening, true);
+        var client = (StreamSocket.Channel) c.client();
+        var upstream = (StreamSocket.Channel) c.upstream();
+        Thread back = Thread.ofVirtual().start(() -> pump(c, upstream, client, true, 0, 0, false));
+        pump(c, client, upstream, joined.clientSpliced(), read, opening, true);
         try {
             back.join();
         } catch (InterruptedException e) {
@@ -623,9 +644,11 @@ public final class StreamListeners implements AutoCloseable {
      * @param spliced the kernel redirects this direction's bytes
      * @param toBackend the direction client to backend
      */
-    private void pump(StreamConnection c, SocketChannel fromChannel, SocketChannel toChannel, boolean spliced,
-            long read, long written, boolean toBackend) {
+    private void pump(StreamConnection c, StreamSocket.Channel fromSocket, StreamSocket.Channel toSocket,
+            boolean spliced, long read, long written, boolean toBackend) {
         Splice splice = this.splice;
+        SocketChannel fromChannel = fromSocket.channel();
+        SocketChannel toChannel = toSocket.channel();
         Socket from = fromChannel.socket();
         Socket to = toChannel.socket();
         try {
@@ -639,7 +662,7 @@ public final class StreamListeners implements AutoCloseable {
                 copied += n;
                 c.copied(n, toBackend);
             }
-            c.ended(fromChannel);
+            c.ended(fromSocket);
             userSpaceBytes.addAndGet(copied);
             if (spliced && splice != null && !splice.awaitForwarded(fromChannel, toChannel, read + copied, written + copied,
                     FORWARD_WAIT)) {
@@ -647,13 +670,13 @@ public final class StreamListeners implements AutoCloseable {
                         + "; half-closing anyway");
             }
             to.shutdownOutput();
-            c.halfClosed(toChannel);
+            c.halfClosed(toSocket);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (IOException e) {
             // An error on one side: close both; a reset only when the socket's state says so (an
             // error set by the splice's send work is not one).
-            if (c.resetSeen(fromChannel)) {
+            if (c.resetSeen(fromSocket)) {
                 c.failed();
             }
             c.closeBoth(false);
@@ -664,14 +687,14 @@ public final class StreamListeners implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        bound.values().forEach(this::unbind);
+        bound.clear();
         for (RelayLoop loop : loops) {
-            loop.close();
+            loop.close(); // after its listening sockets' unlisten: it closes them before it stops
         }
         if (idleCheck != null) {
             idleCheck.interrupt();
         }
-        bound.values().forEach(this::unbind);
-        bound.clear();
         if (splice != null) {
             splice.close();
             splice = null;

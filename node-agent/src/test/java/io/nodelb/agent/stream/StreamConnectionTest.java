@@ -79,7 +79,8 @@ class StreamConnectionTest {
             var vip = (InetSocketAddress) agentSide.getLocalAddress();
             var backend = new InetSocketAddress(InetAddress.getLoopbackAddress(), 8443);
             long created = System.nanoTime();
-            StreamConnection c = new StreamConnection(LISTENER, "g", agentSide, upstream, peer, vip, backend, 5,
+            StreamConnection c = new StreamConnection(LISTENER, "g", StreamSocket.Channel.of(agentSide),
+                    StreamSocket.Channel.of(upstream), peer, vip, backend, 5,
                     created, 3, true);
             assertThat(c.closeIfIdle(System.nanoTime(), Duration.ofHours(1).toNanos())).isFalse();
             assertThat(agentSide.isOpen()).isTrue();
