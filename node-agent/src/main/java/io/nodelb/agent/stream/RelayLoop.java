@@ -12,6 +12,7 @@ import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -23,9 +24,10 @@ import java.util.function.Supplier;
  * and that direction stops reading until it is written. An end of stream is passed on as a
  * half-close; a connection ends when both ways have, or at the first error (both sockets closed).
  *
- * <p>Without the splice, the loops also open the connections: each accepts from a listening socket
- * of its own (one SO_REUSEPORT group per listener), reads the ClientHello, connects to the backend
- * and sends it the opening: a connection never changes thread. A step that waits past its deadline
+ * <p>Without the splice, the loops also open the connections: all poll a listener's one listening
+ * socket, and the kernel wakes one of those waiting per new connection (EPOLLEXCLUSIVE), which
+ * accepts it, reads the ClientHello, connects to the backend and sends it the opening: a
+ * connection never changes thread. A step that waits past its deadline
  * ({@link StreamListeners#HELLO_WAIT}, {@link StreamListeners#CONNECT_TIMEOUT}) ends it.
  *
  * <p>The loop alone closes the sockets it polls (other threads ask it to, by a task): an fd's
@@ -155,25 +157,35 @@ final class RelayLoop implements Runnable {
         submit(() -> register(c));
     }
 
-    /** Accepts from the listening socket {@code fd} (non-blocking) on {@code address} from now on. */
+    /**
+     * Accepts from the listening socket {@code fd} (non-blocking) on {@code address} from now on,
+     * with the other loops: of those waiting, the kernel wakes one per connection.
+     */
     void listen(int fd, InetSocketAddress address, Supplier<StreamListeners.Serving> serving) {
         submit(() -> {
             try {
-                poll(watch(fd, new Acceptor(fd, address, serving)), Sockets.EPOLLIN);
+                poll(watch(fd, new Acceptor(fd, address, serving)), Sockets.EPOLLIN | Sockets.EPOLLEXCLUSIVE);
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.WARNING, "listening on " + address + ": " + e.getMessage());
             }
         });
     }
 
-    /** Stops accepting from {@code fd} and closes it. */
-    void unlisten(int fd) {
+    /** Stops accepting from {@code fd}; the last of its {@code pollers} to stop closes it. */
+    void unlisten(int fd, AtomicInteger pollers) {
         submit(() -> {
             Watch w = fd < watches.length ? watches[fd] : null;
             if (w != null && w.target instanceof Acceptor) {
                 unwatch(w);
+                try {
+                    calls.poll(epoll, fd, true, 0, w.token); // not woken for it while another loop closes it
+                } catch (IOException e) {
+                    // not polled
+                }
             }
-            calls.close(fd, false);
+            if (pollers.decrementAndGet() == 0) {
+                calls.close(fd, false);
+            }
         });
     }
 

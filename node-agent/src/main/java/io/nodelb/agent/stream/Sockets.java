@@ -33,6 +33,8 @@ final class Sockets {
     static final int EPOLLOUT = 0x004;
     static final int EPOLLERR = 0x008;
     static final int EPOLLHUP = 0x010;
+    /** Of the epoll sets polling a socket with it, one is woken per event, not all. */
+    static final int EPOLLEXCLUSIVE = 1 << 28;
     private static final int SOCK_STREAM = 1;
     private static final int SOCK_NONBLOCK = 0x800;
     private static final int SOCK_CLOEXEC = 0x80000;
@@ -40,7 +42,6 @@ final class Sockets {
     private static final int SO_REUSEADDR = 2;
     private static final int SO_ERROR = 4;
     private static final int SO_LINGER = 13;
-    private static final int SO_REUSEPORT = 15;
     private static final int IPPROTO_TCP = 6;
     private static final int TCP_NODELAY = 1;
     private static final int IPPROTO_IPV6 = 41;
@@ -128,17 +129,14 @@ final class Sockets {
 
     /**
      * A non-blocking TCP socket listening on {@code address:port}: of the address's family (an
-     * IPv6 one only for IPv6), SO_REUSEADDR, TCP_NODELAY, and SO_REUSEPORT when several share the port.
+     * IPv6 one only for IPv6), SO_REUSEADDR, TCP_NODELAY.
      */
-    int listen(InetAddress address, int port, int backlog, boolean reusePort) throws IOException {
+    int listen(InetAddress address, int port, int backlog) throws IOException {
         boolean v4 = address instanceof Inet4Address;
         int fd = socket(v4 ? AF_INET : AF_INET6);
         try {
             setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
             setInt(fd, IPPROTO_TCP, TCP_NODELAY, 1); // the accepted sockets inherit it: one call each saved
-            if (reusePort) {
-                setInt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-            }
             if (!v4) {
                 setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
             }

@@ -12,7 +12,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
-import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -24,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -136,18 +136,18 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * A listener's listening sockets: one per relay loop (their fds, polled and closed by those
-     * loops), or the splice's accept thread's channel; and the listener it serves now (routes may
-     * change without a rebind).
+     * A listener's listening socket: polled by all relay loops (which close it), or accepted from by
+     * the splice's accept thread; and the listener it serves now (routes may change without a rebind).
      */
     private static final class Bound {
-        final int[] fds;
+        /** The relay loops' socket; -1 with the splice. */
+        final int fd;
         final ServerSocketChannel channel;
         volatile Serving serving;
         final boolean addedAddress;
 
-        Bound(int[] fds, ServerSocketChannel channel, StreamListener listener, boolean addedAddress) {
-            this.fds = fds;
+        Bound(int fd, ServerSocketChannel channel, StreamListener listener, boolean addedAddress) {
+            this.fd = fd;
             this.channel = channel;
             this.serving = new Serving(listener);
             this.addedAddress = addedAddress;
@@ -223,25 +223,17 @@ public final class StreamListeners implements AutoCloseable {
     }
 
     /**
-     * Without the splice, each relay loop has a socket of its own in one SO_REUSEPORT group: the
-     * kernel spreads the connections over them by hash, so a connection wakes one loop, is
-     * accepted there and stays there (no other loop woken, no hand-off between threads).
+     * Without the splice, one socket that every relay loop polls: the kernel wakes one of the loops
+     * waiting per new connection (EPOLLEXCLUSIVE), which accepts it and keeps it (no hand-off), so a
+     * connection goes to a loop that is free. One socket per loop in an SO_REUSEPORT group, spread by
+     * hash, woke a sleeping loop while the other had work: a fifth more system time per connection
+     * at 64 connections (docs/benchmarks.md).
      */
     private Bound bindLoops(StreamListener listener, InetSocketAddress address, boolean added) throws IOException {
-        int[] fds = new int[loops.length];
-        for (int i = 0; i < fds.length; i++) {
-            try {
-                fds[i] = calls.listen(address.getAddress(), address.getPort(), BACKLOG, fds.length > 1);
-            } catch (IOException e) {
-                for (int j = 0; j < i; j++) {
-                    calls.close(fds[j], false);
-                }
-                throw e;
-            }
-        }
-        Bound b = new Bound(fds, null, listener, added);
-        for (int i = 0; i < fds.length; i++) {
-            loops[i].listen(fds[i], address, () -> b.serving);
+        int fd = calls.listen(address.getAddress(), address.getPort(), BACKLOG);
+        Bound b = new Bound(fd, null, listener, added);
+        for (RelayLoop loop : loops) {
+            loop.listen(fd, address, () -> b.serving);
         }
         return b;
     }
@@ -255,14 +247,18 @@ public final class StreamListeners implements AutoCloseable {
             socket.close();
             throw e;
         }
-        Bound b = new Bound(new int[0], socket, listener, added);
+        Bound b = new Bound(-1, socket, listener, added);
         Thread.ofVirtual().name("stream-accept-" + listener.name()).start(() -> acceptLoop(b, socket));
         return b;
     }
 
     private void unbind(Bound b) {
-        for (int i = 0; i < b.fds.length; i++) {
-            loops[i].unlisten(b.fds[i]); // a loop closes its socket itself, after its last accept
+        if (b.fd >= 0) {
+            // Each loop stops polling it; the last closes it, after its last accept.
+            AtomicInteger pollers = new AtomicInteger(loops.length);
+            for (RelayLoop loop : loops) {
+                loop.unlisten(b.fd, pollers);
+            }
         }
         if (b.channel != null) {
             try {

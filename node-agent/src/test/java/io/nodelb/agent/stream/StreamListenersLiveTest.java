@@ -38,4 +38,34 @@ class StreamListenersLiveTest {
             }
         }
     }
+
+    @Test
+    void aListenerRemovedFreesItsPortAndComesBackWhenAddedAgain() throws Exception {
+        InetAddress lo = LoopbackStreams.LO;
+        try (ServerSocket backend = new ServerSocket(0, 8, lo)) {
+            int port = LoopbackStreams.freePort();
+            var state = LoopbackStreams.state(LoopbackStreams.listener(port, false, 0), BACKEND_ID, backend.getLocalPort());
+            try (StreamListeners listeners = LoopbackStreams.start(state, BACKEND_ID, null)) {
+                listeners.reconcile(io.nodelb.agent.dataplane.DesiredState.empty());
+                // Every loop stops polling the socket, the last one closes it: then the port is free.
+                await().atMost(Duration.ofSeconds(5)).until(() -> bindable(port));
+                listeners.reconcile(state);
+                try (Socket client = new Socket(lo, port)) {
+                    client.getOutputStream().write("again\n".getBytes());
+                    try (Socket served = backend.accept()) {
+                        assertThat(served.getInputStream().readNBytes(6)).isEqualTo("again\n".getBytes());
+                    }
+                }
+            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> bindable(port));
+        }
+    }
+
+    private static boolean bindable(int port) {
+        try (ServerSocket probe = new ServerSocket(port, 1, LoopbackStreams.LO)) {
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
 }
