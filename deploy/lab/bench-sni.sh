@@ -4,8 +4,9 @@
 # splicing the sockets with sockmap (splice, --stream-splice), against HAProxy (2 threads, TCP
 # mode, routing by req_ssl_sni, bound to the VIP on the node's lo). MODES picks and orders them
 # (default: "relay splice haproxy", each once per round); mode base is the relay of another build,
-# BASE=<checkout with a packaged agent> (to measure a change against its parent in one run). The
-# backends are nginx
+# BASE=<checkout with a packaged agent> (to measure a change against its parent in one run); mode
+# haproxy-xdp is HAProxy with nodelb's XDP and TC programs attached to the node's interfaces (what
+# the data plane costs the traffic it passes, as under the relay). The backends are nginx
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
@@ -205,6 +206,34 @@ EOF
 }
 teardown_haproxy() { stop_pid "$haproxy_pid"; haproxy_pid=""; ip -n "$node" addr del "$VIP/32" dev lo 2>/dev/null || true; }
 
+# HAProxy on a node where nodelb's data plane runs too (XDP on n0 and n1, TC egress), as it does
+# under the relay: an agent with one plain L4 listener on another port, so every packet of the SNI
+# traffic passes through the programs (and a veth with an XDP program receives in NAPI mode).
+setup_haproxy-xdp() {
+  cat >"$work/nodelb.yaml" <<EOF
+apiVersion: nodelb.io/v1alpha1
+kind: TargetGroup
+metadata: {name: api}
+spec:
+  backends:
+  - {address: 10.1.2.11, port: 8443}
+---
+apiVersion: nodelb.io/v1alpha1
+kind: LoadBalancer
+metadata: {name: l4}
+spec:
+  interfaces: [n0, n1]
+  listeners:
+  - {name: other, address: $VIP, port: 8444, targetGroup: api}
+EOF
+  start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log"
+  local i
+  for i in $(seq 1 100); do ip -n "$node" link show n1 | grep -q xdp && break; sleep 0.1; done
+  ip -n "$node" link show n1 | grep -q xdp || { echo "the agent did not attach to n1" >&2; return 1; }
+  setup_haproxy
+}
+teardown_haproxy-xdp() { teardown_haproxy; teardown_nodelb; }
+
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | proxy CPU µs per new connection (user/sys) | errors |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -212,7 +241,7 @@ results="$work/results"
 for round in $(seq 1 "$ROUNDS"); do
   for mode in ${MODES:-relay splice haproxy}; do
     "setup_$mode"
-    proxy_pid=${agent_pid:-$haproxy_pid}
+    proxy_pid=${haproxy_pid:-$agent_pid}
     timeout 20 ip netns exec "$client" curl -sk -o /dev/null "https://api.example.com/" || { echo "$mode: no answer" >&2; exit 1; }
     if [ -n "${PROBE:-}" ]; then
       for i in 1 2 3 4 5; do
