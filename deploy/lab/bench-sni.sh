@@ -145,8 +145,9 @@ setup_splice() { setup_nodelb --stream-splice; }
 teardown_relay() { teardown_nodelb; }
 teardown_splice() { teardown_nodelb; }
 
-setup_nodelb() {
-  cat >"$work/nodelb.yaml" <<EOF
+# The agent's configuration: the three backends as group api, then the LoadBalancer on stdin.
+write_config() {
+  { cat <<EOF
 apiVersion: nodelb.io/v1alpha1
 kind: TargetGroup
 metadata: {name: api}
@@ -156,6 +157,12 @@ spec:
   - {address: 10.1.2.12, port: 8443}
   - {address: 10.1.2.13, port: 8443}
 ---
+EOF
+    cat; } >"$work/nodelb.yaml"
+}
+
+setup_nodelb() {
+  write_config <<EOF
 apiVersion: nodelb.io/v1alpha1
 kind: LoadBalancer
 metadata: {name: sni}
@@ -210,14 +217,7 @@ teardown_haproxy() { stop_pid "$haproxy_pid"; haproxy_pid=""; ip -n "$node" addr
 # under the relay: an agent with one plain L4 listener on another port, so every packet of the SNI
 # traffic passes through the programs (and a veth with an XDP program receives in NAPI mode).
 setup_haproxy-xdp() {
-  cat >"$work/nodelb.yaml" <<EOF
-apiVersion: nodelb.io/v1alpha1
-kind: TargetGroup
-metadata: {name: api}
-spec:
-  backends:
-  - {address: 10.1.2.11, port: 8443}
----
+  write_config <<EOF
 apiVersion: nodelb.io/v1alpha1
 kind: LoadBalancer
 metadata: {name: l4}

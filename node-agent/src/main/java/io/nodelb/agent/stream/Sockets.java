@@ -119,12 +119,21 @@ final class Sockets {
         }
     }
 
-    /** A downcall failed in the JVM, not in the kernel: rethrown as it is, or wrapped. */
-    private static RuntimeException unexpected(Throwable t) {
-        if (t instanceof Error e) {
+    /** A downcall; {@link #invoke} takes the Throwable that invokeExact declares. */
+    @FunctionalInterface
+    private interface Downcall {
+        long call() throws Throwable;
+    }
+
+    /** Runs a downcall; a failure in the JVM (not the kernel's, which is a return value) is rethrown unchecked. */
+    private static long invoke(Downcall downcall) {
+        try {
+            return downcall.call();
+        } catch (RuntimeException | Error e) {
             throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
         }
-        return t instanceof RuntimeException r ? r : new IllegalStateException(t);
     }
 
     /**
@@ -141,55 +150,40 @@ final class Sockets {
                 setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
             }
             int size = sockaddr(address, port);
-            if ((int) BIND.invokeExact(state, fd, MemorySegment.ofArray(this.address), size) != 0) {
+            if (invoke(() -> (int) BIND.invokeExact(state, fd, MemorySegment.ofArray(this.address), size)) != 0) {
                 throw error("bind " + new InetSocketAddress(address, port));
             }
-            if ((int) LISTEN.invokeExact(state, fd, backlog) != 0) {
+            if (invoke(() -> (int) LISTEN.invokeExact(state, fd, backlog)) != 0) {
                 throw error("listen " + new InetSocketAddress(address, port));
             }
             return fd;
-        } catch (IOException e) {
-            close(fd);
+        } catch (IOException | RuntimeException e) {
+            close(fd, false);
             throw e;
-        } catch (Throwable t) {
-            close(fd);
-            throw unexpected(t);
         }
     }
 
     /** A non-blocking TCP socket of {@code family} (close-on-exec). */
     int socket(int family) throws IOException {
-        try {
-            int fd = (int) SOCKET.invokeExact(state, family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                throw error("socket");
-            }
-            return fd;
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        int fd = (int) invoke(() -> (int) SOCKET.invokeExact(state, family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (fd < 0) {
+            throw error("socket");
         }
+        return fd;
     }
 
     /** Accepts a connection, non-blocking: its fd, or -1 when none waits; its peer then in {@link #peer}. */
     int accept(int listening) throws IOException {
-        try {
-            length[0] = SOCKADDR_MAX;
-            int fd = (int) ACCEPT4.invokeExact(state, listening, MemorySegment.ofArray(address),
-                    MemorySegment.ofArray(length), SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                return fd;
-            }
-            if (errno() == EAGAIN || errno() == EINTR) {
-                return -1;
-            }
-            throw error("accept");
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        length[0] = SOCKADDR_MAX;
+        int fd = (int) invoke(() -> (int) ACCEPT4.invokeExact(state, listening, MemorySegment.ofArray(address),
+                MemorySegment.ofArray(length), SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (fd >= 0) {
+            return fd;
         }
+        if (errno() == EAGAIN || errno() == EINTR) {
+            return -1;
+        }
+        throw error("accept");
     }
 
     /** The peer of the connection {@link #accept} returned last. */
@@ -204,36 +198,24 @@ final class Sockets {
 
     /** Starts connecting {@code fd}: true connected now, false under way (writable when done). */
     boolean connect(int fd, InetSocketAddress to) throws IOException {
-        try {
-            int size = sockaddr(to.getAddress(), to.getPort());
-            if ((int) CONNECT.invokeExact(state, fd, MemorySegment.ofArray(address), size) == 0) {
-                return true;
-            }
-            if (errno() == EINPROGRESS) {
-                return false;
-            }
-            throw error("connect " + to);
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        int size = sockaddr(to.getAddress(), to.getPort());
+        if (invoke(() -> (int) CONNECT.invokeExact(state, fd, MemorySegment.ofArray(address), size)) == 0) {
+            return true;
         }
+        if (errno() == EINPROGRESS) {
+            return false;
+        }
+        throw error("connect " + to);
     }
 
     /** A connect under way ended: 0 connected, else its errno (SO_ERROR). */
     int connectResult(int fd) throws IOException {
-        try {
-            length[0] = 4;
-            if ((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_ERROR, MemorySegment.ofArray(option),
-                    MemorySegment.ofArray(length)) != 0) {
-                throw error("SO_ERROR");
-            }
-            return option[0];
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        length[0] = 4;
+        if (invoke(() -> (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_ERROR, MemorySegment.ofArray(option),
+                MemorySegment.ofArray(length))) != 0) {
+            throw error("SO_ERROR");
         }
+        return option[0];
     }
 
     void noDelay(int fd) throws IOException {
@@ -242,14 +224,8 @@ final class Sockets {
 
     private void setInt(int fd, int level, int name, int value) throws IOException {
         option[0] = value;
-        try {
-            if ((int) SETSOCKOPT.invokeExact(state, fd, level, name, MemorySegment.ofArray(option), 4) != 0) {
-                throw error("setsockopt " + level + "/" + name);
-            }
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        if (invoke(() -> (int) SETSOCKOPT.invokeExact(state, fd, level, name, MemorySegment.ofArray(option), 4)) != 0) {
+            throw error("setsockopt " + level + "/" + name);
         }
     }
 
@@ -260,69 +236,38 @@ final class Sockets {
 
     /** Reads into {@code to[at, at + max)}: bytes read, 0 at the end of stream, or WOULD_BLOCK or FAILED. */
     int read(int fd, byte[] to, int at, int max) {
-        try {
-            long n = (long) RECV.invokeExact(state, fd, MemorySegment.ofArray(to).asSlice(at, max), (long) max, 0);
-            return n >= 0 ? (int) n : errno() == EAGAIN || errno() == EINTR ? WOULD_BLOCK : FAILED;
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        long n = invoke(() -> (long) RECV.invokeExact(state, fd, MemorySegment.ofArray(to).asSlice(at, max), (long) max, 0));
+        return n >= 0 ? (int) n : errno() == EAGAIN || errno() == EINTR ? WOULD_BLOCK : FAILED;
     }
 
     /** Writes what it can of {@code from[at, at + count)} now: bytes written (0: none), or FAILED. */
     int write(int fd, byte[] from, int at, int count) {
-        try {
-            long n = (long) SEND.invokeExact(state, fd, MemorySegment.ofArray(from).asSlice(at, count), (long) count,
-                    MSG_NOSIGNAL);
-            return n >= 0 ? (int) n : errno() == EAGAIN || errno() == EINTR ? 0 : FAILED;
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        long n = invoke(() -> (long) SEND.invokeExact(state, fd, MemorySegment.ofArray(from).asSlice(at, count),
+                (long) count, MSG_NOSIGNAL));
+        return n >= 0 ? (int) n : errno() == EAGAIN || errno() == EINTR ? 0 : FAILED;
     }
 
     /** Sends a FIN (the peer reads an end of stream); false on an error. */
     boolean shutdownOutput(int fd) {
-        try {
-            return (int) SHUTDOWN.invokeExact(state, fd, SHUT_WR) == 0;
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        return invoke(() -> (int) SHUTDOWN.invokeExact(state, fd, SHUT_WR)) == 0;
     }
 
     /** Closes {@code fd}; abortive: with a RST (SO_LINGER 0). Errors are not reported: the fd is gone. */
     void close(int fd, boolean abortive) {
-        try {
-            if (abortive) {
-                option[0] = 1;
-                option[1] = 0;
-                int ignored = (int) SETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_LINGER,
-                        MemorySegment.ofArray(option), 8);
-            }
-            close(fd);
-        } catch (Throwable t) {
-            throw unexpected(t);
+        if (abortive) {
+            option[0] = 1;
+            option[1] = 0;
+            invoke(() -> (int) SETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_LINGER, MemorySegment.ofArray(option), 8));
         }
-    }
-
-    private void close(int fd) {
-        try {
-            int ignored = (int) CLOSE.invokeExact(state, fd);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        invoke(() -> (int) CLOSE.invokeExact(state, fd));
     }
 
     int epollCreate() throws IOException {
-        try {
-            int fd = (int) EPOLL_CREATE1.invokeExact(state, 0x80000 /* EPOLL_CLOEXEC */);
-            if (fd < 0) {
-                throw error("epoll_create1");
-            }
-            return fd;
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        int fd = (int) invoke(() -> (int) EPOLL_CREATE1.invokeExact(state, 0x80000 /* EPOLL_CLOEXEC */));
+        if (fd < 0) {
+            throw error("epoll_create1");
         }
+        return fd;
     }
 
     /**
@@ -334,33 +279,21 @@ final class Sockets {
         MemorySegment event = MemorySegment.ofArray(address); // 12 or 16 bytes, this instance's scratch
         event.set(ValueLayout.JAVA_INT_UNALIGNED, 0, events);
         event.set(EPOLL_DATA, EPOLL_DATA_AT, data);
-        try {
-            if ((int) EPOLL_CTL.invokeExact(state, epoll, op, fd, event) != 0) {
-                throw error("epoll_ctl");
-            }
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        if (invoke(() -> (int) EPOLL_CTL.invokeExact(state, epoll, op, fd, event)) != 0) {
+            throw error("epoll_ctl");
         }
     }
 
     /** Waits for events into {@code events} (a native array of epoll_event): how many; 0 on a signal. */
     int epollWait(int epoll, MemorySegment events, int max, int timeoutMs) throws IOException {
-        try {
-            int n = (int) EPOLL_WAIT.invokeExact(state, epoll, events, max, timeoutMs);
-            if (n >= 0) {
-                return n;
-            }
-            if (errno() == EINTR) {
-                return 0;
-            }
-            throw error("epoll_wait");
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        int n = (int) invoke(() -> (int) EPOLL_WAIT.invokeExact(state, epoll, events, max, timeoutMs));
+        if (n >= 0) {
+            return n;
         }
+        if (errno() == EINTR) {
+            return 0;
+        }
+        throw error("epoll_wait");
     }
 
     static int eventsAt(MemorySegment events, int i) {
@@ -373,36 +306,22 @@ final class Sockets {
 
     /** A non-blocking eventfd: what wakes a loop from another thread. */
     int eventFd() throws IOException {
-        try {
-            int fd = (int) EVENTFD.invokeExact(state, 0, EFD_NONBLOCK | EFD_CLOEXEC);
-            if (fd < 0) {
-                throw error("eventfd");
-            }
-            return fd;
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(t);
+        int fd = (int) invoke(() -> (int) EVENTFD.invokeExact(state, 0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (fd < 0) {
+            throw error("eventfd");
         }
+        return fd;
     }
 
     /** Adds one to an eventfd (its poller wakes); any thread, as it uses no scratch memory. */
     static void signal(int eventFd) {
         byte[] one = {1, 0, 0, 0, 0, 0, 0, 0};
-        try {
-            long ignored = (long) WRITE.invokeExact(eventFd, MemorySegment.ofArray(one), 8L);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        invoke(() -> (long) WRITE.invokeExact(eventFd, MemorySegment.ofArray(one), 8L));
     }
 
     /** Resets an eventfd to zero. */
     void drain(int eventFd) {
-        try {
-            long ignored = (long) READ.invokeExact(state, eventFd, MemorySegment.ofArray(option), 8L);
-        } catch (Throwable t) {
-            throw unexpected(t);
-        }
+        invoke(() -> (long) READ.invokeExact(state, eventFd, MemorySegment.ofArray(option), 8L));
     }
 
     /** Writes {@code address:port} as a sockaddr into the scratch; its size. */
