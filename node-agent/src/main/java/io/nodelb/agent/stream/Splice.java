@@ -115,16 +115,18 @@ public final class Splice implements AutoCloseable {
          * socket, then signals it (setting SO_RCVLOWAT wakes a socket with data queued) so that
          * bytes that arrived in between are redirected in order, ahead of later ones.
          *
-         * @return the bytes copied here; {@link #clientSpliced} says whether the direction opened
+         * @return the bytes copied here; {@link #clientSpliced} says whether the direction opened (not
+         *     when the client ended before: its socket is past ESTABLISHED, which a sockmap refuses)
          */
         public long open(SocketChannel from, java.io.OutputStream out) throws IOException {
             // Read without blocking until the socket is empty: FIONREAD (available()) counts only
             // what the splice queued, and a segment read in part would be judged again whole.
             java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(16 * 1024);
             long drained = 0;
+            int n;
             from.configureBlocking(false);
             try {
-                for (int n; (n = from.read(buffer.clear())) > 0; ) {
+                while ((n = from.read(buffer.clear())) > 0) {
                     out.write(buffer.array(), 0, n);
                     drained += n;
                     if (drained >= MAX_DRAIN) {
@@ -134,11 +136,19 @@ public final class Splice implements AutoCloseable {
             } finally {
                 from.configureBlocking(true);
             }
+            if (n < 0) {
+                return drained; // the client sent all and its FIN already: nothing left to splice
+            }
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment key = arena.allocate(ValueLayout.JAVA_LONG);
                 MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
-                put(peers, key, value, client, upstream);
-                put(judged, key, value, client, clientFd);
+                try {
+                    put(peers, key, value, client, upstream);
+                    put(judged, key, value, client, clientFd);
+                } catch (RuntimeException e) {
+                    // Its FIN came meanwhile: a sockmap takes established sockets only (EOPNOTSUPP).
+                    return drained;
+                }
                 clientSpliced = true;
                 MemorySegment state = arena.allocate(CALL_STATE);
                 MemorySegment one = arena.allocate(ValueLayout.JAVA_INT);

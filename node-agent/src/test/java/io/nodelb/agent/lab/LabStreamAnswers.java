@@ -35,22 +35,28 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * A stream listener (PROXY protocol v1) on real connections, spliced or relayed as the subclass
- * starts the agent, every answer checked by length and hash: long answers to clients that only read
- * (the backend's FIN must not reset the client: a bare FIN stays with its socket), answers to slow
- * readers (the agent waits on a full socket), and half-closed uploads (the client's FIN comes
- * first, then the whole answer must still arrive). None waits for the end-of-stream bound.
+ * A stream listener (PROXY protocol v1, and one without a header) on real connections, spliced or
+ * relayed as the subclass starts the agent, every answer checked by length and hash: long answers
+ * to clients that only read (the backend's FIN must not reset the client: a bare FIN stays with its
+ * socket), answers to slow readers (the agent waits on a full socket), and half-closed uploads (the
+ * client's FIN comes first, then the whole answer must still arrive). None waits for the
+ * end-of-stream bound.
  */
 @Privileged
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class LabStreamAnswers {
     private static final int PORT = 9350;
+    /** A stream listener of the same group without a PROXY header: the backend gets the client's bytes first. */
+    private static final int PLAIN_PORT = 9351;
     private static final Duration EACH = Duration.ofSeconds(10);
     private static final String CONFIG = file(
             targetGroup("splice", PORT, Map.of("be1", 1, "be2", 1, "be3", 1)),
             loadBalancer("lab", "DNAT", null,
                     "{name: spliced, address: \"" + Lab.VIP_V4 + "\", port: " + PORT
-                            + ", targetGroup: splice, proxyProtocol: V1}"));
+                            + ", targetGroup: splice, proxyProtocol: V1}",
+                    // A stream listener by its SNI routes; the uploads' first byte is not TLS: the default group.
+                    "{name: plain, address: \"" + Lab.VIP_V4 + "\", port: " + PLAIN_PORT + ", targetGroup: splice,"
+                            + " tls: {sniRoutes: [{serverNames: [plain.example.com], targetGroup: splice}]}}"));
 
     private RawBackends backends;
     private java.nio.file.Path accessLog;
@@ -82,8 +88,10 @@ abstract class LabStreamAnswers {
         options.addAll(copyOptions);
         Agent agent = lab.launchAgent(CONFIG, lab.pinPath(), options.toArray(String[]::new));
         agent.awaitProgrammed(0);
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() ->
-                lab.exec(lab.node(), "ss", "-Htln", "sport = :" + PORT).contains(":" + PORT));
+        for (int port : new int[] {PORT, PLAIN_PORT}) {
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() ->
+                    lab.exec(lab.node(), "ss", "-Htln", "sport = :" + port).contains(":" + port));
+        }
     }
 
     @AfterAll
@@ -95,15 +103,15 @@ abstract class LabStreamAnswers {
     }
 
     /**
-     * The backend, after the PROXY line: {@code GET n seed} answers n bytes of the seed's stream,
+     * The backend, after the PROXY line if there is one: {@code GET n seed} answers n bytes of the seed's stream,
      * half-closes and reads to the end; {@code PUT} reads to the end, then answers
      * {@code OK <length> <sha-256>\n} and echoes what it read.
      */
     private static void serve(Socket socket) throws IOException, InterruptedException {
         InputStream in = socket.getInputStream();
         OutputStream out = socket.getOutputStream();
-        RawBackends.line(in); // PROXY TCP4 ...
-        String[] request = RawBackends.line(in).strip().split(" ");
+        String first = RawBackends.line(in);
+        String[] request = (first.startsWith("PROXY ") ? RawBackends.line(in) : first).strip().split(" ");
         if (request[0].equals("GET")) {
             out.write(bytes(Integer.parseInt(request[1]), Long.parseLong(request[2])));
             if (request.length > 3) {
@@ -134,13 +142,17 @@ abstract class LabStreamAnswers {
 
     /** A socket of the client namespace connected to the VIP; {@code receiveBuffer} 0: the default. */
     private Socket connect(int receiveBuffer) throws Exception {
+        return connect(PORT, receiveBuffer);
+    }
+
+    private Socket connect(int port, int receiveBuffer) throws Exception {
         return lab.client().call(() -> {
             Socket s = new Socket();
             if (receiveBuffer > 0) {
                 s.setReceiveBufferSize(receiveBuffer);
             }
             s.bind(new InetSocketAddress(address(Lab.CLIENT_V4), 0));
-            s.connect(new InetSocketAddress(address(Lab.VIP_V4), PORT), 5_000);
+            s.connect(new InetSocketAddress(address(Lab.VIP_V4), port), 5_000);
             s.setSoTimeout((int) EACH.toMillis());
             return s;
         });
@@ -172,10 +184,19 @@ abstract class LabStreamAnswers {
 
     /** {@code PUT}, the upload, a half-close; then the whole answer. */
     private Answer upload(byte[] data) throws Exception {
-        try (Socket s = connect(0)) {
+        return upload(PORT, data, 0);
+    }
+
+    /** {@code pauseMs} after the request line: the agent has opened the connection before the data comes. */
+    private Answer upload(int port, byte[] data, long pauseMs) throws Exception {
+        try (Socket s = connect(port, 0)) {
             long start = System.nanoTime();
             OutputStream out = s.getOutputStream();
             out.write("PUT\n".getBytes(StandardCharsets.US_ASCII));
+            if (pauseMs > 0) {
+                out.flush();
+                Thread.sleep(pauseMs);
+            }
             out.write(data);
             s.shutdownOutput();
             byte[] got = s.getInputStream().readAllBytes();
@@ -292,5 +313,25 @@ abstract class LabStreamAnswers {
             });
         }
         assertThat(all(work)).hasSize(30);
+    }
+
+    /**
+     * Without a PROXY header the opening the backend gets is the client's first bytes themselves:
+     * its end of stream still reaches the backend at once, not after the end-of-stream bound (30 s),
+     * whether it comes after the connection was opened (the data after a pause) or before (all sent
+     * at once, the FIN too: spliced, that direction stays with the agent, as a sockmap takes only
+     * established sockets).
+     */
+    @Test
+    void halfClosedUploadsWithoutAProxyHeaderGetTheWholeAnswer() throws Exception {
+        for (int i = 0; i < 4; i++) {
+            byte[] data = bytes(64 * 1024, 4_000 + i);
+            Answer a = upload(PLAIN_PORT, data, i % 2 == 0 ? 0 : 300);
+            byte[] head = ("OK " + data.length + " " + sha256(data) + "\n").getBytes(StandardCharsets.US_ASCII);
+            assertThat(java.util.Arrays.copyOf(a.bytes(), head.length)).as("upload %d: the backend's hash", i)
+                    .isEqualTo(head);
+            assertThat(a.bytes().length).as("upload %d's answer length", i).isEqualTo(head.length + data.length);
+            assertThat(a.took()).as("upload %d in time", i).isLessThan(EACH);
+        }
     }
 }
