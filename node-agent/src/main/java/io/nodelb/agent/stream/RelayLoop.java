@@ -209,7 +209,8 @@ final class RelayLoop implements Runnable {
         wakeup();
     }
 
-    private void submit(Runnable task) {
+    /** Runs {@code task} on the loop's thread, soon. */
+    void submit(Runnable task) {
         tasks.add(task);
         wakeup();
     }
@@ -270,8 +271,10 @@ final class RelayLoop implements Runnable {
             case Opening opening -> openReady(w, opening);
             case Acceptor acceptor -> accept(acceptor);
             default -> {
-                signalled.set(false); // before the tasks run: one added after this signals again
+                // Drained first, then cleared: a signal written after the drain wakes the next wait,
+                // and a task added before the clear runs in this pass (the tasks run after the events).
                 calls.drain(wake);
+                signalled.set(false);
             }
         }
     }

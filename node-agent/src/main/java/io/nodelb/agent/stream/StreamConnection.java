@@ -113,19 +113,6 @@ final class StreamConnection {
         }
     }
 
-    /** Whether {@code socket} is still connected both ways or with only the agent's side half-closed. */
-    synchronized boolean open(StreamSocket socket) {
-        if (closed || !infoAvailable()) {
-            return false;
-        }
-        try {
-            int state = TcpInfo.of(socket.fd()).state();
-            return state == TcpInfo.TCP_ESTABLISHED || state == 4 /* fin-wait-1 */ || state == 5 /* fin-wait-2 */;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     /**
      * Whether {@code socket} was reset: closed (TCP_CLOSE) without the agent's half-close before
      * (after one, a closed socket went through time-wait and the peer's FIN looks the same). False
@@ -158,24 +145,6 @@ final class StreamConnection {
             halfClosedClient = true;
         } else {
             halfClosedUpstream = true;
-        }
-    }
-
-    /**
-     * Whether {@code socket} (one of this connection's) ended with its peer's FIN: its state is one
-     * after a FIN (close-wait, last-ack, closing), or closed after the agent had half-closed it,
-     * where the kernel no longer tells a FIN from a reset (the socket went to time-wait).
-     */
-    synchronized boolean finishedByPeer(StreamSocket socket) {
-        if (closed || !infoAvailable()) {
-            return false;
-        }
-        try {
-            int state = TcpInfo.of(socket.fd()).state();
-            boolean halfClosed = socket == client ? halfClosedClient : halfClosedUpstream;
-            return TcpInfo.finishedByPeer(state) || (halfClosed && state == TcpInfo.TCP_CLOSE);
-        } catch (IOException e) {
-            return false;
         }
     }
 
