@@ -322,6 +322,7 @@ enum nlb_fwd {
 	NLB_FWD_PASS_MTU, /* larger than the egress MTU: the stack fragments or sends the ICMP error */
 	NLB_FWD_PASS_TTL, /* TTL or hop limit would expire: the stack sends time exceeded */
 	NLB_FWD_PASS_NO_ROUTE, /* any other lookup result (local, blackhole, unreachable, forwarding off) */
+	NLB_FWD_PASS_FRAGS, /* a frame of several buffers (jumbo, or a veth peer's TSO segment) */
 	NLB_FWD_MAX,
 };
 

@@ -101,6 +101,9 @@ __noinline int nlb_fwd_xdp(struct xdp_md *ctx)
 	fib = bpf_map_lookup_elem(&nlb_fwd_fib, &zero);
 	if (!fib || (void *)(eth + 1) > end)
 		return fwd_count(NLB_FWD_PASS_NO_ROUTE, XDP_PASS);
+	/* Not every driver can send a frame of several buffers from XDP; the stack can. */
+	if (bpf_xdp_get_buff_len(ctx) > end - data)
+		return fwd_count(NLB_FWD_PASS_FRAGS, XDP_PASS);
 	__builtin_memset(fib, 0, sizeof(*fib));
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		ip4 = (void *)(eth + 1);

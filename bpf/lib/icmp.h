@@ -535,15 +535,17 @@ __noinline int nlb_icmp_xdp(struct xdp_md *ctx)
 {
 	void *data, *end;
 	int reason;
+	__u32 len;
 
 	if (!ctx)
 		return NLB_STAT_PASS_NOT_L4;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	reason = icmp_translate(data, end, end - data, NLB_ICMP_AT_XDP, NULL);
+	len = bpf_xdp_get_buff_len(ctx); /* frags included: a large echo spans buffers */
+	reason = icmp_translate(data, end, len, NLB_ICMP_AT_XDP, NULL);
 	if (reason != NLB_STAT_PASS_NOT_L4)
 		return reason;
-	return icmp_echo(data, end, end - data);
+	return icmp_echo(data, end, len);
 }
 
 /*

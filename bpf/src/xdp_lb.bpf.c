@@ -499,7 +499,8 @@ static __always_inline int balance(struct xdp_md *ctx)
 	__u64 now;
 	int ret;
 
-	ret = nlb_parse(data, data_end, data_end - data, &p);
+	/* The whole frame's length: with frags (xdp.frags) data_end covers only the first buffer. */
+	ret = nlb_parse(data, data_end, bpf_xdp_get_buff_len(ctx), &p);
 	if (ret != NLB_PARSED) { /* neither TCP nor UDP: maybe an ICMP error of a flow, or an echo (lib/icmp.h) */
 		if (ret == NLB_STAT_PASS_NOT_L4)
 			ret = nlb_icmp_xdp(ctx);
@@ -543,7 +544,12 @@ static __always_inline int balance(struct xdp_md *ctx)
 	return new_flow(&p, &key, e, e && established, now);
 }
 
-SEC("xdp")
+/*
+ * xdp.frags: the program takes frames that span several buffers (jumbo MTUs, and on a veth the
+ * peer's TSO segments, which a program without frags makes the kernel turn off on the peer).
+ * It reads and writes headers only, which are always in the first buffer.
+ */
+SEC("xdp.frags")
 int nlb_xdp(struct xdp_md *ctx)
 {
 	int ret = balance(ctx);

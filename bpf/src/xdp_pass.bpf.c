@@ -3,7 +3,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-SEC("xdp")
+SEC("xdp.frags") /* as nlb_xdp: a veth peer keeps its TSO */
 int xdp_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;

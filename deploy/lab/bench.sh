@@ -332,7 +332,7 @@ setup_ecmp-xdp() {
   setup_ecmp
   local dev
   for dev in n0 n1; do
-    in_node ip link set dev "$dev" xdpdrv obj "$work/xdp_pass.bpf.o" sec xdp || fail "could not attach XDP to $dev"
+    in_node ip link set dev "$dev" xdpdrv obj "$work/xdp_pass.bpf.o" sec xdp.frags || fail "could not attach XDP to $dev"
   done
   { echo "### ecmp-xdp: what is attached in the node"; in_node bpftool net show; echo; } >>"$raw_log"
 }

@@ -189,7 +189,8 @@ public final class Abi {
         PASS_NO_NEIGH,
         PASS_MTU,
         PASS_TTL,
-        PASS_NO_ROUTE;
+        PASS_NO_ROUTE,
+        PASS_FRAGS;
 
         /** The C value, the index into nlb_fwd_stats. */
         public int value() {

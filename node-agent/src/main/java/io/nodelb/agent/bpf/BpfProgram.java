@@ -161,8 +161,16 @@ public final class BpfProgram {
                 opts.set(JAVA_INT, offset(LINK_CREATE_OPTS, "flags"), mode.flags);
             }
             String where = name + " -> xdp of ifindex " + ifindex;
-            int link = LibBpf.linkCreate(fd(), ifindex, LibBpf.BPF_XDP, opts, where);
-            return BpfLink.madeBy(owner, link, where);
+            try {
+                return BpfLink.madeBy(owner, LibBpf.linkCreate(fd(), ifindex, LibBpf.BPF_XDP, opts, where), where);
+            } catch (BpfException e) {
+                if (e.errno() != Errno.ERANGE) {
+                    throw e;
+                }
+                // The driver's reason goes to netlink's extended ack, which bpf() has not: say the usual one.
+                throw new BpfException(e.operation(), where + ", whose MTU (or its veth peer's) is more than its"
+                        + " driver takes with an XDP program", e.errno(), e.libbpfLog());
+            }
         }
     }
 

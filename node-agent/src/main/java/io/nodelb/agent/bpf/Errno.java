@@ -15,6 +15,7 @@ public final class Errno {
     public static final int ENODEV = 19;
     public static final int EINVAL = 22;
     public static final int ENOSPC = 28;
+    public static final int ERANGE = 34;
     public static final int EOPNOTSUPP = 95;
     public static final int ECANCELED = 125;
     /** Kernel-internal "not supported" that the bpf() syscall lets through. */
@@ -38,6 +39,7 @@ public final class Errno {
             case ENODEV -> "ENODEV";
             case EINVAL -> "EINVAL";
             case ENOSPC -> "ENOSPC";
+            case ERANGE -> "ERANGE";
             case EOPNOTSUPP -> "EOPNOTSUPP";
             case ECANCELED -> "ECANCELED";
             case ENOTSUPP -> "ENOTSUPP";

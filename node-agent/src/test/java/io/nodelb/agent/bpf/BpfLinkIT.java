@@ -46,6 +46,19 @@ class BpfLinkIT {
         }
     }
 
+    /** A program without frags on a veth of jumbo MTU: the kernel's ERANGE, with the reason it does not give. */
+    @Test
+    void anMtuTooLargeForTheProgramIsNamedAsTheReason() throws Exception {
+        int receiver = netns.ifindex(VethNetns.RECEIVER);
+        netns.ip("link", "set", VethNetns.SENDER, "mtu", "9000");
+        netns.ip("link", "set", VethNetns.RECEIVER, "mtu", "9000");
+
+        assertThatThrownBy(() -> netns.call(() -> first.program("xdp_count").attachXdp(receiver)))
+                .isInstanceOfSatisfying(BpfException.class, e -> assertThat(e.errno()).isEqualTo(Errno.ERANGE))
+                .hasMessageContaining("bpf_link_create(test_progs.xdp_count -> xdp of ifindex " + receiver
+                        + ", whose MTU (or its veth peer's) is more than its driver takes with an XDP program)");
+    }
+
     @Test
     void xdpLinkRunsTheProgramAndRefusesToBeReplaced() throws Exception {
         int receiver = netns.ifindex(VethNetns.RECEIVER);

@@ -1,5 +1,6 @@
 package io.nodelb.agent.xdp;
 
+import static io.nodelb.agent.xdp.Frames.ACK;
 import static io.nodelb.agent.xdp.Frames.SYN;
 import static io.nodelb.agent.xdp.LoadedDataPlane.XDP_PASS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -149,6 +150,25 @@ class FastPathIT extends DataPlaneFixture {
         System.arraycopy(fpaMac, 0, expected, 6, 6);
         expected[p.l3Offset() + 8] = (byte) ((expected[p.l3Offset() + 8] & 0xff) - 1);
         Frames.assertRewritten(result.output(), expected);
+    }
+
+    /** Not every driver can send a frame of several buffers from XDP: the stack sends it. */
+    @Test
+    void aFrameOfSeveralBuffersGoesUpTheStackTranslated() throws Exception {
+        Flow flow = StandardListener.tcp().findFirst().orElseThrow().flow(41006);
+        netns.call(() -> dataPlane.xdp(flow.first()));
+        byte[] payload = new byte[NatRewriteIT.JUMBO_PAYLOAD];
+        long[] before = outcomes();
+
+        TestRunResult result = netns.call(() -> dataPlane.xdp(Frames.frame(flow.proto(), ACK, flow.client(),
+                flow.clientPort(), flow.vip(), flow.vipPort(), payload)));
+
+        assertThat(result.retval()).isEqualTo(XDP_PASS);
+        assertThat(since(before)).containsExactlyEntriesOf(Map.of(Abi.Forward.PASS_FRAGS, 1L));
+        Abi.CtEntry forward = dataPlane.entry(flow.forwardKey());
+        Frames.assertRewritten(result.output(), Frames.frame(flow.proto(), ACK, forward.natSource().getHostAddress(),
+                forward.natSourcePort(), forward.natDestination().getHostAddress(), forward.natDestinationPort(),
+                payload));
     }
 
     @Test
