@@ -541,7 +541,7 @@ __noinline int nlb_icmp_xdp(struct xdp_md *ctx)
 		return NLB_STAT_PASS_NOT_L4;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	len = bpf_xdp_get_buff_len(ctx); /* frags included: a large echo spans buffers */
+	len = nlb_xdp_frame_len(ctx, data, end); /* a large echo may span buffers */
 	reason = icmp_translate(data, end, len, NLB_ICMP_AT_XDP, NULL);
 	if (reason != NLB_STAT_PASS_NOT_L4)
 		return reason;

@@ -12,6 +12,7 @@
 #define NLB_PARSE_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -217,6 +218,28 @@ static __always_inline int nlb_parse(void *data, void *end, __u32 frame_len, str
 	if (p->proto == IPPROTO_TCP)
 		return parse_tcp(&c, l4_len, p);
 	return parse_udp(&c, l4_len, p);
+}
+
+/*
+ * An XDP frame's length for nlb_parse: data_end - data, unless its IP header claims more, which
+ * a frame of several buffers does (xdp.frags: jumbo frames). Only then the helper is called: on
+ * this machine a helper call costs about 20 ns, more than the whole non-VIP path.
+ */
+static __always_inline __u32 nlb_xdp_frame_len(struct xdp_md *ctx, void *data, void *end)
+{
+	__u32 len = end - data, l3;
+	struct ethhdr *eth = data;
+	void *ip = eth + 1;
+
+	if (ip + NLB_IP6_LEN > end) /* too short to be more than one buffer */
+		return len;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		l3 = bpf_ntohs(((struct iphdr *)ip)->tot_len);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		l3 = NLB_IP6_LEN + bpf_ntohs(((struct ipv6hdr *)ip)->payload_len);
+	else
+		return len;
+	return NLB_ETH_LEN + l3 > len ? bpf_xdp_get_buff_len(ctx) : len;
 }
 
 #endif /* NLB_PARSE_H */

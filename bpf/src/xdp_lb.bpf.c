@@ -499,8 +499,7 @@ static __always_inline int balance(struct xdp_md *ctx)
 	__u64 now;
 	int ret;
 
-	/* The whole frame's length: with frags (xdp.frags) data_end covers only the first buffer. */
-	ret = nlb_parse(data, data_end, bpf_xdp_get_buff_len(ctx), &p);
+	ret = nlb_parse(data, data_end, nlb_xdp_frame_len(ctx, data, data_end), &p);
 	if (ret != NLB_PARSED) { /* neither TCP nor UDP: maybe an ICMP error of a flow, or an echo (lib/icmp.h) */
 		if (ret == NLB_STAT_PASS_NOT_L4)
 			ret = nlb_icmp_xdp(ctx);

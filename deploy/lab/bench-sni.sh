@@ -6,7 +6,10 @@
 # (default: "relay splice haproxy", each once per round); mode base is the relay of another build,
 # BASE=<checkout with a packaged agent> (to measure a change against its parent in one run); mode
 # haproxy-xdp is HAProxy with nodelb's XDP and TC programs attached to the node's interfaces (what
-# the data plane costs the traffic it passes, as under the relay). The backends are nginx
+# the data plane costs the traffic it passes, as under the relay). INTERFACES (default "n0, n1") is
+# where nodelb attaches in both: "n0", the client's side only, is enough for stream listeners and
+# DNAT (FullNAT replies need the backends' side too), and keeps the backends' TSO, which an XDP
+# program on a veth turns off on its peer (bpf/README.md, "Frames of several buffers"). The backends are nginx
 # terminating TLS on :8443 in be1..be3; wrk in the client namespace connects to
 # https://api.example.com/ (the name resolves to the VIP there, and is the SNI wrk sends).
 #
@@ -27,7 +30,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=agent.sh
 source "$top/deploy/lab/agent.sh"
 
-CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2; TIMELINE=0
+CONNS=(8 64); DURATION=5; ROUNDS=1; WARMUP=2; TIMELINE=0; INTERFACES=${INTERFACES:-n0, n1}
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) IFS=, read -r -a CONNS <<<"$2"; shift 2 ;;
@@ -167,7 +170,7 @@ apiVersion: nodelb.io/v1alpha1
 kind: LoadBalancer
 metadata: {name: sni}
 spec:
-  interfaces: [n0, n1]
+  interfaces: [$INTERFACES]
   listeners:
   - name: tls
     address: $VIP
@@ -222,19 +225,19 @@ apiVersion: nodelb.io/v1alpha1
 kind: LoadBalancer
 metadata: {name: l4}
 spec:
-  interfaces: [n0, n1]
+  interfaces: [$INTERFACES]
   listeners:
   - {name: other, address: $VIP, port: 8444, targetGroup: api}
 EOF
   start_agent "$node" "$work/nodelb.yaml" "$pin_dir" "$work/agent.log"
   local i
-  for i in $(seq 1 100); do ip -n "$node" link show n1 | grep -q xdp && break; sleep 0.1; done
-  ip -n "$node" link show n1 | grep -q xdp || { echo "the agent did not attach to n1" >&2; return 1; }
+  for i in $(seq 1 100); do ip -n "$node" link show n0 | grep -q xdp && break; sleep 0.1; done
+  ip -n "$node" link show n0 | grep -q xdp || { echo "the agent did not attach to n0" >&2; return 1; }
   setup_haproxy
 }
 teardown_haproxy-xdp() { teardown_haproxy; teardown_nodelb; }
 
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); nodelb attaches to: $INTERFACES"
 echo "| round | mode | conns | keep-alive req/s | 1 MiB downloads MB/s | new connections/s | proxy CPU µs per new connection (user/sys) | errors |"
 echo "|---|---|---|---|---|---|---|---|"
 results="$work/results"
