@@ -101,9 +101,6 @@ __noinline int nlb_fwd_xdp(struct xdp_md *ctx)
 	fib = bpf_map_lookup_elem(&nlb_fwd_fib, &zero);
 	if (!fib || (void *)(eth + 1) > end)
 		return fwd_count(NLB_FWD_PASS_NO_ROUTE, XDP_PASS);
-	/* Not every driver can send a frame of several buffers from XDP; the stack can. */
-	if (bpf_xdp_get_buff_len(ctx) > end - data)
-		return fwd_count(NLB_FWD_PASS_FRAGS, XDP_PASS);
 	__builtin_memset(fib, 0, sizeof(*fib));
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		ip4 = (void *)(eth + 1);
@@ -132,6 +129,12 @@ __noinline int nlb_fwd_xdp(struct xdp_md *ctx)
 	} else {
 		return fwd_count(NLB_FWD_PASS_NO_ROUTE, XDP_PASS);
 	}
+	/*
+	 * Longer than its first buffer (the parser checked the IP length against the whole frame): a
+	 * frame of several buffers, which not every driver can send from XDP; the stack can.
+	 */
+	if (fib->tot_len + sizeof(*eth) > end - data)
+		return fwd_count(NLB_FWD_PASS_FRAGS, XDP_PASS);
 	/*
 	 * An input lookup from the interface the packet came in on: what the stack would have done
 	 * with it (policy rules on the ingress interface, forwarding enabled there), MTU checked.

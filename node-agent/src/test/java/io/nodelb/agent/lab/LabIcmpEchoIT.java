@@ -55,7 +55,7 @@ class LabIcmpEchoIT {
         // A veth wakes its peer for XDP_TX frames only when the peer runs XDP itself (drivers/net/veth.c,
         // veth_xdp_flush): without a program on c0 the replies wait there for the next frame the node sends.
         LAB.ip(LAB.namespace("client"), "link", "set", "dev", "c0", "xdpdrv", "obj",
-                LAB.top().resolve("bpf/target/classes/io/nodelb/bpf/xdp_pass.bpf.o").toString(), "sec", "xdp");
+                LAB.top().resolve("bpf/target/classes/io/nodelb/bpf/xdp_pass.bpf.o").toString(), "sec", "xdp.frags");
         LAB.launchAgent(CONFIG, LAB.pinPath(), "--metrics-port", Integer.toString(METRICS_PORT)).awaitProgrammed(0);
         String nodeAddresses = LAB.ip(LAB.node(), "addr");
         for (String vip : new String[] {Lab.VIP_V4, Lab.VIP_V6, DROP_V4, DROP_V6, PASS_V4, PASS_V6}) {
