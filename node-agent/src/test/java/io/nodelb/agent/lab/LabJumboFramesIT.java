@@ -18,6 +18,8 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -56,6 +58,12 @@ class LabJumboFramesIT {
             loadBalancer("labfn6", "FullNAT", Lab.NODE_LAN_V6,
                     listener("fn6", Lab.VIP_V6, FULL_NAT_PORT, "TCP", "echo")));
 
+    /**
+     * The echo and the client's reader each block on a socket: threads of their own. In the common
+     * pool (one thread on 2 CPUs) one waited behind the other and the exchange stalled.
+     */
+    private static final ExecutorService THREADS = Executors.newVirtualThreadPerTaskExecutor();
+
     private static NetnsThread backend;
 
     @BeforeAll
@@ -78,6 +86,7 @@ class LabJumboFramesIT {
 
     @AfterAll
     static void stop() throws Exception {
+        THREADS.close();
         if (backend != null) {
             backend.close();
         }
@@ -100,7 +109,7 @@ class LabJumboFramesIT {
             s.setSoTimeout(20_000);
             return s;
         })) {
-            CompletableFuture<Void> echo = CompletableFuture.runAsync(() -> echoOnce(listening));
+            CompletableFuture<Void> echo = CompletableFuture.runAsync(() -> echoOnce(listening), THREADS);
             byte[] received = LAB.client().call(Duration.ofSeconds(40), () -> exchange(vip, port, sent));
 
             echo.get(20, TimeUnit.SECONDS);
@@ -126,7 +135,7 @@ class LabJumboFramesIT {
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }
-            });
+            }, THREADS);
             socket.getOutputStream().write(data);
             socket.shutdownOutput();
             return answer.join();
