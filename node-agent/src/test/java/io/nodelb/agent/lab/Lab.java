@@ -158,6 +158,23 @@ public final class Lab implements BeforeAllCallback, AfterAllCallback, TestExecu
                 .toArray(String[]::new));
     }
 
+    /** The Prometheus scrape of the agent serving metrics on this port of the node. */
+    public String scrape(int metricsPort) throws IOException, InterruptedException, TimeoutException {
+        return exec(node(), "curl", "-s", "-m", "5", "http://127.0.0.1:" + metricsPort + "/metrics");
+    }
+
+    /** The sum of a metric's series in a scrape whose label has this value; 0 when there is none. */
+    public static double sum(String scrape, String metric, String label, String value) {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(metric) + "\\{([^}]*)\\} ([0-9.E+-]+)$").matcher(scrape);
+        double total = 0;
+        while (m.find()) {
+            if (m.group(1).contains(label + "=\"" + value + "\"")) {
+                total += Double.parseDouble(m.group(2));
+            }
+        }
+        return total;
+    }
+
     /** Whether XDP is attached to an interface of the node, as {@code ip link} shows it. */
     public boolean hasXdp(String ifname) throws IOException, InterruptedException, TimeoutException {
         return ip(node(), "link", "show", "dev", ifname).contains(" xdp");

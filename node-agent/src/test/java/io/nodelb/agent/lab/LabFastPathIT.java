@@ -13,8 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -74,22 +72,11 @@ class LabFastPathIT {
     }
 
     private static String scrape() throws Exception {
-        return LAB.exec(LAB.node(), "curl", "-s", "-m", "5", "http://127.0.0.1:" + METRICS_PORT + "/metrics");
-    }
-
-    /** The value of one series (labels exactly as given, e.g. {@code {outcome="redirect",}}), 0 when absent. */
-    private static double value(String scrape, String metric, String label, String labelValue) {
-        Matcher m = Pattern.compile("(?m)^" + metric + "\\{([^}]*)\\} ([0-9.E+-]+)$").matcher(scrape);
-        while (m.find()) {
-            if (m.group(1).contains(label + "=\"" + labelValue + "\"")) {
-                return Double.parseDouble(m.group(2));
-            }
-        }
-        return 0;
+        return LAB.scrape(METRICS_PORT);
     }
 
     private static double redirected() throws Exception {
-        return value(scrape(), "nodelb_xdp_forward_packets_total", "outcome", "redirect");
+        return Lab.sum(scrape(), "nodelb_xdp_forward_packets_total", "outcome", "redirect");
     }
 
     @Test
@@ -99,8 +86,8 @@ class LabFastPathIT {
                 "--xdp-forward", "auto");
         agent.awaitProgrammed(0);
         String scrape = scrape();
-        assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n0")).as("n0 safe").isEqualTo(1);
-        assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n1")).as("n1 safe").isEqualTo(1);
+        assertThat(Lab.sum(scrape, "nodelb_xdp_forward_safe", "interface", "n0")).as("n0 safe").isEqualTo(1);
+        assertThat(Lab.sum(scrape, "nodelb_xdp_forward_safe", "interface", "n1")).as("n1 safe").isEqualTo(1);
         assertThat(agent.log()).contains("XDP fast path to n0: on", "XDP fast path to n1: on");
 
         for (String mode : List.of("DNAT", "FullNAT")) {
@@ -129,8 +116,8 @@ class LabFastPathIT {
                 "--xdp-forward", "off");
         agent.awaitProgrammed(0);
         String scrape = scrape();
-        assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n0")).as("n0 safe").isZero();
-        assertThat(value(scrape, "nodelb_xdp_forward_safe", "interface", "n1")).as("n1 safe").isZero();
+        assertThat(Lab.sum(scrape, "nodelb_xdp_forward_safe", "interface", "n0")).as("n0 safe").isZero();
+        assertThat(Lab.sum(scrape, "nodelb_xdp_forward_safe", "interface", "n1")).as("n1 safe").isZero();
 
         for (String mode : List.of("DNAT", "FullNAT")) {
             agent.program(mode.equals("DNAT") ? DUAL_STACK_DNAT : DUAL_STACK_FULL_NAT);
@@ -144,7 +131,7 @@ class LabFastPathIT {
         }
         scrape = scrape();
         for (String outcome : List.of("redirect", "tx", "pass_not_safe", "pass_no_neigh")) {
-            assertThat(value(scrape, "nodelb_xdp_forward_packets_total", "outcome", outcome))
+            assertThat(Lab.sum(scrape, "nodelb_xdp_forward_packets_total", "outcome", outcome))
                     .as("fast path outcome %s with --xdp-forward=off", outcome).isZero();
         }
     }

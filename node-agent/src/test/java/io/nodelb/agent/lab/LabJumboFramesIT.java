@@ -21,8 +21,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -162,13 +160,6 @@ class LabJumboFramesIT {
 
     /** nodelb_xdp_forward_packets_total{outcome=...} from the agent's scrape. */
     private static double fastPath(String outcome) throws Exception {
-        String scrape = LAB.exec(LAB.node(), "curl", "-s", "-m", "5", "http://127.0.0.1:" + METRICS_PORT + "/metrics");
-        Matcher m = Pattern.compile("(?m)^nodelb_xdp_forward_packets_total\\{[^}]*outcome=\"" + outcome
-                + "\"[^}]*\\} ([0-9.E+-]+)$").matcher(scrape);
-        double total = 0;
-        while (m.find()) {
-            total += Double.parseDouble(m.group(1));
-        }
-        return total;
+        return Lab.sum(LAB.scrape(METRICS_PORT), "nodelb_xdp_forward_packets_total", "outcome", outcome);
     }
 }

@@ -21,8 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -202,13 +200,6 @@ class LabPathMtuIT {
 
     /** nodelb_packets_total{verdict=...} from the agent's scrape. */
     private static double translated(String verdict) throws Exception {
-        String scrape = LAB.exec(LAB.node(), "curl", "-s", "-m", "5", "http://127.0.0.1:" + METRICS_PORT + "/metrics");
-        Matcher m = Pattern.compile("(?m)^nodelb_packets_total\\{[^}]*verdict=\"" + verdict + "\"[^}]*\\} ([0-9.E+-]+)$")
-                .matcher(scrape);
-        double total = 0;
-        while (m.find()) {
-            total += Double.parseDouble(m.group(1));
-        }
-        return total;
+        return Lab.sum(LAB.scrape(METRICS_PORT), "nodelb_packets_total", "verdict", verdict);
     }
 }
